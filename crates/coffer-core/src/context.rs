@@ -1,0 +1,79 @@
+//! Who is calling and where: the account and region every operation is scoped to.
+
+/// The authenticated caller of one request and the region it addressed (from the SigV4 scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The 12-digit account ID that owns the state being addressed.
+    pub account_id: String,
+    /// The AWS region name, e.g. `eu-central-1`.
+    pub region: String,
+    /// The caller's ARN, e.g. `arn:aws:iam::000000000000:root`.
+    pub principal_arn: String,
+}
+
+impl RequestContext {
+    /// The ARN partition of this region (`aws`, `aws-cn`, `aws-us-gov`, ...).
+    pub fn partition(&self) -> &'static str {
+        partition_of(&self.region)
+    }
+
+    /// The same caller addressing another region.
+    pub fn in_region(&self, region: &str) -> Self {
+        Self {
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+}
+
+/// The ARN partition a region belongs to.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("eu-isoe-") {
+        "aws-iso-e"
+    } else if region.starts_with("us-isof-") {
+        "aws-iso-f"
+    } else if region.starts_with("eusc-") {
+        "aws-eusc"
+    } else {
+        "aws"
+    }
+}
+
+/// True for a string shaped like an AWS region name (`eu-west-1`, `us-gov-east-1`, `cn-north-1`).
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 5
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions() {
+        assert!(is_region_name("eu-central-1"));
+        assert!(is_region_name("us-gov-west-1"));
+        assert!(!is_region_name("eu-central"));
+        assert!(!is_region_name("EU-central-1"));
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("eu-west-1"), "aws");
+    }
+}
