@@ -7,8 +7,11 @@
 
 pub mod clock;
 pub mod context;
+pub mod identity;
 pub mod kms;
 pub mod secrets;
+pub mod service;
 
 pub use clock::{Clock, SystemClock};
 pub use context::RequestContext;
+pub use service::{Coffer, CoreError};

@@ -1,1 +1,406 @@
+//! Coffer's HTTP front: AWS JSON 1.1 (KMS, Secrets Manager) and Query (STS) protocols, SigV4
+//! authentication, dispatch to the services, AWS error rendering, health and dev endpoints.
+//!
+//! This crate knows nothing of how state is stored.
 #![forbid(unsafe_code)]
+
+pub mod dispatch;
+pub mod error;
+pub mod sigv4;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use coffer_core::context::{is_region_name, partition_of};
+use coffer_core::identity::Principal;
+use coffer_core::{Coffer, RequestContext};
+use error::{auth_error, ApiError, Protocol};
+use sigv4::{AuthError, RequestParts};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted (AWS's largest members, a 64 KiB secret or a 128 KiB policy,
+/// fit with room to spare). Larger bodies are refused without being buffered.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How the front behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Accept any well-formed credentials and serve the reset endpoints.
+    pub dev: bool,
+    /// The account of `--dev` callers whose access key ID is not 12 digits.
+    pub dev_account: String,
+}
+
+/// What every request handler shares.
+pub struct App {
+    /// The services.
+    pub coffer: Arc<Coffer>,
+    /// Behaviour.
+    pub config: Config,
+}
+
+/// The whole HTTP surface.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/_coffer/health", get(health))
+        .route("/_coffer/reset", post(reset))
+        .route("/moto-api/reset", post(reset))
+        .route("/_localstack/state/reset", post(reset))
+        .fallback(aws)
+        .with_state(app)
+}
+
+async fn health() -> Response {
+    json_response(StatusCode::OK, br#"{"status":"ready"}"#.to_vec(), None)
+}
+
+async fn reset(State(app): State<Arc<App>>) -> Response {
+    if !app.config.dev {
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
+    }
+    let coffer = app.coffer.clone();
+    match tokio::task::spawn_blocking(move || coffer.reset()).await {
+        Ok(Ok(())) => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec(), None),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reset failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "reset failed").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reset task failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "reset failed").into_response()
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, request_id: Option<&str>) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        h.insert("x-amzn-requestid", id);
+    }
+    resp
+}
+
+fn json_error(e: &ApiError, request_id: &str) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("__type".into(), e.code.into());
+    if !e.message.is_empty() {
+        body.insert("message".into(), e.message.clone().into());
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut resp = json_response(e.status, bytes, Some(request_id));
+    resp.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(e.code));
+    resp
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", id);
+    }
+    resp
+}
+
+fn xml_error(e: &ApiError, request_id: &str) -> Response {
+    let kind = if e.status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    xml_response(
+        e.status,
+        format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
+            e.code,
+            xml_escape(&e.message)
+        ),
+        request_id,
+    )
+}
+
+/// Who is calling, from where (after SigV4).
+struct Caller {
+    ctx: RequestContext,
+    principal: Principal,
+    service: String,
+}
+
+fn now_utc(app: &App) -> time::OffsetDateTime {
+    let millis = app.coffer.clock.now().millis;
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+fn authenticate(
+    app: &App,
+    parts: &http::request::Parts,
+    body: &[u8],
+    protocol: Protocol,
+    service: Option<&str>,
+) -> Result<Caller, ApiError> {
+    let rp = RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body,
+    };
+    let parsed = match sigv4::parse(&rp) {
+        Ok(p) => p,
+        Err(AuthError::Missing) if app.config.dev => {
+            let principal = Principal::root(&app.config.dev_account);
+            return Ok(Caller {
+                ctx: RequestContext {
+                    account_id: principal.account_id.clone(),
+                    region: "us-east-1".into(),
+                    principal_arn: principal.arn.clone(),
+                },
+                principal,
+                service: service.unwrap_or("sts").to_string(),
+            });
+        }
+        Err(e) => return Err(auth_error(&e, protocol)),
+    };
+    if let Some(s) = service {
+        sigv4::check_scope(&parsed, s, None).map_err(|e| auth_error(&e, protocol))?;
+    }
+    let region = parsed.credential.region.clone();
+    if !is_region_name(&region) {
+        return Err(auth_error(
+            &AuthError::InvalidSignature(format!(
+                "Credential should be scoped to a valid region, not '{region}'. "
+            )),
+            protocol,
+        ));
+    }
+    let ak = &parsed.credential.access_key_id;
+    let principal = if app.config.dev {
+        let account = if ak.len() == 12 && ak.bytes().all(|b| b.is_ascii_digit()) {
+            ak.clone()
+        } else {
+            app.config.dev_account.clone()
+        };
+        Principal::root(&account)
+    } else {
+        let (principal, secret) = app
+            .coffer
+            .identity
+            .lookup(ak)
+            .ok_or_else(|| auth_error(&AuthError::UnrecognizedClient, protocol))?;
+        if let Err(e) = sigv4::verify(&parsed, &rp, &secret, now_utc(app)) {
+            if let AuthError::SignatureMismatch {
+                canonical_request, ..
+            } = &e
+            {
+                tracing::debug!(%canonical_request, "signature mismatch");
+            }
+            return Err(auth_error(&e, protocol));
+        }
+        principal
+    };
+    let partition = partition_of(&region);
+    let principal_arn = principal
+        .arn
+        .replacen("arn:aws:", &format!("arn:{partition}:"), 1);
+    Ok(Caller {
+        ctx: RequestContext {
+            account_id: principal.account_id.clone(),
+            region,
+            principal_arn,
+        },
+        principal,
+        service: parsed.credential.service.clone(),
+    })
+}
+
+/// Every AWS API request.
+async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let protocol = if target.is_some() {
+        Protocol::Json
+    } else {
+        Protocol::Query
+    };
+    let body = match read_body(body, &parts.headers).await {
+        Ok(b) => b,
+        Err(e) => return render(&e, protocol, &request_id),
+    };
+    let (response, op) = match target {
+        Some(t) => json_request(&app, &parts, &body, &t, &request_id).await,
+        None => query_request(&app, &parts, &body, &request_id),
+    };
+    tracing::debug!(
+        op = %op,
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
+
+fn render(e: &ApiError, protocol: Protocol, request_id: &str) -> Response {
+    match protocol {
+        Protocol::Json => json_error(e, request_id),
+        Protocol::Query => xml_error(e, request_id),
+    }
+}
+
+async fn read_body(body: Body, headers: &HeaderMap) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || ApiError {
+        code: "RequestEntityTooLargeException",
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!("Request body is larger than the {MAX_BODY_BYTES} byte limit."),
+    };
+    if let Some(len) = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+    {
+        if len.parse::<usize>().map_or(true, |n| n > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+    }
+    to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())
+}
+
+async fn json_request(
+    app: &Arc<App>,
+    parts: &http::request::Parts,
+    body: &bytes::Bytes,
+    target: &str,
+    request_id: &str,
+) -> (Response, String) {
+    let (service, op) = match target.split_once('.') {
+        Some(("TrentService", op)) => ("kms", op.to_string()),
+        Some(("secretsmanager", op)) => ("secretsmanager", op.to_string()),
+        _ => {
+            return (
+                json_error(&ApiError::unknown_operation(target), request_id),
+                target.to_string(),
+            )
+        }
+    };
+    let caller = match authenticate(app, parts, body, Protocol::Json, Some(service)) {
+        Ok(c) => c,
+        Err(e) => return (json_error(&e, request_id), op),
+    };
+    let run = {
+        let app = app.clone();
+        let op = op.clone();
+        let body = body.clone();
+        move || {
+            let c = &app.coffer;
+            if service == "kms" {
+                dispatch::kms(c, &caller.ctx, &op, &body)
+            } else {
+                dispatch::secrets_manager(c, &caller.ctx, &op, &body)
+            }
+        }
+    };
+    let result = if dispatch::is_hot(&op) {
+        run()
+    } else {
+        match tokio::task::spawn_blocking(run).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "operation task failed");
+                Err(ApiError {
+                    code: if service == "kms" {
+                        "KMSInternalException"
+                    } else {
+                        "InternalServiceError"
+                    },
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: "We encountered an internal error. Please try again.".into(),
+                })
+            }
+        }
+    };
+    let resp = match result {
+        Ok(bytes) => json_response(StatusCode::OK, bytes, Some(request_id)),
+        Err(e) => json_error(&e, request_id),
+    };
+    (resp, format!("{service}:{op}"))
+}
+
+fn query_request(
+    app: &App,
+    parts: &http::request::Parts,
+    body: &[u8],
+    request_id: &str,
+) -> (Response, String) {
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .chain(form_urlencoded::parse(body))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let action = params
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let caller = match authenticate(app, parts, body, Protocol::Query, None) {
+        Ok(c) => c,
+        Err(e) => return (xml_error(&e, request_id), action),
+    };
+    if action.is_empty() {
+        return (
+            xml_error(
+                &ApiError::bad_request("MissingAction", "Missing Action"),
+                request_id,
+            ),
+            action,
+        );
+    }
+    let resp = match (caller.service.as_str(), action.as_str()) {
+        ("sts", "GetCallerIdentity") => {
+            let arn = xml_escape(&caller.ctx.principal_arn);
+            xml_response(
+                StatusCode::OK,
+                format!(
+                    "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <GetCallerIdentityResult>\n    <Arn>{arn}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
+                    xml_escape(&caller.principal.user_id),
+                    xml_escape(&caller.principal.account_id)
+                ),
+                request_id,
+            )
+        }
+        (service, action) => xml_error(
+            &ApiError::bad_request(
+                "InvalidAction",
+                format!("Could not find operation {action} for service {service}: Coffer does not support it yet."),
+            ),
+            request_id,
+        ),
+    };
+    (resp, format!("{}:{action}", caller.service))
+}

@@ -4,11 +4,13 @@
 //! This crate knows nothing of HTTP, storage or cryptography.
 #![forbid(unsafe_code)]
 
+pub mod blob;
 pub mod kms;
 pub mod secretsmanager;
 pub mod sts;
 pub mod time;
 pub mod validate;
 
+pub use blob::Blob;
 pub use time::Timestamp;
 pub use validate::{ValidationError, Validator};

@@ -5,6 +5,13 @@
 //! (versioned) encoding. This crate knows nothing of AWS semantics.
 #![forbid(unsafe_code)]
 
+pub mod conformance;
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
 /// Why a storage call failed. The text is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

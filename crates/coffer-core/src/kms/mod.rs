@@ -1,1 +1,222 @@
-//! AWS Key Management Service.
+//! AWS Key Management Service: keys (as multi-Region families), aliases, policies, tags and the
+//! symmetric cryptographic operations.
+//!
+//! Every operation resolves its key through [`Kms::resolve`], which applies the operation's
+//! declared key states ([`ops`]); writes go to the store before memory is updated, under one lock.
+
+pub mod error;
+pub mod ops;
+pub mod records;
+pub mod state;
+
+mod api;
+pub mod provider;
+
+pub use error::KmsError;
+pub use records::KeyState;
+
+use crate::{Clock, RequestContext};
+use base64::Engine;
+use coffer_crypto::{RootKey, SymmetricKey};
+use coffer_store::{Store, Transaction};
+use ops::KeyOp;
+use parking_lot::RwLock;
+use records::*;
+use state::{Family, Material, World};
+use std::sync::Arc;
+
+/// The KMS service.
+pub struct Kms {
+    world: RwLock<World>,
+    store: Arc<dyn Store>,
+    root: RootKey,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kms")
+    }
+}
+
+/// The ARN of a key.
+pub fn key_arn(partition: &str, region: &str, account: &str, key_id: &str) -> String {
+    format!("arn:{partition}:kms:{region}:{account}:key/{key_id}")
+}
+
+/// The ARN of an alias (`name` includes `alias/`).
+pub fn alias_arn(partition: &str, region: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:kms:{region}:{account}:{name}")
+}
+
+fn material_aad(account: &str, key_id: &str, material_id: &str) -> Vec<u8> {
+    format!("coffer/kms/material/v1/{account}/{key_id}/{material_id}").into_bytes()
+}
+
+/// What a key reference names once parsed.
+enum KeyRef<'a> {
+    Id(&'a str),
+    Alias(String),
+}
+
+impl Kms {
+    /// Loads every KMS record from the store, unwrapping key material with the root key.
+    pub fn load(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, KmsError> {
+        let kms = Self {
+            world: RwLock::new(World::default()),
+            store,
+            root,
+            clock,
+        };
+        let mut world = World::default();
+        for (_, bytes) in kms.store.scan(FAMILY_TABLE)? {
+            let rec: FamilyRecord = serde_json::from_slice(&bytes)?;
+            world.put_family(kms.unwrap_family(rec)?);
+        }
+        for (_, bytes) in kms.store.scan(KEY_TABLE)? {
+            let rec: KeyRecord = serde_json::from_slice(&bytes)?;
+            world.put_key(rec);
+        }
+        for (_, bytes) in kms.store.scan(ALIAS_TABLE)? {
+            let rec: AliasRecord = serde_json::from_slice(&bytes)?;
+            world.put_alias(rec);
+        }
+        *kms.world.write() = world;
+        Ok(kms)
+    }
+
+    /// Forgets all in-memory state (the `--dev` reset; the caller clears the store).
+    pub fn reset(&self) {
+        *self.world.write() = World::default();
+    }
+
+    fn unwrap_family(&self, rec: FamilyRecord) -> Result<Family, KmsError> {
+        let mut materials = Vec::with_capacity(rec.materials.len());
+        for m in &rec.materials {
+            let wrapped = base64::engine::general_purpose::STANDARD
+                .decode(&m.wrapped)
+                .map_err(|e| KmsError::Internal(format!("material encoding: {e}")))?;
+            let raw = self
+                .root
+                .unwrap(&material_aad(&rec.account, &rec.key_id, &m.id), &wrapped)?;
+            let mut id = [0u8; 32];
+            hex::decode_to_slice(&m.id, &mut id)
+                .map_err(|e| KmsError::Internal(format!("material id: {e}")))?;
+            materials.push(Material {
+                id,
+                key: SymmetricKey::from_slice(&raw)?,
+            });
+        }
+        Ok(Family {
+            rec,
+            materials: Arc::new(materials),
+        })
+    }
+
+    /// New key material, appended to a family record; returns the unwrapped material.
+    fn new_material(&self, rec: &mut FamilyRecord) -> Result<Material, KmsError> {
+        let key = SymmetricKey::generate()?;
+        let id: [u8; 32] = coffer_crypto::random::array()?;
+        let id_hex = hex::encode(id);
+        let wrapped = self.root.wrap(
+            &material_aad(&rec.account, &rec.key_id, &id_hex),
+            key.expose_bytes(),
+        )?;
+        rec.materials.push(MaterialRecord {
+            id: id_hex,
+            wrapped: base64::engine::general_purpose::STANDARD.encode(wrapped),
+            created: self.clock.now(),
+        });
+        Ok(Material { id, key })
+    }
+
+    fn commit(&self, tx: &Transaction) -> Result<(), KmsError> {
+        self.store.commit(tx)?;
+        Ok(())
+    }
+
+    fn parse_ref<'a>(ctx: &RequestContext, key_ref: &'a str) -> Result<KeyRef<'a>, KmsError> {
+        if let Some(rest) = key_ref.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let not_found = || KmsError::NotFound(format!("Invalid arn {key_ref}"));
+            if parts.len() != 5 || parts[1] != "kms" {
+                return Err(KmsError::NotFound(format!("Invalid keyId '{key_ref}'")));
+            }
+            if parts[2] != ctx.region || parts[3] != ctx.account_id {
+                return Err(not_found());
+            }
+            if let Some(id) = parts[4].strip_prefix("key/") {
+                Ok(KeyRef::Id(id))
+            } else if parts[4].starts_with("alias/") {
+                Ok(KeyRef::Alias(parts[4].to_string()))
+            } else {
+                Err(not_found())
+            }
+        } else if key_ref.starts_with("alias/") {
+            Ok(KeyRef::Alias(key_ref.to_string()))
+        } else {
+            Ok(KeyRef::Id(key_ref))
+        }
+    }
+
+    /// Finds the key `key_ref` names for `op` in the caller's Region and checks the operation's
+    /// declared key states: the one place where that check happens.
+    fn resolve<'w>(
+        &self,
+        w: &'w World,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        key_ref: &str,
+    ) -> Result<(&'w KeyRecord, &'w Family), KmsError> {
+        let key_id: String = match Self::parse_ref(ctx, key_ref)? {
+            KeyRef::Id(id) => id.to_string(),
+            KeyRef::Alias(name) => {
+                if !op.accepts_alias {
+                    return Err(KmsError::NotFound(format!("Invalid keyId '{key_ref}'")));
+                }
+                let alias = w
+                    .region(&ctx.account_id, &ctx.region)
+                    .and_then(|r| r.aliases.get(&name));
+                match alias {
+                    Some(a) => a.target_key_id.clone(),
+                    None => {
+                        return Err(KmsError::NotFound(format!(
+                            "Alias {} is not found.",
+                            alias_arn(ctx.partition(), &ctx.region, &ctx.account_id, &name)
+                        )))
+                    }
+                }
+            }
+        };
+        let arn = key_arn(ctx.partition(), &ctx.region, &ctx.account_id, &key_id);
+        let key = w
+            .key(&ctx.account_id, &ctx.region, &key_id)
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{arn}' does not exist")))?;
+        let fam = w
+            .family(&ctx.account_id, &key_id)
+            .ok_or_else(|| KmsError::Internal(format!("key {key_id} has no family")))?;
+        if !op.states.contains(&key.state) {
+            return Err(state_error(op, key.state, &arn));
+        }
+        Ok((key, fam))
+    }
+}
+
+/// AWS's error for an operation attempted in a key state it does not accept.
+fn state_error(op: &KeyOp, state: KeyState, arn: &str) -> KmsError {
+    match state {
+        KeyState::Disabled => KmsError::Disabled(format!("{arn} is disabled.")),
+        KeyState::Enabled if !op.states.contains(&KeyState::Disabled) => {
+            KmsError::InvalidState(format!("{arn} is not pending deletion."))
+        }
+        KeyState::Enabled => KmsError::InvalidState(format!("{arn} is enabled.")),
+        KeyState::PendingDeletion => KmsError::InvalidState(format!("{arn} is pending deletion.")),
+        KeyState::PendingReplicaDeletion => {
+            KmsError::InvalidState(format!("{arn} is pending replica deletion."))
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Identity: the account Coffer serves and the access keys it accepts. Secret access keys are
+//! stored wrapped under the root key and compared only through SigV4 (never echoed).
+//!
+//! Table `iam_access_key`, key = access key ID.
+
+use coffer_crypto::RootKey;
+use coffer_store::{Store, StoreError, Transaction};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+const ACCESS_KEY_TABLE: &str = "iam_access_key";
+const RECORD_VERSION: u32 = 1;
+
+/// Why identity state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A record could not be decoded or unwrapped.
+    #[error("identity record: {0}")]
+    Record(String),
+}
+
+/// Who a caller is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The 12-digit account.
+    pub account_id: String,
+    /// The caller's ARN, e.g. `arn:aws:iam::123456789012:root`.
+    pub arn: String,
+    /// AWS's `UserId` (for a root caller, the account ID).
+    pub user_id: String,
+}
+
+impl Principal {
+    /// The root user of an account (partition `aws`; the ARN partition follows the Region at use).
+    pub fn root(account_id: &str) -> Self {
+        Self {
+            account_id: account_id.to_string(),
+            arn: format!("arn:aws:iam::{account_id}:root"),
+            user_id: account_id.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AccessKeyRecord {
+    v: u32,
+    access_key_id: String,
+    account_id: String,
+    arn: String,
+    user_id: String,
+    /// Root-key-wrapped secret, hex.
+    wrapped_secret: String,
+}
+
+struct AccessKey {
+    principal: Principal,
+    secret: Zeroizing<Vec<u8>>,
+}
+
+/// New root credentials made at first start.
+pub struct RootCredentials {
+    /// The account they belong to.
+    pub account_id: String,
+    /// Access key ID (`AKIA…`).
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for RootCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RootCredentials({}, {}, <redacted>)",
+            self.account_id, self.access_key_id
+        )
+    }
+}
+
+/// Access keys, in memory, loaded from the store.
+pub struct Identity {
+    store: Arc<dyn Store>,
+    root: RootKey,
+    keys: parking_lot::RwLock<HashMap<String, AccessKey>>,
+}
+
+fn aad(access_key_id: &str) -> Vec<u8> {
+    format!("coffer/iam/access-key/v1/{access_key_id}").into_bytes()
+}
+
+fn random_string(alphabet: &[u8], n: usize) -> Result<String, IdentityError> {
+    let bytes =
+        coffer_crypto::random::bytes(n).map_err(|e| IdentityError::Record(e.to_string()))?;
+    Ok(bytes
+        .iter()
+        .map(|b| alphabet[usize::from(*b) % alphabet.len()] as char)
+        .collect())
+}
+
+impl Identity {
+    /// Loads every access key.
+    pub fn load(store: Arc<dyn Store>, root: RootKey) -> Result<Self, IdentityError> {
+        let mut keys = HashMap::new();
+        for (_, bytes) in store.scan(ACCESS_KEY_TABLE)? {
+            let rec: AccessKeyRecord =
+                serde_json::from_slice(&bytes).map_err(|e| IdentityError::Record(e.to_string()))?;
+            let wrapped = hex::decode(&rec.wrapped_secret)
+                .map_err(|e| IdentityError::Record(e.to_string()))?;
+            let secret = root
+                .unwrap(&aad(&rec.access_key_id), &wrapped)
+                .map_err(|e| IdentityError::Record(e.to_string()))?;
+            keys.insert(
+                rec.access_key_id.clone(),
+                AccessKey {
+                    principal: Principal {
+                        account_id: rec.account_id,
+                        arn: rec.arn,
+                        user_id: rec.user_id,
+                    },
+                    secret,
+                },
+            );
+        }
+        Ok(Self {
+            store,
+            root,
+            keys: parking_lot::RwLock::new(keys),
+        })
+    }
+
+    /// Forgets in-memory keys (dev reset; the caller clears the store).
+    pub fn reset(&self) {
+        self.keys.write().clear();
+    }
+
+    /// The caller behind an access key ID and its secret, if known.
+    pub fn lookup(&self, access_key_id: &str) -> Option<(Principal, Zeroizing<Vec<u8>>)> {
+        self.keys
+            .read()
+            .get(access_key_id)
+            .map(|k| (k.principal.clone(), k.secret.clone()))
+    }
+
+    /// The account of the first root access key, if any exists.
+    pub fn root_credentials(&self) -> Option<RootCredentials> {
+        let keys = self.keys.read();
+        let mut roots: Vec<(&String, &AccessKey)> = keys
+            .iter()
+            .filter(|(_, k)| k.principal.arn.ends_with(":root"))
+            .collect();
+        roots.sort_by(|a, b| a.0.cmp(b.0));
+        roots.first().map(|(id, k)| RootCredentials {
+            account_id: k.principal.account_id.clone(),
+            access_key_id: (*id).clone(),
+            secret_access_key: Zeroizing::new(String::from_utf8_lossy(&k.secret).into_owned()),
+        })
+    }
+
+    /// Makes an account and its root access key unless one exists; returns the credentials.
+    /// `account_id` chooses the account, else a random 12-digit one is drawn.
+    pub fn ensure_root_credentials(
+        &self,
+        account_id: Option<&str>,
+    ) -> Result<RootCredentials, IdentityError> {
+        if let Some(c) = self.root_credentials() {
+            return Ok(c);
+        }
+        let account_id = match account_id {
+            Some(a) => a.to_string(),
+            None => format!(
+                "{}{}",
+                random_string(b"123456789", 1)?,
+                random_string(b"0123456789", 11)?
+            ),
+        };
+        let access_key_id = format!(
+            "AKIA{}",
+            random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)?
+        );
+        let secret = Zeroizing::new(random_string(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            40,
+        )?);
+        let principal = Principal::root(&account_id);
+        let wrapped = self
+            .root
+            .wrap(&aad(&access_key_id), secret.as_bytes())
+            .map_err(|e| IdentityError::Record(e.to_string()))?;
+        let rec = AccessKeyRecord {
+            v: RECORD_VERSION,
+            access_key_id: access_key_id.clone(),
+            account_id: account_id.clone(),
+            arn: principal.arn.clone(),
+            user_id: principal.user_id.clone(),
+            wrapped_secret: hex::encode(wrapped),
+        };
+        let mut tx = Transaction::new();
+        tx.put(
+            ACCESS_KEY_TABLE,
+            &access_key_id,
+            serde_json::to_vec(&rec).map_err(|e| IdentityError::Record(e.to_string()))?,
+        );
+        self.store.commit(&tx)?;
+        self.keys.write().insert(
+            access_key_id.clone(),
+            AccessKey {
+                principal,
+                secret: Zeroizing::new(secret.as_bytes().to_vec()),
+            },
+        );
+        Ok(RootCredentials {
+            account_id,
+            access_key_id,
+            secret_access_key: secret,
+        })
+    }
+}

@@ -1,0 +1,1614 @@
+//! The KMS operations, one method each, taking and returning the wire types.
+
+use super::ops::{self, KeyOp};
+use super::records::*;
+use super::state::{Family, World};
+use super::{alias_arn, key_arn, Kms, KmsError};
+use crate::RequestContext;
+use coffer_crypto::ciphertext::{self, EncryptionContext};
+use coffer_model::kms::*;
+use coffer_model::{Blob, Timestamp, ValidationError, Validator};
+use coffer_store::Transaction;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+const KEY_ID: (usize, usize) = (1, 2048);
+const MAX_TAGS: usize = 50;
+const DEFAULT_ROTATION_DAYS: i64 = 365;
+
+fn require_key_id(v: &mut Validator, member: &str, key_id: &Option<String>) {
+    v.required(member, key_id);
+    v.length(member, key_id.as_deref(), KEY_ID.0, KEY_ID.1);
+}
+
+fn validate_grant_tokens(v: &mut Validator, tokens: &Option<Vec<String>>) {
+    v.count("GrantTokens", tokens.as_ref().map(Vec::len), 0, 10);
+}
+
+fn alias_name_ok(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-'))
+}
+
+fn policy_chars_ok(s: &str) -> bool {
+    s.chars()
+        .all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}'))
+}
+
+fn validate_policy(v: &mut Validator, policy: &Option<String>) {
+    v.length("Policy", policy.as_deref(), 1, 131_072);
+    v.pattern(
+        "Policy",
+        policy.as_deref(),
+        policy_chars_ok,
+        "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+    );
+}
+
+fn check_policy_document(policy: &str) -> Result<(), KmsError> {
+    if policy.len() > 32_768 {
+        return Err(KmsError::LimitExceeded(
+            "The key policy exceeds the maximum size of 32 KB.".into(),
+        ));
+    }
+    match serde_json::from_str::<serde_json::Value>(policy) {
+        Ok(serde_json::Value::Object(o)) if o.contains_key("Statement") => Ok(()),
+        _ => Err(KmsError::MalformedPolicyDocument(
+            "The policy document is not valid JSON or lacks a Statement.".into(),
+        )),
+    }
+}
+
+fn validate_tags(v: &mut Validator, tags: &Option<Vec<Tag>>) {
+    if let Some(tags) = tags {
+        for (i, t) in tags.iter().enumerate() {
+            let k = format!("Tags.{}.member.TagKey", i + 1);
+            let val = format!("Tags.{}.member.TagValue", i + 1);
+            v.required(&k, &t.tag_key);
+            v.length(&k, t.tag_key.as_deref(), 1, 128);
+            v.required(&val, &t.tag_value);
+            v.length(&val, t.tag_value.as_deref(), 0, 256);
+        }
+    }
+}
+
+/// Applies tags to a tag list, AWS-style: new keys appended, existing keys updated.
+fn merge_tags(existing: &mut Vec<(String, String)>, tags: &[Tag]) -> Result<(), KmsError> {
+    for t in tags {
+        let (Some(k), Some(val)) = (&t.tag_key, &t.tag_value) else {
+            continue;
+        };
+        if k.starts_with("aws:") {
+            return Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved.".into(),
+            ));
+        }
+        match existing.iter_mut().find(|(ek, _)| ek == k) {
+            Some(e) => e.1 = val.clone(),
+            None => existing.push((k.clone(), val.clone())),
+        }
+    }
+    if existing.len() > MAX_TAGS {
+        return Err(KmsError::LimitExceeded(format!(
+            "A KMS key can have at most {MAX_TAGS} tags."
+        )));
+    }
+    Ok(())
+}
+
+fn wire_tags(tags: &[(String, String)]) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag {
+            tag_key: Some(k.clone()),
+            tag_value: Some(v.clone()),
+        })
+        .collect()
+}
+
+/// The key policy AWS applies when none is given.
+fn default_policy(partition: &str, account: &str) -> String {
+    format!(
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:{partition}:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+    )
+}
+
+/// Pagination: the marker is the hex of the last item's sort key.
+fn page<T, K: AsRef<str>>(
+    items: Vec<(K, T)>,
+    limit: Option<i64>,
+    default_limit: usize,
+    max_limit: usize,
+    marker: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), KmsError> {
+    let after = match marker {
+        Some(m) => Some(
+            hex::decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| KmsError::InvalidMarker("Invalid marker".into()))?,
+        ),
+        None => None,
+    };
+    let limit = limit.map_or(default_limit, |l| {
+        usize::try_from(l).unwrap_or(default_limit).min(max_limit)
+    });
+    let mut out = Vec::new();
+    let mut next = None;
+    let mut last_key = None;
+    for (k, item) in items {
+        if let Some(a) = &after {
+            if k.as_ref() <= a.as_str() {
+                continue;
+            }
+        }
+        if out.len() == limit {
+            next = last_key.map(|lk: String| hex::encode(lk.as_bytes()));
+            break;
+        }
+        last_key = Some(k.as_ref().to_string());
+        out.push(item);
+    }
+    Ok((out, next))
+}
+
+fn validate_list(v: &mut Validator, limit: Option<i64>, marker: Option<&str>) {
+    v.range("Limit", limit, 1, 1000);
+    v.length("Marker", marker, 1, 1024);
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        return Err(KmsError::DryRun(
+            "The request would have succeeded, but the DryRun option is set.".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Kms {
+    /// The whole `KeyMetadata` of a regional key.
+    pub(crate) fn metadata(
+        &self,
+        w: &World,
+        partition: &str,
+        key: &KeyRecord,
+        fam: &Family,
+    ) -> KeyMetadata {
+        let arn = key_arn(partition, &key.region, &key.account, &key.key_id);
+        let mrc = fam.rec.multi_region.then(|| {
+            let related = w.related_keys(&key.account, &key.key_id);
+            let primary_region = fam.rec.primary_region.clone();
+            MultiRegionConfiguration {
+                multi_region_key_type: if key.region == primary_region {
+                    "PRIMARY"
+                } else {
+                    "REPLICA"
+                }
+                .to_string(),
+                primary_key: MultiRegionKey {
+                    arn: key_arn(partition, &primary_region, &key.account, &key.key_id),
+                    region: primary_region.clone(),
+                },
+                replica_keys: related
+                    .iter()
+                    .filter(|k| k.region != primary_region)
+                    .map(|k| MultiRegionKey {
+                        arn: key_arn(partition, &k.region, &k.account, &k.key_id),
+                        region: k.region.clone(),
+                    })
+                    .collect(),
+            }
+        });
+        KeyMetadata {
+            aws_account_id: key.account.clone(),
+            key_id: key.key_id.clone(),
+            arn,
+            creation_date: key.created,
+            enabled: key.state == KeyState::Enabled,
+            description: key.description.clone(),
+            key_usage: fam.rec.key_usage.clone(),
+            key_state: key.state.as_str().to_string(),
+            deletion_date: key.deletion_date,
+            origin: fam.rec.origin.clone(),
+            key_manager: fam.rec.key_manager.clone(),
+            customer_master_key_spec: fam.rec.key_spec.clone(),
+            key_spec: fam.rec.key_spec.clone(),
+            encryption_algorithms: vec!["SYMMETRIC_DEFAULT".to_string()],
+            multi_region: fam.rec.multi_region,
+            multi_region_configuration: mrc,
+            pending_deletion_window_in_days: (key.state == KeyState::PendingReplicaDeletion)
+                .then_some(key.pending_window_days)
+                .flatten(),
+            current_key_material_id: fam.rec.materials.last().map(|m| m.id.clone()),
+        }
+    }
+
+    /// Creates a key family and its first regional key, committing both.
+    pub(crate) fn create_key_internal(
+        &self,
+        w: &mut World,
+        ctx: &RequestContext,
+        multi_region: bool,
+        key_manager: &str,
+        description: String,
+        policy: String,
+        tags: Vec<(String, String)>,
+    ) -> Result<KeyRecord, KmsError> {
+        let key_id = if multi_region {
+            format!("mrk-{}", uuid::Uuid::new_v4().simple())
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        };
+        let mut fam = FamilyRecord {
+            v: RECORD_VERSION,
+            account: ctx.account_id.clone(),
+            key_id: key_id.clone(),
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
+            origin: "AWS_KMS".into(),
+            key_manager: key_manager.into(),
+            multi_region,
+            primary_region: ctx.region.clone(),
+            rotation_enabled: key_manager == "AWS",
+            rotation_period_days: (key_manager == "AWS").then_some(DEFAULT_ROTATION_DAYS),
+            next_rotation: (key_manager == "AWS")
+                .then(|| self.clock.now().plus_days(DEFAULT_ROTATION_DAYS)),
+            materials: Vec::new(),
+        };
+        let material = self.new_material(&mut fam)?;
+        let key = KeyRecord {
+            v: RECORD_VERSION,
+            account: ctx.account_id.clone(),
+            region: ctx.region.clone(),
+            key_id,
+            description,
+            policy,
+            state: KeyState::Enabled,
+            created: self.clock.now(),
+            deletion_date: None,
+            pending_window_days: None,
+            tags,
+        };
+        let mut tx = Transaction::new();
+        tx.put(FAMILY_TABLE, &fam.store_key(), serde_json::to_vec(&fam)?);
+        tx.put(KEY_TABLE, &key.store_key(), serde_json::to_vec(&key)?);
+        self.commit(&tx)?;
+        w.put_family(Family {
+            rec: fam,
+            materials: Arc::new(vec![material]),
+        });
+        w.put_key(key.clone());
+        Ok(key)
+    }
+
+    /// `CreateKey`.
+    pub fn create_key(
+        &self,
+        ctx: &RequestContext,
+        req: CreateKeyRequest,
+    ) -> Result<KeyMetadataResponse, KmsError> {
+        let mut v = Validator::new();
+        validate_policy(&mut v, &req.policy);
+        v.length("Description", req.description.as_deref(), 0, 8192);
+        v.one_of("KeyUsage", req.key_usage.as_deref(), KEY_USAGES);
+        v.one_of(
+            "CustomerMasterKeySpec",
+            req.customer_master_key_spec.as_deref(),
+            CUSTOMER_MASTER_KEY_SPECS,
+        );
+        v.one_of("KeySpec", req.key_spec.as_deref(), KEY_SPECS);
+        v.one_of("Origin", req.origin.as_deref(), ORIGINS);
+        v.length(
+            "CustomKeyStoreId",
+            req.custom_key_store_id.as_deref(),
+            1,
+            64,
+        );
+        v.length("XksKeyId", req.xks_key_id.as_deref(), 1, 128);
+        validate_tags(&mut v, &req.tags);
+        v.finish()?;
+        if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
+            return Err(ValidationError {
+                message: "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+            }
+            .into());
+        }
+        let spec = req
+            .key_spec
+            .as_deref()
+            .or(req.customer_master_key_spec.as_deref())
+            .unwrap_or("SYMMETRIC_DEFAULT");
+        if spec != "SYMMETRIC_DEFAULT" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Coffer does not support KeySpec {spec} yet."
+            )));
+        }
+        let usage = req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT");
+        if usage != "ENCRYPT_DECRYPT" {
+            return Err(ValidationError {
+                message: format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
+            }
+            .into());
+        }
+        let origin = req.origin.as_deref().unwrap_or("AWS_KMS");
+        if origin != "AWS_KMS" || req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Coffer does not support keys with origin {origin} or in custom key stores yet."
+            )));
+        }
+        let policy = match req.policy {
+            Some(p) => {
+                check_policy_document(&p)?;
+                p
+            }
+            None => default_policy(ctx.partition(), &ctx.account_id),
+        };
+        let mut tags = Vec::new();
+        merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
+        let mut w = self.world.write();
+        let key = self.create_key_internal(
+            &mut w,
+            ctx,
+            req.multi_region.unwrap_or(false),
+            "CUSTOMER",
+            req.description.unwrap_or_default(),
+            policy,
+            tags,
+        )?;
+        let fam = w
+            .family(&ctx.account_id, &key.key_id)
+            .ok_or_else(|| KmsError::Internal("family vanished".into()))?;
+        Ok(KeyMetadataResponse {
+            key_metadata: self.metadata(&w, ctx.partition(), &key, fam),
+        })
+    }
+
+    /// `DescribeKey`.
+    pub fn describe_key(
+        &self,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<KeyMetadataResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        validate_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        let w = self.world.read();
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            &ops::DESCRIBE_KEY,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        Ok(KeyMetadataResponse {
+            key_metadata: self.metadata(&w, ctx.partition(), key, fam),
+        })
+    }
+
+    /// `ListKeys`.
+    pub fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        req: ListRequest,
+    ) -> Result<ListKeysResponse, KmsError> {
+        let mut v = Validator::new();
+        validate_list(&mut v, req.limit, req.marker.as_deref());
+        v.finish()?;
+        let w = self.world.read();
+        let items: Vec<(String, KeyListEntry)> = w
+            .region(&ctx.account_id, &ctx.region)
+            .map(|r| {
+                r.keys
+                    .values()
+                    .map(|k| {
+                        (
+                            k.key_id.clone(),
+                            KeyListEntry {
+                                key_id: k.key_id.clone(),
+                                key_arn: key_arn(ctx.partition(), &k.region, &k.account, &k.key_id),
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (keys, next) = page(items, req.limit, 100, 1000, req.marker.as_deref())?;
+        Ok(ListKeysResponse {
+            keys,
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+
+    /// Applies `change` to the regional key that `key_ref` names for `op`, commits, returns it.
+    fn update_key(
+        &self,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        key_ref: &str,
+        change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
+    ) -> Result<KeyRecord, KmsError> {
+        let mut w = self.world.write();
+        let (key, _) = self.resolve(&w, ctx, op, key_ref)?;
+        let mut key = key.clone();
+        change(&mut key)?;
+        let mut tx = Transaction::new();
+        tx.put(KEY_TABLE, &key.store_key(), serde_json::to_vec(&key)?);
+        self.commit(&tx)?;
+        w.put_key(key.clone());
+        Ok(key)
+    }
+
+    /// Applies `change` to the family of the key `key_ref` names for `op`, commits.
+    fn update_family(
+        &self,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        key_ref: &str,
+        change: impl FnOnce(&KeyRecord, &mut FamilyRecord) -> Result<(), KmsError>,
+    ) -> Result<(), KmsError> {
+        let mut w = self.world.write();
+        let (key, fam) = self.resolve(&w, ctx, op, key_ref)?;
+        let mut fam = fam.clone();
+        change(key, &mut fam.rec)?;
+        let mut tx = Transaction::new();
+        tx.put(
+            FAMILY_TABLE,
+            &fam.rec.store_key(),
+            serde_json::to_vec(&fam.rec)?,
+        );
+        self.commit(&tx)?;
+        w.put_family(fam);
+        Ok(())
+    }
+
+    fn key_id_only(req: &KeyIdRequest) -> Result<String, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.finish()?;
+        Ok(req.key_id.clone().unwrap_or_default())
+    }
+
+    /// `EnableKey`.
+    pub fn enable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, KmsError> {
+        let id = Self::key_id_only(&req)?;
+        self.update_key(ctx, &ops::ENABLE_KEY, &id, |k| {
+            k.state = KeyState::Enabled;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    /// `DisableKey`.
+    pub fn disable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, KmsError> {
+        let id = Self::key_id_only(&req)?;
+        self.update_key(ctx, &ops::DISABLE_KEY, &id, |k| {
+            k.state = KeyState::Disabled;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    fn rotation_allowed(
+        ctx: &RequestContext,
+        key: &KeyRecord,
+        fam: &FamilyRecord,
+    ) -> Result<(), KmsError> {
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        if fam.key_manager == "AWS" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is an AWS managed key; its rotation is managed by AWS."
+            )));
+        }
+        if fam.multi_region && key.region != fam.primary_region {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is a multi-Region replica key. Manage automatic rotation on its primary key in {}.",
+                fam.primary_region
+            )));
+        }
+        Ok(())
+    }
+
+    /// `EnableKeyRotation`.
+    pub fn enable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        req: EnableKeyRotationRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.range(
+            "RotationPeriodInDays",
+            req.rotation_period_in_days,
+            90,
+            2560,
+        );
+        v.finish()?;
+        let now = self.clock.now();
+        self.update_family(
+            ctx,
+            &ops::ENABLE_KEY_ROTATION,
+            req.key_id.as_deref().unwrap_or_default(),
+            |key, fam| {
+                Self::rotation_allowed(ctx, key, fam)?;
+                let days = req
+                    .rotation_period_in_days
+                    .or(fam.rotation_period_days)
+                    .unwrap_or(DEFAULT_ROTATION_DAYS);
+                fam.rotation_enabled = true;
+                fam.rotation_period_days = Some(days);
+                fam.next_rotation = Some(now.plus_days(days));
+                Ok(())
+            },
+        )?;
+        Ok(Empty {})
+    }
+
+    /// `DisableKeyRotation`.
+    pub fn disable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<Empty, KmsError> {
+        let id = Self::key_id_only(&req)?;
+        self.update_family(ctx, &ops::DISABLE_KEY_ROTATION, &id, |key, fam| {
+            Self::rotation_allowed(ctx, key, fam)?;
+            fam.rotation_enabled = false;
+            fam.next_rotation = None;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    /// `GetKeyRotationStatus`.
+    pub fn get_key_rotation_status(
+        &self,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
+        let id = Self::key_id_only(&req)?;
+        let w = self.world.read();
+        let (key, fam) = self.resolve(&w, ctx, &ops::GET_KEY_ROTATION_STATUS, &id)?;
+        let enabled = fam.rec.rotation_enabled;
+        Ok(GetKeyRotationStatusResponse {
+            key_rotation_enabled: enabled,
+            key_id: key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
+            rotation_period_in_days: if enabled {
+                fam.rec.rotation_period_days
+            } else {
+                None
+            },
+            next_rotation_date: if enabled { fam.rec.next_rotation } else { None },
+        })
+    }
+
+    /// `ScheduleKeyDeletion`.
+    pub fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.range("PendingWindowInDays", req.pending_window_in_days, 7, 30);
+        v.finish()?;
+        let days = req.pending_window_in_days.unwrap_or(30);
+        let now = self.clock.now();
+        let mut w = self.world.write();
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            &ops::SCHEDULE_KEY_DELETION,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        if fam.rec.key_manager == "AWS" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is an AWS managed key and cannot be deleted."
+            )));
+        }
+        let has_replicas = fam.rec.multi_region
+            && key.region == fam.rec.primary_region
+            && w.related_keys(&key.account, &key.key_id).len() > 1;
+        let mut key = key.clone();
+        key.pending_window_days = Some(days);
+        if has_replicas {
+            key.state = KeyState::PendingReplicaDeletion;
+            key.deletion_date = None;
+        } else {
+            key.state = KeyState::PendingDeletion;
+            key.deletion_date = Some(now.plus_days(days));
+        }
+        let mut tx = Transaction::new();
+        tx.put(KEY_TABLE, &key.store_key(), serde_json::to_vec(&key)?);
+        self.commit(&tx)?;
+        let resp = ScheduleKeyDeletionResponse {
+            key_id: arn,
+            deletion_date: key.deletion_date,
+            key_state: key.state.as_str().to_string(),
+            pending_window_in_days: days,
+        };
+        w.put_key(key);
+        Ok(resp)
+    }
+
+    /// `CancelKeyDeletion`: the key comes back disabled.
+    pub fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<KeyIdResponse, KmsError> {
+        let id = Self::key_id_only(&req)?;
+        let key = self.update_key(ctx, &ops::CANCEL_KEY_DELETION, &id, |k| {
+            k.state = KeyState::Disabled;
+            k.deletion_date = None;
+            k.pending_window_days = None;
+            Ok(())
+        })?;
+        Ok(KeyIdResponse {
+            key_id: key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
+        })
+    }
+
+    fn validate_alias_request(
+        req: &AliasRequest,
+        needs_target: bool,
+    ) -> Result<(String, String), KmsError> {
+        let mut v = Validator::new();
+        v.required("AliasName", &req.alias_name);
+        v.length("AliasName", req.alias_name.as_deref(), 1, 256);
+        v.pattern(
+            "AliasName",
+            req.alias_name.as_deref(),
+            alias_name_ok,
+            "^[a-zA-Z0-9:/_-]+$",
+        );
+        if needs_target {
+            require_key_id(&mut v, "TargetKeyId", &req.target_key_id);
+        }
+        v.finish()?;
+        let name = req.alias_name.clone().unwrap_or_default();
+        if !name.starts_with("alias/") || name.len() == "alias/".len() {
+            return Err(ValidationError {
+                message: "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
+            }
+            .into());
+        }
+        Ok((name, req.target_key_id.clone().unwrap_or_default()))
+    }
+
+    /// `CreateAlias`.
+    pub fn create_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, KmsError> {
+        let (name, target) = Self::validate_alias_request(&req, true)?;
+        if name.starts_with("alias/aws/") {
+            return Err(KmsError::NotAuthorized(
+                "Cannot create alias with reserved prefix alias/aws/".into(),
+            ));
+        }
+        let mut w = self.world.write();
+        let (key, _) = self.resolve(&w, ctx, &ops::CREATE_ALIAS, &target)?;
+        let arn = alias_arn(ctx.partition(), &ctx.region, &ctx.account_id, &name);
+        if w.region(&ctx.account_id, &ctx.region)
+            .is_some_and(|r| r.aliases.contains_key(&name))
+        {
+            return Err(KmsError::AlreadyExists(format!(
+                "An alias with the name {arn} already exists"
+            )));
+        }
+        let now = self.clock.now();
+        let rec = AliasRecord {
+            v: RECORD_VERSION,
+            account: ctx.account_id.clone(),
+            region: ctx.region.clone(),
+            name,
+            target_key_id: key.key_id.clone(),
+            created: now,
+            updated: now,
+        };
+        let mut tx = Transaction::new();
+        tx.put(ALIAS_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
+        self.commit(&tx)?;
+        w.put_alias(rec);
+        Ok(Empty {})
+    }
+
+    fn existing_alias(
+        w: &World,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<AliasRecord, KmsError> {
+        w.region(&ctx.account_id, &ctx.region)
+            .and_then(|r| r.aliases.get(name))
+            .cloned()
+            .ok_or_else(|| {
+                KmsError::NotFound(format!(
+                    "Alias {} is not found.",
+                    alias_arn(ctx.partition(), &ctx.region, &ctx.account_id, name)
+                ))
+            })
+    }
+
+    /// `UpdateAlias`.
+    pub fn update_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, KmsError> {
+        let (name, target) = Self::validate_alias_request(&req, true)?;
+        let mut w = self.world.write();
+        let mut rec = Self::existing_alias(&w, ctx, &name)?;
+        let (key, _) = self.resolve(&w, ctx, &ops::UPDATE_ALIAS, &target)?;
+        rec.target_key_id = key.key_id.clone();
+        rec.updated = self.clock.now();
+        let mut tx = Transaction::new();
+        tx.put(ALIAS_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
+        self.commit(&tx)?;
+        w.put_alias(rec);
+        Ok(Empty {})
+    }
+
+    /// `DeleteAlias`.
+    pub fn delete_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, KmsError> {
+        let (name, _) = Self::validate_alias_request(&req, false)?;
+        let mut w = self.world.write();
+        let rec = Self::existing_alias(&w, ctx, &name)?;
+        let mut tx = Transaction::new();
+        tx.delete(ALIAS_TABLE, &rec.store_key());
+        self.commit(&tx)?;
+        w.region_mut(&ctx.account_id, &ctx.region)
+            .aliases
+            .remove(&name);
+        Ok(Empty {})
+    }
+
+    /// `ListAliases`.
+    pub fn list_aliases(
+        &self,
+        ctx: &RequestContext,
+        req: ListRequest,
+    ) -> Result<ListAliasesResponse, KmsError> {
+        let mut v = Validator::new();
+        v.length("KeyId", req.key_id.as_deref(), KEY_ID.0, KEY_ID.1);
+        validate_list(&mut v, req.limit, req.marker.as_deref());
+        v.finish()?;
+        let w = self.world.read();
+        let filter = match &req.key_id {
+            Some(k) => Some(
+                self.resolve(&w, ctx, &ops::LIST_ALIASES, k)?
+                    .0
+                    .key_id
+                    .clone(),
+            ),
+            None => None,
+        };
+        let items: Vec<(String, AliasListEntry)> = w
+            .region(&ctx.account_id, &ctx.region)
+            .map(|r| {
+                r.aliases
+                    .values()
+                    .filter(|a| filter.as_ref().is_none_or(|f| &a.target_key_id == f))
+                    .map(|a| {
+                        (
+                            a.name.clone(),
+                            AliasListEntry {
+                                alias_name: a.name.clone(),
+                                alias_arn: alias_arn(
+                                    ctx.partition(),
+                                    &a.region,
+                                    &a.account,
+                                    &a.name,
+                                ),
+                                target_key_id: Some(a.target_key_id.clone()),
+                                creation_date: Some(a.created),
+                                last_updated_date: Some(a.updated),
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (aliases, next) = page(items, req.limit, 50, 100, req.marker.as_deref())?;
+        Ok(ListAliasesResponse {
+            aliases,
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+
+    /// `TagResource`.
+    pub fn tag_resource(
+        &self,
+        ctx: &RequestContext,
+        req: TagResourceRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("Tags", &req.tags);
+        validate_tags(&mut v, &req.tags);
+        v.finish()?;
+        let tags = req.tags.unwrap_or_default();
+        self.update_key(
+            ctx,
+            &ops::TAG_RESOURCE,
+            req.key_id.as_deref().unwrap_or_default(),
+            |k| merge_tags(&mut k.tags, &tags),
+        )?;
+        Ok(Empty {})
+    }
+
+    /// `UntagResource`.
+    pub fn untag_resource(
+        &self,
+        ctx: &RequestContext,
+        req: UntagResourceRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("TagKeys", &req.tag_keys);
+        for (i, k) in req.tag_keys.iter().flatten().enumerate() {
+            v.length(&format!("TagKeys.{}.member", i + 1), Some(k), 1, 128);
+        }
+        v.finish()?;
+        let keys = req.tag_keys.unwrap_or_default();
+        self.update_key(
+            ctx,
+            &ops::UNTAG_RESOURCE,
+            req.key_id.as_deref().unwrap_or_default(),
+            |k| {
+                k.tags.retain(|(tk, _)| !keys.contains(tk));
+                Ok(())
+            },
+        )?;
+        Ok(Empty {})
+    }
+
+    /// `ListResourceTags`.
+    pub fn list_resource_tags(
+        &self,
+        ctx: &RequestContext,
+        req: ListRequest,
+    ) -> Result<ListResourceTagsResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        validate_list(&mut v, req.limit, req.marker.as_deref());
+        v.finish()?;
+        let w = self.world.read();
+        let (key, _) = self.resolve(
+            &w,
+            ctx,
+            &ops::LIST_RESOURCE_TAGS,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        let items: Vec<(String, Tag)> = key
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, (k, val))| {
+                (
+                    format!("{i:08}"),
+                    Tag {
+                        tag_key: Some(k.clone()),
+                        tag_value: Some(val.clone()),
+                    },
+                )
+            })
+            .collect();
+        let (tags, next) = page(items, req.limit, 50, 50, req.marker.as_deref())?;
+        Ok(ListResourceTagsResponse {
+            tags,
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+
+    fn policy_name(v: &mut Validator, name: &Option<String>) {
+        v.length("PolicyName", name.as_deref(), 1, 128);
+        v.pattern(
+            "PolicyName",
+            name.as_deref(),
+            |s| s.chars().all(|c| c.is_alphanumeric() || c == '_'),
+            "[\\w]+",
+        );
+    }
+
+    fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
+        match name {
+            None | Some("default") => Ok(()),
+            Some(_) => Err(KmsError::NotFound("No such policy exists".into())),
+        }
+    }
+
+    /// `GetKeyPolicy`.
+    pub fn get_key_policy(
+        &self,
+        ctx: &RequestContext,
+        req: KeyPolicyRequest,
+    ) -> Result<GetKeyPolicyResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        Self::policy_name(&mut v, &req.policy_name);
+        v.finish()?;
+        let w = self.world.read();
+        let (key, _) = self.resolve(
+            &w,
+            ctx,
+            &ops::GET_KEY_POLICY,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        Self::check_policy_name(req.policy_name.as_deref())?;
+        Ok(GetKeyPolicyResponse {
+            policy: key.policy.clone(),
+            policy_name: "default".into(),
+        })
+    }
+
+    /// `PutKeyPolicy`.
+    pub fn put_key_policy(
+        &self,
+        ctx: &RequestContext,
+        req: KeyPolicyRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        Self::policy_name(&mut v, &req.policy_name);
+        v.required("Policy", &req.policy);
+        validate_policy(&mut v, &req.policy);
+        v.finish()?;
+        Self::check_policy_name(req.policy_name.as_deref())?;
+        let policy = req.policy.unwrap_or_default();
+        check_policy_document(&policy)?;
+        self.update_key(
+            ctx,
+            &ops::PUT_KEY_POLICY,
+            req.key_id.as_deref().unwrap_or_default(),
+            |k| {
+                k.policy = policy;
+                Ok(())
+            },
+        )?;
+        Ok(Empty {})
+    }
+
+    /// `ListKeyPolicies`.
+    pub fn list_key_policies(
+        &self,
+        ctx: &RequestContext,
+        req: ListRequest,
+    ) -> Result<ListKeyPoliciesResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        validate_list(&mut v, req.limit, req.marker.as_deref());
+        v.finish()?;
+        let w = self.world.read();
+        self.resolve(
+            &w,
+            ctx,
+            &ops::LIST_KEY_POLICIES,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        Ok(ListKeyPoliciesResponse {
+            policy_names: vec!["default".into()],
+            truncated: false,
+        })
+    }
+
+    /// `UpdateKeyDescription`.
+    pub fn update_key_description(
+        &self,
+        ctx: &RequestContext,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("Description", &req.description);
+        v.length("Description", req.description.as_deref(), 0, 8192);
+        v.finish()?;
+        let description = req.description.unwrap_or_default();
+        self.update_key(
+            ctx,
+            &ops::UPDATE_KEY_DESCRIPTION,
+            req.key_id.as_deref().unwrap_or_default(),
+            |k| {
+                k.description = description;
+                Ok(())
+            },
+        )?;
+        Ok(Empty {})
+    }
+
+    /// Seals `plaintext` under the current material of the key `key_ref` names:
+    /// (blob, key ARN, material ID).
+    pub(crate) fn seal(
+        &self,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        key_ref: &str,
+        enc_ctx: &EncryptionContext,
+        plaintext: &[u8],
+        dry: Option<bool>,
+    ) -> Result<(Vec<u8>, String, String), KmsError> {
+        let w = self.world.read();
+        let (key, fam) = self.resolve(&w, ctx, op, key_ref)?;
+        dry_run(dry)?;
+        let material = fam
+            .current()
+            .ok_or_else(|| KmsError::Internal("family without material".into()))?;
+        let blob = ciphertext::seal(&material.key, &key.key_id, &material.id, enc_ctx, plaintext)?;
+        Ok((
+            blob,
+            key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
+            hex::encode(material.id),
+        ))
+    }
+
+    /// Opens a blob with the caller's Region's key of the ID it names: (plaintext, key ARN, material ID).
+    pub(crate) fn open(
+        &self,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        blob: &[u8],
+        key_ref: Option<&str>,
+        enc_ctx: &EncryptionContext,
+        dry: Option<bool>,
+    ) -> Result<(Zeroizing<Vec<u8>>, String, String), KmsError> {
+        let parsed =
+            ciphertext::parse(blob).map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
+        let w = self.world.read();
+        if let Some(r) = key_ref {
+            let (named, _) = self.resolve(&w, ctx, op, r)?;
+            if named.key_id != parsed.header.key_id {
+                return Err(KmsError::IncorrectKey(
+                    "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                ));
+            }
+        }
+        let (key, fam) = self.resolve(&w, ctx, op, &parsed.header.key_id)?;
+        let material = fam
+            .material(&parsed.header.material_id)
+            .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
+        let plain = parsed
+            .open(&material.key, enc_ctx)
+            .map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
+        dry_run(dry)?;
+        Ok((
+            plain,
+            key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
+            hex::encode(material.id),
+        ))
+    }
+
+    fn check_algorithm(v: &mut Validator, member: &str, alg: Option<&str>) {
+        v.one_of(member, alg, ENCRYPTION_ALGORITHMS);
+    }
+
+    fn symmetric_only(alg: Option<&str>) -> Result<(), KmsError> {
+        match alg {
+            None | Some("SYMMETRIC_DEFAULT") => Ok(()),
+            Some(a) => Err(KmsError::InvalidKeyUsage(format!(
+                "{a} is not a valid encryption algorithm for a SYMMETRIC_DEFAULT key."
+            ))),
+        }
+    }
+
+    /// `Encrypt`.
+    pub fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("Plaintext", &req.plaintext);
+        v.blob_length(
+            "Plaintext",
+            req.plaintext.as_ref().map(Blob::as_slice),
+            1,
+            4096,
+        );
+        validate_grant_tokens(&mut v, &req.grant_tokens);
+        Self::check_algorithm(
+            &mut v,
+            "EncryptionAlgorithm",
+            req.encryption_algorithm.as_deref(),
+        );
+        v.finish()?;
+        Self::symmetric_only(req.encryption_algorithm.as_deref())?;
+        let enc_ctx = req.encryption_context.unwrap_or_default();
+        let plaintext = req.plaintext.unwrap_or_default();
+        let (blob, arn, _) = self.seal(
+            ctx,
+            &ops::ENCRYPT,
+            req.key_id.as_deref().unwrap_or_default(),
+            &enc_ctx,
+            plaintext.as_slice(),
+            req.dry_run,
+        )?;
+        Ok(EncryptResponse {
+            ciphertext_blob: Blob::new(blob),
+            key_id: arn,
+            encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+        })
+    }
+
+    /// `Decrypt`.
+    pub fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse, KmsError> {
+        let mut v = Validator::new();
+        v.required("CiphertextBlob", &req.ciphertext_blob);
+        v.blob_length(
+            "CiphertextBlob",
+            req.ciphertext_blob.as_ref().map(Blob::as_slice),
+            1,
+            6144,
+        );
+        v.length("KeyId", req.key_id.as_deref(), KEY_ID.0, KEY_ID.1);
+        validate_grant_tokens(&mut v, &req.grant_tokens);
+        Self::check_algorithm(
+            &mut v,
+            "EncryptionAlgorithm",
+            req.encryption_algorithm.as_deref(),
+        );
+        v.finish()?;
+        Self::symmetric_only(req.encryption_algorithm.as_deref())?;
+        if req.recipient.is_some() {
+            return Err(KmsError::UnsupportedOperation(
+                "Coffer does not support attested Recipient requests.".into(),
+            ));
+        }
+        let blob = req.ciphertext_blob.unwrap_or_default();
+        let (plain, arn, material) = self.open(
+            ctx,
+            &ops::DECRYPT,
+            blob.as_slice(),
+            req.key_id.as_deref(),
+            &req.encryption_context.unwrap_or_default(),
+            req.dry_run,
+        )?;
+        Ok(DecryptResponse {
+            key_id: arn,
+            plaintext: Blob::from(plain),
+            encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+            key_material_id: material,
+        })
+    }
+
+    /// `ReEncrypt`.
+    pub fn re_encrypt(
+        &self,
+        ctx: &RequestContext,
+        req: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse, KmsError> {
+        let mut v = Validator::new();
+        v.required("CiphertextBlob", &req.ciphertext_blob);
+        v.blob_length(
+            "CiphertextBlob",
+            req.ciphertext_blob.as_ref().map(Blob::as_slice),
+            1,
+            6144,
+        );
+        v.length(
+            "SourceKeyId",
+            req.source_key_id.as_deref(),
+            KEY_ID.0,
+            KEY_ID.1,
+        );
+        require_key_id(&mut v, "DestinationKeyId", &req.destination_key_id);
+        Self::check_algorithm(
+            &mut v,
+            "SourceEncryptionAlgorithm",
+            req.source_encryption_algorithm.as_deref(),
+        );
+        Self::check_algorithm(
+            &mut v,
+            "DestinationEncryptionAlgorithm",
+            req.destination_encryption_algorithm.as_deref(),
+        );
+        validate_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        Self::symmetric_only(req.source_encryption_algorithm.as_deref())?;
+        Self::symmetric_only(req.destination_encryption_algorithm.as_deref())?;
+        let blob = req.ciphertext_blob.unwrap_or_default();
+        let (plain, source_arn, source_material) = self.open(
+            ctx,
+            &ops::RE_ENCRYPT_FROM,
+            blob.as_slice(),
+            req.source_key_id.as_deref(),
+            &req.source_encryption_context.unwrap_or_default(),
+            None,
+        )?;
+        let (new_blob, arn, material) = self.seal(
+            ctx,
+            &ops::RE_ENCRYPT_TO,
+            req.destination_key_id.as_deref().unwrap_or_default(),
+            &req.destination_encryption_context.unwrap_or_default(),
+            &plain,
+            req.dry_run,
+        )?;
+        Ok(ReEncryptResponse {
+            ciphertext_blob: Blob::new(new_blob),
+            source_key_id: source_arn,
+            key_id: arn,
+            source_encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+            destination_encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+            source_key_material_id: source_material,
+            destination_key_material_id: material,
+        })
+    }
+
+    fn data_key_len(
+        number_of_bytes: Option<i64>,
+        key_spec: Option<&str>,
+    ) -> Result<usize, KmsError> {
+        match (number_of_bytes, key_spec) {
+            (Some(n), None) => Ok(usize::try_from(n).unwrap_or(0)),
+            (None, Some("AES_256")) => Ok(32),
+            (None, Some("AES_128")) => Ok(16),
+            _ => Err(ValidationError {
+                message: "Please specify either number of bytes or key spec.".into(),
+            }
+            .into()),
+        }
+    }
+
+    fn generate_data_key_common(
+        &self,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        req: GenerateDataKeyRequest,
+        with_plaintext: bool,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.range("NumberOfBytes", req.number_of_bytes, 1, 1024);
+        v.one_of("KeySpec", req.key_spec.as_deref(), DATA_KEY_SPECS);
+        validate_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        let len = Self::data_key_len(req.number_of_bytes, req.key_spec.as_deref())?;
+        if req.recipient.is_some() {
+            return Err(KmsError::UnsupportedOperation(
+                "Coffer does not support attested Recipient requests.".into(),
+            ));
+        }
+        let data_key = coffer_crypto::random::bytes(len)?;
+        let (blob, arn, material) = self.seal(
+            ctx,
+            op,
+            req.key_id.as_deref().unwrap_or_default(),
+            &req.encryption_context.unwrap_or_default(),
+            &data_key,
+            req.dry_run,
+        )?;
+        Ok(GenerateDataKeyResponse {
+            ciphertext_blob: Blob::new(blob),
+            plaintext: with_plaintext.then(|| Blob::from(data_key)),
+            key_id: arn,
+            key_material_id: material,
+        })
+    }
+
+    /// `GenerateDataKey`.
+    pub fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        self.generate_data_key_common(ctx, &ops::GENERATE_DATA_KEY, req, true)
+    }
+
+    /// `GenerateDataKeyWithoutPlaintext`.
+    pub fn generate_data_key_without_plaintext(
+        &self,
+        ctx: &RequestContext,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        self.generate_data_key_common(ctx, &ops::GENERATE_DATA_KEY_WITHOUT_PLAINTEXT, req, false)
+    }
+
+    /// `GenerateRandom`.
+    pub fn generate_random(
+        &self,
+        _ctx: &RequestContext,
+        req: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse, KmsError> {
+        let mut v = Validator::new();
+        v.range("NumberOfBytes", req.number_of_bytes, 1, 1024);
+        v.length(
+            "CustomKeyStoreId",
+            req.custom_key_store_id.as_deref(),
+            1,
+            64,
+        );
+        v.finish()?;
+        if req.custom_key_store_id.is_some() || req.recipient.is_some() {
+            return Err(KmsError::UnsupportedOperation(
+                "Coffer does not support custom key stores or attested Recipient requests yet."
+                    .into(),
+            ));
+        }
+        let n = req.number_of_bytes.ok_or_else(|| {
+            KmsError::from(ValidationError {
+                message: "Please specify number of bytes.".into(),
+            })
+        })?;
+        let bytes = coffer_crypto::random::bytes(usize::try_from(n).unwrap_or(0))?;
+        Ok(GenerateRandomResponse {
+            plaintext: Blob::from(bytes),
+        })
+    }
+
+    /// `ReplicateKey`: a replica of a multi-Region primary key in another Region.
+    pub fn replicate_key(
+        &self,
+        ctx: &RequestContext,
+        req: ReplicateKeyRequest,
+    ) -> Result<ReplicateKeyResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("ReplicaRegion", &req.replica_region);
+        v.length("ReplicaRegion", req.replica_region.as_deref(), 1, 32);
+        v.pattern(
+            "ReplicaRegion",
+            req.replica_region.as_deref(),
+            crate::context::is_region_name,
+            "^([a-z]+-){2,3}\\d+$",
+        );
+        validate_policy(&mut v, &req.policy);
+        v.length("Description", req.description.as_deref(), 0, 8192);
+        validate_tags(&mut v, &req.tags);
+        v.finish()?;
+        let replica_region = req.replica_region.clone().unwrap_or_default();
+        let mut w = self.world.write();
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            &ops::REPLICATE_KEY,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        if !fam.rec.multi_region {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is not a multi-Region key."
+            )));
+        }
+        if key.region != fam.rec.primary_region {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is not a multi-Region primary key. Replicate the primary key in {}.",
+                fam.rec.primary_region
+            )));
+        }
+        if crate::context::partition_of(&replica_region) != ctx.partition()
+            || replica_region == ctx.region
+        {
+            return Err(ValidationError {
+                message: format!(
+                    "The replica region {replica_region} is not valid for the primary key {arn}."
+                ),
+            }
+            .into());
+        }
+        if w.key(&ctx.account_id, &replica_region, &key.key_id)
+            .is_some()
+        {
+            return Err(KmsError::AlreadyExists(format!(
+                "{} already exists",
+                key_arn(ctx.partition(), &replica_region, &key.account, &key.key_id)
+            )));
+        }
+        let policy = match req.policy {
+            Some(p) => {
+                check_policy_document(&p)?;
+                p
+            }
+            None => default_policy(ctx.partition(), &ctx.account_id),
+        };
+        let mut tags = Vec::new();
+        merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
+        let replica = KeyRecord {
+            v: RECORD_VERSION,
+            account: ctx.account_id.clone(),
+            region: replica_region,
+            key_id: key.key_id.clone(),
+            description: req.description.unwrap_or_default(),
+            policy: policy.clone(),
+            state: KeyState::Enabled,
+            created: self.clock.now(),
+            deletion_date: None,
+            pending_window_days: None,
+            tags: tags.clone(),
+        };
+        let mut tx = Transaction::new();
+        tx.put(
+            KEY_TABLE,
+            &replica.store_key(),
+            serde_json::to_vec(&replica)?,
+        );
+        self.commit(&tx)?;
+        w.put_key(replica.clone());
+        let fam = w
+            .family(&ctx.account_id, &replica.key_id)
+            .ok_or_else(|| KmsError::Internal("family vanished".into()))?;
+        let mut md = self.metadata(&w, ctx.partition(), &replica, fam);
+        // The replica is usable as soon as this call returns; AWS reports it as still being made.
+        md.key_state = "Creating".into();
+        md.enabled = false;
+        Ok(ReplicateKeyResponse {
+            replica_key_metadata: md,
+            replica_policy: policy,
+            replica_tags: wire_tags(&tags),
+        })
+    }
+
+    /// `UpdatePrimaryRegion`.
+    pub fn update_primary_region(
+        &self,
+        ctx: &RequestContext,
+        req: UpdatePrimaryRegionRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("PrimaryRegion", &req.primary_region);
+        v.length("PrimaryRegion", req.primary_region.as_deref(), 1, 32);
+        v.pattern(
+            "PrimaryRegion",
+            req.primary_region.as_deref(),
+            crate::context::is_region_name,
+            "^([a-z]+-){2,3}\\d+$",
+        );
+        v.finish()?;
+        let target = req.primary_region.unwrap_or_default();
+        let mut w = self.world.write();
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            &ops::UPDATE_PRIMARY_REGION,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        if !fam.rec.multi_region || key.region != fam.rec.primary_region {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is not a multi-Region primary key."
+            )));
+        }
+        if w.key(&ctx.account_id, &target, &key.key_id).is_none() {
+            return Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key_arn(ctx.partition(), &target, &key.account, &key.key_id)
+            )));
+        }
+        let mut fam = fam.clone();
+        fam.rec.primary_region = target;
+        let mut tx = Transaction::new();
+        tx.put(
+            FAMILY_TABLE,
+            &fam.rec.store_key(),
+            serde_json::to_vec(&fam.rec)?,
+        );
+        self.commit(&tx)?;
+        w.put_family(fam);
+        Ok(Empty {})
+    }
+
+    /// Deletes every key whose waiting period has ended (and its aliases), starts the waiting period
+    /// of primaries whose last replica went, and rotates material that is due. Returns how many keys
+    /// were deleted.
+    pub fn run_due(&self) -> Result<usize, KmsError> {
+        let now = self.clock.now();
+        let mut w = self.world.write();
+        let mut deleted = 0;
+        // Keys past their deletion date.
+        let due: Vec<KeyRecord> = w
+            .regions
+            .values()
+            .flat_map(|rs| rs.values())
+            .flat_map(|r| r.keys.values())
+            .filter(|k| {
+                k.state == KeyState::PendingDeletion && k.deletion_date.is_some_and(|d| d <= now)
+            })
+            .cloned()
+            .collect();
+        for key in due {
+            let mut tx = Transaction::new();
+            tx.delete(KEY_TABLE, &key.store_key());
+            let aliases: Vec<AliasRecord> = w
+                .region(&key.account, &key.region)
+                .map(|r| {
+                    r.aliases
+                        .values()
+                        .filter(|a| a.target_key_id == key.key_id)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for a in &aliases {
+                tx.delete(ALIAS_TABLE, &a.store_key());
+            }
+            let remaining: Vec<KeyRecord> = w
+                .related_keys(&key.account, &key.key_id)
+                .into_iter()
+                .filter(|k| k.region != key.region)
+                .cloned()
+                .collect();
+            let mut primary_update = None;
+            if remaining.is_empty() {
+                tx.delete(FAMILY_TABLE, &format!("{}/{}", key.account, key.key_id));
+            } else if remaining.len() == 1 && remaining[0].state == KeyState::PendingReplicaDeletion
+            {
+                let mut p = remaining[0].clone();
+                p.state = KeyState::PendingDeletion;
+                p.deletion_date = Some(now.plus_days(p.pending_window_days.unwrap_or(30)));
+                tx.put(KEY_TABLE, &p.store_key(), serde_json::to_vec(&p)?);
+                primary_update = Some(p);
+            }
+            self.commit(&tx)?;
+            let region = w.region_mut(&key.account, &key.region);
+            region.keys.remove(&key.key_id);
+            for a in aliases {
+                region.aliases.remove(&a.name);
+            }
+            if remaining.is_empty() {
+                if let Some(f) = w.families.get_mut(&key.account) {
+                    f.remove(&key.key_id);
+                }
+            }
+            if let Some(p) = primary_update {
+                w.put_key(p);
+            }
+            deleted += 1;
+        }
+        // Automatic rotation that is due.
+        let rotate: Vec<Family> = w
+            .families
+            .values()
+            .flat_map(|f| f.values())
+            .filter(|f| f.rec.rotation_enabled && f.rec.next_rotation.is_some_and(|d| d <= now))
+            .cloned()
+            .collect();
+        for fam in rotate {
+            let mut rec = fam.rec.clone();
+            let material = self.new_material(&mut rec)?;
+            rec.next_rotation =
+                Some(now.plus_days(rec.rotation_period_days.unwrap_or(DEFAULT_ROTATION_DAYS)));
+            let mut tx = Transaction::new();
+            tx.put(FAMILY_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
+            self.commit(&tx)?;
+            let mut materials: Vec<_> = Vec::with_capacity(fam.materials.len() + 1);
+            for m in fam.materials.iter() {
+                materials.push(super::state::Material {
+                    id: m.id,
+                    key: m.key.clone(),
+                });
+            }
+            materials.push(material);
+            w.put_family(Family {
+                rec,
+                materials: Arc::new(materials),
+            });
+        }
+        Ok(deleted)
+    }
+
+    /// The earliest instant at which [`Kms::run_due`] has work, if any.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        let w = self.world.read();
+        let deletions = w
+            .regions
+            .values()
+            .flat_map(|rs| rs.values())
+            .flat_map(|r| r.keys.values())
+            .filter_map(|k| {
+                (k.state == KeyState::PendingDeletion)
+                    .then_some(k.deletion_date)
+                    .flatten()
+            });
+        let rotations = w
+            .families
+            .values()
+            .flat_map(|f| f.values())
+            .filter_map(|f| {
+                f.rec
+                    .rotation_enabled
+                    .then_some(f.rec.next_rotation)
+                    .flatten()
+            });
+        deletions.chain(rotations).min()
+    }
+}

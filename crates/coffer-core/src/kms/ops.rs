@@ -1,0 +1,63 @@
+//! Each KMS operation's IAM action and the key states it accepts, as data. The service checks
+//! them in one place ([`super::Kms::resolve`]); the authorization engine will plug in there too.
+
+use super::records::KeyState;
+
+/// What an operation needs from the key it names.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyOp {
+    /// Operation name, e.g. `Encrypt`.
+    pub name: &'static str,
+    /// IAM action, e.g. `kms:Encrypt`.
+    pub action: &'static str,
+    /// Whether the key may be named by an alias name or alias ARN.
+    pub accepts_alias: bool,
+    /// Key states in which the operation proceeds.
+    pub states: &'static [KeyState],
+}
+
+use KeyState::*;
+
+const ANY: &[KeyState] = &[Enabled, Disabled, PendingDeletion, PendingReplicaDeletion];
+const MANAGE: &[KeyState] = &[Enabled, Disabled];
+const USE: &[KeyState] = &[Enabled];
+
+macro_rules! key_ops {
+    ($($konst:ident = $name:literal, alias: $alias:literal, states: $states:expr;)*) => {
+        $(
+            #[doc = concat!("`", $name, "`.")]
+            pub const $konst: KeyOp = KeyOp { name: $name, action: concat!("kms:", $name), accepts_alias: $alias, states: $states };
+        )*
+        /// Every operation that names a key.
+        pub const ALL: &[KeyOp] = &[$($konst),*];
+    };
+}
+
+key_ops! {
+    DESCRIBE_KEY = "DescribeKey", alias: true, states: ANY;
+    ENABLE_KEY = "EnableKey", alias: false, states: MANAGE;
+    DISABLE_KEY = "DisableKey", alias: false, states: MANAGE;
+    ENABLE_KEY_ROTATION = "EnableKeyRotation", alias: false, states: USE;
+    DISABLE_KEY_ROTATION = "DisableKeyRotation", alias: false, states: USE;
+    GET_KEY_ROTATION_STATUS = "GetKeyRotationStatus", alias: false, states: ANY;
+    SCHEDULE_KEY_DELETION = "ScheduleKeyDeletion", alias: false, states: MANAGE;
+    CANCEL_KEY_DELETION = "CancelKeyDeletion", alias: false, states: &[PendingDeletion, PendingReplicaDeletion];
+    CREATE_ALIAS = "CreateAlias", alias: false, states: MANAGE;
+    UPDATE_ALIAS = "UpdateAlias", alias: false, states: MANAGE;
+    LIST_ALIASES = "ListAliases", alias: false, states: ANY;
+    TAG_RESOURCE = "TagResource", alias: false, states: MANAGE;
+    UNTAG_RESOURCE = "UntagResource", alias: false, states: MANAGE;
+    LIST_RESOURCE_TAGS = "ListResourceTags", alias: false, states: ANY;
+    GET_KEY_POLICY = "GetKeyPolicy", alias: false, states: ANY;
+    PUT_KEY_POLICY = "PutKeyPolicy", alias: false, states: MANAGE;
+    LIST_KEY_POLICIES = "ListKeyPolicies", alias: false, states: ANY;
+    UPDATE_KEY_DESCRIPTION = "UpdateKeyDescription", alias: false, states: MANAGE;
+    ENCRYPT = "Encrypt", alias: true, states: USE;
+    DECRYPT = "Decrypt", alias: true, states: USE;
+    RE_ENCRYPT_FROM = "ReEncryptFrom", alias: true, states: USE;
+    RE_ENCRYPT_TO = "ReEncryptTo", alias: true, states: USE;
+    GENERATE_DATA_KEY = "GenerateDataKey", alias: true, states: USE;
+    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = "GenerateDataKeyWithoutPlaintext", alias: true, states: USE;
+    REPLICATE_KEY = "ReplicateKey", alias: false, states: MANAGE;
+    UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion", alias: false, states: MANAGE;
+}

@@ -1,0 +1,130 @@
+//! What KMS persists, one record type per table, each carrying a record version (`v`).
+//!
+//! * `kms_family` `{account}/{key_id}`: the properties a multi-Region family shares (material
+//!   versions wrapped under the root key, spec, usage, rotation, which region is primary). Every key
+//!   is a family; a single-Region key is a family of one.
+//! * `kms_key` `{account}/{region}/{key_id}`: what each Region's key holds on its own
+//!   (description, policy, state, tags, dates).
+//! * `kms_alias` `{account}/{region}/{alias_name}`.
+
+use coffer_model::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The record version this code writes.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Table of families.
+pub const FAMILY_TABLE: &str = "kms_family";
+/// Table of regional keys.
+pub const KEY_TABLE: &str = "kms_key";
+/// Table of aliases.
+pub const ALIAS_TABLE: &str = "kms_alias";
+
+/// The state of one regional key (AWS `KeyState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    /// Usable.
+    Enabled,
+    /// Disabled by its owner.
+    Disabled,
+    /// Scheduled for deletion.
+    PendingDeletion,
+    /// A primary waiting for its replicas to be deleted before its own window starts.
+    PendingReplicaDeletion,
+}
+
+impl KeyState {
+    /// AWS's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
+        }
+    }
+}
+
+/// One version of a family's key material, wrapped under the root key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaterialRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// Root-key-wrapped bytes, base64.
+    pub wrapped: String,
+    /// When it was made.
+    pub created: Timestamp,
+}
+
+/// Shared properties of a key family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct FamilyRecord {
+    pub v: u32,
+    pub account: String,
+    pub key_id: String,
+    pub key_spec: String,
+    pub key_usage: String,
+    pub origin: String,
+    /// `CUSTOMER` or `AWS`.
+    pub key_manager: String,
+    pub multi_region: bool,
+    pub primary_region: String,
+    pub rotation_enabled: bool,
+    pub rotation_period_days: Option<i64>,
+    pub next_rotation: Option<Timestamp>,
+    /// Oldest first; the last one encrypts.
+    pub materials: Vec<MaterialRecord>,
+}
+
+/// One Region's key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct KeyRecord {
+    pub v: u32,
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+    pub description: String,
+    pub policy: String,
+    pub state: KeyState,
+    pub created: Timestamp,
+    pub deletion_date: Option<Timestamp>,
+    pub pending_window_days: Option<i64>,
+    /// In insertion order, unique keys.
+    pub tags: Vec<(String, String)>,
+}
+
+/// An alias.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct AliasRecord {
+    pub v: u32,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub target_key_id: String,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+impl FamilyRecord {
+    /// Store key.
+    pub fn store_key(&self) -> String {
+        format!("{}/{}", self.account, self.key_id)
+    }
+}
+
+impl KeyRecord {
+    /// Store key.
+    pub fn store_key(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.key_id)
+    }
+}
+
+impl AliasRecord {
+    /// Store key.
+    pub fn store_key(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.name)
+    }
+}

@@ -1,0 +1,81 @@
+//! The services together, over one store: what the HTTP layer holds.
+
+use crate::identity::{Identity, IdentityError};
+use crate::kms::{Kms, KmsError};
+use crate::secrets::{keys::KeyProvider, SecretsManager, SmError};
+use crate::Clock;
+use coffer_crypto::RootKey;
+use coffer_store::{Store, StoreError};
+use std::sync::Arc;
+
+/// Why the services could not start or reset. Text for operators' logs.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// KMS state.
+    #[error("kms: {0}")]
+    Kms(#[from] KmsError),
+    /// Secrets Manager state.
+    #[error("secrets manager: {0}")]
+    Secrets(#[from] SmError),
+    /// Identity state.
+    #[error("identity: {0}")]
+    Identity(#[from] IdentityError),
+    /// The store.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Every service of one Coffer deployment.
+pub struct Coffer {
+    /// AWS KMS.
+    pub kms: Arc<Kms>,
+    /// AWS Secrets Manager.
+    pub secrets: Arc<SecretsManager>,
+    /// Accounts and access keys.
+    pub identity: Arc<Identity>,
+    /// The clock every service uses.
+    pub clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+}
+
+impl Coffer {
+    /// Loads every service's state from `store`.
+    pub fn open(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CoreError> {
+        let kms = Arc::new(Kms::load(store.clone(), root.clone(), clock.clone())?);
+        let provider: Arc<dyn KeyProvider> = kms.clone();
+        let secrets = Arc::new(SecretsManager::load(
+            store.clone(),
+            provider,
+            clock.clone(),
+        )?);
+        let identity = Arc::new(Identity::load(store.clone(), root)?);
+        Ok(Self {
+            kms,
+            secrets,
+            identity,
+            clock,
+            store,
+        })
+    }
+
+    /// Empties all state (the `--dev` reset). Access keys survive in memory only if re-made by the caller.
+    pub fn reset(&self) -> Result<(), CoreError> {
+        self.store.clear()?;
+        self.secrets.reset();
+        self.kms.reset();
+        self.identity.reset();
+        Ok(())
+    }
+
+    /// Runs what is due: secrets past their recovery window, keys past their waiting period,
+    /// rotations. Returns how many resources were deleted.
+    pub fn run_due(&self) -> Result<usize, CoreError> {
+        let secrets = self.secrets.purge_due()?;
+        let keys = self.kms.run_due()?;
+        Ok(secrets + keys)
+    }
+}

@@ -1,0 +1,275 @@
+//! Tests specific to the SQLite backend: persistence, file modes, schema versioning, atomicity of
+//! failed commits and crash survival.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use coffer_store::{SqliteStore, Store, StoreError, Transaction};
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("coffer.db")
+}
+
+fn put(store: &dyn Store, table: &str, key: &str, value: &[u8]) {
+    let mut tx = Transaction::new();
+    tx.put(table, key, value.to_vec());
+    store.commit(&tx).unwrap();
+}
+
+fn raw(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut tx = Transaction::new();
+        tx.put("keys", "k1", vec![1, 2, 3])
+            .put("secrets", "s/1", vec![0; 4096])
+            .put("keys", "gone", vec![9]);
+        store.commit(&tx).unwrap();
+        let mut tx = Transaction::new();
+        tx.delete("keys", "gone");
+        store.commit(&tx).unwrap();
+    }
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.scan("keys").unwrap(),
+            vec![("k1".to_string(), vec![1, 2, 3])]
+        );
+        assert_eq!(store.get("secrets", "s/1").unwrap(), Some(vec![0; 4096]));
+        put(&store, "keys", "k2", b"second session");
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.scan("keys").unwrap().len(), 2);
+    assert_eq!(store.path(), path.as_path());
+}
+
+#[test]
+fn schema_is_versioned_and_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).unwrap();
+    put(&store, "t", "k", b"v");
+    let conn = raw(&path);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert!(version >= 1, "user_version is {version}");
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode.to_ascii_lowercase(), "wal");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM records WHERE tbl = 't'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).unwrap();
+    put(&store, "t", "k", b"v");
+    assert_eq!(mode(&path), 0o600, "database file");
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        assert!(
+            side.exists(),
+            "{suffix} file should exist while the store is open"
+        );
+        assert_eq!(mode(&side), 0o600, "{suffix} file");
+    }
+    drop(store);
+
+    // A pre-existing, too permissive file is tightened on open.
+    let loose = dir.path().join("loose.db");
+    std::fs::write(&loose, b"").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqliteStore::open(&loose).unwrap();
+    put(&store, "t", "k", b"v");
+    assert_eq!(mode(&loose), 0o600, "pre-existing database file");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        put(&store, "t", "k", b"v");
+    }
+    raw(&path)
+        .pragma_update(None, "user_version", 1_000_000)
+        .unwrap();
+    match SqliteStore::open(&path) {
+        Err(StoreError::Schema(msg)) => assert!(msg.contains("newer"), "message: {msg}"),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    // Refusing did not touch the data.
+    let conn = raw(&path);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1_000_000);
+}
+
+#[test]
+fn foreign_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    raw(&path)
+        .execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    match SqliteStore::open(&path) {
+        Err(StoreError::Schema(_)) => {}
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    let tables: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 1, "the foreign database must not be modified");
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x42; 8192]).unwrap();
+    assert!(
+        SqliteStore::open(&garbage).is_err(),
+        "a non-SQLite file must be refused"
+    );
+    assert_eq!(std::fs::read(&garbage).unwrap(), vec![0x42; 8192]);
+}
+
+/// The transaction's second write fails (a trigger installed behind the store's back aborts it):
+/// the first write must not be visible, earlier data must be intact, and the store must still
+/// work afterwards.
+#[test]
+fn failed_commit_leaves_nothing_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).unwrap();
+    put(&store, "t", "existing", b"before");
+    raw(&path)
+        .execute_batch(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON records WHEN NEW.key = 'boom' \
+             BEGIN SELECT RAISE(ABORT, 'boom refused'); END;",
+        )
+        .unwrap();
+
+    let mut tx = Transaction::new();
+    tx.put("t", "first", b"1".to_vec())
+        .put("t", "boom", b"2".to_vec())
+        .put("t", "third", b"3".to_vec());
+    tx.delete("t", "existing");
+    match store.commit(&tx) {
+        Err(StoreError::Backend(msg)) => assert!(msg.contains("boom refused"), "message: {msg}"),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+    assert_eq!(store.get("t", "first").unwrap(), None);
+    assert_eq!(store.get("t", "third").unwrap(), None);
+    assert_eq!(
+        store.scan("t").unwrap(),
+        vec![("existing".to_string(), b"before".to_vec())]
+    );
+
+    // Also invisible to another connection, and after reopening.
+    let count: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+
+    // The connection is not stuck inside the failed transaction.
+    put(&store, "t", "after", b"ok");
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.scan("t").unwrap(),
+        vec![
+            ("after".to_string(), b"ok".to_vec()),
+            ("existing".to_string(), b"before".to_vec()),
+        ]
+    );
+}
+
+#[test]
+fn two_stores_on_one_file_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    put(&a, "t", "from-a", b"a");
+    put(&b, "t", "from-b", b"b");
+    assert_eq!(a.get("t", "from-b").unwrap(), Some(b"b".to_vec()));
+    assert_eq!(b.get("t", "from-a").unwrap(), Some(b"a".to_vec()));
+    b.clear().unwrap();
+    assert!(a.scan("t").unwrap().is_empty());
+}
+
+const CRASH_ENV: &str = "COFFER_STORE_CRASH_CHILD_DB";
+const COMMITTED: &str = "COFFER-STORE-COMMITTED";
+
+/// Child half of `committed_data_survives_kill_9`; does nothing when run normally.
+#[test]
+fn crash_child() {
+    let Some(path) = std::env::var_os(CRASH_ENV) else {
+        return;
+    };
+    let store = SqliteStore::open(Path::new(&path)).unwrap();
+    for i in 0..50u32 {
+        let mut tx = Transaction::new();
+        tx.put("t", &format!("k{i:02}"), i.to_be_bytes().to_vec())
+            .put("u", &format!("k{i:02}"), vec![0xAB; 10_000]);
+        store.commit(&tx).unwrap();
+    }
+    println!("{COMMITTED}");
+    // Wait to be killed, never closing the connection.
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// A child process commits, reports, and is killed with SIGKILL while the store is still open;
+/// everything it committed must be there on reopen.
+#[test]
+fn committed_data_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env(CRASH_ENV, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut committed = false;
+    for line in BufReader::new(stdout).lines() {
+        if line.unwrap().trim() == COMMITTED {
+            committed = true;
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on unix
+    let _ = child.wait().unwrap();
+    assert!(committed, "the child never reported its commits");
+
+    let store = SqliteStore::open(&path).unwrap();
+    let rows = store.scan("t").unwrap();
+    assert_eq!(rows.len(), 50);
+    for (i, (key, value)) in rows.iter().enumerate() {
+        assert_eq!(key, &format!("k{i:02}"));
+        assert_eq!(value, &(i as u32).to_be_bytes().to_vec());
+    }
+    assert_eq!(store.scan("u").unwrap().len(), 50);
+}

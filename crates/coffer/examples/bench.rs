@@ -1,0 +1,417 @@
+//! Coffer benchmark: start-up time, idle memory, and Encrypt / GetSecretValue throughput
+//! and latency through the AWS SDK for Rust. Loopback only; bounded in count and time.
+//!
+//!     cargo run --release -p coffer --example bench -- [--requests N] [--concurrency C]
+//!
+//! Without `--endpoint` it builds (`cargo build --release -p coffer --bin coffer`, unless
+//! `--no-build`) and starts `target/release/coffer serve --dev` on a free port with a
+//! temporary data dir, and stops it at the end. With `--endpoint URL` it measures a server
+//! that is already running (start-up and memory are then not measured).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_credential_types::Credentials;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark a coffer server with the AWS SDK")]
+struct Args {
+    /// Requests per operation.
+    #[arg(long, default_value_t = 5000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Stop each operation after this many seconds even if not all requests were sent.
+    #[arg(long, default_value_t = 60)]
+    max_seconds: u64,
+    /// Use a running server instead of starting one (must accept the credentials below).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The coffer binary to start (default: target/release/coffer next to this example).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Do not run `cargo build --release -p coffer --bin coffer` first.
+    #[arg(long)]
+    no_build: bool,
+    /// Plaintext / secret size in bytes.
+    #[arg(long, default_value_t = 256)]
+    payload: usize,
+    #[arg(long, default_value = "test")]
+    access_key: String,
+    #[arg(long, default_value = "test")]
+    secret_key: String,
+    #[arg(long, default_value = "eu-central-1")]
+    region: String,
+}
+
+struct Started {
+    child: Child,
+    _dir: tempfile::TempDir,
+    endpoint: String,
+    to_line: Duration,
+    to_health: Duration,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn release_binary(args: &Args) -> Result<PathBuf> {
+    if let Some(b) = &args.bin {
+        return Ok(b.clone());
+    }
+    // target/release/examples/bench -> target/release/coffer
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .context("locating the target directory")?;
+    let bin = dir.join("coffer");
+    if !args.no_build {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let profile_release = dir.file_name().and_then(|n| n.to_str()) == Some("release");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "coffer", "--bin", "coffer"]);
+        if profile_release {
+            cmd.arg("--release");
+        }
+        eprintln!("building coffer: {cmd:?}");
+        let st = cmd.status().context("running cargo build")?;
+        if !st.success() {
+            bail!("cargo build failed: {st}");
+        }
+    }
+    if !bin.is_file() {
+        bail!(
+            "{} not found: run `cargo build --release -p coffer` or pass --bin",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn http_get_status(addr: &str, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn start_server(bin: &PathBuf) -> Result<Started> {
+    let dir = tempfile::Builder::new().prefix("coffer-bench-").tempdir()?;
+    let t0 = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        let _ = tx.send(line);
+        let mut sink = Vec::new();
+        let _ = r.read_to_end(&mut sink);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .context("no listening line within 60 s")?;
+    let to_line = t0.elapsed();
+    let addr = line
+        .trim()
+        .strip_prefix("coffer listening on http://")
+        .with_context(|| format!("unexpected first line {line:?}"))?
+        .to_string();
+    // First successful health response (bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if http_get_status(&addr, "/_coffer/health") == Some(200) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("health never answered 200");
+        }
+        std::thread::yield_now();
+    }
+    let to_health = t0.elapsed();
+    Ok(Started {
+        child,
+        _dir: dir,
+        endpoint: format!("http://{addr}"),
+        to_line,
+        to_health,
+    })
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+struct Stats {
+    name: &'static str,
+    sent: usize,
+    errors: usize,
+    wall: Duration,
+    lat_us: Vec<u64>,
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64 / 1000.0
+}
+
+async fn run_op<F, Fut>(
+    name: &'static str,
+    requests: usize,
+    concurrency: usize,
+    max: Duration,
+    op: F,
+) -> Stats
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + max;
+    let mut handles = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let op = op.clone();
+        let next = next.clone();
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            while next.fetch_add(1, Ordering::Relaxed) < requests && Instant::now() < deadline {
+                let t = Instant::now();
+                let ok = op().await;
+                lat.push(t.elapsed().as_micros() as u64);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat_us = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (l, e) = h.await.expect("worker");
+        lat_us.extend(l);
+        errors += e;
+    }
+    let wall = start.elapsed();
+    lat_us.sort_unstable();
+    Stats {
+        name,
+        sent: lat_us.len(),
+        errors,
+        wall,
+        lat_us,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let started = match &args.endpoint {
+        Some(_) => None,
+        None => Some(start_server(&release_binary(&args)?)?),
+    };
+    let endpoint = args
+        .endpoint
+        .clone()
+        .or_else(|| started.as_ref().map(|s| s.endpoint.clone()))
+        .context("endpoint")?;
+    if !endpoint.starts_with("http://127.0.0.1:") && !endpoint.starts_with("http://localhost:") {
+        bail!("refusing to benchmark a non-loopback endpoint: {endpoint}");
+    }
+    let pid = started.as_ref().map(|s| s.child.id());
+    let idle_rss = pid.and_then(|p| proc_status_kib(p, "VmRSS:"));
+
+    let creds = Credentials::new(&args.access_key, &args.secret_key, None, None, "bench");
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new(args.region.clone()))
+            .endpoint_url(&endpoint)
+            .credentials_provider(creds.clone())
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new(
+                args.region.clone(),
+            ))
+            .endpoint_url(&endpoint)
+            .credentials_provider(creds)
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+
+    let key = kms.create_key().description("bench").send().await?;
+    let key_id = key
+        .key_metadata()
+        .map(|m| m.key_id().to_string())
+        .context("KeyMetadata")?;
+    let secret_name = format!("bench/{}", std::process::id());
+    sm.create_secret()
+        .name(&secret_name)
+        .kms_key_id(&key_id)
+        .secret_string("s".repeat(args.payload.clamp(1, 65536)))
+        .send()
+        .await?;
+    let plaintext = aws_sdk_kms::primitives::Blob::new(vec![7u8; args.payload.clamp(1, 4096)]);
+
+    // Warm-up (connections, caches); not measured.
+    for _ in 0..50 {
+        kms.encrypt()
+            .key_id(&key_id)
+            .plaintext(plaintext.clone())
+            .send()
+            .await?;
+        sm.get_secret_value().secret_id(&secret_name).send().await?;
+    }
+
+    let max = Duration::from_secs(args.max_seconds);
+    let mut results = Vec::new();
+    {
+        let kms = kms.clone();
+        let key_id = key_id.clone();
+        let plaintext = plaintext.clone();
+        results.push(
+            run_op("Encrypt", args.requests, args.concurrency, max, move || {
+                let fut = kms
+                    .encrypt()
+                    .key_id(key_id.clone())
+                    .plaintext(plaintext.clone())
+                    .send();
+                async move { fut.await.is_ok() }
+            })
+            .await,
+        );
+    }
+    {
+        let ct = kms
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(plaintext.clone())
+            .send()
+            .await?
+            .ciphertext_blob()
+            .cloned()
+            .context("CiphertextBlob")?;
+        let kms = kms.clone();
+        results.push(
+            run_op("Decrypt", args.requests, args.concurrency, max, move || {
+                let fut = kms.decrypt().ciphertext_blob(ct.clone()).send();
+                async move { fut.await.is_ok() }
+            })
+            .await,
+        );
+    }
+    {
+        let sm = sm.clone();
+        let name = secret_name.clone();
+        results.push(
+            run_op(
+                "GetSecretValue",
+                args.requests,
+                args.concurrency,
+                max,
+                move || {
+                    let fut = sm.get_secret_value().secret_id(name.clone()).send();
+                    async move { fut.await.is_ok() }
+                },
+            )
+            .await,
+        );
+    }
+    let loaded_rss = pid.and_then(|p| proc_status_kib(p, "VmRSS:"));
+    let peak_rss = pid.and_then(|p| proc_status_kib(p, "VmHWM:"));
+
+    println!();
+    println!(
+        "coffer bench — {endpoint}, {} requests/op, concurrency {}, payload {} B, {} CPU(s) shared by client and server",
+        args.requests,
+        args.concurrency,
+        args.payload,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    if let Some(s) = &started {
+        println!(
+            "start-up:  listening line {:.1} ms, first healthy response {:.1} ms (spawn → 200)",
+            s.to_line.as_secs_f64() * 1000.0,
+            s.to_health.as_secs_f64() * 1000.0
+        );
+        println!(
+            "memory:    idle RSS {}, after load {}, peak {}",
+            mib(idle_rss),
+            mib(loaded_rss),
+            mib(peak_rss)
+        );
+    }
+    println!();
+    println!(
+        "{:<16} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "operation", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for r in &results {
+        println!(
+            "{:<16} {:>9} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            r.name,
+            r.sent,
+            r.errors,
+            r.sent as f64 / r.wall.as_secs_f64(),
+            pct(&r.lat_us, 0.50),
+            pct(&r.lat_us, 0.90),
+            pct(&r.lat_us, 0.99),
+            pct(&r.lat_us, 1.0),
+        );
+    }
+    let errors: usize = results.iter().map(|r| r.errors).sum();
+    if errors > 0 {
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
