@@ -354,11 +354,8 @@ async fn schedule_and_cancel_key_deletion() {
         "cancelled keys are Disabled"
     );
     assert!(md.deletion_date().is_none());
-    // Cancelling again is an invalid state.
-    expect_err(
-        kms.cancel_key_deletion().key_id(&id).send().await,
-        "KMSInvalidStateException",
-    );
+    // Cancelling again fails: the key is not pending deletion.
+    expect_client_err(kms.cancel_key_deletion().key_id(&id).send().await);
 
     // An explicit 7-day window.
     let out = kms

@@ -106,6 +106,12 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
+        // The server's own environment knobs must not leak in from the caller.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("COFFER_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
         if self.opts.dev {
             cmd.arg("--dev");
         }
