@@ -191,6 +191,8 @@ pub fn kms(c: &Coffer, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Ve
         "GenerateRandom" => call!(generate_random),
         "ReplicateKey" => call!(replicate_key),
         "UpdatePrimaryRegion" => call!(update_primary_region),
+        "RotateKeyOnDemand" => call!(rotate_key_on_demand),
+        "ListKeyRotations" => call!(list_key_rotations),
         other if KMS_OPERATIONS.contains(&other) => Err(ApiError::bad_request(
             "UnsupportedOperationException",
             format!("Coffer does not support the KMS operation {other} yet."),

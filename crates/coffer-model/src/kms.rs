@@ -469,3 +469,36 @@ pub struct UpdatePrimaryRegionRequest {
     pub key_id: Option<String>,
     pub primary_region: Option<String>,
 }
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsRequest {
+    pub key_id: Option<String>,
+    pub include_key_material: Option<String>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationsListEntry {
+    pub key_id: String,
+    pub key_material_id: String,
+    pub key_material_state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_type: Option<String>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsResponse {
+    pub rotations: Vec<RotationsListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}

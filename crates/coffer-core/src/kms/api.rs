@@ -15,6 +15,8 @@ use zeroize::Zeroizing;
 const KEY_ID: (usize, usize) = (1, 2048);
 const MAX_TAGS: usize = 50;
 const DEFAULT_ROTATION_DAYS: i64 = 365;
+/// AWS's quota of on-demand rotations per key.
+const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
 fn require_key_id(v: &mut Validator, member: &str, key_id: &Option<String>) {
     v.required(member, key_id);
@@ -255,7 +257,7 @@ impl Kms {
                 .then(|| self.clock.now().plus_days(DEFAULT_ROTATION_DAYS)),
             materials: Vec::new(),
         };
-        let material = self.new_material(&mut fam)?;
+        let material = self.new_material(&mut fam, None)?;
         let key = KeyRecord {
             v: RECORD_VERSION,
             account: ctx.account_id.clone(),
@@ -1487,6 +1489,106 @@ impl Kms {
         Ok(Empty {})
     }
 
+    /// `RotateKeyOnDemand`: new material for the whole family now; earlier ciphertexts still decrypt.
+    pub fn rotate_key_on_demand(
+        &self,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<KeyIdResponse, KmsError> {
+        let id = Self::key_id_only(&req)?;
+        let mut w = self.world.write();
+        let (key, fam) = self.resolve(&w, ctx, &ops::ROTATE_KEY_ON_DEMAND, &id)?;
+        Self::rotation_allowed(ctx, key, &fam.rec)?;
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        let done = fam
+            .rec
+            .materials
+            .iter()
+            .filter(|m| m.rotation_type.as_deref() == Some("ON_DEMAND"))
+            .count();
+        if done >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(KmsError::LimitExceeded(format!(
+                "{arn} has reached the maximum of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
+            )));
+        }
+        let mut rec = fam.rec.clone();
+        let material = self.new_material(&mut rec, Some("ON_DEMAND"))?;
+        let mut tx = Transaction::new();
+        tx.put(FAMILY_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
+        self.commit(&tx)?;
+        let materials = Self::with_material(fam, material);
+        w.put_family(Family { rec, materials });
+        Ok(KeyIdResponse { key_id: arn })
+    }
+
+    fn with_material(
+        fam: &Family,
+        material: super::state::Material,
+    ) -> Arc<Vec<super::state::Material>> {
+        let mut materials: Vec<_> = Vec::with_capacity(fam.materials.len() + 1);
+        for m in fam.materials.iter() {
+            materials.push(super::state::Material {
+                id: m.id,
+                key: m.key.clone(),
+            });
+        }
+        materials.push(material);
+        Arc::new(materials)
+    }
+
+    /// `ListKeyRotations`.
+    pub fn list_key_rotations(
+        &self,
+        ctx: &RequestContext,
+        req: ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.one_of(
+            "IncludeKeyMaterial",
+            req.include_key_material.as_deref(),
+            &["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"],
+        );
+        validate_list(&mut v, req.limit, req.marker.as_deref());
+        v.finish()?;
+        let w = self.world.read();
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            &ops::LIST_KEY_ROTATIONS,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        let all = req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
+        let last = fam.rec.materials.len().saturating_sub(1);
+        let items: Vec<(String, RotationsListEntry)> = fam
+            .rec
+            .materials
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| all || m.rotation_type.is_some())
+            .map(|(i, m)| {
+                (
+                    format!("{i:08}"),
+                    RotationsListEntry {
+                        key_id: arn.clone(),
+                        key_material_id: m.id.clone(),
+                        key_material_state: if i == last { "CURRENT" } else { "NON_CURRENT" }
+                            .into(),
+                        rotation_date: m.rotation_type.is_some().then_some(m.created),
+                        rotation_type: m.rotation_type.clone(),
+                    },
+                )
+            })
+            .collect();
+        let (rotations, next) = page(items, req.limit, 100, 1000, req.marker.as_deref())?;
+        Ok(ListKeyRotationsResponse {
+            rotations,
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+
     /// Deletes every key whose waiting period has ended (and its aliases), starts the waiting period
     /// of primaries whose last replica went, and rotates material that is due. Returns how many keys
     /// were deleted.
@@ -1564,7 +1666,7 @@ impl Kms {
             .collect();
         for fam in rotate {
             let mut rec = fam.rec.clone();
-            let material = self.new_material(&mut rec)?;
+            let material = self.new_material(&mut rec, Some("AUTOMATIC"))?;
             rec.next_rotation =
                 Some(now.plus_days(rec.rotation_period_days.unwrap_or(DEFAULT_ROTATION_DAYS)));
             let mut tx = Transaction::new();

@@ -118,7 +118,11 @@ impl Kms {
     }
 
     /// New key material, appended to a family record; returns the unwrapped material.
-    fn new_material(&self, rec: &mut FamilyRecord) -> Result<Material, KmsError> {
+    fn new_material(
+        &self,
+        rec: &mut FamilyRecord,
+        rotation_type: Option<&str>,
+    ) -> Result<Material, KmsError> {
         let key = SymmetricKey::generate()?;
         let id: [u8; 32] = coffer_crypto::random::array()?;
         let id_hex = hex::encode(id);
@@ -130,6 +134,7 @@ impl Kms {
             id: id_hex,
             wrapped: base64::engine::general_purpose::STANDARD.encode(wrapped),
             created: self.clock.now(),
+            rotation_type: rotation_type.map(str::to_string),
         });
         Ok(Material { id, key })
     }

@@ -60,4 +60,6 @@ key_ops! {
     GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = "GenerateDataKeyWithoutPlaintext", alias: true, states: USE;
     REPLICATE_KEY = "ReplicateKey", alias: false, states: MANAGE;
     UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion", alias: false, states: MANAGE;
+    ROTATE_KEY_ON_DEMAND = "RotateKeyOnDemand", alias: false, states: USE;
+    LIST_KEY_ROTATIONS = "ListKeyRotations", alias: false, states: ANY;
 }

@@ -54,6 +54,9 @@ pub struct MaterialRecord {
     pub wrapped: String,
     /// When it was made.
     pub created: Timestamp,
+    /// `AUTOMATIC` or `ON_DEMAND` for material made by a rotation; `None` for the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_type: Option<String>,
 }
 
 /// Shared properties of a key family.

@@ -1,0 +1,396 @@
+//! KMS service behaviour with a fake clock: nothing here sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use coffer_core::kms::{Kms, KmsError};
+use coffer_core::{Clock, RequestContext};
+use coffer_crypto::RootKey;
+use coffer_model::kms::*;
+use coffer_model::{Blob, Timestamp};
+use coffer_store::{MemoryStore, Store};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+struct FakeClock(AtomicI64);
+impl Clock for FakeClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+impl FakeClock {
+    fn advance_days(&self, d: i64) {
+        self.0.fetch_add(d * 86_400_000, Ordering::SeqCst);
+    }
+}
+
+fn setup() -> (Arc<dyn Store>, RootKey, Arc<FakeClock>, Kms) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let root = RootKey::from_bytes(&[9u8; 32]).unwrap();
+    let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000_000)));
+    let kms = Kms::load(store.clone(), root.clone(), clock.clone()).unwrap();
+    (store, root, clock, kms)
+}
+
+fn ctx(region: &str) -> RequestContext {
+    RequestContext {
+        account_id: "111122223333".into(),
+        region: region.into(),
+        principal_arn: "arn:aws:iam::111122223333:root".into(),
+    }
+}
+
+fn mrk(kms: &Kms) -> String {
+    kms.create_key(
+        &ctx("eu-central-1"),
+        CreateKeyRequest {
+            multi_region: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .key_id
+}
+
+fn encrypt(kms: &Kms, region: &str, key: &str, data: &[u8]) -> Vec<u8> {
+    kms.encrypt(
+        &ctx(region),
+        EncryptRequest {
+            key_id: Some(key.into()),
+            plaintext: Some(Blob::new(data.to_vec())),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .ciphertext_blob
+    .as_slice()
+    .to_vec()
+}
+
+fn decrypt(kms: &Kms, region: &str, blob: &[u8]) -> Result<Vec<u8>, KmsError> {
+    kms.decrypt(
+        &ctx(region),
+        DecryptRequest {
+            ciphertext_blob: Some(Blob::new(blob.to_vec())),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.plaintext.as_slice().to_vec())
+}
+
+fn describe(kms: &Kms, region: &str, key: &str) -> Result<KeyMetadata, KmsError> {
+    kms.describe_key(
+        &ctx(region),
+        KeyIdRequest {
+            key_id: Some(key.into()),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.key_metadata)
+}
+
+fn key_req(key: &str) -> KeyIdRequest {
+    KeyIdRequest {
+        key_id: Some(key.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn multi_region_family_shares_material_and_reports_configuration() {
+    let (_, _, _, kms) = setup();
+    let id = mrk(&kms);
+    assert!(id.starts_with("mrk-") && id.len() == 36);
+    let resp = kms
+        .replicate_key(
+            &ctx("eu-central-1"),
+            ReplicateKeyRequest {
+                key_id: Some(id.clone()),
+                replica_region: Some("eu-west-1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(resp.replica_key_metadata.key_state, "Creating");
+    let replica = describe(&kms, "eu-west-1", &id).unwrap();
+    assert_eq!(replica.key_state, "Enabled");
+    let mrc = replica.multi_region_configuration.unwrap();
+    assert_eq!(mrc.multi_region_key_type, "REPLICA");
+    assert_eq!(
+        mrc.primary_key.arn,
+        describe(&kms, "eu-central-1", &id).unwrap().arn
+    );
+    let primary = describe(&kms, "eu-central-1", &id)
+        .unwrap()
+        .multi_region_configuration
+        .unwrap();
+    assert_eq!(primary.replica_keys.len(), 1);
+    let blob = encrypt(&kms, "eu-central-1", &id, b"hello");
+    assert_eq!(decrypt(&kms, "eu-west-1", &blob).unwrap(), b"hello");
+    // The replica works even when the primary is disabled.
+    kms.disable_key(&ctx("eu-central-1"), key_req(&id)).unwrap();
+    assert_eq!(decrypt(&kms, "eu-west-1", &blob).unwrap(), b"hello");
+    assert!(matches!(
+        decrypt(&kms, "eu-central-1", &blob),
+        Err(KmsError::Disabled(_))
+    ));
+}
+
+#[test]
+fn deletion_happens_when_due_and_primary_waits_for_replicas() {
+    let (_, _, clock, kms) = setup();
+    let id = mrk(&kms);
+    kms.replicate_key(
+        &ctx("eu-central-1"),
+        ReplicateKeyRequest {
+            key_id: Some(id.clone()),
+            replica_region: Some("eu-west-1".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    kms.create_alias(
+        &ctx("eu-west-1"),
+        AliasRequest {
+            alias_name: Some("alias/x".into()),
+            target_key_id: Some(id.clone()),
+        },
+    )
+    .unwrap();
+    let r = kms
+        .schedule_key_deletion(
+            &ctx("eu-west-1"),
+            ScheduleKeyDeletionRequest {
+                key_id: Some(id.clone()),
+                pending_window_in_days: Some(7),
+            },
+        )
+        .unwrap();
+    assert_eq!(r.key_state, "PendingDeletion");
+    let p = kms
+        .schedule_key_deletion(
+            &ctx("eu-central-1"),
+            ScheduleKeyDeletionRequest {
+                key_id: Some(id.clone()),
+                pending_window_in_days: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(p.key_state, "PendingReplicaDeletion");
+    assert!(p.deletion_date.is_none());
+    let again = kms.schedule_key_deletion(
+        &ctx("eu-central-1"),
+        ScheduleKeyDeletionRequest {
+            key_id: Some(id.clone()),
+            pending_window_in_days: None,
+        },
+    );
+    assert!(
+        matches!(again, Err(KmsError::InvalidState(m)) if m.contains("pending replica deletion"))
+    );
+
+    clock.advance_days(6);
+    assert_eq!(kms.run_due().unwrap(), 0);
+    clock.advance_days(2);
+    assert_eq!(kms.run_due().unwrap(), 1);
+    assert!(matches!(
+        describe(&kms, "eu-west-1", &id),
+        Err(KmsError::NotFound(_))
+    ));
+    let aliases = kms
+        .list_aliases(&ctx("eu-west-1"), ListRequest::default())
+        .unwrap();
+    assert!(
+        aliases.aliases.is_empty(),
+        "aliases of a deleted key go with it"
+    );
+    let primary = describe(&kms, "eu-central-1", &id).unwrap();
+    assert_eq!(primary.key_state, "PendingDeletion");
+    assert!(primary.deletion_date.is_some());
+    clock.advance_days(31);
+    assert_eq!(kms.run_due().unwrap(), 1);
+    assert!(matches!(
+        describe(&kms, "eu-central-1", &id),
+        Err(KmsError::NotFound(_))
+    ));
+}
+
+#[test]
+fn pending_deletion_refuses_use_and_cancel_disables() {
+    let (_, _, _, kms) = setup();
+    let id = mrk(&kms);
+    let blob = encrypt(&kms, "eu-central-1", &id, b"x");
+    kms.schedule_key_deletion(
+        &ctx("eu-central-1"),
+        ScheduleKeyDeletionRequest {
+            key_id: Some(id.clone()),
+            pending_window_in_days: None,
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(decrypt(&kms, "eu-central-1", &blob), Err(KmsError::InvalidState(m)) if m.ends_with("is pending deletion."))
+    );
+    let again = kms.schedule_key_deletion(
+        &ctx("eu-central-1"),
+        ScheduleKeyDeletionRequest {
+            key_id: Some(id.clone()),
+            pending_window_in_days: None,
+        },
+    );
+    assert!(matches!(again, Err(KmsError::InvalidState(m)) if m.contains("is pending deletion")));
+    kms.cancel_key_deletion(&ctx("eu-central-1"), key_req(&id))
+        .unwrap();
+    assert_eq!(
+        describe(&kms, "eu-central-1", &id).unwrap().key_state,
+        "Disabled"
+    );
+    kms.enable_key(&ctx("eu-central-1"), key_req(&id)).unwrap();
+    assert_eq!(decrypt(&kms, "eu-central-1", &blob).unwrap(), b"x");
+}
+
+#[test]
+fn rotation_keeps_old_ciphertexts_and_survives_reload() {
+    let (store, root, clock, kms) = setup();
+    let id = mrk(&kms);
+    kms.replicate_key(
+        &ctx("eu-central-1"),
+        ReplicateKeyRequest {
+            key_id: Some(id.clone()),
+            replica_region: Some("eu-west-1".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let old = encrypt(&kms, "eu-central-1", &id, b"before");
+    kms.enable_key_rotation(
+        &ctx("eu-central-1"),
+        EnableKeyRotationRequest {
+            key_id: Some(id.clone()),
+            rotation_period_in_days: Some(90),
+        },
+    )
+    .unwrap();
+    let status = kms
+        .get_key_rotation_status(&ctx("eu-west-1"), key_req(&id))
+        .unwrap();
+    assert!(
+        status.key_rotation_enabled,
+        "replicas report the family's rotation"
+    );
+    assert_eq!(status.rotation_period_in_days, Some(90));
+    assert!(matches!(
+        kms.enable_key_rotation(
+            &ctx("eu-west-1"),
+            EnableKeyRotationRequest {
+                key_id: Some(id.clone()),
+                rotation_period_in_days: None
+            }
+        ),
+        Err(KmsError::UnsupportedOperation(_))
+    ));
+    let before = describe(&kms, "eu-central-1", &id)
+        .unwrap()
+        .current_key_material_id;
+    clock.advance_days(91);
+    kms.run_due().unwrap();
+    kms.rotate_key_on_demand(&ctx("eu-central-1"), key_req(&id))
+        .unwrap();
+    let after = describe(&kms, "eu-west-1", &id)
+        .unwrap()
+        .current_key_material_id;
+    assert_ne!(before, after, "the family rotated in every Region");
+    let rotations = kms
+        .list_key_rotations(
+            &ctx("eu-central-1"),
+            ListKeyRotationsRequest {
+                key_id: Some(id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let types: Vec<_> = rotations
+        .rotations
+        .iter()
+        .map(|r| r.rotation_type.clone().unwrap())
+        .collect();
+    assert_eq!(types, vec!["AUTOMATIC", "ON_DEMAND"]);
+    let new = encrypt(&kms, "eu-west-1", &id, b"after");
+
+    let reloaded = Kms::load(store, root, clock).unwrap();
+    assert_eq!(decrypt(&reloaded, "eu-west-1", &old).unwrap(), b"before");
+    assert_eq!(decrypt(&reloaded, "eu-central-1", &new).unwrap(), b"after");
+}
+
+#[test]
+fn encryption_context_and_wrong_key_are_refused() {
+    let (_, _, _, kms) = setup();
+    let a = mrk(&kms);
+    let b = mrk(&kms);
+    let mut ec = EncryptionContext::new();
+    ec.insert("purpose".into(), "test".into());
+    let blob = kms
+        .encrypt(
+            &ctx("eu-central-1"),
+            EncryptRequest {
+                key_id: Some(a.clone()),
+                plaintext: Some(Blob::new(b"data".to_vec())),
+                encryption_context: Some(ec.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .ciphertext_blob;
+    assert!(matches!(
+        decrypt(&kms, "eu-central-1", blob.as_slice()),
+        Err(KmsError::InvalidCiphertext(_))
+    ));
+    let wrong = kms.decrypt(
+        &ctx("eu-central-1"),
+        DecryptRequest {
+            ciphertext_blob: Some(blob.clone()),
+            encryption_context: Some(ec.clone()),
+            key_id: Some(b),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(wrong, Err(KmsError::IncorrectKey(_))));
+    let ok = kms
+        .decrypt(
+            &ctx("eu-central-1"),
+            DecryptRequest {
+                ciphertext_blob: Some(blob),
+                encryption_context: Some(ec),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(ok.plaintext.as_slice(), b"data");
+    assert!(matches!(
+        decrypt(&kms, "eu-central-1", b"garbage"),
+        Err(KmsError::InvalidCiphertext(_))
+    ));
+}
+
+#[test]
+fn store_holds_no_key_material_in_clear() {
+    let (store, _, _, kms) = setup();
+    let id = mrk(&kms);
+    let data_key = kms
+        .generate_data_key(
+            &ctx("eu-central-1"),
+            GenerateDataKeyRequest {
+                key_id: Some(id),
+                key_spec: Some("AES_256".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let plain = data_key.plaintext.unwrap();
+    for table in ["kms_family", "kms_key", "kms_alias"] {
+        for (_, bytes) in store.scan(table).unwrap() {
+            assert!(!bytes
+                .windows(plain.as_slice().len())
+                .any(|w| w == plain.as_slice()));
+        }
+    }
+}
