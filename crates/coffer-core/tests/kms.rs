@@ -394,3 +394,130 @@ fn store_holds_no_key_material_in_clear() {
         }
     }
 }
+
+#[test]
+fn grants_have_names_tokens_and_retirement() {
+    let (store, root, clock, kms) = setup();
+    let id = mrk(&kms);
+    let c = ctx("eu-central-1");
+    let req = || CreateGrantRequest {
+        key_id: Some(id.clone()),
+        grantee_principal: Some("arn:aws:iam::111122223333:role/app".into()),
+        retiring_principal: Some("arn:aws:iam::111122223333:role/ops".into()),
+        operations: Some(vec!["Decrypt".into(), "Encrypt".into()]),
+        name: Some("app-grant".into()),
+        ..Default::default()
+    };
+    let a = kms.create_grant(&c, req()).unwrap();
+    let b = kms.create_grant(&c, req()).unwrap();
+    assert_eq!(
+        a.grant_id, b.grant_id,
+        "same name and properties: same grant"
+    );
+    assert_ne!(
+        a.grant_token, b.grant_token,
+        "every CreateGrant returns a fresh token"
+    );
+    let other = kms
+        .create_grant(
+            &c,
+            CreateGrantRequest {
+                operations: Some(vec!["DescribeKey".into()]),
+                ..req()
+            },
+        )
+        .unwrap();
+    assert_ne!(other.grant_id, a.grant_id);
+    let listed = kms
+        .list_grants(
+            &c,
+            ListGrantsRequest {
+                key_id: Some(id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(listed.grants.len(), 2);
+    let retirable = kms
+        .list_retirable_grants(
+            &c,
+            ListGrantsRequest {
+                retiring_principal: Some("arn:aws:iam::111122223333:role/ops".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(retirable.grants.len(), 2);
+    // Another Region's replica has grants of its own.
+    kms.replicate_key(
+        &c,
+        ReplicateKeyRequest {
+            key_id: Some(id.clone()),
+            replica_region: Some("eu-west-1".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let west = kms
+        .list_grants(
+            &ctx("eu-west-1"),
+            ListGrantsRequest {
+                key_id: Some(id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(west.grants.is_empty());
+
+    kms.retire_grant(
+        &c,
+        RetireGrantRequest {
+            grant_token: Some(a.grant_token.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        kms.retire_grant(
+            &c,
+            RetireGrantRequest {
+                grant_token: Some("nonsense".into()),
+                ..Default::default()
+            }
+        ),
+        Err(KmsError::InvalidGrantToken(_))
+    ));
+    let reloaded = Kms::load(store, root, clock).unwrap();
+    let left = reloaded
+        .list_grants(
+            &c,
+            ListGrantsRequest {
+                key_id: Some(id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(left.grants.len(), 1);
+    assert_eq!(left.grants[0].operations, vec!["DescribeKey"]);
+    reloaded
+        .revoke_grant(
+            &c,
+            RetireGrantRequest {
+                key_id: Some(id.clone()),
+                grant_id: Some(other.grant_id),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(reloaded
+        .list_grants(
+            &c,
+            ListGrantsRequest {
+                key_id: Some(id),
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .grants
+        .is_empty());
+}

@@ -193,6 +193,11 @@ pub fn kms(c: &Coffer, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Ve
         "UpdatePrimaryRegion" => call!(update_primary_region),
         "RotateKeyOnDemand" => call!(rotate_key_on_demand),
         "ListKeyRotations" => call!(list_key_rotations),
+        "CreateGrant" => call!(create_grant),
+        "ListGrants" => call!(list_grants),
+        "ListRetirableGrants" => call!(list_retirable_grants),
+        "RetireGrant" => call!(retire_grant),
+        "RevokeGrant" => call!(revoke_grant),
         other if KMS_OPERATIONS.contains(&other) => Err(ApiError::bad_request(
             "UnsupportedOperationException",
             format!("Coffer does not support the KMS operation {other} yet."),

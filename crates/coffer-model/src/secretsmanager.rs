@@ -180,6 +180,8 @@ pub struct SecretIdRequest {
 
 /// DescribeSecret input.
 pub type DescribeSecretRequest = SecretIdRequest;
+/// CancelRotateSecret input.
+pub type CancelRotateSecretRequest = SecretIdRequest;
 /// GetResourcePolicy input.
 pub type GetResourcePolicyRequest = SecretIdRequest;
 /// RestoreSecret input.
@@ -211,6 +213,18 @@ pub struct DescribeSecretResponse {
     /// Whether rotation is on (only present once rotation was configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_enabled: Option<bool>,
+    /// The rotation function's ARN (kept after rotation is turned off).
+    #[serde(rename = "RotationLambdaARN", skip_serializing_if = "Option::is_none")]
+    pub rotation_lambda_arn: Option<String>,
+    /// The rotation schedule (kept after rotation is turned off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_rules: Option<RotationRulesType>,
+    /// The last successful rotation; absent while rotation is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rotated_date: Option<Timestamp>,
+    /// The latest time the next rotation happens; absent while rotation is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<Timestamp>,
     /// Last change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_date: Option<Timestamp>,
@@ -467,6 +481,18 @@ pub struct SecretListEntry {
     /// Whether rotation is on (only present once rotation was configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_enabled: Option<bool>,
+    /// The rotation function's ARN (kept after rotation is turned off).
+    #[serde(rename = "RotationLambdaARN", skip_serializing_if = "Option::is_none")]
+    pub rotation_lambda_arn: Option<String>,
+    /// The rotation schedule (kept after rotation is turned off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_rules: Option<RotationRulesType>,
+    /// The last successful rotation; absent while rotation is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rotated_date: Option<Timestamp>,
+    /// The latest time the next rotation happens; absent while rotation is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<Timestamp>,
     /// Last change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_date: Option<Timestamp>,
@@ -704,6 +730,56 @@ pub struct ValidateResourcePolicyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation_errors: Option<Vec<ValidationErrorsEntry>>,
 }
+
+/// A rotation schedule (`RotationRulesType`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationRulesType {
+    /// Days between rotations, 1–1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automatically_after_days: Option<i64>,
+    /// The rotation window, `[0-9]+h`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// `rate(N days)`, `rate(N hours)` or `cron(...)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_expression: Option<String>,
+}
+
+/// RotateSecret input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateSecretRequest {
+    /// Name, ARN or partial ARN.
+    pub secret_id: Option<String>,
+    /// Idempotency token; becomes the VersionId of the new version.
+    pub client_request_token: Option<String>,
+    /// The rotation function.
+    #[serde(rename = "RotationLambdaARN")]
+    pub rotation_lambda_arn: Option<String>,
+    /// The schedule.
+    pub rotation_rules: Option<RotationRulesType>,
+    /// Rotate now (default true) or only test the configuration.
+    pub rotate_immediately: Option<bool>,
+}
+
+/// RotateSecret / CancelRotateSecret output.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateSecretResponse {
+    /// Secret ARN.
+    #[serde(rename = "ARN", skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Secret name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The version the rotation creates (or created).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}
+
+/// CancelRotateSecret output.
+pub type CancelRotateSecretResponse = RotateSecretResponse;
 
 /// BatchGetSecretValue input.
 #[derive(Debug, Clone, Default, Deserialize)]

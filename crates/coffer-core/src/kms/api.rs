@@ -18,12 +18,12 @@ const DEFAULT_ROTATION_DAYS: i64 = 365;
 /// AWS's quota of on-demand rotations per key.
 const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
-fn require_key_id(v: &mut Validator, member: &str, key_id: &Option<String>) {
+pub(super) fn require_key_id(v: &mut Validator, member: &str, key_id: &Option<String>) {
     v.required(member, key_id);
     v.length(member, key_id.as_deref(), KEY_ID.0, KEY_ID.1);
 }
 
-fn validate_grant_tokens(v: &mut Validator, tokens: &Option<Vec<String>>) {
+pub(super) fn validate_grant_tokens(v: &mut Validator, tokens: &Option<Vec<String>>) {
     v.count("GrantTokens", tokens.as_ref().map(Vec::len), 0, 10);
 }
 
@@ -115,7 +115,7 @@ fn default_policy(partition: &str, account: &str) -> String {
 }
 
 /// Pagination: the marker is the hex of the last item's sort key.
-fn page<T, K: AsRef<str>>(
+pub(super) fn page<T, K: AsRef<str>>(
     items: Vec<(K, T)>,
     limit: Option<i64>,
     default_limit: usize,
@@ -153,12 +153,12 @@ fn page<T, K: AsRef<str>>(
     Ok((out, next))
 }
 
-fn validate_list(v: &mut Validator, limit: Option<i64>, marker: Option<&str>) {
+pub(super) fn validate_list(v: &mut Validator, limit: Option<i64>, marker: Option<&str>) {
     v.range("Limit", limit, 1, 1000);
     v.length("Marker", marker, 1, 1024);
 }
 
-fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+pub(super) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         return Err(KmsError::DryRun(
             "The request would have succeeded, but the DryRun option is set.".into(),
@@ -464,7 +464,7 @@ impl Kms {
         Ok(())
     }
 
-    fn key_id_only(req: &KeyIdRequest) -> Result<String, KmsError> {
+    pub(super) fn key_id_only(req: &KeyIdRequest) -> Result<String, KmsError> {
         let mut v = Validator::new();
         require_key_id(&mut v, "KeyId", &req.key_id);
         v.finish()?;
@@ -1623,6 +1623,19 @@ impl Kms {
             for a in &aliases {
                 tx.delete(ALIAS_TABLE, &a.store_key());
             }
+            let grants: Vec<String> = w
+                .region(&key.account, &key.region)
+                .map(|r| {
+                    r.grants
+                        .values()
+                        .filter(|g| g.key_id == key.key_id)
+                        .map(|g| g.grant_id.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for g in &grants {
+                tx.delete(GRANT_TABLE, &format!("{}/{}/{g}", key.account, key.region));
+            }
             let remaining: Vec<KeyRecord> = w
                 .related_keys(&key.account, &key.key_id)
                 .into_iter()
@@ -1645,6 +1658,9 @@ impl Kms {
             region.keys.remove(&key.key_id);
             for a in aliases {
                 region.aliases.remove(&a.name);
+            }
+            for g in grants {
+                region.grants.remove(&g);
             }
             if remaining.is_empty() {
                 if let Some(f) = w.families.get_mut(&key.account) {

@@ -52,6 +52,12 @@ pub enum KmsError {
     /// `DryRunOperationException`.
     #[error("{0}")]
     DryRun(String),
+    /// `InvalidGrantTokenException`.
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    /// `InvalidGrantIdException`.
+    #[error("{0}")]
+    InvalidGrantId(String),
     /// `NotAuthorizedException`.
     #[error("{0}")]
     NotAuthorized(String),

@@ -10,6 +10,7 @@ pub mod records;
 pub mod state;
 
 mod api;
+mod grants;
 pub mod provider;
 
 pub use error::KmsError;
@@ -84,6 +85,10 @@ impl Kms {
         for (_, bytes) in kms.store.scan(ALIAS_TABLE)? {
             let rec: AliasRecord = serde_json::from_slice(&bytes)?;
             world.put_alias(rec);
+        }
+        for (_, bytes) in kms.store.scan(GRANT_TABLE)? {
+            let rec: GrantRecord = serde_json::from_slice(&bytes)?;
+            world.put_grant(rec);
         }
         *kms.world.write() = world;
         Ok(kms)

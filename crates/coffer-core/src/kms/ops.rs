@@ -62,4 +62,8 @@ key_ops! {
     UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion", alias: false, states: MANAGE;
     ROTATE_KEY_ON_DEMAND = "RotateKeyOnDemand", alias: false, states: USE;
     LIST_KEY_ROTATIONS = "ListKeyRotations", alias: false, states: ANY;
+    CREATE_GRANT = "CreateGrant", alias: false, states: MANAGE;
+    LIST_GRANTS = "ListGrants", alias: false, states: ANY;
+    RETIRE_GRANT = "RetireGrant", alias: false, states: ANY;
+    REVOKE_GRANT = "RevokeGrant", alias: false, states: ANY;
 }

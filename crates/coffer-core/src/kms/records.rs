@@ -6,6 +6,7 @@
 //! * `kms_key` `{account}/{region}/{key_id}`: what each Region's key holds on its own
 //!   (description, policy, state, tags, dates).
 //! * `kms_alias` `{account}/{region}/{alias_name}`.
+//! * `kms_grant` `{account}/{region}/{grant_id}`: grants belong to one Region's key.
 
 use coffer_model::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,8 @@ pub const FAMILY_TABLE: &str = "kms_family";
 pub const KEY_TABLE: &str = "kms_key";
 /// Table of aliases.
 pub const ALIAS_TABLE: &str = "kms_alias";
+/// Table of grants.
+pub const GRANT_TABLE: &str = "kms_grant";
 
 /// The state of one regional key (AWS `KeyState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,5 +132,29 @@ impl AliasRecord {
     /// Store key.
     pub fn store_key(&self) -> String {
         format!("{}/{}/{}", self.account, self.region, self.name)
+    }
+}
+
+/// A grant on one Region's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct GrantRecord {
+    pub v: u32,
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+    pub grant_id: String,
+    pub name: Option<String>,
+    pub grantee: String,
+    pub retiring: Option<String>,
+    pub operations: Vec<String>,
+    pub constraints: Option<coffer_model::kms::GrantConstraints>,
+    pub created: Timestamp,
+}
+
+impl GrantRecord {
+    /// Store key.
+    pub fn store_key(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.grant_id)
     }
 }

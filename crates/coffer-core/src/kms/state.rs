@@ -1,7 +1,7 @@
 //! KMS state in memory: every key's unwrapped material and every regional record, indexed by
 //! account, region and ID so the request hot paths are hash lookups.
 
-use super::records::{AliasRecord, FamilyRecord, KeyRecord};
+use super::records::{AliasRecord, FamilyRecord, GrantRecord, KeyRecord};
 use coffer_crypto::SymmetricKey;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,6 +43,8 @@ pub struct RegionState {
     pub keys: BTreeMap<String, KeyRecord>,
     /// Aliases by name.
     pub aliases: BTreeMap<String, AliasRecord>,
+    /// Grants by grant ID.
+    pub grants: BTreeMap<String, GrantRecord>,
 }
 
 /// Everything KMS holds.
@@ -112,5 +114,15 @@ impl World {
         self.region_mut(&account, &region)
             .aliases
             .insert(rec.name.clone(), rec);
+    }
+}
+
+impl World {
+    /// Inserts or replaces a grant.
+    pub fn put_grant(&mut self, rec: GrantRecord) {
+        let (account, region) = (rec.account.clone(), rec.region.clone());
+        self.region_mut(&account, &region)
+            .grants
+            .insert(rec.grant_id.clone(), rec);
     }
 }
