@@ -2,7 +2,7 @@
 
 use crate::identity::{Identity, IdentityError};
 use crate::kms::{Kms, KmsError};
-use crate::secrets::{keys::KeyProvider, SecretsManager, SmError};
+use crate::secrets::{keys::KeyProvider, RotatorRegistry, RotatorsConfig, SecretsManager, SmError};
 use crate::Clock;
 use coffer_crypto::RootKey;
 use coffer_store::{Store, StoreError};
@@ -71,11 +71,18 @@ impl Coffer {
         Ok(())
     }
 
+    /// Sets the rotators Secrets Manager rotation invokes (from `--rotators FILE`).
+    pub fn use_rotators(&self, config: &RotatorsConfig) {
+        let registry = RotatorRegistry::from_config(config, Arc::downgrade(&self.secrets));
+        self.secrets.set_rotators(registry);
+    }
+
     /// Runs what is due: secrets past their recovery window, keys past their waiting period,
-    /// rotations. Returns how many resources were deleted.
+    /// secret rotations (which log their own outcome). Returns how many resources were deleted.
     pub fn run_due(&self) -> Result<usize, CoreError> {
         let secrets = self.secrets.purge_due()?;
         let keys = self.kms.run_due()?;
+        self.secrets.rotate_due()?;
         Ok(secrets + keys)
     }
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aead;
+pub mod asymmetric;
 pub mod ciphertext;
 pub mod digest;
 pub mod random;

@@ -240,6 +240,8 @@ pub fn secrets_manager(
         "StopReplicationToReplica" => call!(stop_replication_to_replica),
         "UpdateSecretVersionStage" => call!(update_secret_version_stage),
         "BatchGetSecretValue" => call!(batch_get_secret_value),
+        "RotateSecret" => call!(rotate_secret),
+        "CancelRotateSecret" => call!(cancel_rotate_secret),
         "GetRandomPassword" => encode(s.get_random_password(decode(body)?)?),
         other if SECRETS_MANAGER_OPERATIONS.contains(&other) => Err(ApiError::bad_request(
             "InvalidRequestException",

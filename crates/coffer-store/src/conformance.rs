@@ -6,8 +6,11 @@
 
 use crate::{Store, Transaction};
 
+/// One conformance check: takes a fresh, empty store and panics if the backend misbehaves.
+pub type Check = fn(&dyn Store);
+
 /// Every check, by name, in the order [`run_all`] runs them.
-pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
+pub const CHECKS: &[(&str, Check)] = &[
     ("get_absent", get_absent),
     ("put_then_get", put_then_get),
     ("overwrite", overwrite),

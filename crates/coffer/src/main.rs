@@ -47,6 +47,10 @@ struct ServeArgs {
     /// How often due work (deletions at the end of their window, rotations) is checked, in seconds.
     #[arg(long, default_value_t = 30)]
     scheduler_interval: u64,
+    /// Rotators standing in for rotation Lambda functions, by RotationLambdaARN (TOML, or JSON
+    /// if the name ends in `.json`).
+    #[arg(long, env = "COFFER_ROTATORS")]
+    rotators: Option<PathBuf>,
 }
 
 fn parse_account(s: &str) -> Result<String, String> {
@@ -118,6 +122,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(&args.data_dir.join("coffer.db"))?);
     let clock = Arc::new(SystemClock);
     let coffer = Arc::new(Coffer::open(store, root, clock)?);
+    if let Some(path) = &args.rotators {
+        let config = coffer_core::secrets::RotatorsConfig::load(path)?;
+        tracing::info!(path = %path.display(), rotators = config.rotators.len(), "rotators");
+        coffer.use_rotators(&config);
+    }
 
     let creds_path = args.data_dir.join("root-credentials");
     let creds = coffer

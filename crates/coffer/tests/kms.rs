@@ -1101,3 +1101,147 @@ async fn dev_accounts_are_isolated() {
         .unwrap();
     assert_eq!(who.account(), Some("000000000000"));
 }
+
+#[tokio::test]
+async fn encryption_context_is_exact_and_order_independent() {
+    let server = Server::dev();
+    let kms = server.kms(PRIMARY);
+    let (id, _) = create_key(&kms).await;
+    // Raw JSON so the member order on the wire is under our control.
+    let body = format!(
+        r#"{{"KeyId":"{id}","Plaintext":"{}","EncryptionContext":{{"a":"1","b":"2","ключ":"値"}}}}"#,
+        b64encode(b"context bound")
+    );
+    let r = server.signed_json(SignedJson::kms("Encrypt", body.as_bytes()));
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let ct = r.json()["CiphertextBlob"].as_str().unwrap().to_string();
+    let decrypt = |ctx: &str| {
+        let body = format!(r#"{{"CiphertextBlob":"{ct}","EncryptionContext":{ctx}}}"#);
+        server.signed_json(SignedJson::kms("Decrypt", body.as_bytes()))
+    };
+    let ok = decrypt(r#"{"ключ":"値","b":"2","a":"1"}"#);
+    assert_eq!(
+        ok.status,
+        200,
+        "reordered context must match: {}",
+        ok.body_str()
+    );
+    assert_eq!(
+        b64decode(ok.json()["Plaintext"].as_str().unwrap()).unwrap(),
+        b"context bound"
+    );
+    for bad in [
+        r#"{"a":"1","b":"2"}"#,
+        r#"{"a":"1","b":"2","ключ":"値","c":"3"}"#,
+        r#"{"a":"1","b":"3","ключ":"値"}"#,
+        r#"{"A":"1","b":"2","ключ":"値"}"#,
+        r#"{}"#,
+    ] {
+        let r = decrypt(bad);
+        assert_eq!(r.status, 400, "context {bad}: {}", r.body_str());
+        assert_eq!(
+            r.error_code(),
+            "InvalidCiphertextException",
+            "context {bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ciphertexts_do_not_cross_accounts_or_regions() {
+    let server = Server::dev();
+    let a = server.kms_as(PRIMARY, "111111111111", "x");
+    let b = server.kms_as(PRIMARY, "222222222222", "x");
+    let (id, _) = create_key(&a).await;
+    let ct = encrypt(&a, &id, b"account a only").await;
+    let e = expect_client_err(b.decrypt().ciphertext_blob(ct.clone()).send().await);
+    eprintln!("cross-account Decrypt: {:?}", e.code());
+    // A single-Region key's ciphertext does not decrypt in another region.
+    let other_region = server.kms_as("us-west-2", "111111111111", "x");
+    let e = expect_client_err(
+        other_region
+            .decrypt()
+            .ciphertext_blob(ct.clone())
+            .send()
+            .await,
+    );
+    eprintln!("cross-region Decrypt: {:?}", e.code());
+    // The owner still can.
+    let ok = a.decrypt().ciphertext_blob(ct).send().await.unwrap();
+    assert_eq!(ok.plaintext().unwrap().as_ref(), b"account a only");
+}
+
+#[tokio::test]
+async fn invalid_parameters_are_client_errors() {
+    let server = Server::dev();
+    let kms = server.kms(PRIMARY);
+    let (id, _) = create_key(&kms).await;
+    expect_client_err(
+        kms.generate_data_key()
+            .key_id(&id)
+            .key_spec(DataKeySpec::Aes256)
+            .number_of_bytes(32)
+            .send()
+            .await,
+    );
+    expect_client_err(kms.generate_data_key().key_id(&id).send().await);
+    expect_client_err(
+        kms.generate_data_key()
+            .key_id(&id)
+            .number_of_bytes(1025)
+            .send()
+            .await,
+    );
+    expect_client_err(
+        kms.create_alias()
+            .alias_name("alias/aws/reserved")
+            .target_key_id(&id)
+            .send()
+            .await,
+    );
+    expect_client_err(
+        kms.create_alias()
+            .alias_name("no-prefix")
+            .target_key_id(&id)
+            .send()
+            .await,
+    );
+    expect_err(
+        kms.create_alias()
+            .alias_name(format!("alias/{}", unique("dangling")))
+            .target_key_id("11111111-2222-3333-4444-555555555555")
+            .send()
+            .await,
+        "NotFoundException",
+    );
+    expect_client_err(kms.create_key().description("d".repeat(8193)).send().await);
+    expect_client_err(
+        kms.enable_key_rotation()
+            .key_id(&id)
+            .rotation_period_in_days(89)
+            .send()
+            .await,
+    );
+    // An alias whose key is pending deletion cannot be used to encrypt.
+    let alias = format!("alias/{}", unique("doomed"));
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    kms.schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    expect_err(
+        kms.encrypt()
+            .key_id(&alias)
+            .plaintext(Blob::new("x"))
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+}

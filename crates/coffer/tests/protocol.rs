@@ -543,3 +543,125 @@ async fn every_region_is_served() {
         assert_eq!(v.secret_string(), Some(region));
     }
 }
+
+/// Every operation of the three APIs, with an empty and a junk body: never a 5xx.
+#[test]
+fn no_operation_answers_5xx() {
+    const KMS_OPS: &[&str] = &[
+        "CancelKeyDeletion",
+        "ConnectCustomKeyStore",
+        "CreateAlias",
+        "CreateCustomKeyStore",
+        "CreateGrant",
+        "CreateKey",
+        "Decapsulate",
+        "Decrypt",
+        "DeleteAlias",
+        "DeleteCustomKeyStore",
+        "DeleteImportedKeyMaterial",
+        "DeriveSharedSecret",
+        "DescribeCustomKeyStores",
+        "DescribeKey",
+        "DisableKey",
+        "DisableKeyRotation",
+        "DisconnectCustomKeyStore",
+        "EnableKey",
+        "EnableKeyRotation",
+        "Encapsulate",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "GenerateRandom",
+        "GetKeyLastUsage",
+        "GetKeyPolicy",
+        "GetKeyRotationStatus",
+        "GetParametersForImport",
+        "GetPublicKey",
+        "ImportKeyMaterial",
+        "ListAliases",
+        "ListGrants",
+        "ListKeyPolicies",
+        "ListKeyRotations",
+        "ListKeys",
+        "ListResourceTags",
+        "ListRetirableGrants",
+        "PutKeyPolicy",
+        "ReEncrypt",
+        "ReplicateKey",
+        "RetireGrant",
+        "RevokeGrant",
+        "RotateKeyOnDemand",
+        "ScheduleKeyDeletion",
+        "Sign",
+        "TagResource",
+        "UntagResource",
+        "UpdateAlias",
+        "UpdateCustomKeyStore",
+        "UpdateKeyDescription",
+        "UpdatePrimaryRegion",
+        "Verify",
+        "VerifyMac",
+    ];
+    const SM_OPS: &[&str] = &[
+        "AssociateCrossAccountReplica",
+        "BatchGetSecretValue",
+        "CancelRotateSecret",
+        "CreateSecret",
+        "DeleteResourcePolicy",
+        "DeleteSecret",
+        "DescribeSecret",
+        "DisassociateCrossAccountReplica",
+        "GetRandomPassword",
+        "GetResourcePolicy",
+        "GetSecretValue",
+        "ListResourcePolicies",
+        "ListSecretVersionIds",
+        "ListSecrets",
+        "PutResourcePolicy",
+        "PutSecretValue",
+        "RemoveRegionsFromReplication",
+        "ReplicateSecretToRegions",
+        "RestoreSecret",
+        "RotateSecret",
+        "StopReplicationToReplica",
+        "TagResource",
+        "UntagResource",
+        "UpdateSecret",
+        "UpdateSecretVersionStage",
+        "ValidateResourcePolicy",
+    ];
+    let server = Server::dev();
+    let junk = br#"{"KeyId":"alias/none","SecretId":"none","Name":"junk-name","AliasName":"alias/junk","TargetKeyId":"mrk-00000000000000000000000000000000","Limit":0,"NumberOfBytes":-1,"Plaintext":"AA==","CiphertextBlob":"AAAA","KeySpec":"NOPE","Tags":[{}],"GrantTokens":[""],"PendingWindowInDays":0,"RecoveryWindowInDays":0,"ReplicaRegion":"eu-west-1","Policy":"not json","PolicyName":"default","EncryptionContext":{"":""},"SecretString":"","VersionStages":[],"MaxResults":0}"#;
+    let mut failures = Vec::new();
+    for (ops, secrets) in [(KMS_OPS, false), (SM_OPS, true)] {
+        for op in ops {
+            for body in [&b"{}"[..], &junk[..]] {
+                let req = if secrets {
+                    SignedJson::secrets(op, body)
+                } else {
+                    SignedJson::kms(op, body)
+                };
+                let r = server.signed_json(req);
+                if r.status >= 500 || (r.status >= 400 && r.error_code().is_empty()) {
+                    failures.push(format!(
+                        "{op} {}: {} {}",
+                        String::from_utf8_lossy(body),
+                        r.status,
+                        r.body_str()
+                    ));
+                }
+            }
+        }
+    }
+    let h = server.raw("GET", "/_coffer/health", &[], b"");
+    assert_eq!(h.status, 200, "server unhealthy after the sweep");
+    assert!(
+        failures.is_empty(),
+        "{} responses were 5xx or errors without an AWS error code:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

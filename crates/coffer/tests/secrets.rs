@@ -832,3 +832,113 @@ async fn replication_add_follow_and_remove() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn custom_staging_labels() {
+    let server = Server::dev();
+    let sm = server.secrets(PRIMARY);
+    let name = unique("labels");
+    create(&sm, &name, "live").await;
+    let tok = token("staging");
+    let out = sm
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("candidate")
+        .client_request_token(&tok)
+        .version_stages("STAGING")
+        .send()
+        .await
+        .expect("PutSecretValue with VersionStages");
+    assert_eq!(out.version_stages(), ["STAGING".to_string()]);
+    assert_eq!(
+        value_of(&sm, &name).await,
+        "live",
+        "AWSCURRENT did not move"
+    );
+    let staged = sm
+        .get_secret_value()
+        .secret_id(&name)
+        .version_stage("STAGING")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staged.secret_string(), Some("candidate"));
+    assert_eq!(staged.version_id(), Some(tok.as_str()));
+    let d = sm.describe_secret().secret_id(&name).send().await.unwrap();
+    assert_eq!(
+        d.version_ids_to_stages().unwrap().get(&tok),
+        Some(&vec!["STAGING".to_string()])
+    );
+    expect_err(
+        sm.get_secret_value()
+            .secret_id(&name)
+            .version_stage("NOPE")
+            .send()
+            .await,
+        "ResourceNotFoundException",
+    );
+}
+
+#[tokio::test]
+async fn names_with_every_allowed_character() {
+    let server = Server::dev();
+    let sm = server.secrets(PRIMARY);
+    let name = format!("{}/a_b+c=d.e@f-g", unique("chars"));
+    let arn = create(&sm, &name, "odd name").await;
+    assert!(arn.contains(&format!(":secret:{name}-")), "{arn}");
+    assert_eq!(value_of(&sm, &name).await, "odd name");
+    assert_eq!(value_of(&sm, &arn).await, "odd name");
+}
+
+#[tokio::test]
+async fn update_secret_changes_the_kms_key() {
+    let server = Server::dev();
+    let sm = server.secrets(PRIMARY);
+    let kms = server.kms(PRIMARY);
+    let k1 = kms.create_key().send().await.unwrap();
+    let k1 = k1.key_metadata().unwrap().key_id().to_string();
+    let k2 = kms.create_key().send().await.unwrap();
+    let k2 = k2.key_metadata().unwrap().key_id().to_string();
+    let name = unique("rekey");
+    sm.create_secret()
+        .name(&name)
+        .kms_key_id(&k1)
+        .secret_string("under k1")
+        .send()
+        .await
+        .unwrap();
+    sm.update_secret()
+        .secret_id(&name)
+        .kms_key_id(&k2)
+        .secret_string("under k2")
+        .send()
+        .await
+        .expect("UpdateSecret KmsKeyId + SecretString");
+    let d = sm.describe_secret().secret_id(&name).send().await.unwrap();
+    assert_eq!(d.kms_key_id(), Some(k2.as_str()));
+    assert_eq!(value_of(&sm, &name).await, "under k2");
+    // The new version is under k2: disabling k1 does not affect reading it.
+    kms.disable_key().key_id(&k1).send().await.unwrap();
+    assert_eq!(value_of(&sm, &name).await, "under k2");
+}
+
+#[tokio::test]
+async fn accounts_do_not_see_each_others_secrets() {
+    let server = Server::dev();
+    let a = server.secrets_as(PRIMARY, "111111111111", "x");
+    let b = server.secrets_as(PRIMARY, "222222222222", "x");
+    let name = unique("mine");
+    let arn = create(&a, &name, "account a").await;
+    assert!(arn.contains(":111111111111:secret:"), "{arn}");
+    expect_err(
+        b.get_secret_value().secret_id(&name).send().await,
+        "ResourceNotFoundException",
+    );
+    expect_client_err(b.get_secret_value().secret_id(&arn).send().await);
+    let l = b.list_secrets().send().await.unwrap();
+    assert!(l.secret_list().is_empty());
+    // The same name is free in the other account.
+    create(&b, &name, "account b").await;
+    assert_eq!(value_of(&a, &name).await, "account a");
+    assert_eq!(value_of(&b, &name).await, "account b");
+}

@@ -1,13 +1,22 @@
 //! AWS Secrets Manager: secrets and their versions (envelope-encrypted under KMS keys),
-//! staging labels, replication to other regions, and deletion with a recovery window.
+//! staging labels, replication to other regions, deletion with a recovery window, and rotation
+//! through configured [`Rotator`]s standing in for Lambda functions.
 
 pub mod error;
 pub mod keys;
 mod record;
+pub mod rotation;
+mod schedule;
 mod service;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod rotation_tests;
 
 pub use error::SmError;
 pub use keys::{KeyFailure, KeyProvider};
+pub use rotation::{
+    HttpRotator, RandomPasswordRotator, RotationEvent, RotationFailure, RotationStep, Rotator,
+    RotatorConfig, RotatorRegistry, RotatorsConfig, RotatorsConfigError,
+};
 pub use service::SecretsManager;

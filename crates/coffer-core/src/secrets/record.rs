@@ -64,9 +64,37 @@ pub(crate) struct SecretRecord {
     /// Set on primaries: their replicas.
     #[serde(default)]
     pub replicas: Vec<ReplicaRec>,
-    /// Oldest first.
+    /// Oldest first. A version without ciphertext is an empty one: the AWSPENDING version a
+    /// rotation creates before its rotation function puts a value.
     #[serde(default)]
     pub versions: Vec<VersionMeta>,
+    /// Rotation configuration and schedule; `None` until RotateSecret is first called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationRec>,
+}
+
+/// A secret's rotation settings (`RotationRules` as given) and schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RotationRec {
+    /// RotationEnabled.
+    pub enabled: bool,
+    /// RotationLambdaARN: names the rotator.
+    pub lambda_arn: Option<String>,
+    pub automatically_after_days: Option<i64>,
+    pub duration: Option<String>,
+    pub schedule_expression: Option<String>,
+    /// LastRotatedDate: the last successful rotation (or manual update that counts as one).
+    pub last_rotated: Option<i64>,
+    /// When the next rotation window opens (rotation is due from then).
+    pub window_start: Option<i64>,
+    /// NextRotationDate: the end of that window.
+    pub next_rotation: Option<i64>,
+    /// Failed attempts of the rotation in progress.
+    #[serde(default)]
+    pub failures: u32,
+    /// When the failed rotation in progress is retried.
+    #[serde(default)]
+    pub retry_at: Option<i64>,
 }
 
 impl SecretRecord {

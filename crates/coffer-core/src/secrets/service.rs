@@ -18,6 +18,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+use super::rotation::RotatorRegistry;
+
+mod rotate;
+
 const NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";
 const MARKED_FOR_DELETION: &str =
     "You can't perform this operation on the secret because it was marked for deletion.";
@@ -160,6 +164,10 @@ pub struct SecretsManager {
     keys: Arc<dyn KeyProvider>,
     clock: Arc<dyn Clock>,
     state: RwLock<State>,
+    /// The rotators rotation can invoke, by RotationLambdaARN.
+    rotators: RwLock<RotatorRegistry>,
+    /// Secrets (by ARN) whose rotation steps are running now.
+    running: parking_lot::Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for SecretsManager {
@@ -502,6 +510,8 @@ impl SecretsManager {
             keys,
             clock,
             state: RwLock::new(state),
+            rotators: RwLock::new(RotatorRegistry::new()),
+            running: parking_lot::Mutex::new(HashSet::new()),
         })
     }
 
@@ -747,6 +757,7 @@ impl SecretsManager {
             primary_region: Some(prec.region.clone()),
             replicas: Vec::new(),
             versions: Vec::new(),
+            rotation: None,
         };
         mirror(prec, &mut rrec, &blobs, None);
         for (vid, b) in &blobs {
@@ -913,6 +924,7 @@ impl SecretsManager {
             primary_region: None,
             replicas: Vec::new(),
             versions: Vec::new(),
+            rotation: None,
         };
         merge_tags(&mut rec.tags, req.tags.as_deref().unwrap_or_default());
         let mut p = Pending::default();
@@ -959,13 +971,18 @@ impl SecretsManager {
 
     fn describe(&self, st: &State, s: &Secret) -> DescribeSecretResponse {
         let rec = &s.rec;
+        let rot = rotate::rotation_view(rec);
         DescribeSecretResponse {
             arn: Some(rec.arn.clone()),
             name: Some(rec.name.clone()),
             secret_type: rec.secret_type.clone(),
             description: blank_to_none(&rec.description),
             kms_key_id: rec.kms_key_id.clone(),
-            rotation_enabled: None,
+            rotation_enabled: rot.enabled,
+            rotation_lambda_arn: rot.lambda_arn,
+            rotation_rules: rot.rules,
+            last_rotated_date: rot.last_rotated,
+            next_rotation_date: rot.next_rotation,
             last_changed_date: Some(ts(rec.last_changed)),
             last_accessed_date: s.last_accessed().map(ts),
             deleted_date: rec.deleted_date.map(ts),
@@ -1057,6 +1074,18 @@ impl SecretsManager {
                 })?
             }
         };
+        if !s.blobs.contains_key(&version.id) {
+            // An empty version (a rotation's AWSPENDING before its value is put).
+            return Err(SmError::ResourceNotFound(match version_id {
+                Some(id) => format!(
+                    "Secrets Manager can't find the specified secret value for VersionId: {id}"
+                ),
+                None => format!(
+                    "Secrets Manager can't find the specified secret value for staging label: {}",
+                    version_stage.unwrap_or(AWSCURRENT)
+                ),
+            }));
+        }
         let plain = self.open(ctx, s, &version.id)?;
         s.touch(&version.id, self.clock.now().truncate_to_day().millis);
         Ok((
@@ -1105,7 +1134,13 @@ impl SecretsManager {
 
         let mut st = self.state.write();
         let s = Self::writable(&st, ctx, &id)?;
-        if let Some(existing) = s.rec.version(&token) {
+        // An empty version (a rotation's AWSPENDING) gets its value now.
+        let filling = s
+            .rec
+            .version(&token)
+            .filter(|_| !s.blobs.contains_key(&token))
+            .map(|v| v.created);
+        if let Some(existing) = s.rec.version(&token).filter(|_| filling.is_none()) {
             let stored = self.open(ctx, s, &token)?;
             if stored.same_as(&value) {
                 return Ok(PutSecretValueResponse {
@@ -1125,7 +1160,17 @@ impl SecretsManager {
             .map_err(encryption_failure)?;
         let mut p = Pending::default();
         let k = rec.kms_key_id.clone();
+        if filling.is_some() {
+            rec.versions.retain(|v| v.id != token);
+        }
         let dropped = add_version(&mut rec, &token, &stages, now, k);
+        if let (Some(created), Some(v)) = (filling, rec.versions.iter_mut().find(|v| v.id == token))
+        {
+            v.created = created;
+        }
+        if stages.iter().any(|s| s == AWSCURRENT) {
+            rotate::note_manual_update(&mut rec, now);
+        }
         rec.last_changed = now;
         for vid in &dropped {
             p.delete_blob(&rec, vid);
@@ -1189,7 +1234,7 @@ impl SecretsManager {
                     let labelled: Vec<String> = rec
                         .versions
                         .iter()
-                        .filter(|v| !v.stages.is_empty())
+                        .filter(|v| !v.stages.is_empty() && s.blobs.contains_key(&v.id))
                         .map(|v| v.id.clone())
                         .collect();
                     for vid in labelled {
@@ -1208,6 +1253,10 @@ impl SecretsManager {
             }
         }
         if let (Some(value), Some(token)) = (&value, &req.client_request_token) {
+            if rec.version(token).is_some() && !blobs.contains_key(token) {
+                // An empty version (a rotation's AWSPENDING): replaced by the new one.
+                rec.versions.retain(|v| &v.id != token);
+            }
             if rec.version(token).is_some() {
                 let stored = self.open(ctx, s, token)?;
                 if !stored.same_as(value) {
@@ -1225,6 +1274,7 @@ impl SecretsManager {
                 }
                 p.put_blob(&rec, token, &sealed)?;
                 blobs.insert(token.clone(), Arc::new(sealed));
+                rotate::note_manual_update(&mut rec, now);
                 version_id = Some(token.clone());
             }
         }
@@ -1511,7 +1561,7 @@ impl SecretsManager {
         let blobs = s.blobs.clone();
         let mut plains = Vec::new();
         let mut read_failure = None;
-        for v in &rec.versions {
+        for v in rec.versions.iter().filter(|v| s.blobs.contains_key(&v.id)) {
             match self.open(ctx, s, &v.id) {
                 Ok(plain) => plains.push((v.id.clone(), plain)),
                 Err(SmError::DecryptionFailure(m)) => {
@@ -1965,6 +2015,7 @@ fn mirror(
     rrec.last_changed = prec.last_changed;
     rrec.deleted_date = prec.deleted_date;
     rrec.deletion_date = prec.deletion_date;
+    rrec.rotation = prec.rotation.clone();
     rrec.versions = prec
         .versions
         .iter()
@@ -1993,13 +2044,18 @@ fn primary_region(rec: &SecretRecord) -> Option<String> {
 
 fn list_entry(s: &Secret) -> SecretListEntry {
     let rec = &s.rec;
+    let rot = rotate::rotation_view(rec);
     SecretListEntry {
         arn: Some(rec.arn.clone()),
         name: Some(rec.name.clone()),
         secret_type: rec.secret_type.clone(),
         description: blank_to_none(&rec.description),
         kms_key_id: rec.kms_key_id.clone(),
-        rotation_enabled: None,
+        rotation_enabled: rot.enabled,
+        rotation_lambda_arn: rot.lambda_arn,
+        rotation_rules: rot.rules,
+        last_rotated_date: rot.last_rotated,
+        next_rotation_date: rot.next_rotation,
         last_changed_date: Some(ts(rec.last_changed)),
         last_accessed_date: s.last_accessed().map(ts),
         deleted_date: rec.deleted_date.map(ts),

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 // ----- fakes ------------------------------------------------------------------------------
 
 #[derive(Default)]
-struct TestStore {
+pub(super) struct TestStore {
     data: Mutex<BTreeMap<(String, String), Vec<u8>>>,
     fail: AtomicBool,
 }
@@ -61,7 +61,7 @@ impl Store for TestStore {
 }
 
 impl TestStore {
-    fn all_bytes(&self) -> Vec<u8> {
+    pub(super) fn all_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for ((t, k), v) in self.data.lock().iter() {
             out.extend_from_slice(t.as_bytes());
@@ -80,21 +80,21 @@ struct FakeKey {
 /// Keys per (region, key ID); aliases per (region, alias name). Multi-region keys are the same
 /// ID with the same material in several regions.
 #[derive(Default)]
-struct FakeKms {
+pub(super) struct FakeKms {
     keys: Mutex<HashMap<(String, String), FakeKey>>,
     aliases: Mutex<HashMap<(String, String), String>>,
 }
 
-const ACCOUNT: &str = "123456789012";
-const EU_C: &str = "eu-central-1";
-const EU_W: &str = "eu-west-1";
+pub(super) const ACCOUNT: &str = "123456789012";
+pub(super) const EU_C: &str = "eu-central-1";
+pub(super) const EU_W: &str = "eu-west-1";
 
 fn key_arn(region: &str, id: &str) -> String {
     format!("arn:aws:kms:{region}:{ACCOUNT}:key/{id}")
 }
 
 impl FakeKms {
-    fn add_key(&self, regions: &[&str], id: &str) {
+    pub(super) fn add_key(&self, regions: &[&str], id: &str) {
         let material = coffer_crypto::random::bytes(32).unwrap().to_vec();
         for r in regions {
             self.keys.lock().insert(
@@ -219,7 +219,7 @@ impl KeyProvider for FakeKms {
     }
 }
 
-struct TestClock(AtomicI64);
+pub(super) struct TestClock(pub(super) AtomicI64);
 
 impl Clock for TestClock {
     fn now(&self) -> Timestamp {
@@ -234,7 +234,7 @@ struct Env {
     sm: SecretsManager,
 }
 
-const T0: i64 = 1_700_000_000_123;
+pub(super) const T0: i64 = 1_700_000_000_123;
 
 impl Env {
     fn new() -> Self {
@@ -260,7 +260,7 @@ impl Env {
     }
 }
 
-fn ctx(region: &str) -> RequestContext {
+pub(super) fn ctx(region: &str) -> RequestContext {
     RequestContext {
         account_id: ACCOUNT.into(),
         region: region.into(),
@@ -268,15 +268,15 @@ fn ctx(region: &str) -> RequestContext {
     }
 }
 
-fn token(n: u32) -> String {
+pub(super) fn token(n: u32) -> String {
     format!("terraform-2024010112000000000000{n:04}")
 }
 
-fn text(s: &str) -> Option<SecretText> {
+pub(super) fn text(s: &str) -> Option<SecretText> {
     Some(SecretText::new(s.to_string()))
 }
 
-fn id(s: &str) -> Option<String> {
+pub(super) fn id(s: &str) -> Option<String> {
     Some(s.to_string())
 }
 

@@ -30,6 +30,14 @@ pub const REPLICA: &str = "eu-west-1";
 pub const DEV_AK: &str = "test";
 pub const DEV_SK: &str = "test";
 
+/// The binary under test: `COFFER_TEST_BIN` if set (e.g. a release build), else the one
+/// Cargo built for these tests.
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("COFFER_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_coffer")))
+}
+
 /// How long we wait for the server to print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -96,7 +104,7 @@ impl Server {
             .path()
             .join(format!("server-{}.stderr.log", self.starts));
         let log = fs::File::create(&self.log_path).expect("create log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
+        let mut cmd = Command::new(server_binary());
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
