@@ -232,7 +232,9 @@ async fn handle(mut conn: TcpStream, sm: Client, seen: Arc<Mutex<Seen>>) {
                 .unwrap_or_default()
                 .to_string(),
         ));
-        assert!(event["RotationToken"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(event["RotationToken"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()));
         if s.fail_step.as_deref() == Some(step.as_str()) {
             s.fail_step = None;
             true
@@ -339,12 +341,11 @@ async fn http_rotator_rotates_through_the_sdk() {
     let d = sm.describe_secret().secret_id(&arn).send().await.unwrap();
     assert_eq!(d.rotation_enabled, Some(true));
     assert_eq!(d.rotation_lambda_arn.as_deref(), Some(FUNCTION));
-    assert_eq!(
-        d.rotation_rules.unwrap().automatically_after_days,
-        Some(30)
-    );
+    assert_eq!(d.rotation_rules.unwrap().automatically_after_days, Some(30));
     assert!(d.last_rotated_date.is_some());
-    assert!(d.next_rotation_date.unwrap().secs() > d.last_rotated_date.unwrap().secs() + 29 * 86_400);
+    assert!(
+        d.next_rotation_date.unwrap().secs() > d.last_rotated_date.unwrap().secs() + 29 * 86_400
+    );
 
     // A step the service fails leaves AWSPENDING; a new RotateSecret is refused as AWS refuses it.
     seen.lock().unwrap().fail_step = Some("testSecret".into());
@@ -395,10 +396,18 @@ async fn http_rotator_rotates_through_the_sdk() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("InvalidRequestException"));
-    let c = sm.cancel_rotate_secret().secret_id(&arn).send().await.unwrap();
+    let c = sm
+        .cancel_rotate_secret()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(c.version_id.as_deref(), Some(second.as_str()));
     let d = sm.describe_secret().secret_id(&arn).send().await.unwrap();
     assert_eq!(d.rotation_enabled, Some(false));
     assert!(d.next_rotation_date.is_none());
-    assert!(!coffer.log().contains("rotated:"), "a secret value was logged");
+    assert!(
+        !coffer.log().contains("rotated:"),
+        "a secret value was logged"
+    );
 }

@@ -167,6 +167,15 @@ pub(super) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// What a new key is made of.
+pub(crate) struct NewKey {
+    pub multi_region: bool,
+    pub key_manager: &'static str,
+    pub description: String,
+    pub policy: String,
+    pub tags: Vec<(String, String)>,
+}
+
 impl Kms {
     /// The whole `KeyMetadata` of a regional key.
     pub(crate) fn metadata(
@@ -230,12 +239,15 @@ impl Kms {
         &self,
         w: &mut World,
         ctx: &RequestContext,
-        multi_region: bool,
-        key_manager: &str,
-        description: String,
-        policy: String,
-        tags: Vec<(String, String)>,
+        new: NewKey,
     ) -> Result<KeyRecord, KmsError> {
+        let NewKey {
+            multi_region,
+            key_manager,
+            description,
+            policy,
+            tags,
+        } = new;
         let key_id = if multi_region {
             format!("mrk-{}", uuid::Uuid::new_v4().simple())
         } else {
@@ -348,15 +360,14 @@ impl Kms {
         let mut tags = Vec::new();
         merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
         let mut w = self.world.write();
-        let key = self.create_key_internal(
-            &mut w,
-            ctx,
-            req.multi_region.unwrap_or(false),
-            "CUSTOMER",
-            req.description.unwrap_or_default(),
+        let new = NewKey {
+            multi_region: req.multi_region.unwrap_or(false),
+            key_manager: "CUSTOMER",
+            description: req.description.unwrap_or_default(),
             policy,
             tags,
-        )?;
+        };
+        let key = self.create_key_internal(&mut w, ctx, new)?;
         let fam = w
             .family(&ctx.account_id, &key.key_id)
             .ok_or_else(|| KmsError::Internal("family vanished".into()))?;

@@ -1,5 +1,6 @@
 //! KMS as Secrets Manager sees it: the [`KeyProvider`] implementation.
 
+use super::api::NewKey;
 use super::ops;
 use super::records::{AliasRecord, ALIAS_TABLE, RECORD_VERSION};
 use super::{key_arn, Kms, KmsError};
@@ -59,15 +60,16 @@ impl KeyProvider for Kms {
             region = ctx.region,
             partition = ctx.partition(),
         );
-        let key = self.create_key_internal(
-            &mut w,
-            ctx,
-            false,
-            "AWS",
-            "Default key that protects my Secrets Manager data when no other key is defined".into(),
+        let new = NewKey {
+            multi_region: false,
+            key_manager: "AWS",
+            description:
+                "Default key that protects my Secrets Manager data when no other key is defined"
+                    .into(),
             policy,
-            Vec::new(),
-        )?;
+            tags: Vec::new(),
+        };
+        let key = self.create_key_internal(&mut w, ctx, new)?;
         let now = self.clock.now();
         let alias = AliasRecord {
             v: RECORD_VERSION,

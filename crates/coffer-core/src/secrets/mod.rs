@@ -6,12 +6,12 @@ pub mod error;
 pub mod keys;
 mod record;
 pub mod rotation;
+#[cfg(test)]
+mod rotation_tests;
 mod schedule;
 mod service;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod rotation_tests;
 
 pub use error::SmError;
 pub use keys::{KeyFailure, KeyProvider};

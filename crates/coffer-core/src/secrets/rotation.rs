@@ -628,7 +628,10 @@ mod tests {
                 require_each_included_type: None,
             }
         );
-        assert_eq!(c.rotators[1].arn(), "arn:aws:lambda:eu-central-1:000000000000:function:hook");
+        assert_eq!(
+            c.rotators[1].arn(),
+            "arn:aws:lambda:eu-central-1:000000000000:function:hook"
+        );
         let j = RotatorsConfig::from_json(
             r#"{"rotator":[{"arn":"a","kind":"http","url":"https://rot.example/x","timeout_seconds":5}]}"#,
         )
@@ -646,7 +649,9 @@ mod tests {
         assert!(reg
             .get("arn:aws:lambda:eu-central-1:000000000000:function:rotate")
             .is_some());
-        assert!(reg.get("arn:aws:lambda:eu-central-1:000000000000:function:other").is_none());
+        assert!(reg
+            .get("arn:aws:lambda:eu-central-1:000000000000:function:other")
+            .is_none());
         assert!(RotatorsConfig::from_toml("").unwrap().rotators.is_empty());
     }
 

@@ -159,8 +159,7 @@ impl Env {
     /// A new service over the same store (a restart), with the same kind of rotator.
     fn restart(&mut self) {
         self.sm = Arc::new(
-            SecretsManager::load(self.store.clone(), self.kms.clone(), self.clock.clone())
-                .unwrap(),
+            SecretsManager::load(self.store.clone(), self.kms.clone(), self.clock.clone()).unwrap(),
         );
         self.rotator = ScriptedRotator::new(&self.sm);
         let mut reg = RotatorRegistry::new();
@@ -363,7 +362,8 @@ fn failed_rotations_are_retried_later_by_the_scheduler() {
     let env = Env::new();
     env.create("db", "old");
     *env.rotator.fail.lock() = Some((RotationStep::SetSecret, 2));
-    env.rotate("db", with_days(7, &rotation_token_of("r"))).unwrap();
+    env.rotate("db", with_days(7, &rotation_token_of("r")))
+        .unwrap();
     // Not at once: the first retry comes 5 minutes later, the next 10 minutes after that.
     assert_eq!(env.sm.rotate_due().unwrap(), 0);
     env.advance(5 * 60_000);
@@ -425,10 +425,7 @@ fn scheduled_rotations_run_from_run_due_and_survive_a_restart() {
     assert_eq!(env.sm.rotate_due().unwrap(), 0);
 
     env.restart();
-    assert_eq!(
-        env.describe("db").next_rotation_date.unwrap().millis,
-        next
-    );
+    assert_eq!(env.describe("db").next_rotation_date.unwrap().millis, next);
     env.advance(day_start(T0) + DAY - env.now());
     assert_eq!(env.sm.rotate_due().unwrap(), 1);
     assert_eq!(env.rotator.steps(), RotationStep::ALL.to_vec());
@@ -520,7 +517,12 @@ fn cancel_rotate_secret() {
     env.create("db", "old");
     let e = env
         .sm
-        .cancel_rotate_secret(&ctx(EU_C), SecretIdRequest { secret_id: id("db") })
+        .cancel_rotate_secret(
+            &ctx(EU_C),
+            SecretIdRequest {
+                secret_id: id("db"),
+            },
+        )
         .unwrap_err();
     assert!(matches!(e, SmError::InvalidRequest(_)));
     assert_eq!(e.to_string(), NO_FUNCTION);
@@ -531,7 +533,12 @@ fn cancel_rotate_secret() {
     env.rotate("db", with_days(3, &tok)).unwrap();
     let resp = env
         .sm
-        .cancel_rotate_secret(&ctx(EU_C), SecretIdRequest { secret_id: id("db") })
+        .cancel_rotate_secret(
+            &ctx(EU_C),
+            SecretIdRequest {
+                secret_id: id("db"),
+            },
+        )
         .unwrap();
     assert_eq!(resp.version_id.as_deref(), Some(tok.as_str()));
     assert_eq!(resp.name.as_deref(), Some("db"));
@@ -726,7 +733,12 @@ fn rotate_secret_refusals() {
     assert_eq!(replica_value.secret_string.unwrap().as_str(), "value-1");
     let d = env
         .sm
-        .describe_secret(&ctx(EU_W), SecretIdRequest { secret_id: id("rep") })
+        .describe_secret(
+            &ctx(EU_W),
+            SecretIdRequest {
+                secret_id: id("rep"),
+            },
+        )
         .unwrap();
     assert_eq!(d.rotation_enabled, Some(true));
 
@@ -752,11 +764,16 @@ fn random_password_rotator_end_to_end() {
         "[[rotator]]\narn = \"{LAMBDA}\"\nkind = \"random-password\"\nlength = 24\nexclude_punctuation = true\n"
     ))
     .unwrap();
-    env.sm
-        .set_rotators(RotatorRegistry::from_config(&config, Arc::downgrade(&env.sm)));
+    env.sm.set_rotators(RotatorRegistry::from_config(
+        &config,
+        Arc::downgrade(&env.sm),
+    ));
 
     // A JSON secret: only "password" changes.
-    env.create("db", r#"{"username":"app","password":"old-pw","port":5432}"#);
+    env.create(
+        "db",
+        r#"{"username":"app","password":"old-pw","port":5432}"#,
+    );
     env.rotate("db", with_days(30, &rotation_token_of("pw1")))
         .unwrap();
     let now: serde_json::Value =
@@ -812,8 +829,10 @@ fn incomplete_rotation_with_a_prepared_value_is_finished_with_it() {
         "[[rotator]]\narn = \"{LAMBDA}\"\nkind = \"random-password\"\n"
     ))
     .unwrap();
-    env.sm
-        .set_rotators(RotatorRegistry::from_config(&config, Arc::downgrade(&env.sm)));
+    env.sm.set_rotators(RotatorRegistry::from_config(
+        &config,
+        Arc::downgrade(&env.sm),
+    ));
     env.create("db", "old");
     let tok = rotation_token_of("first");
     env.rotate("db", with_days(30, &tok)).unwrap();

@@ -272,7 +272,9 @@ fn field(s: &str, min: u32, max: u32, names: &[&str]) -> Result<Vec<u32>, String
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
             return u32::try_from(i).map(|i| i + min).map_err(|e| e.to_string());
         }
-        let n: u32 = v.parse().map_err(|_| format!("{v:?} is not a valid value"))?;
+        let n: u32 = v
+            .parse()
+            .map_err(|_| format!("{v:?} is not a valid value"))?;
         if n < min || n > max {
             return Err(format!("{n} is outside {min}-{max}"));
         }
@@ -354,7 +356,9 @@ mod tests {
         let w = p.next_window(T).unwrap();
         assert_eq!(w.start, day_start(T) + 2 * DAY);
         assert_eq!(w.end, w.start + 3 * HOUR - 1000);
-        let p = Plan::parse(None, None, Some("rate(6 hours)")).unwrap().unwrap();
+        let p = Plan::parse(None, None, Some("rate(6 hours)"))
+            .unwrap()
+            .unwrap();
         let w = p.next_window(T).unwrap();
         assert_eq!(w.start, day_start(T) + 16 * HOUR);
         assert_eq!(w.end, w.start + HOUR - 1000);

@@ -122,7 +122,9 @@ pub(super) fn rotation_view(rec: &SecretRecord) -> RotationView {
 
 fn backoff(failures: u32) -> i64 {
     let shift = failures.saturating_sub(1).min(20);
-    RETRY_BASE_MS.saturating_mul(1i64 << shift).min(RETRY_MAX_MS)
+    RETRY_BASE_MS
+        .saturating_mul(1i64 << shift)
+        .min(RETRY_MAX_MS)
 }
 
 /// The context rotation bookkeeping writes run under (replica sync needs one).
@@ -179,9 +181,8 @@ impl SecretsManager {
                     "RotationRules.Duration",
                     r.duration.as_deref(),
                     |d| {
-                        d.strip_suffix('h').is_some_and(|n| {
-                            !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
-                        })
+                        d.strip_suffix('h')
+                            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
                     },
                     "[0-9]+h",
                 );
