@@ -105,6 +105,8 @@ pub fn is_hot(op: &str) -> bool {
             | "ReEncrypt"
             | "DescribeKey"
             | "GetSecretValue"
+            | "GenerateMac"
+            | "VerifyMac"
     )
 }
 
@@ -194,6 +196,14 @@ pub fn kms(c: &Coffer, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Ve
         "RotateKeyOnDemand" => call!(rotate_key_on_demand),
         "ListKeyRotations" => call!(list_key_rotations),
         "CreateGrant" => call!(create_grant),
+        "Sign" => call!(sign),
+        "Verify" => call!(verify),
+        "GetPublicKey" => call!(get_public_key),
+        "GenerateMac" => call!(generate_mac),
+        "VerifyMac" => call!(verify_mac),
+        "DeriveSharedSecret" => call!(derive_shared_secret),
+        "GenerateDataKeyPair" => call!(generate_data_key_pair),
+        "GenerateDataKeyPairWithoutPlaintext" => call!(generate_data_key_pair_without_plaintext),
         "ListGrants" => call!(list_grants),
         "ListRetirableGrants" => call!(list_retirable_grants),
         "RetireGrant" => call!(retire_grant),

@@ -69,6 +69,8 @@ impl From<KmsError> for ApiError {
             DryRun(m) => ("DryRunOperationException", 412, m),
             NotAuthorized(m) => ("NotAuthorizedException", 400, m),
             InvalidGrantToken(m) => ("InvalidGrantTokenException", 400, m),
+            InvalidSignature(m) => ("KMSInvalidSignatureException", 400, m),
+            InvalidMac(m) => ("KMSInvalidMacException", 400, m),
             InvalidGrantId(m) => ("InvalidGrantIdException", 400, m),
             Validation(v) => ("ValidationException", 400, v.message),
             e @ (Internal(_) | Store(_)) => return Self::internal("KMSInternalException", &e),

@@ -134,7 +134,14 @@ pub struct KeyMetadata {
     pub key_manager: String,
     pub customer_master_key_spec: String,
     pub key_spec: String,
-    pub encryption_algorithms: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<String>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
@@ -605,4 +612,145 @@ pub struct RetireGrantRequest {
     pub key_id: Option<String>,
     pub grant_id: Option<String>,
     pub dry_run: Option<bool>,
+}
+
+/// Every signing algorithm.
+pub const SIGNING_ALGORITHMS: &[&str] = &[
+    "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512",
+    "SM2DSA", "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512",
+];
+/// Every message type.
+pub const MESSAGE_TYPES: &[&str] = &["RAW", "DIGEST", "EXTERNAL_MU"];
+/// Every MAC algorithm.
+pub const MAC_ALGORITHMS: &[&str] = &["HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"];
+/// Every data key pair spec.
+pub const DATA_KEY_PAIR_SPECS: &[&str] = &[
+    "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "SM2",
+    "ECC_NIST_EDWARDS25519",
+];
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignRequest {
+    pub key_id: Option<String>,
+    pub message: Option<Blob>,
+    pub message_type: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub signing_algorithm: Option<String>,
+    pub signature: Option<Blob>,
+    pub dry_run: Option<bool>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignResponse {
+    pub key_id: String,
+    pub signature: Blob,
+    pub signing_algorithm: String,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyResponse {
+    pub key_id: String,
+    pub signature_valid: bool,
+    pub signing_algorithm: String,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyResponse {
+    pub key_id: String,
+    pub public_key: Blob,
+    pub customer_master_key_spec: String,
+    pub key_spec: String,
+    pub key_usage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<String>>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MacRequest {
+    pub message: Option<Blob>,
+    pub key_id: Option<String>,
+    pub mac_algorithm: Option<String>,
+    pub mac: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateMacResponse {
+    pub mac: Blob,
+    pub mac_algorithm: String,
+    pub key_id: String,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacResponse {
+    pub key_id: String,
+    pub mac_valid: bool,
+    pub mac_algorithm: String,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretRequest {
+    pub key_id: Option<String>,
+    pub key_agreement_algorithm: Option<String>,
+    pub public_key: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub recipient: Option<serde_json::Value>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretResponse {
+    pub key_id: String,
+    pub shared_secret: Blob,
+    pub key_agreement_algorithm: String,
+    pub key_origin: String,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairRequest {
+    pub encryption_context: Option<EncryptionContext>,
+    pub key_id: Option<String>,
+    pub key_pair_spec: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairResponse {
+    pub private_key_ciphertext_blob: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_plaintext: Option<Blob>,
+    pub public_key: Blob,
+    pub key_id: String,
+    pub key_pair_spec: String,
+    pub key_material_id: String,
 }

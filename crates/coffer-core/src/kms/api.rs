@@ -2,9 +2,10 @@
 
 use super::ops::{self, KeyOp};
 use super::records::*;
-use super::state::{Family, World};
+use super::state::{Family, MaterialKey, World};
 use super::{alias_arn, key_arn, Kms, KmsError};
 use crate::RequestContext;
+use coffer_crypto::asymmetric::KeySpec;
 use coffer_crypto::ciphertext::{self, EncryptionContext};
 use coffer_model::kms::*;
 use coffer_model::{Blob, Timestamp, ValidationError, Validator};
@@ -167,8 +168,64 @@ pub(super) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// The algorithm lists DescribeKey and GetPublicKey report, by key spec and usage.
+#[derive(Default)]
+pub(super) struct Algorithms {
+    pub encryption: Option<Vec<String>>,
+    pub signing: Option<Vec<String>>,
+    pub mac: Option<Vec<String>>,
+    pub key_agreement: Option<Vec<String>>,
+}
+
+impl Algorithms {
+    pub(super) fn of(fam: &FamilyRecord) -> Self {
+        use coffer_crypto::asymmetric as a;
+        let Ok(spec) = fam.key_spec.parse::<KeySpec>() else {
+            return Self::default();
+        };
+        let names = |v: Vec<&'static str>| Some(v.into_iter().map(str::to_string).collect());
+        match fam.key_usage.as_str() {
+            "ENCRYPT_DECRYPT" => Self {
+                encryption: names(
+                    a::encryption_algorithms(spec)
+                        .iter()
+                        .map(|x| x.as_str())
+                        .collect(),
+                ),
+                ..Self::default()
+            },
+            "SIGN_VERIFY" => Self {
+                signing: names(
+                    a::signing_algorithms(spec)
+                        .iter()
+                        .map(|x| x.as_str())
+                        .collect(),
+                ),
+                ..Self::default()
+            },
+            "GENERATE_VERIFY_MAC" => Self {
+                mac: names(a::mac_algorithms(spec).iter().map(|x| x.as_str()).collect()),
+                ..Self::default()
+            },
+            "KEY_AGREEMENT" => Self {
+                key_agreement: names(
+                    a::key_agreement_algorithms(spec)
+                        .iter()
+                        .map(|x| x.as_str())
+                        .collect(),
+                ),
+                ..Self::default()
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
 /// What a new key is made of.
 pub(crate) struct NewKey {
+    pub spec: coffer_crypto::asymmetric::KeySpec,
+    pub usage: &'static str,
+    pub material: super::state::MaterialKey,
     pub multi_region: bool,
     pub key_manager: &'static str,
     pub description: String,
@@ -210,6 +267,7 @@ impl Kms {
                     .collect(),
             }
         });
+        let algorithms = Algorithms::of(&fam.rec);
         KeyMetadata {
             aws_account_id: key.account.clone(),
             key_id: key.key_id.clone(),
@@ -224,7 +282,10 @@ impl Kms {
             key_manager: fam.rec.key_manager.clone(),
             customer_master_key_spec: fam.rec.key_spec.clone(),
             key_spec: fam.rec.key_spec.clone(),
-            encryption_algorithms: vec!["SYMMETRIC_DEFAULT".to_string()],
+            encryption_algorithms: algorithms.encryption,
+            signing_algorithms: algorithms.signing,
+            mac_algorithms: algorithms.mac,
+            key_agreement_algorithms: algorithms.key_agreement,
             multi_region: fam.rec.multi_region,
             multi_region_configuration: mrc,
             pending_deletion_window_in_days: (key.state == KeyState::PendingReplicaDeletion)
@@ -242,6 +303,9 @@ impl Kms {
         new: NewKey,
     ) -> Result<KeyRecord, KmsError> {
         let NewKey {
+            spec,
+            usage,
+            material,
             multi_region,
             key_manager,
             description,
@@ -257,19 +321,20 @@ impl Kms {
             v: RECORD_VERSION,
             account: ctx.account_id.clone(),
             key_id: key_id.clone(),
-            key_spec: "SYMMETRIC_DEFAULT".into(),
-            key_usage: "ENCRYPT_DECRYPT".into(),
+            key_spec: spec.as_str().into(),
+            key_usage: usage.into(),
             origin: "AWS_KMS".into(),
             key_manager: key_manager.into(),
             multi_region,
             primary_region: ctx.region.clone(),
-            rotation_enabled: key_manager == "AWS",
+            rotation_enabled: key_manager == "AWS"
+                && spec == coffer_crypto::asymmetric::KeySpec::SymmetricDefault,
             rotation_period_days: (key_manager == "AWS").then_some(DEFAULT_ROTATION_DAYS),
             next_rotation: (key_manager == "AWS")
                 .then(|| self.clock.now().plus_days(DEFAULT_ROTATION_DAYS)),
             materials: Vec::new(),
         };
-        let material = self.new_material(&mut fam, None)?;
+        let material = self.add_material(&mut fam, material, None)?;
         let key = KeyRecord {
             v: RECORD_VERSION,
             account: ctx.account_id.clone(),
@@ -289,7 +354,7 @@ impl Kms {
         self.commit(&tx)?;
         w.put_family(Family {
             rec: fam,
-            materials: Arc::new(vec![material]),
+            materials: vec![Arc::new(material)],
         });
         w.put_key(key.clone());
         Ok(key)
@@ -332,18 +397,30 @@ impl Kms {
             .as_deref()
             .or(req.customer_master_key_spec.as_deref())
             .unwrap_or("SYMMETRIC_DEFAULT");
-        if spec != "SYMMETRIC_DEFAULT" {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Coffer does not support KeySpec {spec} yet."
-            )));
+        let spec: KeySpec = spec
+            .parse()
+            .map_err(|_| KmsError::Internal(format!("validated key spec {spec} unknown")))?;
+        if spec == KeySpec::Sm2 {
+            return Err(KmsError::UnsupportedOperation(
+                if ctx.region.starts_with("cn-") {
+                    "Coffer does not support the SM2 key spec: it has no SM2 implementation.".into()
+                } else {
+                    format!("KeySpec SM2 is not supported in {}; it is available only in the China Regions.", ctx.region)
+                },
+            ));
         }
         let usage = req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT");
-        if usage != "ENCRYPT_DECRYPT" {
+        if !spec.key_usages().iter().any(|u| u.as_str() == usage) {
             return Err(ValidationError {
                 message: format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
             }
             .into());
         }
+        let usage: &'static str = KEY_USAGES
+            .iter()
+            .find(|u| **u == usage)
+            .copied()
+            .unwrap_or("ENCRYPT_DECRYPT");
         let origin = req.origin.as_deref().unwrap_or("AWS_KMS");
         if origin != "AWS_KMS" || req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -359,8 +436,12 @@ impl Kms {
         };
         let mut tags = Vec::new();
         merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
+        let material = Self::generate_material(spec)?;
         let mut w = self.world.write();
         let new = NewKey {
+            spec,
+            usage,
+            material,
             multi_region: req.multi_region.unwrap_or(false),
             key_manager: "CUSTOMER",
             description: req.description.unwrap_or_default(),
@@ -1042,7 +1123,15 @@ impl Kms {
         let material = fam
             .current()
             .ok_or_else(|| KmsError::Internal("family without material".into()))?;
-        let blob = ciphertext::seal(&material.key, &key.key_id, &material.id, enc_ctx, plaintext)?;
+        let MaterialKey::Symmetric(aes) = &material.key else {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "{} key spec is {} which is not valid for {}.",
+                key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
+                fam.rec.key_spec,
+                op.name
+            )));
+        };
+        let blob = ciphertext::seal(aes, &key.key_id, &material.id, enc_ctx, plaintext)?;
         Ok((
             blob,
             key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
@@ -1075,8 +1164,11 @@ impl Kms {
         let material = fam
             .material(&parsed.header.material_id)
             .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
+        let MaterialKey::Symmetric(aes) = &material.key else {
+            return Err(KmsError::InvalidCiphertext(String::new()));
+        };
         let plain = parsed
-            .open(&material.key, enc_ctx)
+            .open(aes, enc_ctx)
             .map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
         dry_run(dry)?;
         Ok((
@@ -1523,7 +1615,11 @@ impl Kms {
             )));
         }
         let mut rec = fam.rec.clone();
-        let material = self.new_material(&mut rec, Some("ON_DEMAND"))?;
+        let material = self.add_material(
+            &mut rec,
+            Self::generate_material(coffer_crypto::asymmetric::KeySpec::SymmetricDefault)?,
+            Some("ON_DEMAND"),
+        )?;
         let mut tx = Transaction::new();
         tx.put(FAMILY_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
         self.commit(&tx)?;
@@ -1535,16 +1631,10 @@ impl Kms {
     fn with_material(
         fam: &Family,
         material: super::state::Material,
-    ) -> Arc<Vec<super::state::Material>> {
-        let mut materials: Vec<_> = Vec::with_capacity(fam.materials.len() + 1);
-        for m in fam.materials.iter() {
-            materials.push(super::state::Material {
-                id: m.id,
-                key: m.key.clone(),
-            });
-        }
-        materials.push(material);
-        Arc::new(materials)
+    ) -> Vec<Arc<super::state::Material>> {
+        let mut materials = fam.materials.clone();
+        materials.push(Arc::new(material));
+        materials
     }
 
     /// `ListKeyRotations`.
@@ -1693,24 +1783,18 @@ impl Kms {
             .collect();
         for fam in rotate {
             let mut rec = fam.rec.clone();
-            let material = self.new_material(&mut rec, Some("AUTOMATIC"))?;
+            let material = self.add_material(
+                &mut rec,
+                Self::generate_material(coffer_crypto::asymmetric::KeySpec::SymmetricDefault)?,
+                Some("AUTOMATIC"),
+            )?;
             rec.next_rotation =
                 Some(now.plus_days(rec.rotation_period_days.unwrap_or(DEFAULT_ROTATION_DAYS)));
             let mut tx = Transaction::new();
             tx.put(FAMILY_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
             self.commit(&tx)?;
-            let mut materials: Vec<_> = Vec::with_capacity(fam.materials.len() + 1);
-            for m in fam.materials.iter() {
-                materials.push(super::state::Material {
-                    id: m.id,
-                    key: m.key.clone(),
-                });
-            }
-            materials.push(material);
-            w.put_family(Family {
-                rec,
-                materials: Arc::new(materials),
-            });
+            let materials = Self::with_material(&fam, material);
+            w.put_family(Family { rec, materials });
         }
         Ok(deleted)
     }

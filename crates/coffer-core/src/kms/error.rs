@@ -52,6 +52,12 @@ pub enum KmsError {
     /// `DryRunOperationException`.
     #[error("{0}")]
     DryRun(String),
+    /// `KMSInvalidSignatureException`.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// `KMSInvalidMacException`.
+    #[error("{0}")]
+    InvalidMac(String),
     /// `InvalidGrantTokenException`.
     #[error("{0}")]
     InvalidGrantToken(String),

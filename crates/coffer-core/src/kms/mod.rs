@@ -18,12 +18,13 @@ pub use records::KeyState;
 
 use crate::{Clock, RequestContext};
 use base64::Engine;
+use coffer_crypto::asymmetric::{HmacKey, KeyPair, KeySpec};
 use coffer_crypto::{RootKey, SymmetricKey};
 use coffer_store::{Store, Transaction};
 use ops::KeyOp;
 use parking_lot::RwLock;
 use records::*;
-use state::{Family, Material, World};
+use state::{Family, Material, MaterialKey, World};
 use std::sync::Arc;
 
 /// The KMS service.
@@ -100,6 +101,7 @@ impl Kms {
     }
 
     fn unwrap_family(&self, rec: FamilyRecord) -> Result<Family, KmsError> {
+        let spec = Self::spec_of(&rec)?;
         let mut materials = Vec::with_capacity(rec.materials.len());
         for m in &rec.materials {
             let wrapped = base64::engine::general_purpose::STANDARD
@@ -111,30 +113,63 @@ impl Kms {
             let mut id = [0u8; 32];
             hex::decode_to_slice(&m.id, &mut id)
                 .map_err(|e| KmsError::Internal(format!("material id: {e}")))?;
-            materials.push(Material {
-                id,
-                key: SymmetricKey::from_slice(&raw)?,
-            });
+            let key = Self::load_material(spec, &raw)?;
+            materials.push(Arc::new(Material { id, key }));
         }
-        Ok(Family {
-            rec,
-            materials: Arc::new(materials),
+        Ok(Family { rec, materials })
+    }
+
+    /// The family's key spec.
+    fn spec_of(rec: &FamilyRecord) -> Result<KeySpec, KmsError> {
+        rec.key_spec
+            .parse::<KeySpec>()
+            .map_err(|_| KmsError::Internal(format!("unknown key spec {} in record", rec.key_spec)))
+    }
+
+    fn load_material(spec: KeySpec, raw: &[u8]) -> Result<MaterialKey, KmsError> {
+        let bad = |e: coffer_crypto::asymmetric::AsymmetricError| {
+            KmsError::Internal(format!("key material: {e}"))
+        };
+        Ok(match spec {
+            KeySpec::SymmetricDefault => MaterialKey::Symmetric(SymmetricKey::from_slice(raw)?),
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                MaterialKey::Hmac(HmacKey::from_bytes(spec, raw).map_err(bad)?)
+            }
+            _ => MaterialKey::Pair(KeyPair::from_pkcs8(spec, raw).map_err(bad)?),
+        })
+    }
+
+    /// Fresh material of `spec` (slow for RSA: call it outside any lock).
+    pub(crate) fn generate_material(spec: KeySpec) -> Result<MaterialKey, KmsError> {
+        let bad = |e: coffer_crypto::asymmetric::AsymmetricError| {
+            KmsError::Internal(format!("key generation: {e}"))
+        };
+        Ok(match spec {
+            KeySpec::SymmetricDefault => MaterialKey::Symmetric(SymmetricKey::generate()?),
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                MaterialKey::Hmac(HmacKey::generate(spec).map_err(bad)?)
+            }
+            _ => MaterialKey::Pair(KeyPair::generate(spec).map_err(bad)?),
         })
     }
 
     /// New key material, appended to a family record; returns the unwrapped material.
-    fn new_material(
+    fn add_material(
         &self,
         rec: &mut FamilyRecord,
+        key: MaterialKey,
         rotation_type: Option<&str>,
     ) -> Result<Material, KmsError> {
-        let key = SymmetricKey::generate()?;
         let id: [u8; 32] = coffer_crypto::random::array()?;
         let id_hex = hex::encode(id);
-        let wrapped = self.root.wrap(
-            &material_aad(&rec.account, &rec.key_id, &id_hex),
-            key.expose_bytes(),
-        )?;
+        let raw: &[u8] = match &key {
+            MaterialKey::Symmetric(k) => k.expose_bytes(),
+            MaterialKey::Pair(k) => k.private_key_der(),
+            MaterialKey::Hmac(k) => k.expose_bytes(),
+        };
+        let wrapped = self
+            .root
+            .wrap(&material_aad(&rec.account, &rec.key_id, &id_hex), raw)?;
         rec.materials.push(MaterialRecord {
             id: id_hex,
             wrapped: base64::engine::general_purpose::STANDARD.encode(wrapped),
@@ -211,6 +246,25 @@ impl Kms {
             .ok_or_else(|| KmsError::Internal(format!("key {key_id} has no family")))?;
         if !op.states.contains(&key.state) {
             return Err(state_error(op, key.state, &arn));
+        }
+        if let Some(usage) = op.usage {
+            if fam.rec.key_usage != usage {
+                return Err(KmsError::InvalidKeyUsage(format!(
+                    "{arn} key usage is {} which is not valid for {}.",
+                    fam.rec.key_usage, op.name
+                )));
+            }
+        }
+        if op.symmetric_only && fam.rec.key_spec != "SYMMETRIC_DEFAULT" {
+            let msg = format!(
+                "{arn} key spec is {} which is not valid for {}.",
+                fam.rec.key_spec, op.name
+            );
+            return Err(if op.usage.is_some() {
+                KmsError::InvalidKeyUsage(msg)
+            } else {
+                KmsError::UnsupportedOperation(msg)
+            });
         }
         Ok((key, fam))
     }

@@ -14,6 +14,10 @@ pub struct KeyOp {
     pub accepts_alias: bool,
     /// Key states in which the operation proceeds.
     pub states: &'static [KeyState],
+    /// The key usage the operation needs, if it uses the key cryptographically.
+    pub usage: Option<&'static str>,
+    /// Whether only `SYMMETRIC_DEFAULT` keys qualify (data keys, rotation, imports).
+    pub symmetric_only: bool,
 }
 
 use KeyState::*;
@@ -22,23 +26,39 @@ const ANY: &[KeyState] = &[Enabled, Disabled, PendingDeletion, PendingReplicaDel
 const MANAGE: &[KeyState] = &[Enabled, Disabled];
 const USE: &[KeyState] = &[Enabled];
 
+const ED: Option<&str> = Some("ENCRYPT_DECRYPT");
+const SV: Option<&str> = Some("SIGN_VERIFY");
+const MAC: Option<&str> = Some("GENERATE_VERIFY_MAC");
+const KA: Option<&str> = Some("KEY_AGREEMENT");
+
 macro_rules! key_ops {
-    ($($konst:ident = $name:literal, alias: $alias:literal, states: $states:expr;)*) => {
+    ($($konst:ident = $name:literal, alias: $alias:literal, states: $states:expr $(, usage: $usage:expr)? $(, symmetric: $sym:literal)?;)*) => {
         $(
             #[doc = concat!("`", $name, "`.")]
-            pub const $konst: KeyOp = KeyOp { name: $name, action: concat!("kms:", $name), accepts_alias: $alias, states: $states };
+            pub const $konst: KeyOp = KeyOp {
+                name: $name,
+                action: concat!("kms:", $name),
+                accepts_alias: $alias,
+                states: $states,
+                usage: key_ops!(@usage $($usage)?),
+                symmetric_only: key_ops!(@sym $($sym)?),
+            };
         )*
         /// Every operation that names a key.
         pub const ALL: &[KeyOp] = &[$($konst),*];
     };
+    (@usage $u:expr) => { $u };
+    (@usage) => { None };
+    (@sym $s:literal) => { $s };
+    (@sym) => { false };
 }
 
 key_ops! {
     DESCRIBE_KEY = "DescribeKey", alias: true, states: ANY;
     ENABLE_KEY = "EnableKey", alias: false, states: MANAGE;
     DISABLE_KEY = "DisableKey", alias: false, states: MANAGE;
-    ENABLE_KEY_ROTATION = "EnableKeyRotation", alias: false, states: USE;
-    DISABLE_KEY_ROTATION = "DisableKeyRotation", alias: false, states: USE;
+    ENABLE_KEY_ROTATION = "EnableKeyRotation", alias: false, states: USE, symmetric: true;
+    DISABLE_KEY_ROTATION = "DisableKeyRotation", alias: false, states: USE, symmetric: true;
     GET_KEY_ROTATION_STATUS = "GetKeyRotationStatus", alias: false, states: ANY;
     SCHEDULE_KEY_DELETION = "ScheduleKeyDeletion", alias: false, states: MANAGE;
     CANCEL_KEY_DELETION = "CancelKeyDeletion", alias: false, states: &[PendingDeletion, PendingReplicaDeletion];
@@ -52,15 +72,23 @@ key_ops! {
     PUT_KEY_POLICY = "PutKeyPolicy", alias: false, states: MANAGE;
     LIST_KEY_POLICIES = "ListKeyPolicies", alias: false, states: ANY;
     UPDATE_KEY_DESCRIPTION = "UpdateKeyDescription", alias: false, states: MANAGE;
-    ENCRYPT = "Encrypt", alias: true, states: USE;
-    DECRYPT = "Decrypt", alias: true, states: USE;
-    RE_ENCRYPT_FROM = "ReEncryptFrom", alias: true, states: USE;
-    RE_ENCRYPT_TO = "ReEncryptTo", alias: true, states: USE;
-    GENERATE_DATA_KEY = "GenerateDataKey", alias: true, states: USE;
-    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = "GenerateDataKeyWithoutPlaintext", alias: true, states: USE;
+    ENCRYPT = "Encrypt", alias: true, states: USE, usage: ED;
+    DECRYPT = "Decrypt", alias: true, states: USE, usage: ED;
+    RE_ENCRYPT_FROM = "ReEncryptFrom", alias: true, states: USE, usage: ED;
+    RE_ENCRYPT_TO = "ReEncryptTo", alias: true, states: USE, usage: ED;
+    GENERATE_DATA_KEY = "GenerateDataKey", alias: true, states: USE, usage: ED, symmetric: true;
+    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = "GenerateDataKeyWithoutPlaintext", alias: true, states: USE, usage: ED, symmetric: true;
+    GENERATE_DATA_KEY_PAIR = "GenerateDataKeyPair", alias: true, states: USE, usage: ED, symmetric: true;
+    GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT = "GenerateDataKeyPairWithoutPlaintext", alias: true, states: USE, usage: ED, symmetric: true;
+    SIGN = "Sign", alias: true, states: USE, usage: SV;
+    VERIFY = "Verify", alias: true, states: USE, usage: SV;
+    GET_PUBLIC_KEY = "GetPublicKey", alias: true, states: USE;
+    GENERATE_MAC = "GenerateMac", alias: true, states: USE, usage: MAC;
+    VERIFY_MAC = "VerifyMac", alias: true, states: USE, usage: MAC;
+    DERIVE_SHARED_SECRET = "DeriveSharedSecret", alias: true, states: USE, usage: KA;
     REPLICATE_KEY = "ReplicateKey", alias: false, states: MANAGE;
     UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion", alias: false, states: MANAGE;
-    ROTATE_KEY_ON_DEMAND = "RotateKeyOnDemand", alias: false, states: USE;
+    ROTATE_KEY_ON_DEMAND = "RotateKeyOnDemand", alias: false, states: USE, symmetric: true;
     LIST_KEY_ROTATIONS = "ListKeyRotations", alias: false, states: ANY;
     CREATE_GRANT = "CreateGrant", alias: false, states: MANAGE;
     LIST_GRANTS = "ListGrants", alias: false, states: ANY;

@@ -61,6 +61,9 @@ impl KeyProvider for Kms {
             partition = ctx.partition(),
         );
         let new = NewKey {
+            spec: coffer_crypto::asymmetric::KeySpec::SymmetricDefault,
+            usage: "ENCRYPT_DECRYPT",
+            material: Kms::generate_material(coffer_crypto::asymmetric::KeySpec::SymmetricDefault)?,
             multi_region: false,
             key_manager: "AWS",
             description:

@@ -2,17 +2,29 @@
 //! account, region and ID so the request hot paths are hash lookups.
 
 use super::records::{AliasRecord, FamilyRecord, GrantRecord, KeyRecord};
+use coffer_crypto::asymmetric::{HmacKey, KeyPair};
 use coffer_crypto::SymmetricKey;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Unwrapped key material of one of the three kinds KMS keys have.
+#[derive(Debug)]
+pub enum MaterialKey {
+    /// `SYMMETRIC_DEFAULT`: AES-256-GCM.
+    Symmetric(SymmetricKey),
+    /// RSA, ECC, ML-DSA key pairs.
+    Pair(KeyPair),
+    /// `HMAC_*`.
+    Hmac(HmacKey),
+}
 
 /// One unwrapped version of key material.
 #[derive(Debug)]
 pub struct Material {
     /// Its identifier.
     pub id: [u8; 32],
-    /// The AES-256-GCM key.
-    pub key: SymmetricKey,
+    /// The key.
+    pub key: MaterialKey,
 }
 
 /// A family: its record and its unwrapped material (oldest first).
@@ -21,18 +33,21 @@ pub struct Family {
     /// The persisted record.
     pub rec: FamilyRecord,
     /// Unwrapped material, parallel to `rec.materials`.
-    pub materials: Arc<Vec<Material>>,
+    pub materials: Vec<Arc<Material>>,
 }
 
 impl Family {
     /// The material that encrypts now.
     pub fn current(&self) -> Option<&Material> {
-        self.materials.last()
+        self.materials.last().map(|m| m.as_ref())
     }
 
     /// The material with this ID.
     pub fn material(&self, id: &[u8; 32]) -> Option<&Material> {
-        self.materials.iter().find(|m| &m.id == id)
+        self.materials
+            .iter()
+            .find(|m| &m.id == id)
+            .map(|m| m.as_ref())
     }
 }
 
