@@ -521,3 +521,188 @@ fn grants_have_names_tokens_and_retirement() {
         .grants
         .is_empty());
 }
+
+fn create(kms: &Kms, spec: &str, usage: &str) -> String {
+    kms.create_key(
+        &ctx("eu-central-1"),
+        CreateKeyRequest {
+            key_spec: Some(spec.into()),
+            key_usage: Some(usage.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .key_id
+}
+
+#[test]
+fn asymmetric_keys_sign_verify_and_encrypt() {
+    let (store, root, clock, kms) = setup();
+    let c = ctx("eu-central-1");
+    for (spec, alg) in [
+        ("ECC_NIST_P256", "ECDSA_SHA_256"),
+        ("RSA_2048", "RSASSA_PSS_SHA_256"),
+        ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512"),
+    ] {
+        let id = create(&kms, spec, "SIGN_VERIFY");
+        let md = describe(&kms, "eu-central-1", &id).unwrap();
+        assert_eq!(md.key_spec, spec);
+        assert!(md.signing_algorithms.unwrap().contains(&alg.to_string()));
+        assert!(md.encryption_algorithms.is_none());
+        let req = |sig: Option<Vec<u8>>| SignRequest {
+            key_id: Some(id.clone()),
+            message: Some(Blob::new(b"message".to_vec())),
+            signing_algorithm: Some(alg.into()),
+            signature: sig.map(Blob::new),
+            ..Default::default()
+        };
+        let sig = kms
+            .sign(&c, req(None))
+            .unwrap()
+            .signature
+            .as_slice()
+            .to_vec();
+        assert!(
+            kms.verify(&c, req(Some(sig.clone())))
+                .unwrap()
+                .signature_valid
+        );
+        let mut bad = sig.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            kms.verify(&c, req(Some(bad))),
+            Err(KmsError::InvalidSignature(_))
+        ));
+        let public = kms.get_public_key(&c, key_req(&id)).unwrap();
+        assert_eq!(public.key_usage, "SIGN_VERIFY");
+        // A signing key cannot encrypt.
+        let enc = kms.encrypt(
+            &c,
+            EncryptRequest {
+                key_id: Some(id.clone()),
+                plaintext: Some(Blob::new(b"x".to_vec())),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(enc, Err(KmsError::InvalidKeyUsage(_))), "{enc:?}");
+    }
+    let rsa = create(&kms, "RSA_2048", "ENCRYPT_DECRYPT");
+    let ct = kms
+        .encrypt(
+            &c,
+            EncryptRequest {
+                key_id: Some(rsa.clone()),
+                plaintext: Some(Blob::new(b"secret".to_vec())),
+                encryption_algorithm: Some("RSAES_OAEP_SHA_256".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        ct.ciphertext_blob.as_slice().len(),
+        256,
+        "raw OAEP output, modulus length"
+    );
+    // The key survives a reload (PKCS#8 wrapped under the root key).
+    let kms = Kms::load(store, root, clock).unwrap();
+    let pt = kms
+        .decrypt(
+            &c,
+            DecryptRequest {
+                key_id: Some(rsa.clone()),
+                ciphertext_blob: Some(ct.ciphertext_blob),
+                encryption_algorithm: Some("RSAES_OAEP_SHA_256".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(pt.plaintext.as_slice(), b"secret");
+    let rot = kms.enable_key_rotation(
+        &c,
+        EnableKeyRotationRequest {
+            key_id: Some(rsa),
+            rotation_period_in_days: None,
+        },
+    );
+    assert!(matches!(rot, Err(KmsError::UnsupportedOperation(_))));
+    assert!(matches!(
+        kms.create_key(
+            &c,
+            CreateKeyRequest {
+                key_spec: Some("ECC_NIST_P256".into()),
+                ..Default::default()
+            }
+        ),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        kms.create_key(
+            &c,
+            CreateKeyRequest {
+                key_spec: Some("SM2".into()),
+                key_usage: Some("SIGN_VERIFY".into()),
+                ..Default::default()
+            }
+        ),
+        Err(KmsError::UnsupportedOperation(_))
+    ));
+}
+
+#[test]
+fn hmac_keys_and_data_key_pairs() {
+    let (_, _, _, kms) = setup();
+    let c = ctx("eu-central-1");
+    let id = create(&kms, "HMAC_256", "GENERATE_VERIFY_MAC");
+    let req = |mac: Option<Vec<u8>>| MacRequest {
+        key_id: Some(id.clone()),
+        message: Some(Blob::new(b"msg".to_vec())),
+        mac_algorithm: Some("HMAC_SHA_256".into()),
+        mac: mac.map(Blob::new),
+        ..Default::default()
+    };
+    let mac = kms
+        .generate_mac(&c, req(None))
+        .unwrap()
+        .mac
+        .as_slice()
+        .to_vec();
+    assert_eq!(mac.len(), 32);
+    assert!(kms.verify_mac(&c, req(Some(mac))).unwrap().mac_valid);
+    assert!(matches!(
+        kms.verify_mac(&c, req(Some(vec![0; 32]))),
+        Err(KmsError::InvalidMac(_))
+    ));
+    let sym = mrk(&kms);
+    let pair = kms
+        .generate_data_key_pair(
+            &c,
+            GenerateDataKeyPairRequest {
+                key_id: Some(sym.clone()),
+                key_pair_spec: Some("ECC_NIST_P256".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let private = pair.private_key_plaintext.unwrap();
+    let opened = decrypt(
+        &kms,
+        "eu-central-1",
+        pair.private_key_ciphertext_blob.as_slice(),
+    )
+    .unwrap();
+    assert_eq!(opened, private.as_slice());
+    let without = kms.generate_data_key_pair_without_plaintext(
+        &c,
+        GenerateDataKeyPairRequest {
+            key_id: Some(id),
+            key_pair_spec: Some("RSA_2048".into()),
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(without, Err(KmsError::InvalidKeyUsage(_))),
+        "an HMAC key cannot wrap a data key pair"
+    );
+}

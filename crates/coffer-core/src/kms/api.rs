@@ -1213,9 +1213,20 @@ impl Kms {
             req.encryption_algorithm.as_deref(),
         );
         v.finish()?;
+        let plaintext = req.plaintext.unwrap_or_default();
+        if let Some(alg @ ("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256")) =
+            req.encryption_algorithm.as_deref()
+        {
+            return self.encrypt_rsa(
+                ctx,
+                req.key_id.as_deref().unwrap_or_default(),
+                alg,
+                plaintext.as_slice(),
+                req.dry_run,
+            );
+        }
         Self::symmetric_only(req.encryption_algorithm.as_deref())?;
         let enc_ctx = req.encryption_context.unwrap_or_default();
-        let plaintext = req.plaintext.unwrap_or_default();
         let (blob, arn, _) = self.seal(
             ctx,
             &ops::ENCRYPT,
@@ -1253,13 +1264,30 @@ impl Kms {
             req.encryption_algorithm.as_deref(),
         );
         v.finish()?;
-        Self::symmetric_only(req.encryption_algorithm.as_deref())?;
         if req.recipient.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Coffer does not support attested Recipient requests.".into(),
             ));
         }
         let blob = req.ciphertext_blob.unwrap_or_default();
+        if let Some(alg @ ("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256")) =
+            req.encryption_algorithm.as_deref()
+        {
+            let (plain, arn, material) = self.decrypt_rsa(
+                ctx,
+                req.key_id.as_deref(),
+                alg,
+                blob.as_slice(),
+                req.dry_run,
+            )?;
+            return Ok(DecryptResponse {
+                key_id: arn,
+                plaintext: Blob::from(plain),
+                encryption_algorithm: alg.into(),
+                key_material_id: material,
+            });
+        }
+        Self::symmetric_only(req.encryption_algorithm.as_deref())?;
         let (plain, arn, material) = self.open(
             ctx,
             &ops::DECRYPT,

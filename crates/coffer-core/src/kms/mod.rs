@@ -10,6 +10,7 @@ pub mod records;
 pub mod state;
 
 mod api;
+mod asymmetric;
 mod grants;
 pub mod provider;
 
