@@ -8,6 +8,7 @@ pub mod aead;
 pub mod asymmetric;
 pub mod ciphertext;
 pub mod digest;
+pub mod import;
 pub mod random;
 pub mod root;
 

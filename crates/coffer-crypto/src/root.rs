@@ -98,6 +98,16 @@ impl RootKey {
         Ok(out)
     }
 
+    /// A keyed fingerprint of `data` (HMAC-SHA-256 under a key derived from the root key for
+    /// `label`): stable for as long as the root key is, and useless to anyone without it.
+    pub fn fingerprint(&self, label: &str, data: &[u8]) -> [u8; 32] {
+        let derived = crate::digest::hmac_sha256(
+            self.key.expose_bytes(),
+            format!("coffer/root/fingerprint/v1/{label}").as_bytes(),
+        );
+        crate::digest::hmac_sha256(&derived, data)
+    }
+
     /// Unwraps what [`RootKey::wrap`] made with the same `aad`.
     pub fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         match wrapped.split_first() {
@@ -125,6 +135,9 @@ mod tests {
         let w = a.wrap(b"ctx", b"secret").unwrap();
         assert_eq!(&b.unwrap(b"ctx", &w).unwrap()[..], b"secret");
         assert!(b.unwrap(b"other", &w).is_err());
+        assert_eq!(a.fingerprint("l", b"x"), b.fingerprint("l", b"x"));
+        assert_ne!(a.fingerprint("l", b"x"), a.fingerprint("m", b"x"));
+        assert_ne!(a.fingerprint("l", b"x"), a.fingerprint("l", b"y"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

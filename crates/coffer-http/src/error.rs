@@ -72,6 +72,12 @@ impl From<KmsError> for ApiError {
             InvalidSignature(m) => ("KMSInvalidSignatureException", 400, m),
             InvalidMac(m) => ("KMSInvalidMacException", 400, m),
             InvalidGrantId(m) => ("InvalidGrantIdException", 400, m),
+            IncorrectKeyMaterial(m) => ("IncorrectKeyMaterialException", 400, m),
+            ExpiredImportToken(m) => ("ExpiredImportTokenException", 400, m),
+            InvalidImportToken(m) => ("InvalidImportTokenException", 400, m),
+            CustomKeyStoreNotFound(m) => ("CustomKeyStoreNotFoundException", 400, m),
+            CloudHsmClusterNotFound(m) => ("CloudHsmClusterNotFoundException", 400, m),
+            XksProxyUriUnreachable(m) => ("XksProxyUriUnreachableException", 400, m),
             Validation(v) => ("ValidationException", 400, v.message),
             e @ (Internal(_) | Store(_)) => return Self::internal("KMSInternalException", &e),
         };

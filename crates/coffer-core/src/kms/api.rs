@@ -18,6 +18,8 @@ const MAX_TAGS: usize = 50;
 const DEFAULT_ROTATION_DAYS: i64 = 365;
 /// AWS's quota of on-demand rotations per key.
 const MAX_ON_DEMAND_ROTATIONS: usize = 25;
+/// AWS's quota of aliases per KMS key.
+const MAX_ALIASES_PER_KEY: usize = 50;
 
 pub(super) fn require_key_id(v: &mut Validator, member: &str, key_id: &Option<String>) {
     v.required(member, key_id);
@@ -26,6 +28,16 @@ pub(super) fn require_key_id(v: &mut Validator, member: &str, key_id: &Option<St
 
 pub(super) fn validate_grant_tokens(v: &mut Validator, tokens: &Option<Vec<String>>) {
     v.count("GrantTokens", tokens.as_ref().map(Vec::len), 0, 10);
+}
+
+/// A key ID as Coffer makes them: a UUID, or `mrk-` and 32 hex digits.
+fn key_id_shaped(s: &str) -> bool {
+    let hex = |p: &str| p.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(rest) = s.strip_prefix("mrk-") {
+        return rest.len() == 32 && hex(rest);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]) && parts.iter().all(|p| hex(p))
 }
 
 fn alias_name_ok(s: &str) -> bool {
@@ -225,7 +237,8 @@ impl Algorithms {
 pub(crate) struct NewKey {
     pub spec: coffer_crypto::asymmetric::KeySpec,
     pub usage: &'static str,
-    pub material: super::state::MaterialKey,
+    /// `None` for a key that waits for imported material (origin `EXTERNAL`).
+    pub material: Option<super::state::MaterialKey>,
     pub multi_region: bool,
     pub key_manager: &'static str,
     pub description: String,
@@ -268,15 +281,21 @@ impl Kms {
             }
         });
         let algorithms = Algorithms::of(&fam.rec);
+        let state = self.effective_state(key);
+        let imported = key
+            .imported
+            .as_ref()
+            .filter(|_| state != KeyState::PendingImport);
+        let external = fam.rec.origin == "EXTERNAL";
         KeyMetadata {
             aws_account_id: key.account.clone(),
             key_id: key.key_id.clone(),
             arn,
             creation_date: key.created,
-            enabled: key.state == KeyState::Enabled,
+            enabled: state == KeyState::Enabled,
             description: key.description.clone(),
             key_usage: fam.rec.key_usage.clone(),
-            key_state: key.state.as_str().to_string(),
+            key_state: state.as_str().to_string(),
             deletion_date: key.deletion_date,
             origin: fam.rec.origin.clone(),
             key_manager: fam.rec.key_manager.clone(),
@@ -291,7 +310,13 @@ impl Kms {
             pending_deletion_window_in_days: (key.state == KeyState::PendingReplicaDeletion)
                 .then_some(key.pending_window_days)
                 .flatten(),
-            current_key_material_id: fam.rec.materials.last().map(|m| m.id.clone()),
+            current_key_material_id: if external {
+                imported.map(|m| m.material_id.clone())
+            } else {
+                fam.rec.materials.last().map(|m| m.id.clone())
+            },
+            valid_to: imported.and_then(|m| m.valid_to),
+            expiration_model: imported.map(|m| m.expiration_model.clone()),
         }
     }
 
@@ -312,6 +337,11 @@ impl Kms {
             policy,
             tags,
         } = new;
+        let origin = if material.is_some() {
+            "AWS_KMS"
+        } else {
+            "EXTERNAL"
+        };
         let key_id = if multi_region {
             format!("mrk-{}", uuid::Uuid::new_v4().simple())
         } else {
@@ -323,7 +353,7 @@ impl Kms {
             key_id: key_id.clone(),
             key_spec: spec.as_str().into(),
             key_usage: usage.into(),
-            origin: "AWS_KMS".into(),
+            origin: origin.into(),
             key_manager: key_manager.into(),
             multi_region,
             primary_region: ctx.region.clone(),
@@ -333,8 +363,13 @@ impl Kms {
             next_rotation: (key_manager == "AWS")
                 .then(|| self.clock.now().plus_days(DEFAULT_ROTATION_DAYS)),
             materials: Vec::new(),
+            imported_material_id: None,
         };
-        let material = self.add_material(&mut fam, material, None)?;
+        let material = match material {
+            Some(m) => Some(self.add_material(&mut fam, m, None)?),
+            None => None,
+        };
+        let now = self.clock.now();
         let key = KeyRecord {
             v: RECORD_VERSION,
             account: ctx.account_id.clone(),
@@ -342,11 +377,17 @@ impl Kms {
             key_id,
             description,
             policy,
-            state: KeyState::Enabled,
-            created: self.clock.now(),
+            state: if material.is_some() {
+                KeyState::Enabled
+            } else {
+                KeyState::PendingImport
+            },
+            created: now,
             deletion_date: None,
             pending_window_days: None,
             tags,
+            imported: None,
+            tracking_start: Some(now),
         };
         let mut tx = Transaction::new();
         tx.put(FAMILY_TABLE, &fam.store_key(), serde_json::to_vec(&fam)?);
@@ -354,7 +395,7 @@ impl Kms {
         self.commit(&tx)?;
         w.put_family(Family {
             rec: fam,
-            materials: vec![Arc::new(material)],
+            materials: material.into_iter().map(Arc::new).collect(),
         });
         w.put_key(key.clone());
         Ok(key)
@@ -422,9 +463,10 @@ impl Kms {
             .copied()
             .unwrap_or("ENCRYPT_DECRYPT");
         let origin = req.origin.as_deref().unwrap_or("AWS_KMS");
-        if origin != "AWS_KMS" || req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+        Self::check_no_custom_key_store(req.custom_key_store_id.as_deref())?;
+        if !matches!(origin, "AWS_KMS" | "EXTERNAL") || req.xks_key_id.is_some() {
             return Err(KmsError::UnsupportedOperation(format!(
-                "Coffer does not support keys with origin {origin} or in custom key stores yet."
+                "Origin {origin} requires a custom key store; Coffer has no custom key stores."
             )));
         }
         let policy = match req.policy {
@@ -436,7 +478,11 @@ impl Kms {
         };
         let mut tags = Vec::new();
         merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
-        let material = Self::generate_material(spec)?;
+        let material = if origin == "EXTERNAL" {
+            None
+        } else {
+            Some(Self::generate_material(spec)?)
+        };
         let mut w = self.world.write();
         let new = NewKey {
             spec,
@@ -594,6 +640,11 @@ impl Kms {
                 "{arn} is an AWS managed key; its rotation is managed by AWS."
             )));
         }
+        if fam.origin == "EXTERNAL" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} has imported key material (origin EXTERNAL): KMS does not rotate it automatically, and Coffer does not support on-demand rotation of imported key material."
+            )));
+        }
         if fam.multi_region && key.region != fam.primary_region {
             return Err(KmsError::UnsupportedOperation(format!(
                 "{arn} is a multi-Region replica key. Manage automatic rotation on its primary key in {}.",
@@ -733,8 +784,23 @@ impl Kms {
         req: KeyIdRequest,
     ) -> Result<KeyIdResponse, KmsError> {
         let id = Self::key_id_only(&req)?;
+        let external = {
+            let w = self.world.read();
+            let (_, fam) = self.resolve(&w, ctx, &ops::CANCEL_KEY_DELETION, &id)?;
+            fam.rec.origin == "EXTERNAL"
+        };
+        let now = self.clock.now();
         let key = self.update_key(ctx, &ops::CANCEL_KEY_DELETION, &id, |k| {
-            k.state = KeyState::Disabled;
+            // A key without (unexpired) imported material goes back to waiting for it.
+            let holds = k
+                .imported
+                .as_ref()
+                .is_some_and(|m| m.valid_to.is_none_or(|t| t > now));
+            k.state = if external && !holds {
+                KeyState::PendingImport
+            } else {
+                KeyState::Disabled
+            };
             k.deletion_date = None;
             k.pending_window_days = None;
             Ok(())
@@ -789,6 +855,7 @@ impl Kms {
                 "An alias with the name {arn} already exists"
             )));
         }
+        Self::check_alias_quota(&w, ctx, &key.key_id)?;
         let now = self.clock.now();
         let rec = AliasRecord {
             v: RECORD_VERSION,
@@ -822,12 +889,32 @@ impl Kms {
             })
     }
 
+    /// AWS's quota of aliases per key.
+    fn check_alias_quota(w: &World, ctx: &RequestContext, key_id: &str) -> Result<(), KmsError> {
+        let n = w.region(&ctx.account_id, &ctx.region).map_or(0, |r| {
+            r.aliases
+                .values()
+                .filter(|a| a.target_key_id == key_id)
+                .count()
+        });
+        if n >= MAX_ALIASES_PER_KEY {
+            return Err(KmsError::LimitExceeded(format!(
+                "The KMS key {} already has {MAX_ALIASES_PER_KEY} aliases, the maximum allowed.",
+                key_arn(ctx.partition(), &ctx.region, &ctx.account_id, key_id)
+            )));
+        }
+        Ok(())
+    }
+
     /// `UpdateAlias`.
     pub fn update_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, KmsError> {
         let (name, target) = Self::validate_alias_request(&req, true)?;
         let mut w = self.world.write();
         let mut rec = Self::existing_alias(&w, ctx, &name)?;
         let (key, _) = self.resolve(&w, ctx, &ops::UPDATE_ALIAS, &target)?;
+        if rec.target_key_id != key.key_id {
+            Self::check_alias_quota(&w, ctx, &key.key_id)?;
+        }
         rec.target_key_id = key.key_id.clone();
         rec.updated = self.clock.now();
         let mut tx = Transaction::new();
@@ -1132,6 +1219,7 @@ impl Kms {
             )));
         };
         let blob = ciphertext::seal(aes, &key.key_id, &material.id, enc_ctx, plaintext)?;
+        self.note_use(key, op);
         Ok((
             blob,
             key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
@@ -1151,6 +1239,10 @@ impl Kms {
     ) -> Result<(Zeroizing<Vec<u8>>, String, String), KmsError> {
         let parsed =
             ciphertext::parse(blob).map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
+        // A blob whose header names no possible key ID is garbage, not a reference to a key.
+        if !key_id_shaped(&parsed.header.key_id) {
+            return Err(KmsError::InvalidCiphertext(String::new()));
+        }
         let w = self.world.read();
         if let Some(r) = key_ref {
             let (named, _) = self.resolve(&w, ctx, op, r)?;
@@ -1171,6 +1263,7 @@ impl Kms {
             .open(aes, enc_ctx)
             .map_err(|_| KmsError::InvalidCiphertext(String::new()))?;
         dry_run(dry)?;
+        self.note_use(key, op);
         Ok((
             plain,
             key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
@@ -1451,10 +1544,10 @@ impl Kms {
             64,
         );
         v.finish()?;
-        if req.custom_key_store_id.is_some() || req.recipient.is_some() {
+        Self::check_no_custom_key_store(req.custom_key_store_id.as_deref())?;
+        if req.recipient.is_some() {
             return Err(KmsError::UnsupportedOperation(
-                "Coffer does not support custom key stores or attested Recipient requests yet."
-                    .into(),
+                "Coffer does not support attested Recipient requests.".into(),
             ));
         }
         let n = req.number_of_bytes.ok_or_else(|| {
@@ -1542,11 +1635,18 @@ impl Kms {
             key_id: key.key_id.clone(),
             description: req.description.unwrap_or_default(),
             policy: policy.clone(),
-            state: KeyState::Enabled,
+            // A replica of a key with imported material waits for the same material.
+            state: if fam.rec.origin == "EXTERNAL" {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
             created: self.clock.now(),
             deletion_date: None,
             pending_window_days: None,
             tags: tags.clone(),
+            imported: None,
+            tracking_start: Some(self.clock.now()),
         };
         let mut tx = Transaction::new();
         tx.put(
@@ -1690,26 +1790,70 @@ impl Kms {
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
         let all = req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
         let last = fam.rec.materials.len().saturating_sub(1);
-        let items: Vec<(String, RotationsListEntry)> = fam
-            .rec
-            .materials
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| all || m.rotation_type.is_some())
-            .map(|(i, m)| {
-                (
-                    format!("{i:08}"),
-                    RotationsListEntry {
-                        key_id: arn.clone(),
-                        key_material_id: m.id.clone(),
-                        key_material_state: if i == last { "CURRENT" } else { "NON_CURRENT" }
-                            .into(),
-                        rotation_date: m.rotation_type.is_some().then_some(m.created),
-                        rotation_type: m.rotation_type.clone(),
-                    },
-                )
-            })
-            .collect();
+        let external = fam.rec.origin == "EXTERNAL";
+        let imported = key
+            .imported
+            .as_ref()
+            .filter(|_| self.effective_state(key) != KeyState::PendingImport);
+        let items: Vec<(String, RotationsListEntry)> = if external {
+            // One imported material per family: listed with this Region's import state.
+            fam.rec
+                .imported_material_id
+                .iter()
+                .filter(|_| all)
+                .map(|id| {
+                    let here = imported.filter(|m| &m.material_id == id);
+                    (
+                        "00000000".to_string(),
+                        RotationsListEntry {
+                            key_id: arn.clone(),
+                            key_material_id: id.clone(),
+                            key_material_description: key
+                                .imported
+                                .as_ref()
+                                .and_then(|m| m.description.clone()),
+                            import_state: Some(
+                                if here.is_some() {
+                                    "IMPORTED"
+                                } else {
+                                    "PENDING_IMPORT"
+                                }
+                                .into(),
+                            ),
+                            key_material_state: "CURRENT".into(),
+                            expiration_model: here.map(|m| m.expiration_model.clone()),
+                            valid_to: here.and_then(|m| m.valid_to),
+                            rotation_date: None,
+                            rotation_type: None,
+                        },
+                    )
+                })
+                .collect()
+        } else {
+            fam.rec
+                .materials
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| all || m.rotation_type.is_some())
+                .map(|(i, m)| {
+                    (
+                        format!("{i:08}"),
+                        RotationsListEntry {
+                            key_id: arn.clone(),
+                            key_material_id: m.id.clone(),
+                            key_material_description: None,
+                            import_state: None,
+                            key_material_state: if i == last { "CURRENT" } else { "NON_CURRENT" }
+                                .into(),
+                            expiration_model: None,
+                            valid_to: None,
+                            rotation_date: m.rotation_type.is_some().then_some(m.created),
+                            rotation_type: m.rotation_type.clone(),
+                        },
+                    )
+                })
+                .collect()
+        };
         let (rotations, next) = page(items, req.limit, 100, 1000, req.marker.as_deref())?;
         Ok(ListKeyRotationsResponse {
             rotations,
@@ -1765,6 +1909,18 @@ impl Kms {
             for g in &grants {
                 tx.delete(GRANT_TABLE, &format!("{}/{}/{g}", key.account, key.region));
             }
+            tx.delete(LAST_USE_TABLE, &key.store_key());
+            let tokens: Vec<String> = w
+                .imports
+                .iter()
+                .filter(|(_, t)| {
+                    t.account == key.account && t.region == key.region && t.key_id == key.key_id
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for t in &tokens {
+                tx.delete(IMPORT_TABLE, t);
+            }
             let remaining: Vec<KeyRecord> = w
                 .related_keys(&key.account, &key.key_id)
                 .into_iter()
@@ -1772,10 +1928,20 @@ impl Kms {
                 .cloned()
                 .collect();
             let mut primary_update = None;
+            let mut pruned = None;
             if remaining.is_empty() {
                 tx.delete(FAMILY_TABLE, &format!("{}/{}", key.account, key.key_id));
-            } else if remaining.len() == 1 && remaining[0].state == KeyState::PendingReplicaDeletion
-            {
+            } else {
+                pruned = Self::prune_imported(&w, &key, true);
+                if let Some(f) = &pruned {
+                    tx.put(
+                        FAMILY_TABLE,
+                        &f.rec.store_key(),
+                        serde_json::to_vec(&f.rec)?,
+                    );
+                }
+            }
+            if remaining.len() == 1 && remaining[0].state == KeyState::PendingReplicaDeletion {
                 let mut p = remaining[0].clone();
                 p.state = KeyState::PendingDeletion;
                 p.deletion_date = Some(now.plus_days(p.pending_window_days.unwrap_or(30)));
@@ -1799,14 +1965,27 @@ impl Kms {
             if let Some(p) = primary_update {
                 w.put_key(p);
             }
+            if let Some(f) = pruned {
+                w.put_family(f);
+            }
+            for t in tokens {
+                w.imports.remove(&t);
+            }
+            self.forget_use(&key);
             deleted += 1;
         }
+        // Imported material past its ValidTo; expired import parameters.
+        self.expire_imports(&mut w, now)?;
         // Automatic rotation that is due.
         let rotate: Vec<Family> = w
             .families
             .values()
             .flat_map(|f| f.values())
-            .filter(|f| f.rec.rotation_enabled && f.rec.next_rotation.is_some_and(|d| d <= now))
+            .filter(|f| {
+                f.rec.rotation_enabled
+                    && f.rec.origin != "EXTERNAL"
+                    && f.rec.next_rotation.is_some_and(|d| d <= now)
+            })
             .cloned()
             .collect();
         for fam in rotate {
@@ -1824,6 +2003,8 @@ impl Kms {
             let materials = Self::with_material(&fam, material);
             w.put_family(Family { rec, materials });
         }
+        drop(w);
+        self.flush_usage()?;
         Ok(deleted)
     }
 
@@ -1850,6 +2031,9 @@ impl Kms {
                     .then_some(f.rec.next_rotation)
                     .flatten()
             });
-        deletions.chain(rotations).min()
+        deletions
+            .chain(rotations)
+            .chain(Self::next_import_due(&w))
+            .min()
     }
 }

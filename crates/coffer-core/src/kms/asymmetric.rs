@@ -71,7 +71,9 @@ impl Kms {
             )));
         };
         dry_run(dry)?;
-        f(key, fam, pair, &arn)
+        let out = f(key, fam, pair, &arn)?;
+        self.note_use(key, op);
+        Ok(out)
     }
 
     fn validate_sign(req: &SignRequest, verify: bool) -> Result<(), KmsError> {
@@ -219,7 +221,9 @@ impl Kms {
             )));
         };
         dry_run(req.dry_run)?;
-        f(hmac, alg, &arn)
+        let out = f(hmac, alg, &arn)?;
+        self.note_use(key, op);
+        Ok(out)
     }
 
     /// `GenerateMac`.

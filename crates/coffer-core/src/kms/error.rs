@@ -67,6 +67,24 @@ pub enum KmsError {
     /// `NotAuthorizedException`.
     #[error("{0}")]
     NotAuthorized(String),
+    /// `IncorrectKeyMaterialException`.
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    /// `ExpiredImportTokenException`.
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    /// `InvalidImportTokenException`.
+    #[error("{0}")]
+    InvalidImportToken(String),
+    /// `CustomKeyStoreNotFoundException`.
+    #[error("{0}")]
+    CustomKeyStoreNotFound(String),
+    /// `CloudHsmClusterNotFoundException`.
+    #[error("{0}")]
+    CloudHsmClusterNotFound(String),
+    /// `XksProxyUriUnreachableException`.
+    #[error("{0}")]
+    XksProxyUriUnreachable(String),
     /// `ValidationException`.
     #[error("{0}")]
     Validation(#[from] ValidationError),

@@ -11,8 +11,11 @@ pub mod state;
 
 mod api;
 mod asymmetric;
+mod custom_key_stores;
 mod grants;
+mod import;
 pub mod provider;
+mod usage;
 
 pub use error::KmsError;
 pub use records::KeyState;
@@ -23,7 +26,7 @@ use coffer_crypto::asymmetric::{HmacKey, KeyPair, KeySpec};
 use coffer_crypto::{RootKey, SymmetricKey};
 use coffer_store::{Store, Transaction};
 use ops::KeyOp;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use records::*;
 use state::{Family, Material, MaterialKey, World};
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub struct Kms {
     store: Arc<dyn Store>,
     root: RootKey,
     clock: Arc<dyn Clock>,
+    /// Last use of each regional key, flushed to the store by [`Kms::run_due`].
+    usage: Mutex<usage::Usage>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -74,15 +79,37 @@ impl Kms {
             store,
             root,
             clock,
+            usage: Mutex::new(usage::Usage::default()),
         };
         let mut world = World::default();
         for (_, bytes) in kms.store.scan(FAMILY_TABLE)? {
             let rec: FamilyRecord = serde_json::from_slice(&bytes)?;
             world.put_family(kms.unwrap_family(rec)?);
         }
+        // Keys written before last-use tracking existed start being tracked now.
+        let mut migrate = Transaction::new();
         for (_, bytes) in kms.store.scan(KEY_TABLE)? {
-            let rec: KeyRecord = serde_json::from_slice(&bytes)?;
+            let mut rec: KeyRecord = serde_json::from_slice(&bytes)?;
+            if rec.tracking_start.is_none() {
+                rec.tracking_start = Some(kms.clock.now());
+                rec.v = RECORD_VERSION;
+                migrate.put(KEY_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
+            }
             world.put_key(rec);
+        }
+        if !migrate.is_empty() {
+            kms.commit(&migrate)?;
+        }
+        for (key, bytes) in kms.store.scan(IMPORT_TABLE)? {
+            let rec: ImportTokenRecord = serde_json::from_slice(&bytes)?;
+            world.imports.insert(key, rec);
+        }
+        {
+            let mut usage = kms.usage.lock();
+            for (key, bytes) in kms.store.scan(LAST_USE_TABLE)? {
+                let rec: LastUseRecord = serde_json::from_slice(&bytes)?;
+                usage.last.insert(key, rec);
+            }
         }
         for (_, bytes) in kms.store.scan(ALIAS_TABLE)? {
             let rec: AliasRecord = serde_json::from_slice(&bytes)?;
@@ -99,6 +126,7 @@ impl Kms {
     /// Forgets all in-memory state (the `--dev` reset; the caller clears the store).
     pub fn reset(&self) {
         *self.world.write() = World::default();
+        *self.usage.lock() = usage::Usage::default();
     }
 
     fn unwrap_family(&self, rec: FamilyRecord) -> Result<Family, KmsError> {
@@ -162,6 +190,17 @@ impl Kms {
         rotation_type: Option<&str>,
     ) -> Result<Material, KmsError> {
         let id: [u8; 32] = coffer_crypto::random::array()?;
+        self.add_material_with_id(rec, key, rotation_type, id)
+    }
+
+    /// [`Kms::add_material`] with a given material ID (imported material's is derived from it).
+    fn add_material_with_id(
+        &self,
+        rec: &mut FamilyRecord,
+        key: MaterialKey,
+        rotation_type: Option<&str>,
+        id: [u8; 32],
+    ) -> Result<Material, KmsError> {
         let id_hex = hex::encode(id);
         let raw: &[u8] = match &key {
             MaterialKey::Symmetric(k) => k.expose_bytes(),
@@ -245,8 +284,9 @@ impl Kms {
         let fam = w
             .family(&ctx.account_id, &key_id)
             .ok_or_else(|| KmsError::Internal(format!("key {key_id} has no family")))?;
-        if !op.states.contains(&key.state) {
-            return Err(state_error(op, key.state, &arn));
+        let state = self.effective_state(key);
+        if !op.states.contains(&state) {
+            return Err(state_error(op, state, &arn));
         }
         if let Some(usage) = op.usage {
             if fam.rec.key_usage != usage {
@@ -269,6 +309,19 @@ impl Kms {
         }
         Ok((key, fam))
     }
+
+    /// The key's state as of now: imported material past its `ValidTo` has expired even if
+    /// [`Kms::run_due`] has not yet recorded it.
+    fn effective_state(&self, key: &KeyRecord) -> KeyState {
+        match (&key.state, &key.imported) {
+            (KeyState::Enabled | KeyState::Disabled, Some(m))
+                if m.valid_to.is_some_and(|t| t <= self.clock.now()) =>
+            {
+                KeyState::PendingImport
+            }
+            _ => key.state,
+        }
+    }
 }
 
 /// AWS's error for an operation attempted in a key state it does not accept.
@@ -283,5 +336,6 @@ fn state_error(op: &KeyOp, state: KeyState, arn: &str) -> KmsError {
         KeyState::PendingReplicaDeletion => {
             KmsError::InvalidState(format!("{arn} is pending replica deletion."))
         }
+        KeyState::PendingImport => KmsError::InvalidState(format!("{arn} is pending import.")),
     }
 }

@@ -22,8 +22,16 @@ pub struct KeyOp {
 
 use KeyState::*;
 
-const ANY: &[KeyState] = &[Enabled, Disabled, PendingDeletion, PendingReplicaDeletion];
+const ANY: &[KeyState] = &[
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    PendingReplicaDeletion,
+    PendingImport,
+];
 const MANAGE: &[KeyState] = &[Enabled, Disabled];
+/// Management that AWS also allows on a key waiting for imported material.
+const MANAGE_ANY: &[KeyState] = &[Enabled, Disabled, PendingImport];
 const USE: &[KeyState] = &[Enabled];
 
 const ED: Option<&str> = Some("ENCRYPT_DECRYPT");
@@ -60,18 +68,18 @@ key_ops! {
     ENABLE_KEY_ROTATION = "EnableKeyRotation", alias: false, states: USE, symmetric: true;
     DISABLE_KEY_ROTATION = "DisableKeyRotation", alias: false, states: USE, symmetric: true;
     GET_KEY_ROTATION_STATUS = "GetKeyRotationStatus", alias: false, states: ANY;
-    SCHEDULE_KEY_DELETION = "ScheduleKeyDeletion", alias: false, states: MANAGE;
+    SCHEDULE_KEY_DELETION = "ScheduleKeyDeletion", alias: false, states: MANAGE_ANY;
     CANCEL_KEY_DELETION = "CancelKeyDeletion", alias: false, states: &[PendingDeletion, PendingReplicaDeletion];
-    CREATE_ALIAS = "CreateAlias", alias: false, states: MANAGE;
-    UPDATE_ALIAS = "UpdateAlias", alias: false, states: MANAGE;
+    CREATE_ALIAS = "CreateAlias", alias: false, states: MANAGE_ANY;
+    UPDATE_ALIAS = "UpdateAlias", alias: false, states: MANAGE_ANY;
     LIST_ALIASES = "ListAliases", alias: false, states: ANY;
-    TAG_RESOURCE = "TagResource", alias: false, states: MANAGE;
-    UNTAG_RESOURCE = "UntagResource", alias: false, states: MANAGE;
+    TAG_RESOURCE = "TagResource", alias: false, states: MANAGE_ANY;
+    UNTAG_RESOURCE = "UntagResource", alias: false, states: MANAGE_ANY;
     LIST_RESOURCE_TAGS = "ListResourceTags", alias: false, states: ANY;
     GET_KEY_POLICY = "GetKeyPolicy", alias: false, states: ANY;
-    PUT_KEY_POLICY = "PutKeyPolicy", alias: false, states: MANAGE;
+    PUT_KEY_POLICY = "PutKeyPolicy", alias: false, states: MANAGE_ANY;
     LIST_KEY_POLICIES = "ListKeyPolicies", alias: false, states: ANY;
-    UPDATE_KEY_DESCRIPTION = "UpdateKeyDescription", alias: false, states: MANAGE;
+    UPDATE_KEY_DESCRIPTION = "UpdateKeyDescription", alias: false, states: MANAGE_ANY;
     ENCRYPT = "Encrypt", alias: true, states: USE, usage: ED;
     DECRYPT = "Decrypt", alias: true, states: USE, usage: ED;
     RE_ENCRYPT_FROM = "ReEncryptFrom", alias: true, states: USE, usage: ED;
@@ -86,12 +94,16 @@ key_ops! {
     GENERATE_MAC = "GenerateMac", alias: true, states: USE, usage: MAC;
     VERIFY_MAC = "VerifyMac", alias: true, states: USE, usage: MAC;
     DERIVE_SHARED_SECRET = "DeriveSharedSecret", alias: true, states: USE, usage: KA;
-    REPLICATE_KEY = "ReplicateKey", alias: false, states: MANAGE;
-    UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion", alias: false, states: MANAGE;
+    REPLICATE_KEY = "ReplicateKey", alias: false, states: MANAGE_ANY;
+    UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion", alias: false, states: MANAGE_ANY;
     ROTATE_KEY_ON_DEMAND = "RotateKeyOnDemand", alias: false, states: USE, symmetric: true;
     LIST_KEY_ROTATIONS = "ListKeyRotations", alias: false, states: ANY;
-    CREATE_GRANT = "CreateGrant", alias: false, states: MANAGE;
+    CREATE_GRANT = "CreateGrant", alias: false, states: MANAGE_ANY;
     LIST_GRANTS = "ListGrants", alias: false, states: ANY;
     RETIRE_GRANT = "RetireGrant", alias: false, states: ANY;
     REVOKE_GRANT = "RevokeGrant", alias: false, states: ANY;
+    GET_PARAMETERS_FOR_IMPORT = "GetParametersForImport", alias: false, states: MANAGE_ANY;
+    IMPORT_KEY_MATERIAL = "ImportKeyMaterial", alias: false, states: MANAGE_ANY;
+    DELETE_IMPORTED_KEY_MATERIAL = "DeleteImportedKeyMaterial", alias: false, states: ANY;
+    GET_KEY_LAST_USAGE = "GetKeyLastUsage", alias: false, states: ANY;
 }

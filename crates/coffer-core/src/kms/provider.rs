@@ -63,7 +63,9 @@ impl KeyProvider for Kms {
         let new = NewKey {
             spec: coffer_crypto::asymmetric::KeySpec::SymmetricDefault,
             usage: "ENCRYPT_DECRYPT",
-            material: Kms::generate_material(coffer_crypto::asymmetric::KeySpec::SymmetricDefault)?,
+            material: Some(Kms::generate_material(
+                coffer_crypto::asymmetric::KeySpec::SymmetricDefault,
+            )?),
             multi_region: false,
             key_manager: "AWS",
             description:

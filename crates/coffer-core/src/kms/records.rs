@@ -7,12 +7,19 @@
 //!   (description, policy, state, tags, dates).
 //! * `kms_alias` `{account}/{region}/{alias_name}`.
 //! * `kms_grant` `{account}/{region}/{grant_id}`: grants belong to one Region's key.
+//! * `kms_import` `{account}/{region}/{token_id}`: an outstanding `GetParametersForImport` answer
+//!   (the wrapping private key, wrapped under the root key), deleted when it expires.
+//! * `kms_last_use` `{account}/{region}/{key_id}`: the last successful cryptographic use of a key,
+//!   written lazily by [`super::Kms::run_due`].
+//!
+//! Version 2 added the optional `imported`, `tracking_start` (regional key) and
+//! `imported_material_id` (family) members; version 1 records load with them absent.
 
 use coffer_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The record version this code writes.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 /// Table of families.
 pub const FAMILY_TABLE: &str = "kms_family";
@@ -22,6 +29,10 @@ pub const KEY_TABLE: &str = "kms_key";
 pub const ALIAS_TABLE: &str = "kms_alias";
 /// Table of grants.
 pub const GRANT_TABLE: &str = "kms_grant";
+/// Table of outstanding import parameters.
+pub const IMPORT_TABLE: &str = "kms_import";
+/// Table of last uses.
+pub const LAST_USE_TABLE: &str = "kms_last_use";
 
 /// The state of one regional key (AWS `KeyState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +45,8 @@ pub enum KeyState {
     PendingDeletion,
     /// A primary waiting for its replicas to be deleted before its own window starts.
     PendingReplicaDeletion,
+    /// An `EXTERNAL` key without (or whose) imported material (expired or was deleted).
+    PendingImport,
 }
 
 impl KeyState {
@@ -44,6 +57,7 @@ impl KeyState {
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
             KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 }
@@ -79,8 +93,13 @@ pub struct FamilyRecord {
     pub rotation_enabled: bool,
     pub rotation_period_days: Option<i64>,
     pub next_rotation: Option<Timestamp>,
-    /// Oldest first; the last one encrypts.
+    /// Oldest first; the last one encrypts. For `EXTERNAL` keys: the imported material while at
+    /// least one Region's key holds it, else empty.
     pub materials: Vec<MaterialRecord>,
+    /// `EXTERNAL` keys: the ID of the material first imported into the family. Every later
+    /// import, in any Region, must be the same material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_material_id: Option<String>,
 }
 
 /// One Region's key.
@@ -99,6 +118,70 @@ pub struct KeyRecord {
     pub pending_window_days: Option<i64>,
     /// In insertion order, unique keys.
     pub tags: Vec<(String, String)>,
+    /// `EXTERNAL` keys: the material imported into this Region's key, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedMaterial>,
+    /// Since when last use is tracked (`GetKeyLastUsage`'s `TrackingStartDate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_start: Option<Timestamp>,
+}
+
+/// Material imported into one Region's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ImportedMaterial {
+    /// 64 hex digits, as in the family's material record.
+    pub material_id: String,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub expiration_model: String,
+    pub valid_to: Option<Timestamp>,
+    pub description: Option<String>,
+    pub imported_at: Timestamp,
+}
+
+/// An outstanding `GetParametersForImport` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ImportTokenRecord {
+    pub v: u32,
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+    /// 32 hex digits; the token carries it.
+    pub token_id: String,
+    pub wrapping_algorithm: String,
+    pub wrapping_key_spec: String,
+    /// The wrapping private key (PKCS#8) wrapped under the root key, base64.
+    pub wrapped_private_key: String,
+    pub created: Timestamp,
+    pub valid_to: Timestamp,
+}
+
+impl ImportTokenRecord {
+    /// Store key.
+    pub fn store_key(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.token_id)
+    }
+}
+
+/// The last successful cryptographic use of one Region's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct LastUseRecord {
+    pub v: u32,
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+    pub operation: String,
+    pub timestamp: Timestamp,
+    pub request_id: String,
+}
+
+impl LastUseRecord {
+    /// Store key.
+    pub fn store_key(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.key_id)
+    }
 }
 
 /// An alias.

@@ -1,7 +1,7 @@
 //! KMS state in memory: every key's unwrapped material and every regional record, indexed by
 //! account, region and ID so the request hot paths are hash lookups.
 
-use super::records::{AliasRecord, FamilyRecord, GrantRecord, KeyRecord};
+use super::records::{AliasRecord, FamilyRecord, GrantRecord, ImportTokenRecord, KeyRecord};
 use coffer_crypto::asymmetric::{HmacKey, KeyPair};
 use coffer_crypto::SymmetricKey;
 use std::collections::{BTreeMap, HashMap};
@@ -69,6 +69,8 @@ pub struct World {
     pub families: HashMap<String, HashMap<String, Family>>,
     /// account → region → regional state.
     pub regions: HashMap<String, HashMap<String, RegionState>>,
+    /// Outstanding import parameters by store key (`{account}/{region}/{token_id}`).
+    pub imports: HashMap<String, ImportTokenRecord>,
 }
 
 impl World {

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod keys;
+mod postgres_rotator;
 mod record;
 pub mod rotation;
 #[cfg(test)]
@@ -16,7 +17,7 @@ mod tests;
 pub use error::SmError;
 pub use keys::{KeyFailure, KeyProvider};
 pub use rotation::{
-    HttpRotator, RandomPasswordRotator, RotationEvent, RotationFailure, RotationStep, Rotator,
-    RotatorConfig, RotatorRegistry, RotatorsConfig, RotatorsConfigError,
+    HttpRotator, PostgresRotator, RandomPasswordRotator, RotationEvent, RotationFailure,
+    RotationStep, Rotator, RotatorConfig, RotatorRegistry, RotatorsConfig, RotatorsConfigError,
 };
 pub use service::SecretsManager;

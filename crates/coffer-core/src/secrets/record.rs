@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::{collections::HashMap, sync::Arc};
 
 /// Table of secret records, keyed `account/region/name`.
@@ -159,12 +159,15 @@ impl BlobRecord {
 }
 
 /// A secret in memory: its record, its versions' ciphertexts, and read times updated without
-/// the write lock (persisted with the next write of the secret).
+/// the write lock (persisted with the next write of the secret, or by the periodic flush of
+/// read dates that changed).
 pub(crate) struct Secret {
     pub rec: SecretRecord,
     pub blobs: HashMap<String, Arc<SealedValue>>,
     accessed: AtomicI64,
     version_accessed: HashMap<String, AtomicI64>,
+    /// A read date moved on since the record was last written.
+    dates_dirty: AtomicBool,
 }
 
 impl Secret {
@@ -180,6 +183,7 @@ impl Secret {
             blobs,
             accessed,
             version_accessed,
+            dates_dirty: AtomicBool::new(false),
         }
     }
 
@@ -203,12 +207,27 @@ impl Secret {
             .and_then(|a| nonzero(a.load(Ordering::Relaxed)))
     }
 
-    /// Records a read of `version_id` on day `day` (midnight UTC, in millis).
+    /// Records a read of `version_id` on day `day` (midnight UTC, in millis). Dates are kept
+    /// to the day, so a secret's dates change (and need writing) at most once a day.
     pub fn touch(&self, version_id: &str, day: i64) {
-        self.accessed.fetch_max(day, Ordering::Relaxed);
+        let mut moved = self.accessed.fetch_max(day, Ordering::SeqCst) < day;
         if let Some(a) = self.version_accessed.get(version_id) {
-            a.fetch_max(day, Ordering::Relaxed);
+            moved |= a.fetch_max(day, Ordering::SeqCst) < day;
         }
+        if moved {
+            self.dates_dirty.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether read dates changed since the last write, clearing the mark. Take the mark
+    /// before taking the [`Secret::snapshot`] to write.
+    pub fn take_dates_dirty(&self) -> bool {
+        self.dates_dirty.swap(false, Ordering::SeqCst)
+    }
+
+    /// Marks the read dates as still to be written (a flush failed).
+    pub fn mark_dates_dirty(&self) {
+        self.dates_dirty.store(true, Ordering::SeqCst);
     }
 
     pub fn is_deleted(&self) -> bool {

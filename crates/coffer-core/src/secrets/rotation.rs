@@ -4,7 +4,10 @@
 //!
 //! A rotator does what a rotation Lambda does: for each step it calls back into Secrets
 //! Manager (GetSecretValue, PutSecretValue with `AWSPENDING`, UpdateSecretVersionStage) with
-//! its own credentials. Built in: `random-password` (in process) and `http` (POSTs the event).
+//! its own credentials. Built in: `random-password` (in process), `postgresql` (in process,
+//! AWS's single-user PostgreSQL template; see [`PostgresRotator`]) and `http` (POSTs the event).
+
+pub use super::postgres_rotator::PostgresRotator;
 
 use super::service::SecretsManager;
 use super::SmError;
@@ -151,6 +154,16 @@ impl RotatorRegistry {
                     secrets.clone(),
                     c.password_rules().unwrap_or_default(),
                 )),
+                RotatorConfig::Postgresql {
+                    connect_timeout_seconds,
+                    ..
+                } => Arc::new(PostgresRotator::new(
+                    secrets.clone(),
+                    c.password_rules().unwrap_or_default(),
+                    Duration::from_secs(
+                        connect_timeout_seconds.unwrap_or(DEFAULT_PG_CONNECT_TIMEOUT_SECS),
+                    ),
+                )),
                 RotatorConfig::Http {
                     url,
                     timeout_seconds,
@@ -177,8 +190,8 @@ pub struct RotatorsConfig {
     pub rotators: Vec<RotatorConfig>,
 }
 
-/// One rotator, selected by `kind`. A future kind (e.g. `postgresql`) is one more variant
-/// and one more [`Rotator`] implementation.
+/// One rotator, selected by `kind`. A new kind is one more variant and one more [`Rotator`]
+/// implementation.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "kind", deny_unknown_fields)]
 pub enum RotatorConfig {
@@ -204,6 +217,19 @@ pub enum RotatorConfig {
         /// At least one of every included type (default true).
         require_each_included_type: Option<bool>,
     },
+    /// Rotates a PostgreSQL user's own password (AWS's single-user strategy); the secret is
+    /// AWS's JSON `{engine, host, port, username, password, dbname}`.
+    #[serde(rename = "postgresql")]
+    Postgresql {
+        /// The RotationLambdaARN this rotator answers to.
+        arn: String,
+        /// New password length, 1–4096 (default 32).
+        password_length: Option<i64>,
+        /// Characters new passwords leave out (default `:/@"'\`, as AWS's template).
+        exclude_characters: Option<String>,
+        /// Per-connection timeout (default 5 s, as AWS's template).
+        connect_timeout_seconds: Option<u64>,
+    },
     /// POSTs each step's event as JSON to `url`; 2xx is success.
     #[serde(rename = "http")]
     Http {
@@ -220,7 +246,9 @@ impl RotatorConfig {
     /// The RotationLambdaARN this rotator answers to.
     pub fn arn(&self) -> &str {
         match self {
-            Self::RandomPassword { arn, .. } | Self::Http { arn, .. } => arn,
+            Self::RandomPassword { arn, .. }
+            | Self::Postgresql { arn, .. }
+            | Self::Http { arn, .. } => arn,
         }
     }
 
@@ -247,10 +275,27 @@ impl RotatorConfig {
                 include_space: *include_space,
                 require_each_included_type: *require_each_included_type,
             }),
+            Self::Postgresql {
+                password_length,
+                exclude_characters,
+                ..
+            } => Some(GetRandomPasswordRequest {
+                password_length: *password_length,
+                exclude_characters: Some(
+                    exclude_characters
+                        .clone()
+                        .unwrap_or_else(|| PG_DEFAULT_EXCLUDE.to_string()),
+                ),
+                ..Default::default()
+            }),
             Self::Http { .. } => None,
         }
     }
 }
+
+/// The characters AWS's PostgreSQL templates leave out of passwords by default.
+const PG_DEFAULT_EXCLUDE: &str = ":/@\"'\\";
+const DEFAULT_PG_CONNECT_TIMEOUT_SECS: u64 = 5;
 
 /// Why the rotators file was refused. Text for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -331,6 +376,18 @@ impl RotatorsConfig {
                         return Err(invalid("length must be 1-4096"));
                     }
                 }
+                RotatorConfig::Postgresql {
+                    password_length,
+                    connect_timeout_seconds,
+                    ..
+                } => {
+                    if password_length.is_some_and(|l| !(1..=4096).contains(&l)) {
+                        return Err(invalid("password_length must be 1-4096"));
+                    }
+                    if connect_timeout_seconds.is_some_and(|t| t == 0 || t > 300) {
+                        return Err(invalid("connect_timeout_seconds must be 1-300"));
+                    }
+                }
                 RotatorConfig::Http {
                     url,
                     timeout_seconds,
@@ -370,7 +427,7 @@ impl RandomPasswordRotator {
 }
 
 /// The caller a rotator acts as when it calls back in process: the secret's account and region.
-fn rotator_context(arn: &str) -> Result<RequestContext, RotationFailure> {
+pub(crate) fn rotator_context(arn: &str, rotator: &str) -> Result<RequestContext, RotationFailure> {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     if parts.len() != 7 || parts[2] != "secretsmanager" {
         return Err(RotationFailure::new(format!("not a secret ARN: {arn}")));
@@ -379,7 +436,7 @@ fn rotator_context(arn: &str) -> Result<RequestContext, RotationFailure> {
         account_id: parts[4].to_string(),
         region: parts[3].to_string(),
         principal_arn: format!(
-            "arn:{}:sts::{}:assumed-role/coffer-rotator/random-password",
+            "arn:{}:sts::{}:assumed-role/coffer-rotator/{rotator}",
             parts[1], parts[4]
         ),
     })
@@ -392,7 +449,68 @@ fn has_stage(stages: &Option<BTreeMapStages>, vid: &str, stage: &str) -> bool {
         .is_some_and(|s| s.iter().any(|x| x == stage))
 }
 
-type BTreeMapStages = std::collections::BTreeMap<String, Vec<String>>;
+pub(crate) type BTreeMapStages = std::collections::BTreeMap<String, Vec<String>>;
+
+/// The checks every AWS rotation template makes before a step: rotation is enabled and the
+/// event's version is labelled AWSPENDING. `None` = the version is already AWSCURRENT (the
+/// step has nothing to do).
+pub(crate) fn staged_versions(
+    sm: &SecretsManager,
+    ctx: &RequestContext,
+    event: &RotationEvent,
+) -> Result<Option<BTreeMapStages>, RotationFailure> {
+    let arn = &event.secret_id;
+    let token = &event.client_request_token;
+    let meta = sm.describe_secret(
+        ctx,
+        DescribeSecretRequest {
+            secret_id: Some(arn.clone()),
+        },
+    )?;
+    if meta.rotation_enabled != Some(true) {
+        return Err(RotationFailure::new(format!(
+            "Secret {arn} is not enabled for rotation."
+        )));
+    }
+    let stages = meta.version_ids_to_stages;
+    if !stages.as_ref().is_some_and(|m| m.contains_key(token)) {
+        return Err(RotationFailure::new(format!(
+            "Secret version {token} has no stage for rotation of secret {arn}."
+        )));
+    }
+    if has_stage(&stages, token, AWSCURRENT) {
+        return Ok(None);
+    }
+    if !has_stage(&stages, token, AWSPENDING) {
+        return Err(RotationFailure::new(format!(
+            "Secret version {token} not set as AWSPENDING for rotation of secret {arn}."
+        )));
+    }
+    Ok(Some(stages.unwrap_or_default()))
+}
+
+/// finishSecret as AWS's templates do it: moves AWSCURRENT to the event's version.
+pub(crate) fn finish_secret(
+    sm: &SecretsManager,
+    ctx: &RequestContext,
+    event: &RotationEvent,
+    stages: &BTreeMapStages,
+) -> Result<(), RotationFailure> {
+    let current = stages
+        .iter()
+        .find(|(_, s)| s.iter().any(|x| x == AWSCURRENT))
+        .map(|(v, _)| v.clone());
+    sm.update_secret_version_stage(
+        ctx,
+        UpdateSecretVersionStageRequest {
+            secret_id: Some(event.secret_id.clone()),
+            version_stage: Some(AWSCURRENT.to_string()),
+            remove_from_version_id: current,
+            move_to_version_id: Some(event.client_request_token.clone()),
+        },
+    )?;
+    Ok(())
+}
 
 impl Rotator for RandomPasswordRotator {
     fn invoke(&self, event: &RotationEvent) -> Result<(), RotationFailure> {
@@ -400,54 +518,14 @@ impl Rotator for RandomPasswordRotator {
             .secrets
             .upgrade()
             .ok_or_else(|| RotationFailure::new("Secrets Manager is shutting down"))?;
-        let ctx = rotator_context(&event.secret_id)?;
-        let arn = &event.secret_id;
-        let token = &event.client_request_token;
-        let meta = sm.describe_secret(
-            &ctx,
-            DescribeSecretRequest {
-                secret_id: Some(arn.clone()),
-            },
-        )?;
-        if meta.rotation_enabled != Some(true) {
-            return Err(RotationFailure::new(format!(
-                "Secret {arn} is not enabled for rotation."
-            )));
-        }
-        let stages = meta.version_ids_to_stages;
-        if !stages.as_ref().is_some_and(|m| m.contains_key(token)) {
-            return Err(RotationFailure::new(format!(
-                "Secret version {token} has no stage for rotation of secret {arn}."
-            )));
-        }
-        if has_stage(&stages, token, AWSCURRENT) {
+        let ctx = rotator_context(&event.secret_id, "random-password")?;
+        let Some(stages) = staged_versions(&sm, &ctx, event)? else {
             return Ok(());
-        }
-        if !has_stage(&stages, token, AWSPENDING) {
-            return Err(RotationFailure::new(format!(
-                "Secret version {token} not set as AWSPENDING for rotation of secret {arn}."
-            )));
-        }
+        };
         match event.step {
             RotationStep::CreateSecret => self.create(&sm, &ctx, event),
             RotationStep::SetSecret | RotationStep::TestSecret => Ok(()),
-            RotationStep::FinishSecret => {
-                let current = stages.as_ref().and_then(|m| {
-                    m.iter()
-                        .find(|(_, s)| s.iter().any(|x| x == AWSCURRENT))
-                        .map(|(v, _)| v.clone())
-                });
-                sm.update_secret_version_stage(
-                    &ctx,
-                    UpdateSecretVersionStageRequest {
-                        secret_id: Some(arn.clone()),
-                        version_stage: Some(AWSCURRENT.to_string()),
-                        remove_from_version_id: current,
-                        move_to_version_id: Some(token.clone()),
-                    },
-                )?;
-                Ok(())
-            }
+            RotationStep::FinishSecret => finish_secret(&sm, &ctx, event, &stages),
         }
     }
 }
@@ -666,9 +744,31 @@ mod tests {
             "[[rotator]]\narn = \"a\"\nkind = \"random-password\"\n[[rotator]]\narn = \"a\"\nkind = \"random-password\"\n",
             "[[rotator]]\narn = \"\"\nkind = \"random-password\"\n",
             "[other]\n",
+            "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\npassword_length = 0\n",
+            "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\nconnect_timeout_seconds = 0\n",
+            "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\nhost = \"db\"\n",
         ] {
             assert!(RotatorsConfig::from_toml(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn postgresql_config() {
+        let c = RotatorsConfig::from_toml(
+            "[[rotator]]\narn = \"arn:aws:lambda:eu-central-1:000000000000:function:pg\"\nkind = \"postgresql\"\n",
+        )
+        .unwrap();
+        let rules = c.rotators[0].password_rules().unwrap();
+        assert_eq!(rules.exclude_characters.as_deref(), Some(":/@\"'\\"));
+        assert_eq!(rules.password_length, None);
+        let c = RotatorsConfig::from_json(
+            r#"{"rotator":[{"arn":"p","kind":"postgresql","password_length":40,"exclude_characters":"x","connect_timeout_seconds":9}]}"#,
+        )
+        .unwrap();
+        let rules = c.rotators[0].password_rules().unwrap();
+        assert_eq!(rules.exclude_characters.as_deref(), Some("x"));
+        assert_eq!(rules.password_length, Some(40));
+        assert_eq!(RotatorRegistry::from_config(&c, Weak::new()).len(), 1);
     }
 
     #[test]

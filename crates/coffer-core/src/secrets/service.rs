@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use super::rotation::RotatorRegistry;
 
+mod policy;
 mod rotate;
 
 const NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";
@@ -51,6 +52,11 @@ const REPLICATION_SUCCEEDED: &str = "Replication succeeded";
 /// Versions without labels kept per secret; older ones are dropped.
 const MAX_DEPRECATED_VERSIONS: usize = 100;
 const REGION_PATTERN: &str = "^([a-z]+-)+\\d+$";
+/// Tags per secret, not counting `aws:` ones.
+const MAX_TAGS: usize = 50;
+const TOO_MANY_TAGS: &str =
+    "The request would exceed the limit of 50 tags per secret (tags with the aws: prefix don't count).";
+const PUBLIC_POLICY: &str = "This resource policy grants public access to the secret: a statement allows a wildcard principal without a condition that limits it to known accounts, organizations or networks. Remove the wildcard principal or add such a condition.";
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct SecretKey {
@@ -342,6 +348,29 @@ fn merge_tags(into: &mut Vec<TagRec>, tags: &[Tag]) {
     }
 }
 
+/// Whether a tag key is in the `aws:` namespace AWS reserves for itself.
+fn is_system_tag(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
+/// Refuses tag keys in the reserved `aws:` namespace (they can't be added, edited or deleted).
+fn check_system_tags<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<(), SmError> {
+    match keys.into_iter().find(|k| is_system_tag(k)) {
+        Some(k) => Err(SmError::InvalidParameter(format!(
+            "You can't modify system tags. Tag key: '{k}'."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses more than 50 tags on a secret (`aws:` tags don't count).
+fn check_tag_count(tags: &[TagRec]) -> Result<(), SmError> {
+    if tags.iter().filter(|t| !is_system_tag(&t.key)).count() > MAX_TAGS {
+        return Err(SmError::InvalidParameter(TOO_MANY_TAGS.to_string()));
+    }
+    Ok(())
+}
+
 fn stages_map(rec: &SecretRecord) -> Option<BTreeMap<String, Vec<String>>> {
     let m: BTreeMap<String, Vec<String>> = rec
         .versions
@@ -522,8 +551,40 @@ impl SecretsManager {
         st.by_arn.clear();
     }
 
-    /// Deletes the secrets whose recovery window has ended; returns how many.
+    /// Writes the records of secrets whose LastAccessedDate (or a version's) moved on since
+    /// they were last written; returns how many. Reads never write: a read only moves an
+    /// in-memory date (kept to the day, so each secret is flushed at most once a day), and this
+    /// flush (from [`Self::purge_due`], i.e. the scheduler) persists it. Runs under the read
+    /// lock, so reads go on meanwhile and no write can interleave.
+    pub fn flush_access_dates(&self) -> Result<usize, SmError> {
+        let st = self.state.read();
+        let mut p = Pending::default();
+        let mut flushed = Vec::new();
+        for s in st.secrets.values() {
+            if s.take_dates_dirty() {
+                p.put_secret(&s.snapshot())?;
+                flushed.push(s);
+            }
+        }
+        if flushed.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.store.commit(&p.tx) {
+            for s in &flushed {
+                s.mark_dates_dirty();
+            }
+            return Err(e.into());
+        }
+        Ok(flushed.len())
+    }
+
+    /// The scheduler's Secrets Manager housekeeping: flushes changed read dates
+    /// ([`Self::flush_access_dates`]), then deletes the secrets whose recovery window has
+    /// ended; returns how many were deleted.
     pub fn purge_due(&self) -> Result<usize, SmError> {
+        if let Err(e) = self.flush_access_dates() {
+            tracing::error!(error = %e, "writing LastAccessedDate updates failed; retried at the next run");
+        }
         let now = self.clock.now().millis;
         let mut st = self.state.write();
         let mut p = Pending::default();
@@ -853,6 +914,7 @@ impl SecretsManager {
         if !valid_name(&name) {
             return Err(SmError::validation(INVALID_NAME));
         }
+        check_system_tags(req.tags.iter().flatten().filter_map(|t| t.key.as_deref()))?;
         if req.secret_string.is_some() && req.secret_binary.is_some() {
             return Err(SmError::InvalidParameter(BOTH_VALUES.to_string()));
         }
@@ -927,6 +989,7 @@ impl SecretsManager {
             rotation: None,
         };
         merge_tags(&mut rec.tags, req.tags.as_deref().unwrap_or_default());
+        check_tag_count(&rec.tags)?;
         let mut p = Pending::default();
         let mut blobs = HashMap::new();
         let mut plains = Vec::new();
@@ -1313,7 +1376,8 @@ impl SecretsManager {
         })
     }
 
-    /// PutResourcePolicy (the policy is stored, not evaluated).
+    /// PutResourcePolicy (the policy is stored, not evaluated; with BlockPublicPolicy a policy
+    /// granting public access is refused, see [`policy::is_public`]).
     pub fn put_resource_policy(
         &self,
         ctx: &RequestContext,
@@ -1325,7 +1389,11 @@ impl SecretsManager {
         })?;
         let policy = req.resource_policy.clone().unwrap_or_default();
         check_policy_syntax(&policy)?;
+        let block_public = req.block_public_policy.unwrap_or(false);
         self.change(ctx, &id, |rec| {
+            if block_public && policy::is_public(&policy) {
+                return Err(SmError::PublicPolicy(PUBLIC_POLICY.to_string()));
+            }
             rec.policy = Some(policy.clone());
             Ok(())
         })
@@ -1404,7 +1472,11 @@ impl SecretsManager {
             }
         })?;
         let tags = req.tags.clone().unwrap_or_default();
-        self.change_any(ctx, &id, |rec| merge_tags(&mut rec.tags, &tags))
+        check_system_tags(tags.iter().filter_map(|t| t.key.as_deref()))?;
+        self.change_any(ctx, &id, |rec| {
+            merge_tags(&mut rec.tags, &tags);
+            check_tag_count(&rec.tags)
+        })
     }
 
     /// UntagResource.
@@ -1420,7 +1492,11 @@ impl SecretsManager {
             }
         })?;
         let keys = req.tag_keys.clone().unwrap_or_default();
-        self.change_any(ctx, &id, |rec| rec.tags.retain(|t| !keys.contains(&t.key)))
+        check_system_tags(keys.iter().map(String::as_str))?;
+        self.change_any(ctx, &id, |rec| {
+            rec.tags.retain(|t| !keys.contains(&t.key));
+            Ok(())
+        })
     }
 
     /// Like [`Self::change`] but also allowed on secrets scheduled for deletion (tagging).
@@ -1428,7 +1504,7 @@ impl SecretsManager {
         &self,
         ctx: &RequestContext,
         id: &str,
-        f: impl FnOnce(&mut SecretRecord),
+        f: impl FnOnce(&mut SecretRecord) -> Result<(), SmError>,
     ) -> Result<(), SmError> {
         let mut st = self.state.write();
         let s = Self::lookup(&st, ctx, id)?;
@@ -1437,7 +1513,7 @@ impl SecretsManager {
         }
         let mut rec = s.snapshot();
         let blobs = s.blobs.clone();
-        f(&mut rec);
+        f(&mut rec)?;
         rec.last_changed = self.clock.now().millis;
         let mut p = Pending::default();
         self.sync_replicas(&st, ctx, &mut rec, None, &mut p)?;
@@ -1467,7 +1543,29 @@ impl SecretsManager {
             ));
         }
         let mut st = self.state.write();
-        let s = Self::lookup(&st, ctx, &id)?;
+        let s = match Self::lookup(&st, ctx, &id) {
+            Ok(s) => s,
+            // "If you forcibly delete an already deleted or nonexistent secret, the operation
+            // does not return ResourceNotFoundException": it answers as if it had deleted it.
+            Err(SmError::ResourceNotFound(_)) if force => {
+                let (arn, name) = match id.strip_prefix("arn:") {
+                    Some(_) => (
+                        id.clone(),
+                        id.splitn(7, ':').nth(6).unwrap_or_default().to_string(),
+                    ),
+                    None => (
+                        secret_arn(&ctx.region, &ctx.account_id, &id, &random_suffix()?),
+                        id.clone(),
+                    ),
+                };
+                return Ok(DeleteSecretResponse {
+                    arn: Some(arn),
+                    name: Some(name),
+                    deletion_date: Some(self.clock.now()),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         if s.is_replica() {
             return Err(SmError::InvalidParameter(ON_REPLICA.to_string()));
         }
@@ -1629,13 +1727,19 @@ impl SecretsManager {
         if s.is_replica() {
             return Err(SmError::InvalidParameter(ON_REPLICA.to_string()));
         }
+        // Every region named must hold a replica of this secret; nothing is removed otherwise.
+        if remove
+            .iter()
+            .any(|region| !s.rec.replicas.iter().any(|r| &r.region == region))
+        {
+            return Err(SmError::InvalidParameter(
+                INVALID_REPLICA_REGION.to_string(),
+            ));
+        }
         let mut rec = s.snapshot();
         let blobs = s.blobs.clone();
         let mut p = Pending::default();
         for region in &remove {
-            if !rec.replicas.iter().any(|r| &r.region == region) {
-                continue;
-            }
             let key = SecretKey::new(&rec.account, region, &rec.name);
             if let Some(replica) = st.secrets.get(&key) {
                 if replica.rec.arn == replica_arn(&rec, region)

@@ -1722,3 +1722,284 @@ fn batch_get_and_random_password() {
         })
         .is_err());
 }
+
+// ----- gaps of the first pass: forced deletion, tag limits, public policies, replicas, dates --
+
+#[test]
+fn forced_deletion_of_a_missing_secret_succeeds() {
+    let env = Env::new();
+    let sm = &env.sm;
+    let force = |sid: &str| {
+        sm.delete_secret(
+            &ctx(EU_C),
+            DeleteSecretRequest {
+                secret_id: id(sid),
+                force_delete_without_recovery: Some(true),
+                ..Default::default()
+            },
+        )
+    };
+    let r = force("never-existed").unwrap();
+    assert_eq!(r.name.as_deref(), Some("never-existed"));
+    let arn = r.arn.unwrap();
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:secretsmanager:{EU_C}:{ACCOUNT}:secret:never-existed-"
+        )),
+        "{arn}"
+    );
+    assert_eq!(r.deletion_date.unwrap().millis, T0);
+    let full = format!("arn:aws:secretsmanager:{EU_C}:{ACCOUNT}:secret:gone-AbCdEf");
+    assert_eq!(force(&full).unwrap().arn.as_deref(), Some(full.as_str()));
+    // Deleting twice by force is fine too; without force a missing secret is not found.
+    create(sm, EU_C, "twice", Some("v"));
+    force("twice").unwrap();
+    force("twice").unwrap();
+    assert!(matches!(
+        sm.delete_secret(
+            &ctx(EU_C),
+            DeleteSecretRequest {
+                secret_id: id("twice"),
+                ..Default::default()
+            },
+        ),
+        Err(SmError::ResourceNotFound(_))
+    ));
+}
+
+fn tags(keys: impl IntoIterator<Item = String>) -> Vec<Tag> {
+    keys.into_iter()
+        .map(|k| Tag {
+            key: Some(k),
+            value: Some("v".into()),
+        })
+        .collect()
+}
+
+#[test]
+fn tag_limits_and_system_tags() {
+    let env = Env::new();
+    let sm = &env.sm;
+    let too_many = sm
+        .create_secret(
+            &ctx(EU_C),
+            CreateSecretRequest {
+                name: id("many"),
+                tags: Some(tags((0..51).map(|i| format!("k{i}")))),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&too_many, SmError::InvalidParameter(m) if m.contains("50 tags")),
+        "{too_many:?}"
+    );
+    let system = sm
+        .create_secret(
+            &ctx(EU_C),
+            CreateSecretRequest {
+                name: id("sys"),
+                tags: Some(tags(["AWS:cloudformation:stack-name".to_string()])),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        msg(system),
+        "You can't modify system tags. Tag key: 'AWS:cloudformation:stack-name'."
+    );
+
+    sm.create_secret(
+        &ctx(EU_C),
+        CreateSecretRequest {
+            name: id("t"),
+            tags: Some(tags((0..50).map(|i| format!("k{i}")))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let tag = |keys: Vec<String>| {
+        sm.tag_resource(
+            &ctx(EU_C),
+            TagResourceRequest {
+                secret_id: id("t"),
+                tags: Some(tags(keys)),
+            },
+        )
+    };
+    // Re-tagging existing keys does not add tags; a 51st is refused and nothing changes.
+    tag(vec!["k0".into(), "k49".into()]).unwrap();
+    assert!(matches!(
+        tag(vec!["k50".into()]),
+        Err(SmError::InvalidParameter(_))
+    ));
+    assert_eq!(describe(sm, EU_C, "t").unwrap().tags.unwrap().len(), 50);
+    assert!(matches!(
+        tag(vec!["aws:secretsmanager:x".into()]),
+        Err(SmError::InvalidParameter(_))
+    ));
+    let untag = |keys: Vec<String>| {
+        sm.untag_resource(
+            &ctx(EU_C),
+            UntagResourceRequest {
+                secret_id: id("t"),
+                tag_keys: Some(keys),
+            },
+        )
+    };
+    assert!(matches!(
+        untag(vec!["aws:rds:primaryDBInstanceArn".into()]),
+        Err(SmError::InvalidParameter(_))
+    ));
+    untag(vec!["k0".into()]).unwrap();
+    tag(vec!["k50".into()]).unwrap();
+    assert_eq!(describe(sm, EU_C, "t").unwrap().tags.unwrap().len(), 50);
+}
+
+#[test]
+fn block_public_policy() {
+    let env = Env::new();
+    let sm = &env.sm;
+    create(sm, EU_C, "p", Some("v"));
+    let put = |policy: &str, block: Option<bool>| {
+        sm.put_resource_policy(
+            &ctx(EU_C),
+            PutResourcePolicyRequest {
+                secret_id: id("p"),
+                resource_policy: Some(policy.to_string()),
+                block_public_policy: block,
+            },
+        )
+    };
+    let public = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let org_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-12345"}}}]}"#;
+    assert!(matches!(
+        put(public, Some(true)),
+        Err(SmError::PublicPolicy(_))
+    ));
+    let stored = |sm: &SecretsManager| {
+        sm.get_resource_policy(&ctx(EU_C), SecretIdRequest { secret_id: id("p") })
+            .unwrap()
+            .resource_policy
+    };
+    assert_eq!(stored(sm), None, "a refused policy is not stored");
+    put(org_only, Some(true)).unwrap();
+    assert_eq!(stored(sm).as_deref(), Some(org_only));
+    // Without BlockPublicPolicy (AWS's default) a public policy is accepted.
+    put(public, None).unwrap();
+    put(public, Some(false)).unwrap();
+    assert_eq!(stored(sm).as_deref(), Some(public));
+    // A missing secret is reported as such before the policy is judged.
+    assert!(matches!(
+        sm.put_resource_policy(
+            &ctx(EU_C),
+            PutResourcePolicyRequest {
+                secret_id: id("nope"),
+                resource_policy: Some(public.to_string()),
+                block_public_policy: Some(true),
+            },
+        ),
+        Err(SmError::ResourceNotFound(_))
+    ));
+}
+
+#[test]
+fn removing_a_region_that_is_not_a_replica() {
+    let env = Env::new();
+    let sm = &env.sm;
+    sm.create_secret(
+        &ctx(EU_C),
+        CreateSecretRequest {
+            name: id("r"),
+            client_request_token: Some(token(1)),
+            secret_string: text("v"),
+            kms_key_id: id("mrk-1"),
+            add_replica_regions: Some(vec![ReplicaRegionType {
+                region: id(EU_W),
+                kms_key_id: id("mrk-1"),
+            }]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let remove = |regions: &[&str]| {
+        sm.remove_regions_from_replication(
+            &ctx(EU_C),
+            RemoveRegionsFromReplicationRequest {
+                secret_id: id("r"),
+                remove_replica_regions: Some(regions.iter().map(|r| r.to_string()).collect()),
+            },
+        )
+    };
+    let e = remove(&["us-east-1"]).unwrap_err();
+    assert!(
+        matches!(&e, SmError::InvalidParameter(m) if m == "Invalid replica region."),
+        "{e:?}"
+    );
+    // One bad region refuses the whole request: the real replica stays.
+    assert!(remove(&[EU_W, "us-east-1"]).is_err());
+    assert_eq!(list(sm, EU_W).len(), 1);
+    remove(&[EU_W]).unwrap();
+    assert!(list(sm, EU_W).is_empty());
+    assert!(matches!(remove(&[EU_W]), Err(SmError::InvalidParameter(_))));
+}
+
+#[test]
+fn last_accessed_dates_are_flushed_without_a_write() {
+    let env = Env::new();
+    let sm = &env.sm;
+    create(sm, EU_C, "read-me", Some("v"));
+    assert_eq!(sm.flush_access_dates().unwrap(), 0);
+    get(sm, EU_C, "read-me").unwrap();
+    let day0 = Timestamp::from_millis(T0).truncate_to_day().millis;
+    // Reads alone write nothing; a reload before the flush does not know the date.
+    assert_eq!(
+        describe(&env.reload(), EU_C, "read-me")
+            .unwrap()
+            .last_accessed_date,
+        None
+    );
+    assert_eq!(sm.flush_access_dates().unwrap(), 1);
+    let d = describe(&env.reload(), EU_C, "read-me").unwrap();
+    assert_eq!(d.last_accessed_date.unwrap().millis, day0);
+    // More reads the same day change nothing to write.
+    get(sm, EU_C, "read-me").unwrap();
+    get(sm, EU_C, "read-me").unwrap();
+    assert_eq!(sm.flush_access_dates().unwrap(), 0);
+    // The next day's first read moves the date: one more write, by the scheduler's run.
+    env.advance_days(1);
+    get(sm, EU_C, "read-me").unwrap();
+    assert_eq!(sm.purge_due().unwrap(), 0);
+    assert_eq!(sm.flush_access_dates().unwrap(), 0);
+    let reloaded = env.reload();
+    assert_eq!(
+        describe(&reloaded, EU_C, "read-me")
+            .unwrap()
+            .last_accessed_date
+            .unwrap()
+            .millis,
+        day0 + 86_400_000
+    );
+    let versions = reloaded
+        .list_secret_version_ids(
+            &ctx(EU_C),
+            ListSecretVersionIdsRequest {
+                secret_id: id("read-me"),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .versions
+        .unwrap();
+    assert_eq!(
+        versions[0].last_accessed_date.unwrap().millis,
+        day0 + 86_400_000
+    );
+    // A failed flush keeps the dates for the next one.
+    env.advance_days(1);
+    get(sm, EU_C, "read-me").unwrap();
+    env.store.fail.store(true, Ordering::SeqCst);
+    assert!(sm.flush_access_dates().is_err());
+    env.store.fail.store(false, Ordering::SeqCst);
+    assert_eq!(sm.flush_access_dates().unwrap(), 1);
+}
