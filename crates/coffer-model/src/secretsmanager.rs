@@ -693,7 +693,7 @@ pub struct PutResourcePolicyRequest {
     pub secret_id: Option<String>,
     /// The policy JSON.
     pub resource_policy: Option<String>,
-    /// Refuse policies granting broad access (accepted; not evaluated).
+    /// Refuse policies granting public access (a wildcard principal without a limiting condition).
     pub block_public_policy: Option<bool>,
 }
 
