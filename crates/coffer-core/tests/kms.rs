@@ -706,3 +706,53 @@ fn hmac_keys_and_data_key_pairs() {
         "an HMAC key cannot wrap a data key pair"
     );
 }
+
+#[test]
+fn ml_kem_encapsulate_and_decapsulate() {
+    let (_, _, _, kms) = setup();
+    let c = ctx("eu-central-1");
+    let id = create(&kms, "ML_KEM_768", "ENCAPSULATE_DECAPSULATE");
+    let md = describe(&kms, "eu-central-1", &id).unwrap();
+    assert_eq!(
+        md.encapsulation_algorithms,
+        Some(vec!["ML_KEM".to_string()])
+    );
+    let enc = kms
+        .encapsulate(
+            &c,
+            EncapsulateRequest {
+                key_id: Some(id.clone()),
+                encapsulation_algorithm: Some("ML_KEM".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ct = enc.shared_secret_ciphertext_blob.clone().unwrap();
+    assert_eq!(ct.as_slice().len(), 1088);
+    let dec = kms
+        .decapsulate(
+            &c,
+            EncapsulateRequest {
+                key_id: Some(id.clone()),
+                encapsulation_algorithm: Some("ML_KEM".into()),
+                shared_secret_ciphertext_blob: Some(ct),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(dec.shared_secret.as_slice(), enc.shared_secret.as_slice());
+    assert_eq!(dec.shared_secret.as_slice().len(), 32);
+    let short = kms.decapsulate(
+        &c,
+        EncapsulateRequest {
+            key_id: Some(id),
+            encapsulation_algorithm: Some("ML_KEM".into()),
+            shared_secret_ciphertext_blob: Some(Blob::new(vec![1; 10])),
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(short, Err(KmsError::InvalidCiphertext(_))),
+        "{short:?}"
+    );
+}

@@ -10,6 +10,8 @@ use serde::Serialize;
 /// `UnsupportedOperationException`).
 pub const KMS_OPERATIONS: &[&str] = &[
     "CancelKeyDeletion",
+    "Decapsulate",
+    "Encapsulate",
     "ConnectCustomKeyStore",
     "CreateAlias",
     "CreateCustomKeyStore",
@@ -202,6 +204,8 @@ pub fn kms(c: &Coffer, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Ve
         "GenerateMac" => call!(generate_mac),
         "VerifyMac" => call!(verify_mac),
         "DeriveSharedSecret" => call!(derive_shared_secret),
+        "Encapsulate" => call!(encapsulate),
+        "Decapsulate" => call!(decapsulate),
         "GenerateDataKeyPair" => call!(generate_data_key_pair),
         "GenerateDataKeyPairWithoutPlaintext" => call!(generate_data_key_pair_without_plaintext),
         "ListGrants" => call!(list_grants),

@@ -23,6 +23,9 @@ pub const KEY_SPECS: &[&str] = &[
     "ML_DSA_65",
     "ML_DSA_87",
     "ECC_NIST_EDWARDS25519",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "ML_KEM_1024",
 ];
 /// Every legacy CustomerMasterKeySpec.
 pub const CUSTOMER_MASTER_KEY_SPECS: &[&str] = &[
@@ -46,6 +49,7 @@ pub const KEY_USAGES: &[&str] = &[
     "ENCRYPT_DECRYPT",
     "GENERATE_VERIFY_MAC",
     "KEY_AGREEMENT",
+    "ENCAPSULATE_DECAPSULATE",
 ];
 /// Every key origin.
 pub const ORIGINS: &[&str] = &["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"];
@@ -142,6 +146,8 @@ pub struct KeyMetadata {
     pub mac_algorithms: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_agreement_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encapsulation_algorithms: Option<Vec<String>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
@@ -712,6 +718,8 @@ pub struct GetPublicKeyResponse {
     pub signing_algorithms: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_agreement_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encapsulation_algorithms: Option<Vec<String>>,
 }
 
 #[allow(missing_docs)]
@@ -953,4 +961,26 @@ pub struct DescribeCustomKeyStoresResponse {
     /// Always empty: Coffer has no custom key stores.
     pub custom_key_stores: Vec<serde_json::Value>,
     pub truncated: bool,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncapsulateRequest {
+    pub key_id: Option<String>,
+    pub encapsulation_algorithm: Option<String>,
+    pub shared_secret_ciphertext_blob: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncapsulateResponse {
+    pub key_id: String,
+    pub shared_secret: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_secret_ciphertext_blob: Option<Blob>,
+    pub encapsulation_algorithm: String,
 }

@@ -187,6 +187,7 @@ pub(super) struct Algorithms {
     pub signing: Option<Vec<String>>,
     pub mac: Option<Vec<String>>,
     pub key_agreement: Option<Vec<String>>,
+    pub encapsulation: Option<Vec<String>>,
 }
 
 impl Algorithms {
@@ -222,6 +223,15 @@ impl Algorithms {
             "KEY_AGREEMENT" => Self {
                 key_agreement: names(
                     a::key_agreement_algorithms(spec)
+                        .iter()
+                        .map(|x| x.as_str())
+                        .collect(),
+                ),
+                ..Self::default()
+            },
+            "ENCAPSULATE_DECAPSULATE" => Self {
+                encapsulation: names(
+                    a::encapsulation_algorithms(spec)
                         .iter()
                         .map(|x| x.as_str())
                         .collect(),
@@ -305,6 +315,7 @@ impl Kms {
             signing_algorithms: algorithms.signing,
             mac_algorithms: algorithms.mac,
             key_agreement_algorithms: algorithms.key_agreement,
+            encapsulation_algorithms: algorithms.encapsulation,
             multi_region: fam.rec.multi_region,
             multi_region_configuration: mrc,
             pending_deletion_window_in_days: (key.state == KeyState::PendingReplicaDeletion)

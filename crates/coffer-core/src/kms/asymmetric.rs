@@ -186,6 +186,7 @@ impl Kms {
             encryption_algorithms: algs.encryption,
             signing_algorithms: algs.signing,
             key_agreement_algorithms: algs.key_agreement,
+            encapsulation_algorithms: algs.encapsulation,
         })
     }
 
@@ -439,6 +440,87 @@ impl Kms {
             &ops::GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT,
             req,
             false,
+        )
+    }
+
+    fn validate_kem(req: &EncapsulateRequest, decapsulate: bool) -> Result<(), KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("EncapsulationAlgorithm", &req.encapsulation_algorithm);
+        v.one_of(
+            "EncapsulationAlgorithm",
+            req.encapsulation_algorithm.as_deref(),
+            &["ML_KEM"],
+        );
+        if decapsulate {
+            v.required(
+                "SharedSecretCiphertextBlob",
+                &req.shared_secret_ciphertext_blob,
+            );
+            v.blob_length(
+                "SharedSecretCiphertextBlob",
+                req.shared_secret_ciphertext_blob
+                    .as_ref()
+                    .map(Blob::as_slice),
+                1,
+                6144,
+            );
+        }
+        validate_grant_tokens(&mut v, &req.grant_tokens);
+        Ok(v.finish()?)
+    }
+
+    /// `Encapsulate` (ML-KEM): a fresh shared secret and its encapsulation under the key.
+    pub fn encapsulate(
+        &self,
+        ctx: &RequestContext,
+        req: EncapsulateRequest,
+    ) -> Result<EncapsulateResponse, KmsError> {
+        Self::validate_kem(&req, false)?;
+        let key_ref = req.key_id.unwrap_or_default();
+        self.with_pair(
+            ctx,
+            &ops::ENCAPSULATE,
+            &key_ref,
+            req.dry_run,
+            |_, _, pair, arn| {
+                let out = a::encapsulate(pair.public_key())
+                    .map_err(|e| crypto_error(e, arn, "Encapsulate"))?;
+                Ok(EncapsulateResponse {
+                    key_id: arn.to_string(),
+                    shared_secret: Blob::from(out.shared_secret),
+                    shared_secret_ciphertext_blob: Some(Blob::new(out.ciphertext)),
+                    encapsulation_algorithm: "ML_KEM".into(),
+                })
+            },
+        )
+    }
+
+    /// `Decapsulate` (ML-KEM with implicit rejection: a wrong but well-sized ciphertext yields a
+    /// pseudo-random secret, as FIPS 203 and AWS specify).
+    pub fn decapsulate(
+        &self,
+        ctx: &RequestContext,
+        req: EncapsulateRequest,
+    ) -> Result<EncapsulateResponse, KmsError> {
+        Self::validate_kem(&req, true)?;
+        let key_ref = req.key_id.unwrap_or_default();
+        let blob = req.shared_secret_ciphertext_blob.unwrap_or_default();
+        self.with_pair(
+            ctx,
+            &ops::DECAPSULATE,
+            &key_ref,
+            req.dry_run,
+            |_, _, pair, arn| {
+                let secret = a::decapsulate(pair, blob.as_slice())
+                    .map_err(|e| crypto_error(e, arn, "Decapsulate"))?;
+                Ok(EncapsulateResponse {
+                    key_id: arn.to_string(),
+                    shared_secret: Blob::from(secret),
+                    shared_secret_ciphertext_blob: None,
+                    encapsulation_algorithm: "ML_KEM".into(),
+                })
+            },
         )
     }
 }

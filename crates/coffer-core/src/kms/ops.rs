@@ -38,6 +38,7 @@ const ED: Option<&str> = Some("ENCRYPT_DECRYPT");
 const SV: Option<&str> = Some("SIGN_VERIFY");
 const MAC: Option<&str> = Some("GENERATE_VERIFY_MAC");
 const KA: Option<&str> = Some("KEY_AGREEMENT");
+const KEM: Option<&str> = Some("ENCAPSULATE_DECAPSULATE");
 
 macro_rules! key_ops {
     ($($konst:ident = $name:literal, alias: $alias:literal, states: $states:expr $(, usage: $usage:expr)? $(, symmetric: $sym:literal)?;)*) => {
@@ -94,6 +95,8 @@ key_ops! {
     GENERATE_MAC = "GenerateMac", alias: true, states: USE, usage: MAC;
     VERIFY_MAC = "VerifyMac", alias: true, states: USE, usage: MAC;
     DERIVE_SHARED_SECRET = "DeriveSharedSecret", alias: true, states: USE, usage: KA;
+    ENCAPSULATE = "Encapsulate", alias: true, states: USE, usage: KEM;
+    DECAPSULATE = "Decapsulate", alias: true, states: USE, usage: KEM;
     REPLICATE_KEY = "ReplicateKey", alias: false, states: MANAGE_ANY;
     UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion", alias: false, states: MANAGE_ANY;
     ROTATE_KEY_ON_DEMAND = "RotateKeyOnDemand", alias: false, states: USE, symmetric: true;
