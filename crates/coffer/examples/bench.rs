@@ -374,6 +374,108 @@ async fn main() -> Result<()> {
             .await,
         );
     }
+    // Asymmetric and HMAC keys (issue: Sign/Verify for ECC_NIST_P256 and RSA_2048, GenerateMac).
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec};
+    let message = aws_sdk_kms::primitives::Blob::new(vec![42u8; 256]);
+    for (spec, alg, sign_name, verify_name) in [
+        (
+            KeySpec::EccNistP256,
+            SigningAlgorithmSpec::EcdsaSha256,
+            "Sign P256",
+            "Verify P256",
+        ),
+        (
+            KeySpec::Rsa2048,
+            SigningAlgorithmSpec::RsassaPssSha256,
+            "Sign RSA2048",
+            "Verify RSA2048",
+        ),
+    ] {
+        let id = kms
+            .create_key()
+            .key_spec(spec)
+            .key_usage(KeyUsageType::SignVerify)
+            .send()
+            .await?
+            .key_metadata()
+            .map(|m| m.key_id().to_string())
+            .context("KeyMetadata")?;
+        let signature = kms
+            .sign()
+            .key_id(&id)
+            .message(message.clone())
+            .signing_algorithm(alg.clone())
+            .send()
+            .await?
+            .signature()
+            .cloned()
+            .context("Signature")?;
+        {
+            let (kms, id, message, alg) = (kms.clone(), id.clone(), message.clone(), alg.clone());
+            results.push(
+                run_op(sign_name, args.requests, args.concurrency, max, move || {
+                    let fut = kms
+                        .sign()
+                        .key_id(id.clone())
+                        .message(message.clone())
+                        .signing_algorithm(alg.clone())
+                        .send();
+                    async move { fut.await.is_ok() }
+                })
+                .await,
+            );
+        }
+        let (kms, message) = (kms.clone(), message.clone());
+        results.push(
+            run_op(
+                verify_name,
+                args.requests,
+                args.concurrency,
+                max,
+                move || {
+                    let fut = kms
+                        .verify()
+                        .key_id(id.clone())
+                        .message(message.clone())
+                        .signature(signature.clone())
+                        .signing_algorithm(alg.clone())
+                        .send();
+                    async move { fut.await.map(|r| r.signature_valid()).unwrap_or(false) }
+                },
+            )
+            .await,
+        );
+    }
+    {
+        let id = kms
+            .create_key()
+            .key_spec(KeySpec::Hmac256)
+            .key_usage(KeyUsageType::GenerateVerifyMac)
+            .send()
+            .await?
+            .key_metadata()
+            .map(|m| m.key_id().to_string())
+            .context("KeyMetadata")?;
+        let (kms, message) = (kms.clone(), message.clone());
+        results.push(
+            run_op(
+                "GenerateMac",
+                args.requests,
+                args.concurrency,
+                max,
+                move || {
+                    let fut = kms
+                        .generate_mac()
+                        .key_id(id.clone())
+                        .message(message.clone())
+                        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+                        .send();
+                    async move { fut.await.is_ok() }
+                },
+            )
+            .await,
+        );
+    }
     let loaded_rss = pid.and_then(|p| proc_status_kib(p, "VmRSS:"));
     let peak_rss = pid.and_then(|p| proc_status_kib(p, "VmHWM:"));
 
