@@ -442,6 +442,7 @@ async fn dev_mode_accepts_any_credentials_and_default_account() {
     let server = Server::start(Options {
         dev: true,
         dev_account: Some("123456789012".into()),
+        ..Options::default()
     });
     let who = server
         .sts_as(PRIMARY, "test", "test")

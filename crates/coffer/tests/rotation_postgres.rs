@@ -8,103 +8,18 @@
 //! without it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::Server;
+
 use std::time::Duration;
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::types::RotationRulesType;
 use aws_sdk_secretsmanager::Client;
 
 const REGION: &str = "eu-central-1";
 const FUNCTION: &str =
     "arn:aws:lambda:eu-central-1:000000000000:function:SecretsManagerRDSPostgreSQLRotationSingleUser";
-
-/// A `coffer serve --dev --rotators FILE`, killed on drop.
-struct Coffer {
-    child: Child,
-    endpoint: String,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Coffer {
-    fn start(rotators_toml: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let rotators = dir.path().join("rotators.toml");
-        std::fs::write(&rotators, rotators_toml).unwrap();
-        let log = dir.path().join("stderr.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--dev")
-            .arg("--scheduler-interval")
-            .arg("3600")
-            .arg("--rotators")
-            .arg(&rotators)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("COFFER_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd.spawn().expect("spawn coffer");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        let endpoint = line
-            .trim()
-            .strip_prefix("coffer listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "no listening line ({line:?}); stderr:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .to_string();
-        Self {
-            child,
-            endpoint,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-                .build(),
-        )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Coffer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- coffer stderr ----\n{}", self.log());
-        }
-    }
-}
 
 /// A login role created for the test, dropped at the end.
 struct Role {
@@ -186,7 +101,7 @@ fn postgresql_rotator_rotates_a_real_password() {
         .unwrap();
     assert_eq!(login(&host, port, &role.name, initial).unwrap(), role.name);
 
-    let coffer = Coffer::start(&format!(
+    let coffer = Server::with_rotators(&format!(
         "[[rotator]]\narn = \"{FUNCTION}\"\nkind = \"postgresql\"\nconnect_timeout_seconds = 5\n"
     ));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -194,7 +109,7 @@ fn postgresql_rotator_rotates_a_real_password() {
         .enable_all()
         .build()
         .unwrap();
-    let sm = coffer.client();
+    let sm = coffer.secrets(REGION);
     let value = serde_json::json!({
         "engine": "postgres",
         "host": host,

@@ -45,6 +45,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Options {
     pub dev: bool,
     pub dev_account: Option<String>,
+    /// A rotators file (TOML) to write next to the data dir and pass as `--rotators`.
+    pub rotators: Option<String>,
+    /// Further `coffer serve` arguments.
+    pub extra_args: Vec<String>,
+    /// `RUST_LOG` for the server (unset by default).
+    pub rust_log: Option<String>,
 }
 
 /// A running `coffer serve`.
@@ -67,7 +73,19 @@ impl Server {
     pub fn dev() -> Server {
         Server::start(Options {
             dev: true,
-            dev_account: None,
+            ..Options::default()
+        })
+    }
+
+    /// A `--dev` server whose rotation function ARNs map to the rotators in `rotators_toml`, with
+    /// the scheduler idle (the test drives rotations) and logging at `info`.
+    pub fn with_rotators(rotators_toml: &str) -> Server {
+        Server::start(Options {
+            dev: true,
+            rotators: Some(rotators_toml.to_string()),
+            extra_args: vec!["--scheduler-interval".into(), "3600".into()],
+            rust_log: Some("info".into()),
+            ..Options::default()
         })
     }
 
@@ -125,6 +143,15 @@ impl Server {
         }
         if let Some(acct) = &self.opts.dev_account {
             cmd.arg("--dev-account").arg(acct);
+        }
+        if let Some(toml) = &self.opts.rotators {
+            let path = self.root.path().join("rotators.toml");
+            fs::write(&path, toml).expect("write rotators file");
+            cmd.arg("--rotators").arg(path);
+        }
+        cmd.args(&self.opts.extra_args);
+        if let Some(level) = &self.opts.rust_log {
+            cmd.env("RUST_LOG", level);
         }
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn coffer");
