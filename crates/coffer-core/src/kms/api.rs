@@ -196,45 +196,36 @@ impl Algorithms {
         let Ok(spec) = fam.key_spec.parse::<KeySpec>() else {
             return Self::default();
         };
-        let names = |v: Vec<&'static str>| Some(v.into_iter().map(str::to_string).collect());
+        fn names<T: Copy>(list: &[T], name: fn(T) -> &'static str) -> Option<Vec<String>> {
+            Some(list.iter().map(|x| name(*x).to_string()).collect())
+        }
         match fam.key_usage.as_str() {
             "ENCRYPT_DECRYPT" => Self {
                 encryption: names(
-                    a::encryption_algorithms(spec)
-                        .iter()
-                        .map(|x| x.as_str())
-                        .collect(),
+                    a::encryption_algorithms(spec),
+                    a::EncryptionAlgorithm::as_str,
                 ),
                 ..Self::default()
             },
             "SIGN_VERIFY" => Self {
-                signing: names(
-                    a::signing_algorithms(spec)
-                        .iter()
-                        .map(|x| x.as_str())
-                        .collect(),
-                ),
+                signing: names(a::signing_algorithms(spec), a::SigningAlgorithm::as_str),
                 ..Self::default()
             },
             "GENERATE_VERIFY_MAC" => Self {
-                mac: names(a::mac_algorithms(spec).iter().map(|x| x.as_str()).collect()),
+                mac: names(a::mac_algorithms(spec), a::MacAlgorithm::as_str),
                 ..Self::default()
             },
             "KEY_AGREEMENT" => Self {
                 key_agreement: names(
-                    a::key_agreement_algorithms(spec)
-                        .iter()
-                        .map(|x| x.as_str())
-                        .collect(),
+                    a::key_agreement_algorithms(spec),
+                    a::KeyAgreementAlgorithm::as_str,
                 ),
                 ..Self::default()
             },
             "ENCAPSULATE_DECAPSULATE" => Self {
                 encapsulation: names(
-                    a::encapsulation_algorithms(spec)
-                        .iter()
-                        .map(|x| x.as_str())
-                        .collect(),
+                    a::encapsulation_algorithms(spec),
+                    a::EncapsulationAlgorithm::as_str,
                 ),
                 ..Self::default()
             },
