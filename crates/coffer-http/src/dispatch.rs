@@ -69,15 +69,18 @@ pub const KMS_OPERATIONS: &[&str] = &[
 
 /// Every Secrets Manager operation in the official model.
 pub const SECRETS_MANAGER_OPERATIONS: &[&str] = &[
+    "AssociateCrossAccountReplica",
     "BatchGetSecretValue",
     "CancelRotateSecret",
     "CreateSecret",
     "DeleteResourcePolicy",
     "DeleteSecret",
     "DescribeSecret",
+    "DisassociateCrossAccountReplica",
     "GetRandomPassword",
     "GetResourcePolicy",
     "GetSecretValue",
+    "ListResourcePolicies",
     "ListSecretVersionIds",
     "ListSecrets",
     "PutResourcePolicy",
@@ -257,6 +260,9 @@ pub fn secrets_manager(
         "PutResourcePolicy" => call!(put_resource_policy),
         "DeleteResourcePolicy" => call!(delete_resource_policy),
         "ValidateResourcePolicy" => call!(validate_resource_policy),
+        "ListResourcePolicies" => call!(list_resource_policies),
+        "AssociateCrossAccountReplica" => call!(associate_cross_account_replica),
+        "DisassociateCrossAccountReplica" => call!(disassociate_cross_account_replica),
         "TagResource" => call!(tag_resource),
         "UntagResource" => call!(untag_resource),
         "ReplicateSecretToRegions" => call!(replicate_secret_to_regions),

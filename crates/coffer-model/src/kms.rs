@@ -81,7 +81,11 @@ pub const GRANT_OPERATIONS: &[&str] = &[
     "GenerateMac",
     "VerifyMac",
     "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
 ];
+/// Every `ResourceOwnerType` (whose keys `ListKeys` lists).
+pub const RESOURCE_OWNERS: &[&str] = &["SELF", "OTHER_ACCOUNTS_VIA_RAM"];
 
 /// An encryption context on the wire.
 pub type EncryptionContext = BTreeMap<String, String>;
@@ -209,6 +213,18 @@ pub struct ListRequest {
     pub key_id: Option<String>,
     pub limit: Option<i64>,
     pub marker: Option<String>,
+}
+
+/// `ListKeys`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysRequest {
+    /// 1–1000, default 100.
+    pub limit: Option<i64>,
+    /// A `NextMarker` from a response to the same `ResourceOwners`.
+    pub marker: Option<String>,
+    /// One or two of [`RESOURCE_OWNERS`]; absent means `SELF`.
+    pub resource_owners: Option<Vec<String>>,
 }
 
 #[allow(missing_docs)]
@@ -550,16 +566,19 @@ pub struct ListKeyRotationsResponse {
     pub truncated: bool,
 }
 
-/// Encryption-context constraints of a grant.
+/// The constraints of a grant (also its persisted form: absent members stay absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GrantConstraints {
     /// The request's context must contain these pairs.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_subset: Option<EncryptionContext>,
     /// The request's context must be exactly these pairs.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_equals: Option<EncryptionContext>,
+    /// The ARN of the AWS resource on whose behalf the request must be made (20–512 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
 }
 
 #[allow(missing_docs)]
@@ -574,6 +593,8 @@ pub struct CreateGrantRequest {
     pub grant_tokens: Option<Vec<String>>,
     pub name: Option<String>,
     pub dry_run: Option<bool>,
+    pub grantee_service_principal: Option<String>,
+    pub retiring_service_principal: Option<String>,
 }
 
 #[allow(missing_docs)]
@@ -584,6 +605,7 @@ pub struct CreateGrantResponse {
     pub grant_id: String,
 }
 
+/// The members of `ListGrants` and `ListRetirableGrants` (each reads its own).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -594,6 +616,8 @@ pub struct ListGrantsRequest {
     pub grant_id: Option<String>,
     pub grantee_principal: Option<String>,
     pub retiring_principal: Option<String>,
+    pub grantee_service_principal: Option<String>,
+    pub retiring_service_principal: Option<String>,
 }
 
 #[allow(missing_docs)]
@@ -605,13 +629,19 @@ pub struct GrantListEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub creation_date: Timestamp,
-    pub grantee_principal: String,
+    /// Absent for a grant made with `GranteeServicePrincipal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantee_principal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retiring_principal: Option<String>,
     pub issuing_account: String,
     pub operations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraints: Option<GrantConstraints>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantee_service_principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_service_principal: Option<String>,
 }
 
 #[allow(missing_docs)]

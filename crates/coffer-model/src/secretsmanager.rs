@@ -149,6 +149,9 @@ pub struct CreateSecretRequest {
     /// The secret type (`Type`).
     #[serde(rename = "Type")]
     pub secret_type: Option<String>,
+    /// Makes the new secret a cross-account replica of this primary (another account's secret).
+    #[serde(rename = "CrossAccountPrimaryARN")]
+    pub cross_account_primary_arn: Option<String>,
 }
 
 /// CreateSecret output.
@@ -169,8 +172,8 @@ pub struct CreateSecretResponse {
     pub replication_status: Option<Vec<ReplicationStatusType>>,
 }
 
-/// A request naming only a secret (DescribeSecret, GetResourcePolicy, RestoreSecret,
-/// DeleteResourcePolicy, StopReplicationToReplica, CancelRotateSecret).
+/// A request naming only a secret (DescribeSecret, RestoreSecret, StopReplicationToReplica,
+/// CancelRotateSecret).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SecretIdRequest {
@@ -182,12 +185,22 @@ pub struct SecretIdRequest {
 pub type DescribeSecretRequest = SecretIdRequest;
 /// CancelRotateSecret input.
 pub type CancelRotateSecretRequest = SecretIdRequest;
+/// GetResourcePolicy and DeleteResourcePolicy input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NamedPolicyRequest {
+    /// Name, ARN or partial ARN.
+    pub secret_id: Option<String>,
+    /// The policy's name; `default` when absent.
+    pub policy_name: Option<String>,
+}
+
 /// GetResourcePolicy input.
-pub type GetResourcePolicyRequest = SecretIdRequest;
+pub type GetResourcePolicyRequest = NamedPolicyRequest;
 /// RestoreSecret input.
 pub type RestoreSecretRequest = SecretIdRequest;
 /// DeleteResourcePolicy input.
-pub type DeleteResourcePolicyRequest = SecretIdRequest;
+pub type DeleteResourcePolicyRequest = NamedPolicyRequest;
 /// StopReplicationToReplica input.
 pub type StopReplicationToReplicaRequest = SecretIdRequest;
 
@@ -252,6 +265,137 @@ pub struct DescribeSecretResponse {
     /// The replicas' states (on the primary).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_status: Option<Vec<ReplicationStatusType>>,
+    /// On a cross-account replica: its primary and the replication state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_account_primary: Option<CrossAccountPrimaryType>,
+    /// On a cross-account primary: its replicas and their replication states.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_account_replicas: Option<Vec<CrossAccountReplicaEntry>>,
+}
+
+/// A cross-account replica's view of its primary (`CrossAccountPrimaryType`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CrossAccountPrimaryType {
+    /// The primary secret's ARN.
+    #[serde(rename = "PrimarySecretARN", skip_serializing_if = "Option::is_none")]
+    pub primary_secret_arn: Option<String>,
+    /// `Pending`, `InProgress`, `InSync`, `Failed` or `Detached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<String>,
+    /// More about the status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
+/// A cross-account primary's view of one replica (`CrossAccountReplicaEntry`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CrossAccountReplicaEntry {
+    /// The replica secret's ARN.
+    #[serde(rename = "ReplicaSecretARN", skip_serializing_if = "Option::is_none")]
+    pub replica_secret_arn: Option<String>,
+    /// The role given at association.
+    #[serde(rename = "ReplicationRoleARN", skip_serializing_if = "Option::is_none")]
+    pub replication_role_arn: Option<String>,
+    /// `InProgress`, `InSync`, `Failed` or `Detached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<String>,
+    /// More about the status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
+/// AssociateCrossAccountReplica input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociateCrossAccountReplicaRequest {
+    /// Name, ARN or partial ARN of the primary.
+    pub secret_id: Option<String>,
+    /// The replica's ARN (another account, same region).
+    #[serde(rename = "CrossAccountReplicaARN")]
+    pub cross_account_replica_arn: Option<String>,
+    /// `SameOrg` (default) or `NoRestriction`.
+    pub replica_restriction: Option<String>,
+    /// A role in the primary account that replication runs as.
+    #[serde(rename = "ReplicationRoleARN")]
+    pub replication_role_arn: Option<String>,
+}
+
+/// AssociateCrossAccountReplica output.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociateCrossAccountReplicaResponse {
+    /// The primary's ARN.
+    #[serde(rename = "ARN", skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The replica's ARN.
+    #[serde(
+        rename = "CrossAccountReplicaARN",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cross_account_replica_arn: Option<String>,
+    /// The replication state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<String>,
+}
+
+/// DisassociateCrossAccountReplica input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DisassociateCrossAccountReplicaRequest {
+    /// Name, ARN or partial ARN of the primary.
+    pub secret_id: Option<String>,
+    /// The replica's ARN.
+    #[serde(rename = "CrossAccountReplicaARN")]
+    pub cross_account_replica_arn: Option<String>,
+}
+
+/// DisassociateCrossAccountReplica output.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DisassociateCrossAccountReplicaResponse {
+    /// The primary's ARN.
+    #[serde(rename = "ARN", skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The replica's ARN.
+    #[serde(
+        rename = "CrossAccountReplicaARN",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cross_account_replica_arn: Option<String>,
+}
+
+/// ListResourcePolicies input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourcePoliciesRequest {
+    /// Name, ARN or partial ARN.
+    pub secret_id: Option<String>,
+    /// Page size, 1–100 (default 100).
+    pub max_results: Option<i64>,
+    /// Where the previous page ended.
+    pub next_token: Option<String>,
+}
+
+/// One entry of ListResourcePolicies (`ResourcePolicySummary`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicySummary {
+    /// The policy's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+}
+
+/// ListResourcePolicies output.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourcePoliciesResponse {
+    /// The policies' names: `default` first, then the others alphabetically.
+    pub resource_policies: Vec<ResourcePolicySummary>,
+    /// Where the next page starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 /// GetSecretValue input.
@@ -342,10 +486,27 @@ pub struct GetResourcePolicyResponse {
     /// The policy, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<String>,
+    /// The policy's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
 }
 
-/// A response carrying only ARN and Name (RestoreSecret, PutResourcePolicy,
-/// DeleteResourcePolicy, UpdateSecretVersionStage).
+/// PutResourcePolicy and DeleteResourcePolicy output.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NamedPolicyResponse {
+    /// Secret ARN.
+    #[serde(rename = "ARN", skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Secret name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The policy's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+}
+
+/// A response carrying only ARN and Name (RestoreSecret, UpdateSecretVersionStage).
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ArnNameResponse {
@@ -360,9 +521,9 @@ pub struct ArnNameResponse {
 /// RestoreSecret output.
 pub type RestoreSecretResponse = ArnNameResponse;
 /// PutResourcePolicy output.
-pub type PutResourcePolicyResponse = ArnNameResponse;
+pub type PutResourcePolicyResponse = NamedPolicyResponse;
 /// DeleteResourcePolicy output.
-pub type DeleteResourcePolicyResponse = ArnNameResponse;
+pub type DeleteResourcePolicyResponse = NamedPolicyResponse;
 /// UpdateSecretVersionStage output.
 pub type UpdateSecretVersionStageResponse = ArnNameResponse;
 
@@ -695,6 +856,8 @@ pub struct PutResourcePolicyRequest {
     pub resource_policy: Option<String>,
     /// Refuse policies granting public access (a wildcard principal without a limiting condition).
     pub block_public_policy: Option<bool>,
+    /// The policy's name; only `default` may be put.
+    pub policy_name: Option<String>,
 }
 
 /// ValidateResourcePolicy input.

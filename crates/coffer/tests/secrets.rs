@@ -942,3 +942,55 @@ async fn accounts_do_not_see_each_others_secrets() {
     assert_eq!(value_of(&a, &name).await, "account a");
     assert_eq!(value_of(&b, &name).await, "account b");
 }
+
+#[tokio::test]
+async fn validate_resource_policy_reports_findings() {
+    let server = Server::dev();
+    let sm = server.secrets(PRIMARY);
+    let good = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let ok = sm
+        .validate_resource_policy()
+        .resource_policy(good)
+        .send()
+        .await
+        .unwrap();
+    assert!(ok.policy_validation_passed());
+    assert!(ok.validation_errors().is_empty());
+
+    let public = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let out = sm
+        .validate_resource_policy()
+        .resource_policy(public)
+        .send()
+        .await
+        .unwrap();
+    assert!(!out.policy_validation_passed());
+    let checks: Vec<&str> = out
+        .validation_errors()
+        .iter()
+        .filter_map(|e| e.check_name())
+        .collect();
+    assert_eq!(checks, vec!["PUBLIC_ACCESS"]);
+
+    let wrong = r#"{"Statement":[{"Effect":"Permit","Principal":"*","Action":"GetSecretValue"}]}"#;
+    let out = sm
+        .validate_resource_policy()
+        .resource_policy(wrong)
+        .send()
+        .await
+        .unwrap();
+    assert!(!out.policy_validation_passed());
+    assert!(out
+        .validation_errors()
+        .iter()
+        .any(|e| e.check_name() == Some("SYNTAX")
+            && e.error_message().is_some_and(|m| m.contains("Effect"))));
+
+    let err = sm
+        .validate_resource_policy()
+        .resource_policy("{not json")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("MalformedPolicyDocumentException"));
+}

@@ -528,14 +528,43 @@ impl Kms {
     }
 
     /// `ListKeys`.
+    ///
+    /// `ResourceOwners`: `SELF` lists the caller's keys in the Region, `OTHER_ACCOUNTS_VIA_RAM`
+    /// the keys other accounts share with the caller through AWS RAM, after the caller's own when
+    /// both are given; absent means `SELF`. Coffer has no RAM and no cross-account key use (every
+    /// key is reached only from its own account), so no account shares a key and the shared part
+    /// is always empty: `[OTHER_ACCOUNTS_VIA_RAM]` lists nothing, and with both values the listing
+    /// ends with the caller's last key. A value given twice counts once. Markers name the
+    /// caller's last listed key, so a request for shared keys alone, which never returns a
+    /// marker, refuses one (AWS: a marker is only good for the `ResourceOwners` that returned it).
     pub fn list_keys(
         &self,
         ctx: &RequestContext,
-        req: ListRequest,
+        req: ListKeysRequest,
     ) -> Result<ListKeysResponse, KmsError> {
         let mut v = Validator::new();
         validate_list(&mut v, req.limit, req.marker.as_deref());
+        let owners = req.resource_owners.as_deref();
+        v.count("ResourceOwners", owners.map(<[String]>::len), 1, 2);
+        for (i, owner) in owners.into_iter().flatten().enumerate() {
+            v.one_of(
+                &format!("ResourceOwners.{}.member", i + 1),
+                Some(owner),
+                RESOURCE_OWNERS,
+            );
+        }
         v.finish()?;
+        let own = owners.is_none_or(|o| o.iter().any(|x| x == "SELF"));
+        if !own {
+            if req.marker.is_some() {
+                return Err(KmsError::InvalidMarker("Invalid marker".into()));
+            }
+            return Ok(ListKeysResponse {
+                keys: Vec::new(),
+                truncated: false,
+                next_marker: None,
+            });
+        }
         let w = self.world.read();
         let items: Vec<(String, KeyListEntry)> = w
             .region(&ctx.account_id, &ctx.region)

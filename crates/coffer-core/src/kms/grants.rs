@@ -1,6 +1,6 @@
-//! KMS grants: stored with AWS's full semantics (operations, grantee and retiring principals,
-//! encryption-context constraints, name idempotency, tokens). Enforcement plugs into
-//! [`Kms::resolve`] with the authorization work.
+//! KMS grants: stored with AWS's full semantics (operations, grantee and retiring principals or
+//! service principals, encryption-context and `SourceArn` constraints, name idempotency, tokens).
+//! Enforcement plugs into [`Kms::resolve`] with the authorization work.
 
 use super::api::{dry_run, page, require_key_id, validate_grant_tokens, validate_list};
 use super::ops;
@@ -16,6 +16,29 @@ use coffer_store::Transaction;
 const MAX_GRANTS_PER_KEY: usize = 50_000;
 const TOKEN_PREFIX: &str = "cgt1";
 
+const SERVICE_PRINCIPAL_PATTERN: &str = r"^([A-Za-z0-9\-]+)\.([A-Za-z0-9\-]+)(\.[A-Za-z0-9\-]+)+$";
+const SOURCE_ARN_PATTERN: &str = r"^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$";
+
+// Rules the model documents but its shapes cannot express (ValidationException). AWS publishes no
+// runtime text for them, so each message is the model documentation's own sentence.
+const CREATE_GRANTEE_EXCLUSIVE: &str =
+    "You must specify either GranteePrincipal or GranteeServicePrincipal, but not both.";
+const CREATE_RETIRING_EXCLUSIVE: &str =
+    "You can specify either RetiringPrincipal or RetiringServicePrincipal, but not both.";
+const SERVICE_GRANTEE_NEEDS_SOURCE_ARN: &str =
+    "When you specify a GranteeServicePrincipal, you must also specify a SourceArn grant constraint.";
+const SERVICE_GRANTEE_NEEDS_RETIRING: &str = "When you specify a GranteeServicePrincipal, you must also specify either a RetiringPrincipal or a RetiringServicePrincipal.";
+const LIST_GRANTEE_EXCLUSIVE: &str =
+    "You can specify either GranteePrincipal or GranteeServicePrincipal, but not both.";
+const LIST_RETIRING_EXCLUSIVE: &str =
+    "You must specify either RetiringPrincipal or RetiringServicePrincipal, but not both.";
+// What the key supports (ValidationException). No runtime text is published either: the first is
+// the Developer Guide's sentence (Grants in AWS KMS, "Grant operations"), the second the model's
+// documentation of `Constraints`.
+const OPERATION_NOT_SUPPORTED: &str =
+    "The grant operations that you allow must be supported by the KMS key in the grant.";
+const CONTEXT_CONSTRAINT_NOT_SUPPORTED: &str = "You cannot use an encryption context grant constraint for cryptographic operations with asymmetric KMS keys or HMAC KMS keys.";
+
 fn principal_ok(s: &str) -> bool {
     s.chars()
         .all(|c| c.is_alphanumeric() || "_+=,.@:/-".contains(c))
@@ -26,9 +49,55 @@ fn name_ok(s: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c))
 }
 
+/// `ServicePrincipalType`: three or more dot-separated labels of letters, digits and hyphens
+/// (`kms.amazonaws.com`, `us-east-1.supportauthz.amazonaws.com`).
+fn service_principal_ok(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    labels.len() >= 3
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+/// `GrantConstraintSourceArnType`: `arn:aws<partition suffix>:<service>:<region>:<12 digits>:<rest>`.
+fn source_arn_ok(s: &str) -> bool {
+    let lower = |p: &str| {
+        p.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let Some(rest) = s.strip_prefix("arn:aws") else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    let [partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    lower(partition)
+        && !service.is_empty()
+        && lower(service)
+        && lower(region)
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && !resource.is_empty()
+        // Java's `.` matches anything but a line terminator.
+        && !resource.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+}
+
 fn validate_principal(v: &mut Validator, member: &str, p: Option<&str>) {
     v.length(member, p, 1, 256);
     v.pattern(member, p, principal_ok, "^[\\w+=,.@:/-]+$");
+}
+
+fn validate_service_principal(v: &mut Validator, member: &str, p: Option<&str>) {
+    v.length(member, p, 1, 128);
+    v.pattern(member, p, service_principal_ok, SERVICE_PRINCIPAL_PATTERN);
+}
+
+fn invalid(message: &str) -> KmsError {
+    ValidationError {
+        message: message.into(),
+    }
+    .into()
 }
 
 /// A grant token names the key and grant it stands for, plus a nonce: every CreateGrant returns a
@@ -60,11 +129,15 @@ fn entry(partition: &str, g: &GrantRecord) -> GrantListEntry {
         grant_id: g.grant_id.clone(),
         name: g.name.clone(),
         creation_date: g.created,
+        // A grant made for a service principal is listed with `GranteeServicePrincipal` alone:
+        // CreateGrant takes one of the two, and the model makes both optional here.
         grantee_principal: g.grantee.clone(),
         retiring_principal: g.retiring.clone(),
         issuing_account: format!("arn:{partition}:iam::{}:root", g.account),
         operations: g.operations.clone(),
         constraints: g.constraints.clone(),
+        grantee_service_principal: g.grantee_service.clone(),
+        retiring_service_principal: g.retiring_service.clone(),
     }
 }
 
@@ -77,7 +150,6 @@ impl Kms {
     ) -> Result<CreateGrantResponse, KmsError> {
         let mut v = Validator::new();
         require_key_id(&mut v, "KeyId", &req.key_id);
-        v.required("GranteePrincipal", &req.grantee_principal);
         validate_principal(&mut v, "GranteePrincipal", req.grantee_principal.as_deref());
         validate_principal(
             &mut v,
@@ -92,16 +164,48 @@ impl Kms {
                 GRANT_OPERATIONS,
             );
         }
+        let source_arn = req
+            .constraints
+            .as_ref()
+            .and_then(|c| c.source_arn.as_deref());
+        v.length("Constraints.sourceArn", source_arn, 20, 512);
+        v.pattern(
+            "Constraints.sourceArn",
+            source_arn,
+            source_arn_ok,
+            SOURCE_ARN_PATTERN,
+        );
+        validate_grant_tokens(&mut v, &req.grant_tokens);
         v.length("Name", req.name.as_deref(), 1, 256);
         v.pattern("Name", req.name.as_deref(), name_ok, "^[a-zA-Z0-9:/_-]+$");
-        validate_grant_tokens(&mut v, &req.grant_tokens);
+        validate_service_principal(
+            &mut v,
+            "GranteeServicePrincipal",
+            req.grantee_service_principal.as_deref(),
+        );
+        validate_service_principal(
+            &mut v,
+            "RetiringServicePrincipal",
+            req.retiring_service_principal.as_deref(),
+        );
         v.finish()?;
+        if req.grantee_principal.is_some() == req.grantee_service_principal.is_some() {
+            return Err(invalid(CREATE_GRANTEE_EXCLUSIVE));
+        }
+        if req.retiring_principal.is_some() && req.retiring_service_principal.is_some() {
+            return Err(invalid(CREATE_RETIRING_EXCLUSIVE));
+        }
+        if req.grantee_service_principal.is_some() {
+            if source_arn.is_none() {
+                return Err(invalid(SERVICE_GRANTEE_NEEDS_SOURCE_ARN));
+            }
+            if req.retiring_principal.is_none() && req.retiring_service_principal.is_none() {
+                return Err(invalid(SERVICE_GRANTEE_NEEDS_RETIRING));
+            }
+        }
         let mut operations = req.operations.clone().unwrap_or_default();
         if operations.is_empty() {
-            return Err(ValidationError {
-                message: "Operations must contain at least one operation.".into(),
-            }
-            .into());
+            return Err(invalid("Operations must contain at least one operation."));
         }
         operations.dedup();
         let constraints = req
@@ -110,20 +214,34 @@ impl Kms {
             .filter(|c| *c != GrantConstraints::default());
         if let Some(c) = &constraints {
             if c.encryption_context_equals.is_some() && c.encryption_context_subset.is_some() {
-                return Err(ValidationError {
-                    message: "A grant constraint can contain EncryptionContextEquals or EncryptionContextSubset, not both."
-                        .into(),
-                }
-                .into());
+                return Err(invalid(
+                    "A grant constraint can contain EncryptionContextEquals or EncryptionContextSubset, not both.",
+                ));
             }
         }
         let mut w = self.world.write();
-        let (key, _) = self.resolve(
+        let (key, fam) = self.resolve(
             &w,
             ctx,
             &ops::CREATE_GRANT,
             req.key_id.as_deref().unwrap_or_default(),
         )?;
+        // Every grant operation names a key operation; each must be one the key supports.
+        let (spec, usage) = (fam.rec.key_spec.as_str(), fam.rec.key_usage.as_str());
+        if !operations
+            .iter()
+            .all(|op| ops::by_name(op).is_some_and(|k| k.supported_by(spec, usage)))
+        {
+            return Err(invalid(OPERATION_NOT_SUPPORTED));
+        }
+        // Only symmetric encryption keys take an encryption context.
+        if spec != "SYMMETRIC_DEFAULT"
+            && constraints.as_ref().is_some_and(|c| {
+                c.encryption_context_equals.is_some() || c.encryption_context_subset.is_some()
+            })
+        {
+            return Err(invalid(CONTEXT_CONSTRAINT_NOT_SUPPORTED));
+        }
         dry_run(req.dry_run)?;
         let key_id = key.key_id.clone();
         let existing: Vec<&GrantRecord> = w
@@ -133,8 +251,10 @@ impl Kms {
         if let Some(name) = &req.name {
             let same = existing.iter().find(|g| {
                 g.name.as_ref() == Some(name)
-                    && g.grantee == req.grantee_principal.clone().unwrap_or_default()
+                    && g.grantee == req.grantee_principal
+                    && g.grantee_service == req.grantee_service_principal
                     && g.retiring == req.retiring_principal
+                    && g.retiring_service == req.retiring_service_principal
                     && g.operations == operations
                     && g.constraints == constraints
             });
@@ -158,11 +278,13 @@ impl Kms {
             key_id: key_id.clone(),
             grant_id: grant_id.clone(),
             name: req.name,
-            grantee: req.grantee_principal.unwrap_or_default(),
+            grantee: req.grantee_principal,
             retiring: req.retiring_principal,
             operations,
             constraints,
             created: self.clock.now(),
+            grantee_service: req.grantee_service_principal,
+            retiring_service: req.retiring_service_principal,
         };
         let mut tx = Transaction::new();
         tx.put(GRANT_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
@@ -185,7 +307,17 @@ impl Kms {
         validate_list(&mut v, req.limit, req.marker.as_deref());
         v.length("GrantId", req.grant_id.as_deref(), 1, 128);
         validate_principal(&mut v, "GranteePrincipal", req.grantee_principal.as_deref());
+        validate_service_principal(
+            &mut v,
+            "GranteeServicePrincipal",
+            req.grantee_service_principal.as_deref(),
+        );
         v.finish()?;
+        if req.grantee_principal.is_some() && req.grantee_service_principal.is_some() {
+            return Err(invalid(LIST_GRANTEE_EXCLUSIVE));
+        }
+        // AWS reserves the GranteeServicePrincipal filter to callers that are service principals;
+        // Coffer does not authorize yet and applies it for any caller.
         let w = self.world.read();
         let (key, _) = self.resolve(
             &w,
@@ -203,7 +335,12 @@ impl Kms {
                     .filter(|g| {
                         req.grantee_principal
                             .as_ref()
-                            .is_none_or(|p| &g.grantee == p)
+                            .is_none_or(|p| g.grantee.as_ref() == Some(p))
+                    })
+                    .filter(|g| {
+                        req.grantee_service_principal
+                            .as_ref()
+                            .is_none_or(|p| g.grantee_service.as_ref() == Some(p))
                     })
                     .map(|g| (g.grant_id.clone(), entry(ctx.partition(), g)))
                     .collect()
@@ -224,21 +361,36 @@ impl Kms {
         req: ListGrantsRequest,
     ) -> Result<ListGrantsResponse, KmsError> {
         let mut v = Validator::new();
-        v.required("RetiringPrincipal", &req.retiring_principal);
+        validate_list(&mut v, req.limit, req.marker.as_deref());
         validate_principal(
             &mut v,
             "RetiringPrincipal",
             req.retiring_principal.as_deref(),
         );
-        validate_list(&mut v, req.limit, req.marker.as_deref());
+        validate_service_principal(
+            &mut v,
+            "RetiringServicePrincipal",
+            req.retiring_service_principal.as_deref(),
+        );
         v.finish()?;
+        if req.retiring_principal.is_some() == req.retiring_service_principal.is_some() {
+            return Err(invalid(LIST_RETIRING_EXCLUSIVE));
+        }
+        // As with ListGrants' GranteeServicePrincipal, AWS lets only service principals use the
+        // RetiringServicePrincipal filter; Coffer applies it for any caller.
         let w = self.world.read();
         let items: Vec<(String, GrantListEntry)> = w
             .region(&ctx.account_id, &ctx.region)
             .map(|r| {
                 r.grants
                     .values()
-                    .filter(|g| g.retiring.is_some() && g.retiring == req.retiring_principal)
+                    .filter(
+                        |g| match (&req.retiring_principal, &req.retiring_service_principal) {
+                            (Some(p), _) => g.retiring.as_ref() == Some(p),
+                            (None, Some(s)) => g.retiring_service.as_ref() == Some(s),
+                            (None, None) => false,
+                        },
+                    )
                     .map(|g| (g.grant_id.clone(), entry(ctx.partition(), g)))
                     .collect()
             })

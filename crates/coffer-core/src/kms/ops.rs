@@ -18,6 +18,29 @@ pub struct KeyOp {
     pub usage: Option<&'static str>,
     /// Whether only `SYMMETRIC_DEFAULT` keys qualify (data keys, rotation, imports).
     pub symmetric_only: bool,
+    /// Whether only asymmetric keys qualify (`GetPublicKey`). `resolve` leaves this to the
+    /// operation, which reports it once it has the key material; CreateGrant checks it.
+    pub asymmetric_only: bool,
+}
+
+impl KeyOp {
+    /// Whether a key of this spec and usage supports the operation: its usage, if it needs one,
+    /// and the symmetric-only and asymmetric-only rules. AWS's key type reference, as data.
+    pub fn supported_by(&self, key_spec: &str, key_usage: &str) -> bool {
+        self.usage.is_none_or(|u| u == key_usage)
+            && (!self.symmetric_only || key_spec == "SYMMETRIC_DEFAULT")
+            && (!self.asymmetric_only || is_asymmetric(key_spec))
+    }
+}
+
+/// Whether a key spec is asymmetric: neither `SYMMETRIC_DEFAULT` nor `HMAC_*`.
+pub fn is_asymmetric(key_spec: &str) -> bool {
+    key_spec != "SYMMETRIC_DEFAULT" && !key_spec.starts_with("HMAC_")
+}
+
+/// The operation of this name (`Encrypt`), if it names a key.
+pub fn by_name(name: &str) -> Option<&'static KeyOp> {
+    ALL.iter().find(|op| op.name == name)
 }
 
 use KeyState::*;
@@ -41,7 +64,7 @@ const KA: Option<&str> = Some("KEY_AGREEMENT");
 const KEM: Option<&str> = Some("ENCAPSULATE_DECAPSULATE");
 
 macro_rules! key_ops {
-    ($($konst:ident = $name:literal, alias: $alias:literal, states: $states:expr $(, usage: $usage:expr)? $(, symmetric: $sym:literal)?;)*) => {
+    ($($konst:ident = $name:literal, alias: $alias:literal, states: $states:expr $(, usage: $usage:expr)? $(, symmetric: $sym:literal)? $(, asymmetric: $asym:literal)?;)*) => {
         $(
             #[doc = concat!("`", $name, "`.")]
             pub const $konst: KeyOp = KeyOp {
@@ -50,7 +73,8 @@ macro_rules! key_ops {
                 accepts_alias: $alias,
                 states: $states,
                 usage: key_ops!(@usage $($usage)?),
-                symmetric_only: key_ops!(@sym $($sym)?),
+                symmetric_only: key_ops!(@flag $($sym)?),
+                asymmetric_only: key_ops!(@flag $($asym)?),
             };
         )*
         /// Every operation that names a key.
@@ -58,8 +82,8 @@ macro_rules! key_ops {
     };
     (@usage $u:expr) => { $u };
     (@usage) => { None };
-    (@sym $s:literal) => { $s };
-    (@sym) => { false };
+    (@flag $f:literal) => { $f };
+    (@flag) => { false };
 }
 
 key_ops! {
@@ -91,7 +115,7 @@ key_ops! {
     GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT = "GenerateDataKeyPairWithoutPlaintext", alias: true, states: USE, usage: ED, symmetric: true;
     SIGN = "Sign", alias: true, states: USE, usage: SV;
     VERIFY = "Verify", alias: true, states: USE, usage: SV;
-    GET_PUBLIC_KEY = "GetPublicKey", alias: true, states: USE;
+    GET_PUBLIC_KEY = "GetPublicKey", alias: true, states: USE, asymmetric: true;
     GENERATE_MAC = "GenerateMac", alias: true, states: USE, usage: MAC;
     VERIFY_MAC = "VerifyMac", alias: true, states: USE, usage: MAC;
     DERIVE_SHARED_SECRET = "DeriveSharedSecret", alias: true, states: USE, usage: KA;
@@ -109,4 +133,18 @@ key_ops! {
     IMPORT_KEY_MATERIAL = "ImportKeyMaterial", alias: false, states: MANAGE_ANY;
     DELETE_IMPORTED_KEY_MATERIAL = "DeleteImportedKeyMaterial", alias: false, states: ANY;
     GET_KEY_LAST_USAGE = "GetKeyLastUsage", alias: false, states: ANY;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_model::kms::GRANT_OPERATIONS;
+
+    /// CreateGrant checks each grant operation against the key through this table.
+    #[test]
+    fn every_grant_operation_is_a_key_operation() {
+        for name in GRANT_OPERATIONS {
+            assert!(by_name(name).is_some(), "{name} is not in ops::ALL");
+        }
+    }
 }

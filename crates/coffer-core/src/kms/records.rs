@@ -14,12 +14,15 @@
 //!
 //! Version 2 added the optional `imported`, `tracking_start` (regional key) and
 //! `imported_material_id` (family) members; version 1 records load with them absent.
+//! Version 3 added the grant's optional `grantee_service` and `retiring_service` members and
+//! `constraints.SourceArn`, and made `grantee` optional (absent when the grantee is a service
+//! principal); version 1 and 2 grants load unchanged.
 
 use coffer_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The record version this code writes.
-pub const RECORD_VERSION: u32 = 2;
+pub const RECORD_VERSION: u32 = 3;
 
 /// Table of families.
 pub const FAMILY_TABLE: &str = "kms_family";
@@ -228,11 +231,20 @@ pub struct GrantRecord {
     pub key_id: String,
     pub grant_id: String,
     pub name: Option<String>,
-    pub grantee: String,
+    /// `GranteePrincipal`; exactly one of it and `grantee_service` is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantee: Option<String>,
+    /// `RetiringPrincipal`; at most one of it and `retiring_service` is present.
     pub retiring: Option<String>,
     pub operations: Vec<String>,
     pub constraints: Option<coffer_model::kms::GrantConstraints>,
     pub created: Timestamp,
+    /// `GranteeServicePrincipal` (such a grant always has a `SourceArn` constraint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantee_service: Option<String>,
+    /// `RetiringServicePrincipal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_service: Option<String>,
 }
 
 impl GrantRecord {

@@ -26,8 +26,10 @@ pub(super) struct Usage {
 fn tracked_name(op: &KeyOp) -> Option<&'static str> {
     match op.name {
         "ReEncryptFrom" | "ReEncryptTo" => Some("ReEncrypt"),
-        n @ ("Decrypt"
+        n @ ("Decapsulate"
+        | "Decrypt"
         | "DeriveSharedSecret"
+        | "Encapsulate"
         | "Encrypt"
         | "GenerateDataKey"
         | "GenerateDataKeyPair"

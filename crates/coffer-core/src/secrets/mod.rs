@@ -2,6 +2,8 @@
 //! staging labels, replication to other regions, deletion with a recovery window, and rotation
 //! through configured [`Rotator`]s standing in for Lambda functions.
 
+#[cfg(test)]
+mod cross_account_tests;
 pub mod error;
 pub mod keys;
 mod postgres_rotator;

@@ -20,7 +20,12 @@
 //! literal ([`quote_literal`]). PostgreSQL stores a verifier as given, so the plaintext password
 //! never reaches the server's statement log or `pg_stat_statements`.
 //!
-//! Connections are made without TLS (the secret's `"ssl": true` fails the step); see ADR 0006.
+//! TLS follows the template's `get_ssl_config`/`connect_and_authenticate` (`SslPolicy`):
+//! `"ssl": true` (or `"true"`) requires TLS, verifying the server's certificate and host name
+//! (libpq's `sslmode=verify-full`); `"ssl": false` (or `"false"`) connects in plain text; without
+//! an `ssl` key (or with any other value) TLS is tried first and plain text after it fails. TLS is
+//! rustls on aws-lc-rs, trusting the webpki (Mozilla) roots plus the rotator's `ca_file`; see
+//! [`postgres_tls`] and ADR 0006.
 
 use super::rotation::{
     finish_secret, rotator_context, staged_versions, RotationEvent, RotationFailure, RotationStep,
@@ -30,8 +35,12 @@ use super::service::SecretsManager;
 use super::SmError;
 use crate::RequestContext;
 use coffer_model::secretsmanager::*;
-use std::sync::Weak;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use zeroize::{Zeroize, Zeroizing};
 
 const ENGINES: [&str; 2] = ["postgres", "aurora-postgresql"];
@@ -42,22 +51,86 @@ pub struct PostgresRotator {
     secrets: Weak<SecretsManager>,
     rules: GetRandomPasswordRequest,
     connect_timeout: Duration,
+    /// The TLS connector, or why it could not be built (then every TLS attempt fails with it).
+    tls: Result<MakeRustlsConnect, RotationFailure>,
 }
 
 impl PostgresRotator {
     /// A rotator calling back into `secrets`, generating passwords by `rules`, giving up on a
-    /// connection after `connect_timeout`.
+    /// connection after `connect_timeout`, trusting the webpki roots and the certificates of
+    /// `ca_file` (PEM) for TLS connections.
     pub fn new(
         secrets: Weak<SecretsManager>,
         rules: GetRandomPasswordRequest,
         connect_timeout: Duration,
+        ca_file: Option<PathBuf>,
     ) -> Self {
+        let tls = postgres_tls(ca_file.as_deref());
+        if let Err(e) = &tls {
+            tracing::error!(reason = %e, "postgresql rotator: TLS connections will fail");
+        }
         Self {
             secrets,
             rules,
             connect_timeout,
+            tls,
         }
     }
+}
+
+/// The certificates of a PEM CA bundle (`ca_file`); an error if it cannot be read or holds none.
+pub(crate) fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, RotationFailure> {
+    let failure =
+        |what: String| RotationFailure::new(format!("ca_file {}: {what}", path.display()));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| failure(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failure(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(failure("no PEM CERTIFICATE found".to_string()));
+    }
+    Ok(certs)
+}
+
+/// The TLS connector of the `postgresql` rotator: rustls with the aws-lc-rs provider (never the
+/// process default, never `ring`), TLS 1.2 and 1.3, trusting the webpki (Mozilla) roots plus every
+/// certificate in `ca_file`, checking the server's certificate and that it names the host the
+/// secret connects to, as libpq's `sslmode=verify-full` that AWS's template uses. ALPN offers
+/// `postgresql`, as libpq 17 does. Public so that tests can log in the way the rotator does.
+pub fn postgres_tls(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, RotationFailure> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        for cert in load_ca_file(path)? {
+            roots.add(cert).map_err(|e| {
+                RotationFailure::new(format!(
+                    "ca_file {}: not a usable CA certificate: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RotationFailure::new(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// How to connect for a secret, as AWS's template decides it from the `ssl` key
+/// (`get_ssl_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SslPolicy {
+    /// TLS, verifying the certificate and host name, no fallback (`true`, `"true"` in any case).
+    Tls,
+    /// Plain text (`sslmode=disable`): `false`, `"false"` in any case.
+    Plain,
+    /// TLS as above, then plain text if that fails: no `ssl` key, or any other value.
+    TlsThenPlain,
 }
 
 /// A parsed database secret; its string values are zeroized on drop.
@@ -134,12 +207,17 @@ impl DbSecret {
         }
     }
 
-    /// Whether the secret asks for TLS (`"ssl": true` or `"true"`).
-    fn wants_tls(&self) -> bool {
+    /// The template's `get_ssl_config`: a boolean is taken as it is, the strings `"true"` and
+    /// `"false"` in any case too; anything else, or no `ssl` key, means TLS with a plain-text
+    /// fallback.
+    fn ssl_policy(&self) -> SslPolicy {
+        use serde_json::Value;
         match self.fields.get("ssl") {
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
-            _ => false,
+            Some(Value::Bool(true)) => SslPolicy::Tls,
+            Some(Value::Bool(false)) => SslPolicy::Plain,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => SslPolicy::Tls,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => SslPolicy::Plain,
+            _ => SslPolicy::TlsThenPlain,
         }
     }
 
@@ -213,12 +291,24 @@ fn get_secret_dict(
     DbSecret::parse(text.as_str())
 }
 
-/// A driver error as text: the server's message and SQLSTATE for server errors.
+/// A driver error as text: the server's message and SQLSTATE for server errors; otherwise the
+/// error and its causes (e.g. `error performing TLS handshake: invalid peer certificate:
+/// UnknownIssuer`), none of which holds a password.
 fn pg_error(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
-        None => e.to_string(),
+    if let Some(db) = e.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
     }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !more.is_empty() && !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// `"name"`, with `"` doubled: a PostgreSQL identifier naming exactly `name`.
@@ -257,8 +347,8 @@ pub(crate) fn quote_literal(value: &str) -> Result<Zeroizing<String>, RotationFa
 }
 
 impl PostgresRotator {
-    /// Logs in with the secret's credentials; `None` (and a log line without secrets) if the
-    /// server cannot be reached or refuses them.
+    /// Logs in with the secret's credentials, with or without TLS as its `ssl` key says;
+    /// `None` (and a log line without secrets) if the server cannot be reached or refuses them.
     fn connect(&self, arn: &str, label: &str, s: &DbSecret) -> Option<postgres::Client> {
         let port = match s.port() {
             Ok(p) => p,
@@ -276,12 +366,43 @@ impl PostgresRotator {
             .dbname(s.dbname())
             .application_name("coffer-rotator")
             .connect_timeout(self.connect_timeout);
-        match config.connect(postgres::NoTls) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                // The driver's errors name the user and host, never the password.
-                let reason = pg_error(&e);
-                tracing::info!(secret = %arn, version = label, user = s.username(), host = s.host(), port, reason = %reason, "postgresql rotator: login failed");
+        let policy = s.ssl_policy();
+        if policy != SslPolicy::Plain {
+            let attempt = match &self.tls {
+                Ok(tls) => {
+                    let mut config = config.clone();
+                    let tls = tls.clone();
+                    config.ssl_mode(postgres::config::SslMode::Require);
+                    bounded(self.connect_timeout, move || {
+                        config.connect(tls).map_err(|e| pg_error(&e))
+                    })
+                }
+                Err(e) => Err(e.message.clone()),
+            };
+            match attempt {
+                Ok(c) => {
+                    tracing::debug!(secret = %arn, version = label, user = s.username(), host = s.host(), port, "postgresql rotator: logged in over TLS");
+                    return Some(c);
+                }
+                Err(reason) => {
+                    // The driver's errors name the user and host, never the password.
+                    tracing::info!(secret = %arn, version = label, user = s.username(), host = s.host(), port, tls = true, reason = %reason, "postgresql rotator: login failed");
+                    if policy == SslPolicy::Tls {
+                        return None;
+                    }
+                }
+            }
+        }
+        config.ssl_mode(postgres::config::SslMode::Disable);
+        match bounded(self.connect_timeout, move || {
+            config.connect(postgres::NoTls).map_err(|e| pg_error(&e))
+        }) {
+            Ok(c) => {
+                tracing::debug!(secret = %arn, version = label, user = s.username(), host = s.host(), port, "postgresql rotator: logged in without TLS");
+                Some(c)
+            }
+            Err(reason) => {
+                tracing::info!(secret = %arn, version = label, user = s.username(), host = s.host(), port, tls = false, reason = %reason, "postgresql rotator: login failed");
                 None
             }
         }
@@ -336,21 +457,13 @@ impl PostgresRotator {
     ) -> Result<(), RotationFailure> {
         let arn = &event.secret_id;
         let token = &event.client_request_token;
-        let previous = match get_secret_dict(sm, ctx, arn, AWSPREVIOUS, None) {
+        let mut previous = match get_secret_dict(sm, ctx, arn, AWSPREVIOUS, None) {
             Ok(p) => Some(p),
             Err(ReadError::NotFound | ReadError::Key(_)) => None,
             Err(e) => return Err(e.into()),
         };
         let current = get_secret_dict(sm, ctx, arn, AWSCURRENT, None)?;
         let pending = get_secret_dict(sm, ctx, arn, AWSPENDING, Some(token))?;
-        // AWS's template connects with AWSPREVIOUS using AWSCURRENT's TLS setting.
-        for s in [&current, &pending] {
-            if s.wants_tls() {
-                return Err(RotationFailure::new(
-                    "the secret asks for TLS (\"ssl\": true); the postgresql rotator does not support TLS yet",
-                ));
-            }
-        }
 
         if self.connect(arn, AWSPENDING, &pending).is_some() {
             tracing::info!(secret = %arn, "setSecret: AWSPENDING is already the user's password");
@@ -372,7 +485,12 @@ impl PostgresRotator {
         }
         let mut conn = self.connect(arn, AWSCURRENT, &current);
         if conn.is_none() {
-            if let Some(previous) = &previous {
+            if let Some(previous) = &mut previous {
+                // As the template: AWSPREVIOUS is tried with AWSCURRENT's TLS setting.
+                previous.fields.remove("ssl");
+                if let Some(ssl) = current.fields.get("ssl") {
+                    previous.fields.insert("ssl".to_string(), ssl.clone());
+                }
                 conn = self.connect(arn, AWSPREVIOUS, previous);
                 if previous.username() != pending.username() {
                     return Err(RotationFailure::new(format!(
@@ -427,11 +545,6 @@ impl PostgresRotator {
     ) -> Result<(), RotationFailure> {
         let arn = &event.secret_id;
         let pending = get_secret_dict(sm, ctx, arn, AWSPENDING, Some(&event.client_request_token))?;
-        if pending.wants_tls() {
-            return Err(RotationFailure::new(
-                "the secret asks for TLS (\"ssl\": true); the postgresql rotator does not support TLS yet",
-            ));
-        }
         let Some(mut conn) = self.connect(arn, AWSPENDING, &pending) else {
             return Err(RotationFailure::new(format!(
                 "Unable to log into database with pending secret of secret ARN {arn}"
@@ -464,10 +577,57 @@ impl Rotator for PostgresRotator {
     }
 }
 
+/// Runs a login on its own thread and gives up after twice the connect timeout: the driver's
+/// `connect_timeout` bounds only the TCP connect, and a server that accepts the connection and
+/// then stalls the TLS handshake or the login must not hold a rotation step forever. A login
+/// that is given up on finishes (or fails) on its thread and is dropped.
+fn bounded(
+    connect_timeout: Duration,
+    login: impl FnOnce() -> Result<postgres::Client, String> + Send + 'static,
+) -> Result<postgres::Client, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("coffer-pg-login".into())
+        .spawn(move || {
+            // The receiver is gone when the login was given up on; the client is then dropped.
+            let _ = tx.send(login());
+        })
+        .map_err(|e| format!("cannot start a login thread: {e}"))?;
+    rx.recv_timeout(connect_timeout.saturating_mul(2))
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the server did not complete the login within {} s",
+                connect_timeout.saturating_mul(2).as_secs()
+            ))
+        })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_that_stalls_the_login_is_given_up_on() {
+        // Accepts the TCP connection, then never answers the startup message.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holder = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let mut config = postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(port)
+            .user("nobody")
+            .ssl_mode(postgres::config::SslMode::Disable)
+            .connect_timeout(Duration::from_millis(100));
+        let err = bounded(Duration::from_millis(100), move || {
+            config.connect(postgres::NoTls).map_err(|e| pg_error(&e))
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert!(err.contains("did not complete the login"), "{err}");
+        drop(holder.join().unwrap());
+    }
 
     #[test]
     fn quoting() {
@@ -493,7 +653,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.port().unwrap(), 6432);
         assert_eq!(s.dbname(), "postgres");
-        assert!(!s.wants_tls());
+        assert_eq!(s.ssl_policy(), SslPolicy::TlsThenPlain);
         let s = DbSecret::parse(
             r#"{"engine":"aurora-postgresql","host":"db","username":"app","password":"x","dbname":"d","ssl":"TRUE"}"#,
         )
@@ -501,7 +661,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.port().unwrap(), 5432);
         assert_eq!(s.dbname(), "d");
-        assert!(s.wants_tls());
+        assert_eq!(s.ssl_policy(), SslPolicy::Tls);
         assert!(matches!(
             DbSecret::parse(r#"{"engine":"mysql","host":"db","username":"a","password":"x"}"#),
             Err(ReadError::Key(_))
@@ -514,5 +674,95 @@ mod tests {
             DbSecret::parse("not json"),
             Err(ReadError::Other(_))
         ));
+    }
+
+    #[test]
+    fn ssl_key_as_the_template_reads_it() {
+        let policy = |ssl: &str| {
+            DbSecret::parse(&format!(
+                r#"{{"engine":"postgres","host":"db","username":"a","password":"x","ssl":{ssl}}}"#
+            ))
+            .ok()
+            .unwrap()
+            .ssl_policy()
+        };
+        assert_eq!(policy("true"), SslPolicy::Tls);
+        assert_eq!(policy(r#""True""#), SslPolicy::Tls);
+        assert_eq!(policy("false"), SslPolicy::Plain);
+        assert_eq!(policy(r#""FALSE""#), SslPolicy::Plain);
+        // Anything else: TLS first, then plain text (the template's (True, True)).
+        for other in [r#""yes""#, r#"" true""#, "1", "0", "null", "{}"] {
+            assert_eq!(policy(other), SslPolicy::TlsThenPlain, "{other}");
+        }
+    }
+
+    /// A self-signed P-256 CA certificate (no key anywhere): only parsed, never trusted for a
+    /// connection.
+    const UNIT_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBkzCCATmgAwIBAgIUa2UtnEPg7bzNKVKfhCOH8iY9BL0wCgYIKoZIzj0EAwIw
+HjEcMBoGA1UEAwwTQ29mZmVyIHVuaXQtdGVzdCBDQTAgFw0yNjExMzAwMDI0NTla
+GA8yMTI2MTEwNjAwMjQ1OVowHjEcMBoGA1UEAwwTQ29mZmVyIHVuaXQtdGVzdCBD
+QTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABCM5NGLyWpZ1OLpw/Blg25Dm1S8e
+pnlsEwBhCA5ePaK9suU6/U8+SA+n9Kr0TakF6rcVZuAplVz6f+BcL0TD2OujUzBR
+MB0GA1UdDgQWBBTtlL3lpEUz6kEh7wuHcgRi2oAksjAfBgNVHSMEGDAWgBTtlL3l
+pEUz6kEh7wuHcgRi2oAksjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gA
+MEUCIQCZ3L2L349RjQiAPoYz0CktFks+yGrEvFsgUxok4GH0MAIgKyltzkSgS+oH
+zdmsDVwuUJq07JUlJPvxc/tUceGDTgc=
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, format!("# a bundle\n{UNIT_CA}{UNIT_CA}")).unwrap();
+        assert_eq!(load_ca_file(&good).unwrap().len(), 2);
+        assert!(postgres_tls(Some(&good)).is_ok());
+        assert!(postgres_tls(None).is_ok());
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").unwrap();
+        let e = load_ca_file(&empty).unwrap_err();
+        assert!(e.message.contains("no PEM CERTIFICATE"), "{e}");
+        let missing = dir.path().join("missing.pem");
+        assert!(load_ca_file(&missing).is_err());
+        assert!(postgres_tls(Some(&missing)).is_err());
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(postgres_tls(Some(&garbage)).is_err());
+
+        // In the rotators file: checked when the file is loaded.
+        use super::super::rotation::{RotatorConfig, RotatorRegistry, RotatorsConfig};
+        let c = RotatorsConfig::from_json(
+            &serde_json::json!({"rotator": [{"arn": "p", "kind": "postgresql", "ca_file": good}]})
+                .to_string(),
+        )
+        .unwrap();
+        assert!(
+            matches!(&c.rotators[0], RotatorConfig::Postgresql { ca_file: Some(p), .. } if *p == good)
+        );
+        assert_eq!(RotatorRegistry::from_config(&c, Weak::new()).len(), 1);
+        let toml = format!(
+            "[[rotator]]\narn = \"p\"\nkind = \"postgresql\"\nca_file = '{}'\n",
+            empty.display()
+        );
+        let e = RotatorsConfig::from_toml(&toml).unwrap_err().to_string();
+        assert!(
+            e.contains("ca_file") && e.contains("no PEM CERTIFICATE"),
+            "{e}"
+        );
+
+        // A rotator whose CA file cannot be read is still built: its TLS attempts fail.
+        let r = PostgresRotator::new(
+            Weak::new(),
+            GetRandomPasswordRequest::default(),
+            Duration::from_secs(1),
+            Some(missing),
+        );
+        assert!(r.tls.is_err());
     }
 }

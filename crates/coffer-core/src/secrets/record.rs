@@ -4,7 +4,10 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 /// Table of secret records, keyed `account/region/name`.
 pub(crate) const SECRET_TABLE: &str = "sm_secret";
@@ -71,6 +74,37 @@ pub(crate) struct SecretRecord {
     /// Rotation configuration and schedule; `None` until RotateSecret is first called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationRec>,
+    /// Set on a cross-account replica until StopReplicationToReplica: where its value comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_account_primary: Option<CrossPrimaryRec>,
+    /// Set on a cross-account primary: its replica (AWS allows one) until disassociated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_account_replicas: Vec<CrossReplicaRec>,
+    /// System-managed resource policies by name (e.g. `cross-account-replication`); the caller's
+    /// own (`default`) policy is `policy`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub managed_policies: BTreeMap<String, String>,
+}
+
+/// A cross-account replica's link to its primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CrossPrimaryRec {
+    pub arn: String,
+    /// `Pending`, `InSync`, `Failed` or `Detached`.
+    pub status: String,
+    pub message: Option<String>,
+}
+
+/// A cross-account primary's link to one replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CrossReplicaRec {
+    pub arn: String,
+    pub role_arn: Option<String>,
+    /// `SameOrg` or `NoRestriction`.
+    pub restriction: String,
+    /// `InSync`, `Failed` or `Detached`.
+    pub status: String,
+    pub message: Option<String>,
 }
 
 /// A secret's rotation settings (`RotationRules` as given) and schedule.
@@ -236,6 +270,11 @@ impl Secret {
 
     pub fn is_replica(&self) -> bool {
         self.rec.primary_region.is_some()
+    }
+
+    /// A cross-account replica whose link its owner has not ended (even when `Detached`).
+    pub fn is_cross_account_replica(&self) -> bool {
+        self.rec.cross_account_primary.is_some()
     }
 }
 

@@ -7,7 +7,7 @@
 //! its own credentials. Built in: `random-password` (in process), `postgresql` (in process,
 //! AWS's single-user PostgreSQL template; see [`PostgresRotator`]) and `http` (POSTs the event).
 
-pub use super::postgres_rotator::PostgresRotator;
+pub use super::postgres_rotator::{postgres_tls, PostgresRotator};
 
 use super::service::SecretsManager;
 use super::SmError;
@@ -15,7 +15,7 @@ use crate::RequestContext;
 use coffer_model::secretsmanager::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -156,6 +156,7 @@ impl RotatorRegistry {
                 )),
                 RotatorConfig::Postgresql {
                     connect_timeout_seconds,
+                    ca_file,
                     ..
                 } => Arc::new(PostgresRotator::new(
                     secrets.clone(),
@@ -163,6 +164,7 @@ impl RotatorRegistry {
                     Duration::from_secs(
                         connect_timeout_seconds.unwrap_or(DEFAULT_PG_CONNECT_TIMEOUT_SECS),
                     ),
+                    ca_file.clone(),
                 )),
                 RotatorConfig::Http {
                     url,
@@ -229,6 +231,10 @@ pub enum RotatorConfig {
         exclude_characters: Option<String>,
         /// Per-connection timeout (default 5 s, as AWS's template).
         connect_timeout_seconds: Option<u64>,
+        /// A PEM bundle of CA certificates trusted for TLS connections, in addition to the
+        /// webpki (Mozilla) roots, e.g. a private CA or Amazon RDS's bundle. Read when the
+        /// file is loaded; a relative path is relative to Coffer's working directory.
+        ca_file: Option<PathBuf>,
     },
     /// POSTs each step's event as JSON to `url`; 2xx is success.
     #[serde(rename = "http")]
@@ -379,6 +385,7 @@ impl RotatorsConfig {
                 RotatorConfig::Postgresql {
                     password_length,
                     connect_timeout_seconds,
+                    ca_file,
                     ..
                 } => {
                     if password_length.is_some_and(|l| !(1..=4096).contains(&l)) {
@@ -386,6 +393,9 @@ impl RotatorsConfig {
                     }
                     if connect_timeout_seconds.is_some_and(|t| t == 0 || t > 300) {
                         return Err(invalid("connect_timeout_seconds must be 1-300"));
+                    }
+                    if let Some(path) = ca_file {
+                        postgres_tls(Some(path)).map_err(|e| invalid(&e.message))?;
                     }
                 }
                 RotatorConfig::Http {
@@ -747,6 +757,8 @@ mod tests {
             "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\npassword_length = 0\n",
             "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\nconnect_timeout_seconds = 0\n",
             "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\nhost = \"db\"\n",
+            "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\nca_file = \"/nonexistent/ca.pem\"\n",
+            "[[rotator]]\narn = \"a\"\nkind = \"postgresql\"\nca_file = 5\n",
         ] {
             assert!(RotatorsConfig::from_toml(bad).is_err(), "{bad}");
         }

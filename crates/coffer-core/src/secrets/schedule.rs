@@ -165,20 +165,43 @@ fn parse_expression(e: &str) -> Result<Every, String> {
 }
 
 /// An AWS cron expression: `Minutes Hours Day-of-month Month Day-of-week Year`, one of the
-/// day fields `?`. Supported: `*`, `?`, numbers, names (`JAN`, `MON`), ranges, lists, steps,
-/// and `L` (last day of the month) in the day-of-month field.
+/// day fields `?`. Supported, as EventBridge documents them: `*`, `?`, numbers, names (`JAN`,
+/// `MON`), ranges, lists and steps everywhere; `L` (last day), `nW` (the weekday nearest the
+/// nth) and `LW` (last weekday) in day-of-month; `dL` (last weekday d of the month) and `d#n`
+/// (the nth weekday d) in day-of-week.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cron {
     minutes: Vec<u32>,
     hours: Vec<u32>,
     /// `None` = `?` (days are chosen by day of week).
-    days_of_month: Option<Vec<u32>>,
-    last_day_of_month: bool,
+    days_of_month: Option<Dom>,
     months: Vec<u32>,
-    /// 1 = Sunday; `None` = `?`.
-    days_of_week: Option<Vec<u32>>,
+    /// `None` = `?`.
+    days_of_week: Option<Dow>,
     /// `None` = every year.
     years: Option<Vec<u32>>,
+}
+
+/// The day-of-month field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dom {
+    Days(Vec<u32>),
+    /// `L`.
+    Last,
+    /// `LW`.
+    LastWeekday,
+    /// `nW`: the weekday nearest day n, within the month.
+    NearestWeekday(u32),
+}
+
+/// The day-of-week field; days are 1 = Sunday … 7 = Saturday.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dow {
+    Days(Vec<u32>),
+    /// `dL`: the last such weekday of the month.
+    Last(u32),
+    /// `d#n`: the nth such weekday of the month (1–5).
+    Nth(u32, u32),
 }
 
 const MONTHS: [&str; 12] = [
@@ -196,24 +219,48 @@ impl Cron {
         if dom_q == dow_q {
             return Err("exactly one of day-of-month and day-of-week must be ?".to_string());
         }
-        let (days_of_month, last_day_of_month) = if dom_q {
-            (None, false)
-        } else if f[2] == "L" {
-            (Some(Vec::new()), true)
+        let days_of_month = if dom_q {
+            None
+        } else if f[2].eq_ignore_ascii_case("L") {
+            Some(Dom::Last)
+        } else if f[2].eq_ignore_ascii_case("LW") {
+            Some(Dom::LastWeekday)
+        } else if let Some(n) = f[2].strip_suffix(['W', 'w']) {
+            match field(n, 1, 31, &[])?.as_slice() {
+                [n] => Some(Dom::NearestWeekday(*n)),
+                _ => return Err(format!("{:?}: W takes one day", f[2])),
+            }
         } else {
-            (Some(field(f[2], 1, 31, &[])?), false)
+            Some(Dom::Days(field(f[2], 1, 31, &[])?))
+        };
+        let one_weekday = |s: &str| -> Result<u32, String> {
+            match field(s, 1, 7, &WEEKDAYS)?.as_slice() {
+                [d] => Ok(*d),
+                _ => Err(format!("{s:?} is not one day of the week")),
+            }
+        };
+        let days_of_week = if dow_q {
+            None
+        } else if f[4].eq_ignore_ascii_case("L") {
+            Some(Dow::Last(7))
+        } else if let Some((d, n)) = f[4].split_once('#') {
+            let n: u32 = n
+                .parse()
+                .ok()
+                .filter(|n| (1..=5).contains(n))
+                .ok_or_else(|| format!("{:?}: # takes 1-5", f[4]))?;
+            Some(Dow::Nth(one_weekday(d)?, n))
+        } else if let Some(d) = f[4].strip_suffix(['L', 'l']) {
+            Some(Dow::Last(one_weekday(d)?))
+        } else {
+            Some(Dow::Days(field(f[4], 1, 7, &WEEKDAYS)?))
         };
         Ok(Self {
             minutes: field(f[0], 0, 59, &[])?,
             hours: field(f[1], 0, 23, &[])?,
             days_of_month,
-            last_day_of_month,
             months: field(f[3], 1, 12, &MONTHS)?,
-            days_of_week: if dow_q {
-                None
-            } else {
-                Some(field(f[4], 1, 7, &WEEKDAYS)?)
-            },
+            days_of_week,
             years: if f[5] == "*" {
                 None
             } else {
@@ -232,16 +279,29 @@ impl Cron {
                 return false;
             }
         }
-        if let Some(doms) = &self.days_of_month {
-            if self.last_day_of_month {
-                return civil_from_days(day + 1).2 == 1;
-            }
-            return doms.contains(&d);
+        let month_len = days_in_month(day);
+        let is_weekday = |day: i64| (2..=6).contains(&weekday(day));
+        if let Some(dom) = &self.days_of_month {
+            return match dom {
+                Dom::Days(doms) => doms.contains(&d),
+                Dom::Last => d == month_len,
+                Dom::LastWeekday => {
+                    is_weekday(day)
+                        && (d + 1..=month_len)
+                            .all(|later| !is_weekday(day + i64::from(later) - i64::from(d)))
+                }
+                Dom::NearestWeekday(n) => {
+                    *n <= month_len && nearest_weekday(day - i64::from(d) + 1, *n, month_len) == d
+                }
+            };
         }
-        if let Some(dows) = &self.days_of_week {
-            // 1970-01-01 was a Thursday (5 when Sunday is 1).
-            let dow = u32::try_from((day + 4).rem_euclid(7) + 1).unwrap_or(0);
-            return dows.contains(&dow);
+        if let Some(dow) = &self.days_of_week {
+            let wd = weekday(day);
+            return match dow {
+                Dow::Days(dows) => dows.contains(&wd),
+                Dow::Last(want) => wd == *want && d + 7 > month_len,
+                Dow::Nth(want, n) => wd == *want && (d - 1) / 7 + 1 == *n,
+            };
         }
         false
     }
@@ -308,6 +368,33 @@ fn field(s: &str, min: u32, max: u32, names: &[&str]) -> Result<Vec<u32>, String
     out.sort_unstable();
     out.dedup();
     Ok(out)
+}
+
+/// The day of the week of a day number, 1 = Sunday … 7 = Saturday (1970-01-01 was a Thursday).
+fn weekday(day: i64) -> u32 {
+    u32::try_from((day + 4).rem_euclid(7) + 1).unwrap_or(0)
+}
+
+/// The number of days in the month of a day number.
+fn days_in_month(day: i64) -> u32 {
+    let d = civil_from_days(day).2;
+    let first_next = (28..=31)
+        .map(|len| day - i64::from(d) + 1 + len)
+        .find(|t| civil_from_days(*t).2 == 1)
+        .unwrap_or(day);
+    u32::try_from(first_next - (day - i64::from(d) + 1)).unwrap_or(31)
+}
+
+/// The day of the month of the weekday nearest day `n` (Saturday → Friday, Sunday → Monday,
+/// never leaving the month), given the month's first day number and length.
+fn nearest_weekday(first: i64, n: u32, month_len: u32) -> u32 {
+    match weekday(first + i64::from(n) - 1) {
+        7 if n == 1 => 3,
+        7 => n - 1,
+        1 if n == month_len => n - 2,
+        1 => n + 1,
+        _ => n,
+    }
 }
 
 /// (year, month 1–12, day 1–31) of a day number counted from 1970-01-01.
@@ -402,6 +489,32 @@ mod tests {
         let w = p.next_window(T).unwrap();
         assert_eq!(civil_from_days(w.start / DAY), (2024, 3, 31));
         assert_eq!(w.end, w.start + HOUR - 1000);
+        // The weekday nearest the 15th: 2024-06-15 is a Saturday, so Friday the 14th.
+        let day_of = |expr: &str, after: i64| {
+            let p = Plan::parse(None, None, Some(expr)).unwrap().unwrap();
+            civil_from_days(p.next_window(after).unwrap().start / DAY)
+        };
+        let june = T + 80 * DAY; // 2024-05-29
+        assert_eq!(day_of("cron(0 0 15W * ? *)", june), (2024, 6, 14));
+        // 2024-06-01 is a Saturday: 1W is Monday the 3rd, not May 31st.
+        assert_eq!(day_of("cron(0 0 1W 6 ? *)", T), (2024, 6, 3));
+        // 2024-06-30 is a Sunday: 30W is Friday the 28th; LW is the 28th too.
+        assert_eq!(day_of("cron(0 0 30W 6 ? *)", T), (2024, 6, 28));
+        assert_eq!(day_of("cron(0 0 LW 6 ? *)", T), (2024, 6, 28));
+        // The second Tuesday of March 2024 is the 12th; the last Friday is the 29th.
+        assert_eq!(day_of("cron(0 0 ? * 3#2 *)", T), (2024, 3, 12));
+        assert_eq!(day_of("cron(0 0 ? * TUE#2 *)", T), (2024, 3, 12));
+        assert_eq!(day_of("cron(0 0 ? * 6L *)", T), (2024, 3, 29));
+        assert_eq!(day_of("cron(0 0 ? * L *)", T), (2024, 3, 30));
+        // February 2024 has 29 days.
+        assert_eq!(days_in_month(19_782), 29);
+        for bad in [
+            "cron(0 0 1-5W * ? *)",
+            "cron(0 0 ? * 3#6 *)",
+            "cron(0 0 ? * MON-FRIL *)",
+        ] {
+            assert!(Plan::parse(None, None, Some(bad)).is_err(), "{bad}");
+        }
         // A year already past never matches.
         let p = Plan::parse(None, None, Some("cron(0 0 1 1 ? 2020)"))
             .unwrap()

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use super::rotation::RotatorRegistry;
 
+mod cross_account;
 mod policy;
 mod rotate;
 
@@ -402,17 +403,7 @@ fn add_version(
 ) -> Vec<String> {
     let stages = dedup(stages);
     if stages.iter().any(|s| s == AWSCURRENT) {
-        for v in &mut rec.versions {
-            v.stages.retain(|s| s != AWSPREVIOUS);
-        }
-        if let Some(old) = rec
-            .versions
-            .iter_mut()
-            .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
-        {
-            old.stages.retain(|s| s != AWSCURRENT);
-            old.stages.push(AWSPREVIOUS.to_string());
-        }
+        retire_current(rec);
     }
     for stage in stages.iter().filter(|s| *s != AWSCURRENT) {
         for v in &mut rec.versions {
@@ -427,6 +418,21 @@ fn add_version(
         kms_key_id,
     });
     prune_deprecated(rec)
+}
+
+/// Takes `AWSCURRENT` off its holder, which gets `AWSPREVIOUS` (taken off every other version).
+fn retire_current(rec: &mut SecretRecord) {
+    for v in &mut rec.versions {
+        v.stages.retain(|s| s != AWSPREVIOUS);
+    }
+    if let Some(old) = rec
+        .versions
+        .iter_mut()
+        .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
+    {
+        old.stages.retain(|s| s != AWSCURRENT);
+        old.stages.push(AWSPREVIOUS.to_string());
+    }
 }
 
 fn prune_deprecated(rec: &mut SecretRecord) -> Vec<String> {
@@ -702,14 +708,25 @@ impl SecretsManager {
         let b = s.blobs.get(vid).ok_or_else(|| {
             SmError::Internal(format!("no ciphertext for a version of {}", s.rec.arn))
         })?;
-        let rctx = ctx.in_region(&s.rec.region);
+        self.open_sealed(ctx, &s.rec, vid, b)
+    }
+
+    /// Opens one version's ciphertext, asking KMS in the secret's region.
+    fn open_sealed(
+        &self,
+        ctx: &RequestContext,
+        rec: &SecretRecord,
+        vid: &str,
+        b: &SealedValue,
+    ) -> Result<Plain, SmError> {
+        let rctx = ctx.in_region(&rec.region);
         let data_key = self
             .keys
-            .decrypt(&rctx, &b.kms_blob, &enc_ctx(&s.rec.arn, vid))
+            .decrypt(&rctx, &b.kms_blob, &enc_ctx(&rec.arn, vid))
             .map_err(decryption_failure)?;
         let bytes =
-            aead::open(&data_key, &aad(&s.rec.arn, vid, b.binary), &b.sealed).map_err(|_| {
-                SmError::Internal(format!("a version of {} failed authentication", s.rec.arn))
+            aead::open(&data_key, &aad(&rec.arn, vid, b.binary), &b.sealed).map_err(|_| {
+                SmError::Internal(format!("a version of {} failed authentication", rec.arn))
             })?;
         Ok(Plain {
             bytes,
@@ -819,6 +836,9 @@ impl SecretsManager {
             replicas: Vec::new(),
             versions: Vec::new(),
             rotation: None,
+            cross_account_primary: None,
+            cross_account_replicas: Vec::new(),
+            managed_policies: BTreeMap::new(),
         };
         mirror(prec, &mut rrec, &blobs, None);
         for (vid, b) in &blobs {
@@ -886,7 +906,7 @@ impl SecretsManager {
             p.upsert(rrec, blobs)?;
         }
         prec.replicas = reps;
-        Ok(())
+        self.sync_cross_account(st, ctx, prec, new_value, p)
     }
 
     // ----- operations ---------------------------------------------------------------------
@@ -909,10 +929,20 @@ impl SecretsManager {
         }
         check_replica_regions(&mut v, &req.add_replica_regions);
         v.length("Type", req.secret_type.as_deref(), 0, 256);
+        v.length(
+            "CrossAccountPrimaryARN",
+            req.cross_account_primary_arn.as_deref(),
+            20,
+            2048,
+        );
         finish(v)?;
         let name = req.name.clone().unwrap_or_default();
         if !valid_name(&name) {
             return Err(SmError::validation(INVALID_NAME));
+        }
+        let cross_primary = blank_to_none(&req.cross_account_primary_arn);
+        if let Some(primary) = &cross_primary {
+            Self::check_cross_account_create(ctx, &req, primary)?;
         }
         check_system_tags(req.tags.iter().flatten().filter_map(|t| t.key.as_deref()))?;
         if req.secret_string.is_some() && req.secret_binary.is_some() {
@@ -987,9 +1017,15 @@ impl SecretsManager {
             replicas: Vec::new(),
             versions: Vec::new(),
             rotation: None,
+            cross_account_primary: None,
+            cross_account_replicas: Vec::new(),
+            managed_policies: BTreeMap::new(),
         };
         merge_tags(&mut rec.tags, req.tags.as_deref().unwrap_or_default());
         check_tag_count(&rec.tags)?;
+        if let Some(primary) = &cross_primary {
+            Self::make_cross_account_replica(&mut rec, primary);
+        }
         let mut p = Pending::default();
         let mut blobs = HashMap::new();
         let mut plains = Vec::new();
@@ -1035,6 +1071,7 @@ impl SecretsManager {
     fn describe(&self, st: &State, s: &Secret) -> DescribeSecretResponse {
         let rec = &s.rec;
         let rot = rotate::rotation_view(rec);
+        let (cross_account_primary, cross_account_replicas) = Self::cross_account_view(rec);
         DescribeSecretResponse {
             arn: Some(rec.arn.clone()),
             name: Some(rec.name.clone()),
@@ -1055,6 +1092,8 @@ impl SecretsManager {
             created_date: Some(ts(rec.created)),
             primary_region: primary_region(rec),
             replication_status: self.replication_status(st, rec),
+            cross_account_primary,
+            cross_account_replicas,
         }
     }
 
@@ -1197,6 +1236,7 @@ impl SecretsManager {
 
         let mut st = self.state.write();
         let s = Self::writable(&st, ctx, &id)?;
+        Self::check_not_cross_account_replica(&s.rec)?;
         // An empty version (a rotation's AWSPENDING) gets its value now.
         let filling = s
             .rec
@@ -1276,6 +1316,9 @@ impl SecretsManager {
 
         let mut st = self.state.write();
         let s = Self::writable(&st, ctx, &id)?;
+        if value.is_some() {
+            Self::check_not_cross_account_replica(&s.rec)?;
+        }
         let mut rec = s.snapshot();
         let mut blobs = s.blobs.clone();
         let mut p = Pending::default();
@@ -1357,22 +1400,38 @@ impl SecretsManager {
         Ok(resp)
     }
 
-    /// GetResourcePolicy.
+    /// GetResourcePolicy: the caller's policy (`default`) or a managed one by name.
     pub fn get_resource_policy(
         &self,
         ctx: &RequestContext,
         req: GetResourcePolicyRequest,
     ) -> Result<GetResourcePolicyResponse, SmError> {
-        let id = checked_id(&req.secret_id, |_| {})?;
+        let id = checked_id(&req.secret_id, |v| check_policy_name(v, &req.policy_name))?;
+        let name = req
+            .policy_name
+            .clone()
+            .unwrap_or_else(|| cross_account::DEFAULT_POLICY.to_string());
         let st = self.state.read();
         let s = Self::lookup(&st, ctx, &id)?;
         if s.is_deleted() {
             return Err(SmError::InvalidRequest(MARKED_FOR_DELETION.to_string()));
         }
+        let policy = if name == cross_account::DEFAULT_POLICY {
+            s.rec.policy.clone()
+        } else {
+            let managed = s.rec.managed_policies.get(&name).cloned();
+            Some(managed.ok_or_else(|| {
+                SmError::ResourceNotFound(format!(
+                    "Secrets Manager can't find a resource policy named {name} on the secret."
+                ))
+            })?)
+        };
         Ok(GetResourcePolicyResponse {
             arn: Some(s.rec.arn.clone()),
             name: Some(s.rec.name.clone()),
-            resource_policy: s.rec.policy.clone(),
+            // Named only when there is a policy: a secret without one answers with ARN and Name.
+            policy_name: policy.is_some().then_some(name),
+            resource_policy: policy,
         })
     }
 
@@ -1386,33 +1445,74 @@ impl SecretsManager {
         let id = checked_id(&req.secret_id, |v| {
             v.required("ResourcePolicy", &req.resource_policy);
             v.length("ResourcePolicy", req.resource_policy.as_deref(), 1, 20480);
+            check_policy_name(v, &req.policy_name);
         })?;
+        only_default_policy(&req.policy_name)?;
         let policy = req.resource_policy.clone().unwrap_or_default();
         check_policy_syntax(&policy)?;
         let block_public = req.block_public_policy.unwrap_or(false);
-        self.change(ctx, &id, |rec| {
+        let r = self.change(ctx, &id, |rec| {
             if block_public && policy::is_public(&policy) {
                 return Err(SmError::PublicPolicy(PUBLIC_POLICY.to_string()));
             }
             rec.policy = Some(policy.clone());
             Ok(())
-        })
+        })?;
+        Ok(named_policy_response(r))
     }
 
-    /// DeleteResourcePolicy.
+    /// DeleteResourcePolicy (only the caller's own, `default`, policy).
     pub fn delete_resource_policy(
         &self,
         ctx: &RequestContext,
         req: DeleteResourcePolicyRequest,
     ) -> Result<DeleteResourcePolicyResponse, SmError> {
-        let id = checked_id(&req.secret_id, |_| {})?;
-        self.change(ctx, &id, |rec| {
+        let id = checked_id(&req.secret_id, |v| check_policy_name(v, &req.policy_name))?;
+        only_default_policy(&req.policy_name)?;
+        let r = self.change(ctx, &id, |rec| {
             rec.policy = None;
             Ok(())
+        })?;
+        Ok(named_policy_response(r))
+    }
+
+    /// ListResourcePolicies: `default` first (when set), then the managed ones alphabetically.
+    pub fn list_resource_policies(
+        &self,
+        ctx: &RequestContext,
+        req: ListResourcePoliciesRequest,
+    ) -> Result<ListResourcePoliciesResponse, SmError> {
+        let id = checked_id(&req.secret_id, |v| {
+            v.range("MaxResults", req.max_results, 1, 100);
+            v.length("NextToken", req.next_token.as_deref(), 1, 4096);
+        })?;
+        let offset = decode_token(&req.next_token)?;
+        let page = usize::try_from(req.max_results.unwrap_or(100)).unwrap_or(100);
+        let st = self.state.read();
+        let s = Self::lookup(&st, ctx, &id)?;
+        let names: Vec<&str> = s
+            .rec
+            .policy
+            .iter()
+            .map(|_| cross_account::DEFAULT_POLICY)
+            .chain(s.rec.managed_policies.keys().map(String::as_str))
+            .collect();
+        let end = names.len().min(offset.saturating_add(page));
+        Ok(ListResourcePoliciesResponse {
+            resource_policies: names
+                .get(offset..end)
+                .unwrap_or_default()
+                .iter()
+                .map(|n| ResourcePolicySummary {
+                    policy_name: Some(n.to_string()),
+                })
+                .collect(),
+            next_token: (end < names.len()).then(|| encode_token(end)),
         })
     }
 
-    /// ValidateResourcePolicy (syntax only).
+    /// ValidateResourcePolicy: a policy that is not a JSON object is malformed; otherwise the
+    /// IAM grammar and public-access findings of [`policy::findings`].
     pub fn validate_resource_policy(
         &self,
         ctx: &RequestContext,
@@ -1428,10 +1528,20 @@ impl SecretsManager {
             let st = self.state.read();
             Self::lookup(&st, ctx, id)?;
         }
-        check_policy_syntax(req.resource_policy.as_deref().unwrap_or_default())?;
+        let doc = req.resource_policy.as_deref().unwrap_or_default();
+        check_policy_syntax(doc)?;
+        let findings = policy::findings(doc);
         Ok(ValidateResourcePolicyResponse {
-            policy_validation_passed: Some(true),
-            validation_errors: Some(Vec::new()),
+            policy_validation_passed: Some(findings.is_empty()),
+            validation_errors: Some(
+                findings
+                    .into_iter()
+                    .map(|(check, message)| ValidationErrorsEntry {
+                        check_name: Some(check.to_string()),
+                        error_message: Some(message),
+                    })
+                    .collect(),
+            ),
         })
     }
 
@@ -1577,6 +1687,7 @@ impl SecretsManager {
                 regions.join(", ")
             )));
         }
+        Self::check_cross_account_delete(&s.rec)?;
         if s.is_deleted() && !force {
             return Err(SmError::InvalidRequest(ALREADY_MARKED_DELETED.to_string()));
         }
@@ -1646,6 +1757,7 @@ impl SecretsManager {
         let add = req.add_replica_regions.clone().unwrap_or_default();
         let mut st = self.state.write();
         let s = Self::writable(&st, ctx, &id)?;
+        Self::check_not_cross_account_replica(&s.rec)?;
         let mut seen: HashSet<String> = s.rec.replicas.iter().map(|r| r.region.clone()).collect();
         for r in &add {
             let region = r.region.clone().unwrap_or_default();
@@ -1768,6 +1880,10 @@ impl SecretsManager {
         let id = checked_id(&req.secret_id, |_| {})?;
         let mut st = self.state.write();
         let s = Self::lookup(&st, ctx, &id)?;
+        if s.is_cross_account_replica() {
+            let key = SecretKey::of(&s.rec);
+            return self.stop_cross_account_replication(&mut st, &key);
+        }
         let Some(primary_region) = s.rec.primary_region.clone() else {
             return Err(SmError::InvalidRequest(
                 "StopReplicationToReplica can only be called on a replica secret.".to_string(),
@@ -1815,6 +1931,7 @@ impl SecretsManager {
         let remove_from = req.remove_from_version_id.clone();
         let move_to = req.move_to_version_id.clone();
         self.change(ctx, &id, |rec| {
+            Self::check_not_cross_account_replica(rec)?;
             for vid in remove_from.iter().chain(move_to.iter()) {
                 if rec.version(vid).is_none() {
                     return Err(SmError::InvalidParameter(format!(
@@ -2223,6 +2340,38 @@ fn filter_match(s: &Secret, key: &str, value: &str) -> bool {
             })
         }
         _ => false,
+    }
+}
+
+/// `PolicyName` (ResourcePolicyNameType): 1–64 of `[0-9A-Za-z-_]`.
+fn check_policy_name(v: &mut Validator, name: &Option<String>) {
+    v.length("PolicyName", name.as_deref(), 1, 64);
+    v.pattern(
+        "PolicyName",
+        name.as_deref(),
+        |n| {
+            n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        },
+        "[0-9A-Za-z\\-\\_]+",
+    );
+}
+
+/// Only the caller's own policy (`default`) can be put or deleted.
+fn only_default_policy(name: &Option<String>) -> Result<(), SmError> {
+    match name.as_deref() {
+        None | Some(cross_account::DEFAULT_POLICY) => Ok(()),
+        Some(other) => Err(SmError::InvalidParameter(format!(
+            "You can only put or delete the resource policy named default, not {other}. Secrets Manager manages any other policy on the secret."
+        ))),
+    }
+}
+
+fn named_policy_response(r: ArnNameResponse) -> NamedPolicyResponse {
+    NamedPolicyResponse {
+        arn: r.arn,
+        name: r.name,
+        policy_name: Some(cross_account::DEFAULT_POLICY.to_string()),
     }
 }
 

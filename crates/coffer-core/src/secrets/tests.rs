@@ -106,7 +106,7 @@ impl FakeKms {
             );
         }
     }
-    fn set_enabled(&self, region: &str, id: &str, enabled: bool) {
+    pub(super) fn set_enabled(&self, region: &str, id: &str, enabled: bool) {
         if let Some(k) = self
             .keys
             .lock()
@@ -406,8 +406,9 @@ fn seed_flow_create_replicate_put_read_list_destroy() {
     let p = sm
         .get_resource_policy(
             &ctx(EU_C),
-            SecretIdRequest {
+            NamedPolicyRequest {
                 secret_id: id(&arn),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -1105,8 +1106,14 @@ fn delete_restore_force_and_purge() {
             },
         )
         .unwrap_err(),
-        sm.get_resource_policy(&ctx(EU_C), SecretIdRequest { secret_id: id("d") })
-            .unwrap_err(),
+        sm.get_resource_policy(
+            &ctx(EU_C),
+            NamedPolicyRequest {
+                secret_id: id("d"),
+                ..Default::default()
+            },
+        )
+        .unwrap_err(),
     ] {
         assert!(matches!(e, SmError::InvalidRequest(_)), "{e:?}");
         assert!(msg(e).contains("because it was marked for deletion"));
@@ -1301,6 +1308,7 @@ fn restart_sees_everything_and_store_holds_no_plaintext() {
     sm.put_resource_policy(
         &ctx(EU_C),
         PutResourcePolicyRequest {
+            policy_name: None,
             secret_id: id("bin"),
             resource_policy: id(r#"{"Version":"2012-10-17","Statement":[]}"#),
             block_public_policy: None,
@@ -1353,8 +1361,9 @@ fn restart_sees_everything_and_store_holds_no_plaintext() {
     assert!(sm2
         .get_resource_policy(
             &ctx(EU_C),
-            SecretIdRequest {
-                secret_id: id("bin")
+            NamedPolicyRequest {
+                secret_id: id("bin"),
+                ..Default::default()
             }
         )
         .unwrap()
@@ -1618,6 +1627,7 @@ fn policies() {
         .put_resource_policy(
             &ctx(EU_C),
             PutResourcePolicyRequest {
+                policy_name: None,
                 secret_id: id("p"),
                 resource_policy: id("{not json"),
                 block_public_policy: None,
@@ -1629,6 +1639,7 @@ fn policies() {
     sm.put_resource_policy(
         &ctx(EU_C),
         PutResourcePolicyRequest {
+            policy_name: None,
             secret_id: id("p"),
             resource_policy: id(doc),
             block_public_policy: Some(true),
@@ -1636,7 +1647,13 @@ fn policies() {
     )
     .unwrap();
     let g = sm
-        .get_resource_policy(&ctx(EU_C), SecretIdRequest { secret_id: id("p") })
+        .get_resource_policy(
+            &ctx(EU_C),
+            NamedPolicyRequest {
+                secret_id: id("p"),
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(g.resource_policy.as_deref(), Some(doc));
     let v = sm
@@ -1649,12 +1666,24 @@ fn policies() {
         )
         .unwrap();
     assert_eq!(v.policy_validation_passed, Some(true));
-    sm.delete_resource_policy(&ctx(EU_C), SecretIdRequest { secret_id: id("p") })
-        .unwrap();
+    sm.delete_resource_policy(
+        &ctx(EU_C),
+        NamedPolicyRequest {
+            secret_id: id("p"),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(
-        sm.get_resource_policy(&ctx(EU_C), SecretIdRequest { secret_id: id("p") })
-            .unwrap()
-            .resource_policy,
+        sm.get_resource_policy(
+            &ctx(EU_C),
+            NamedPolicyRequest {
+                secret_id: id("p"),
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .resource_policy,
         None
     );
 }
@@ -1865,6 +1894,7 @@ fn block_public_policy() {
         sm.put_resource_policy(
             &ctx(EU_C),
             PutResourcePolicyRequest {
+                policy_name: None,
                 secret_id: id("p"),
                 resource_policy: Some(policy.to_string()),
                 block_public_policy: block,
@@ -1878,9 +1908,15 @@ fn block_public_policy() {
         Err(SmError::PublicPolicy(_))
     ));
     let stored = |sm: &SecretsManager| {
-        sm.get_resource_policy(&ctx(EU_C), SecretIdRequest { secret_id: id("p") })
-            .unwrap()
-            .resource_policy
+        sm.get_resource_policy(
+            &ctx(EU_C),
+            NamedPolicyRequest {
+                secret_id: id("p"),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .resource_policy
     };
     assert_eq!(stored(sm), None, "a refused policy is not stored");
     put(org_only, Some(true)).unwrap();
@@ -1894,6 +1930,7 @@ fn block_public_policy() {
         sm.put_resource_policy(
             &ctx(EU_C),
             PutResourcePolicyRequest {
+                policy_name: None,
                 secret_id: id("nope"),
                 resource_policy: Some(public.to_string()),
                 block_public_policy: Some(true),

@@ -6,6 +6,8 @@
 //! `GET /_coffer/health`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod botocore;
+
 use std::fmt::Debug;
 use std::fs;
 use std::future::Future;

@@ -110,9 +110,187 @@ fn condition_limits(cond: &Value) -> bool {
     })
 }
 
+/// ValidateResourcePolicy's `CheckName` for grammar findings.
+pub(crate) const CHECK_SYNTAX: &str = "SYNTAX";
+/// ValidateResourcePolicy's `CheckName` for a policy that grants public access.
+pub(crate) const CHECK_PUBLIC: &str = "PUBLIC_ACCESS";
+
+const STATEMENT_KEYS: &[&str] = &[
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
+
+/// ValidateResourcePolicy's findings for a policy that is a JSON object: the IAM policy grammar
+/// as it applies to a resource policy (every statement names its principals), then the public
+/// access check of [`is_public`]. Each finding is (`CheckName`, `ErrorMessage`).
+pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
+    let Ok(doc) = serde_json::from_str::<Value>(policy) else {
+        return vec![(CHECK_SYNTAX, "The policy is not valid JSON.".to_string())];
+    };
+    let mut out = Vec::new();
+    let mut syntax = |m: String| out.push((CHECK_SYNTAX, m));
+    if let Some(v) = doc.get("Version") {
+        if !matches!(v.as_str(), Some("2012-10-17" | "2008-10-17")) {
+            syntax("Version must be \"2012-10-17\" or \"2008-10-17\".".to_string());
+        }
+    }
+    if let Value::Object(top) = &doc {
+        for k in top
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "Version" | "Id" | "Statement"))
+        {
+            syntax(format!("The policy has an unknown element {k}."));
+        }
+    }
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => {
+            syntax("The policy must have a Statement: an object or a list of objects.".to_string());
+            Vec::new()
+        }
+    };
+    let mut sids = Vec::new();
+    for (i, st) in statements.iter().enumerate() {
+        let n = i + 1;
+        let Value::Object(m) = st else {
+            syntax(format!("Statement {n} is not an object."));
+            continue;
+        };
+        for k in m.keys().filter(|k| !STATEMENT_KEYS.contains(&k.as_str())) {
+            syntax(format!("Statement {n} has an unknown element {k}."));
+        }
+        if let Some(sid) = m.get("Sid") {
+            match sid.as_str() {
+                Some(s) if sids.contains(&s) => {
+                    syntax(format!("Statement {n} repeats the Sid {s}."))
+                }
+                Some(s) => sids.push(s),
+                None => syntax(format!("Statement {n}: Sid must be a string.")),
+            }
+        }
+        if !matches!(
+            m.get("Effect").and_then(Value::as_str),
+            Some("Allow" | "Deny")
+        ) {
+            syntax(format!(
+                "Statement {n}: Effect must be \"Allow\" or \"Deny\"."
+            ));
+        }
+        for (a, b, what) in [
+            (
+                "Principal",
+                "NotPrincipal",
+                "a resource policy statement names its principals",
+            ),
+            ("Action", "NotAction", "it lists actions"),
+            ("Resource", "NotResource", "it lists resources"),
+        ] {
+            match (m.contains_key(a), m.contains_key(b)) {
+                (true, true) => syntax(format!("Statement {n} has both {a} and {b}.")),
+                (false, false) => syntax(format!("Statement {n} needs {a} or {b}: {what}.")),
+                _ => {}
+            }
+        }
+        for key in ["Action", "NotAction"] {
+            if let Some(v) = m.get(key) {
+                if !string_list(v) {
+                    syntax(format!(
+                        "Statement {n}: {key} must be a string or a list of strings."
+                    ));
+                }
+                for a in strings(v).filter(|a| *a != "*" && !valid_action(a)) {
+                    syntax(format!(
+                        "Statement {n}: {a} is not an action (service:ActionName)."
+                    ));
+                }
+            }
+        }
+        for key in ["Resource", "NotResource"] {
+            if let Some(v) = m.get(key) {
+                if !string_list(v) {
+                    syntax(format!(
+                        "Statement {n}: {key} must be a string or a list of strings."
+                    ));
+                }
+                for r in strings(v).filter(|r| *r != "*" && !r.starts_with("arn:")) {
+                    syntax(format!("Statement {n}: {r} is not a resource ARN."));
+                }
+            }
+        }
+        for key in ["Principal", "NotPrincipal"] {
+            match m.get(key) {
+                None | Some(Value::Object(_)) => {}
+                Some(Value::String(s)) if s == "*" => {}
+                Some(_) => syntax(format!(
+                    "Statement {n}: {key} must be \"*\" or an object such as {{\"AWS\": ...}}."
+                )),
+            }
+        }
+        if let Some(c) = m.get("Condition") {
+            let ok = c
+                .as_object()
+                .is_some_and(|ops| ops.values().all(Value::is_object));
+            if !ok {
+                syntax(format!(
+                    "Statement {n}: Condition must map operators to objects of condition keys."
+                ));
+            }
+        }
+    }
+    if is_public(policy) {
+        out.push((
+            CHECK_PUBLIC,
+            "The policy grants public access: a statement allows a wildcard principal without a condition that limits it to known accounts, organizations or networks.".to_string(),
+        ));
+    }
+    out
+}
+
+fn string_list(v: &Value) -> bool {
+    match v {
+        Value::String(_) => true,
+        Value::Array(a) => !a.is_empty() && a.iter().all(Value::is_string),
+        _ => false,
+    }
+}
+
+/// `service:ActionName`, where the name may use `*` and `?`.
+fn valid_action(a: &str) -> bool {
+    a.split_once(':').is_some_and(|(svc, name)| {
+        !svc.is_empty()
+            && svc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?')
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_public;
+    use super::{findings, is_public, CHECK_PUBLIC, CHECK_SYNTAX};
+
+    #[test]
+    fn grammar_findings() {
+        let good = r#"{"Version":"2012-10-17","Statement":[{"Sid":"a","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":["secretsmanager:GetSecretValue","secretsmanager:Describe*"],"Resource":"*"}]}"#;
+        assert!(findings(good).is_empty());
+        let checks = |p: &str| findings(p).into_iter().map(|f| f.0).collect::<Vec<_>>();
+        assert_eq!(checks(r#"{"Version":"2012-10-17"}"#), vec![CHECK_SYNTAX]);
+        let bad = r#"{"Version":"2020-01-01","Extra":1,"Statement":[{"Sid":"a","Effect":"Maybe","Action":"GetSecretValue","Resource":"x","Bogus":1},{"Sid":"a","Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":"no"}]}"#;
+        let f = findings(bad);
+        // Version, Extra, Bogus, Effect, no Principal, bad action, bad resource, repeated Sid, Condition
+        // are syntax findings; the wildcard principal is a public-access one.
+        assert_eq!(f.iter().filter(|x| x.0 == CHECK_SYNTAX).count(), 9, "{f:?}");
+        assert_eq!(f.iter().filter(|x| x.0 == CHECK_PUBLIC).count(), 1);
+    }
 
     fn policy(statement: &str) -> String {
         format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#)

@@ -217,6 +217,7 @@ impl SecretsManager {
         let (resp, run) = {
             let mut st = self.state.write();
             let s = Self::writable(&st, ctx, &id)?;
+            Self::check_not_cross_account_replica(&s.rec)?;
             let old = s.rec.rotation.clone();
             let Some(lambda_arn) = blank_to_none(&req.rotation_lambda_arn)
                 .or_else(|| old.as_ref().and_then(|o| o.lambda_arn.clone()))
