@@ -9,6 +9,41 @@ pub struct RequestContext {
     pub region: String,
     /// The caller's ARN, e.g. `arn:aws:iam::000000000000:root`.
     pub principal_arn: String,
+    /// Set when the caller signs with temporary credentials of an assumed IAM role: its
+    /// permissions are then those of the role's policies (and the session policy), checked by
+    /// the authorizer. `None` is an account's root user (or Coffer itself), allowed everything in
+    /// its account, as AWS's root user is.
+    pub role: Option<std::sync::Arc<RoleSession>>,
+}
+
+/// An assumed-role session (STS AssumeRole): whose permissions a caller holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSession {
+    /// The role's name (with its path removed), e.g. `app`.
+    pub role_name: String,
+    /// The role's ARN, e.g. `arn:aws:iam::123456789012:role/app`.
+    pub role_arn: String,
+    /// `RoleSessionName` given to AssumeRole.
+    pub session_name: String,
+    /// The session policy given to AssumeRole, which further limits the role's permissions.
+    pub session_policy: Option<String>,
+    /// Set while a service acts for the caller (a forward access session), e.g.
+    /// `secretsmanager.eu-west-1.amazonaws.com` when Secrets Manager uses KMS: the
+    /// `kms:ViaService` condition key.
+    pub via_service: Option<String>,
+}
+
+impl RequestContext {
+    /// The same caller, as seen by KMS when Secrets Manager acts for it.
+    pub fn via_service(&self, service: &str) -> Self {
+        let mut c = self.clone();
+        if let Some(r) = &self.role {
+            let mut r = (**r).clone();
+            r.via_service = Some(format!("{service}.{}.amazonaws.com", self.region));
+            c.role = Some(std::sync::Arc::new(r));
+        }
+        c
+    }
 }
 
 impl RequestContext {

@@ -5,13 +5,16 @@
 //! This crate knows nothing of HTTP.
 #![forbid(unsafe_code)]
 
+pub mod authz;
 pub mod clock;
 pub mod context;
+pub mod iam;
 pub mod identity;
 pub mod kms;
 pub mod secrets;
 pub mod service;
+pub mod sts;
 
 pub use clock::{Clock, SystemClock};
-pub use context::RequestContext;
+pub use context::{RequestContext, RoleSession};
 pub use service::{Coffer, CoreError};

@@ -1,8 +1,11 @@
 //! The services together, over one store: what the HTTP layer holds.
 
+use crate::authz::Authorizer;
+use crate::iam::{Iam, IamError};
 use crate::identity::{Identity, IdentityError};
 use crate::kms::{Kms, KmsError};
 use crate::secrets::{keys::KeyProvider, RotatorRegistry, RotatorsConfig, SecretsManager, SmError};
+use crate::sts::{Sts, StsError};
 use crate::Clock;
 use coffer_crypto::RootKey;
 use coffer_store::{Store, StoreError};
@@ -20,6 +23,12 @@ pub enum CoreError {
     /// Identity state.
     #[error("identity: {0}")]
     Identity(#[from] IdentityError),
+    /// IAM state.
+    #[error("iam: {0}")]
+    Iam(#[from] IamError),
+    /// STS session state.
+    #[error("sts: {0}")]
+    Sts(#[from] StsError),
     /// The store.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -33,6 +42,12 @@ pub struct Coffer {
     pub secrets: Arc<SecretsManager>,
     /// Accounts and access keys.
     pub identity: Arc<Identity>,
+    /// AWS IAM: roles and their policies.
+    pub iam: Arc<Iam>,
+    /// STS sessions (temporary credentials of assumed roles).
+    pub sts: Arc<Sts>,
+    /// Evaluates role sessions' requests (ADR 0009).
+    pub authz: Arc<Authorizer>,
     /// The clock every service uses.
     pub clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,
@@ -52,11 +67,19 @@ impl Coffer {
             provider,
             clock.clone(),
         )?);
-        let identity = Arc::new(Identity::load(store.clone(), root)?);
+        let identity = Arc::new(Identity::load(store.clone(), root.clone())?);
+        let iam = Arc::new(Iam::load(store.clone(), clock.clone())?);
+        let sts = Arc::new(Sts::load(store.clone(), root, clock.clone())?);
+        let authz = Arc::new(Authorizer::new(iam.clone()));
+        kms.set_authorizer(authz.clone());
+        secrets.set_authorizer(authz.clone());
         Ok(Self {
             kms,
             secrets,
             identity,
+            iam,
+            sts,
+            authz,
             clock,
             store,
         })
@@ -68,6 +91,8 @@ impl Coffer {
         self.secrets.reset();
         self.kms.reset();
         self.identity.reset();
+        self.iam.reset();
+        self.sts.reset();
         Ok(())
     }
 
@@ -78,11 +103,13 @@ impl Coffer {
     }
 
     /// Runs what is due: secrets past their recovery window, keys past their waiting period,
-    /// secret rotations (which log their own outcome). Returns how many resources were deleted.
+    /// secret rotations (which log their own outcome), expired STS sessions. Returns how many
+    /// resources were deleted.
     pub fn run_due(&self) -> Result<usize, CoreError> {
         let secrets = self.secrets.purge_due()?;
         let keys = self.kms.run_due()?;
         self.secrets.rotate_due()?;
-        Ok(secrets + keys)
+        let sessions = self.sts.purge_expired()?;
+        Ok(secrets + keys + sessions)
     }
 }

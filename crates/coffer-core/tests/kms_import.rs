@@ -63,6 +63,7 @@ fn ctx(region: &str) -> RequestContext {
         account_id: "111122223333".into(),
         region: region.into(),
         principal_arn: "arn:aws:iam::111122223333:root".into(),
+        role: None,
     }
 }
 

@@ -97,6 +97,16 @@ pub const SECRETS_MANAGER_OPERATIONS: &[&str] = &[
     "ValidateResourcePolicy",
 ];
 
+/// Whether a KMS request names no key: no `KeyId` (Decrypt and ReEncrypt find theirs in the
+/// ciphertext; RetireGrant may name its grant by token, which names the key).
+fn names_no_key(op: &str, body: &[u8]) -> bool {
+    if matches!(op, "Decrypt" | "ReEncrypt" | "RetireGrant") {
+        return false;
+    }
+    let fields: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    fields.get("KeyId").and_then(|v| v.as_str()).is_none()
+}
+
 /// Operations served inline on the async runtime: they only read memory. Everything else may
 /// write to the store and runs on the blocking pool.
 pub fn is_hot(op: &str) -> bool {
@@ -163,6 +173,11 @@ fn encode<T: Serialize>(v: T) -> Result<Vec<u8>, ApiError> {
 /// Runs one KMS operation.
 pub fn kms(c: &Coffer, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let k = &c.kms;
+    // A role session's use of a key is authorized where the key is found (`Kms::resolve`); an
+    // operation that names no key is authorized here, on `*`.
+    if ctx.role.is_some() && KMS_OPERATIONS.contains(&op) && names_no_key(op, body) {
+        k.authorize_account(ctx, op)?;
+    }
     macro_rules! call {
         ($m:ident) => {
             encode(k.$m(ctx, decode(body)?)?)
@@ -241,6 +256,9 @@ pub fn secrets_manager(
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     let s = &c.secrets;
+    if ctx.role.is_some() && SECRETS_MANAGER_OPERATIONS.contains(&op) {
+        s.authorize_request(ctx, op, body)?;
+    }
     macro_rules! call {
         ($m:ident) => {
             encode(s.$m(ctx, decode(body)?)?)

@@ -27,7 +27,8 @@ impl ApiError {
         }
     }
 
-    fn internal(code: &'static str, detail: &dyn std::fmt::Display) -> Self {
+    /// A 500 whose detail goes to the log only.
+    pub(crate) fn internal(code: &'static str, detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
         Self {
             code,
@@ -68,6 +69,7 @@ impl From<KmsError> for ApiError {
             Tag(m) => ("TagException", 400, m),
             DryRun(m) => ("DryRunOperationException", 412, m),
             NotAuthorized(m) => ("NotAuthorizedException", 400, m),
+            AccessDenied(m) => ("AccessDeniedException", 400, m),
             InvalidGrantToken(m) => ("InvalidGrantTokenException", 400, m),
             InvalidSignature(m) => ("KMSInvalidSignatureException", 400, m),
             InvalidMac(m) => ("KMSInvalidMacException", 400, m),
@@ -153,6 +155,13 @@ pub fn auth_error(e: &AuthError, protocol: Protocol) -> ApiError {
                 ("UnrecognizedClientException", 400)
             } else {
                 ("InvalidClientTokenId", 403)
+            }
+        }
+        AuthError::ExpiredToken => {
+            if json {
+                ("ExpiredTokenException", 400)
+            } else {
+                ("ExpiredToken", 400)
             }
         }
     };

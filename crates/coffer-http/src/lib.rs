@@ -6,7 +6,9 @@
 
 pub mod dispatch;
 pub mod error;
+pub mod iam;
 pub mod sigv4;
+mod sts;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -102,7 +104,7 @@ fn json_error(e: &ApiError, request_id: &str) -> Response {
     resp
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -141,7 +143,7 @@ fn xml_error(e: &ApiError, request_id: &str) -> Response {
 }
 
 /// Who is calling, from where (after SigV4).
-struct Caller {
+pub(crate) struct Caller {
     ctx: RequestContext,
     principal: Principal,
     service: String,
@@ -176,6 +178,7 @@ fn authenticate(
                     account_id: principal.account_id.clone(),
                     region: "us-east-1".into(),
                     principal_arn: principal.arn.clone(),
+                    role: None,
                 },
                 principal,
                 service: service.unwrap_or("sts").to_string(),
@@ -196,6 +199,41 @@ fn authenticate(
         ));
     }
     let ak = &parsed.credential.access_key_id;
+    // Temporary credentials (AssumeRole) are verified on every server, --dev included: the caller
+    // holds the session's real secret and token.
+    if let Some(session) = app.coffer.sts.lookup(ak) {
+        let token_ok = parsed
+            .security_token
+            .as_deref()
+            .is_some_and(|t| session.token_matches(t));
+        if !token_ok {
+            return Err(auth_error(&AuthError::UnrecognizedClient, protocol));
+        }
+        if session.expires <= app.coffer.clock.now().millis {
+            return Err(auth_error(&AuthError::ExpiredToken, protocol));
+        }
+        if let Err(e) = sigv4::verify(&parsed, &rp, &session.secret, now_utc(app)) {
+            return Err(auth_error(&e, protocol));
+        }
+        let partition = partition_of(&region);
+        let arn = session
+            .assumed_role_arn()
+            .replacen("arn:aws:", &format!("arn:{partition}:"), 1);
+        return Ok(Caller {
+            ctx: RequestContext {
+                account_id: session.account_id.clone(),
+                region,
+                principal_arn: arn.clone(),
+                role: Some(session.role.clone()),
+            },
+            principal: Principal {
+                account_id: session.account_id.clone(),
+                arn,
+                user_id: format!("{}:{}", session.role_id, session.role.session_name),
+            },
+            service: parsed.credential.service.clone(),
+        });
+    }
     let principal = if app.config.dev {
         let account = if ak.len() == 12 && ak.bytes().all(|b| b.is_ascii_digit()) {
             ak.clone()
@@ -229,6 +267,7 @@ fn authenticate(
             account_id: principal.account_id.clone(),
             region,
             principal_arn,
+            role: None,
         },
         principal,
         service: parsed.credential.service.clone(),
@@ -382,18 +421,16 @@ fn query_request(
         );
     }
     let resp = match (caller.service.as_str(), action.as_str()) {
-        ("sts", "GetCallerIdentity") => {
-            let arn = xml_escape(&caller.ctx.principal_arn);
-            xml_response(
-                StatusCode::OK,
-                format!(
-                    "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <GetCallerIdentityResult>\n    <Arn>{arn}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
-                    xml_escape(&caller.principal.user_id),
-                    xml_escape(&caller.principal.account_id)
-                ),
-                request_id,
-            )
-        }
+        ("sts", "GetCallerIdentity") => xml_response(
+            StatusCode::OK,
+            sts::get_caller_identity(&caller, request_id),
+            request_id,
+        ),
+        ("sts", "AssumeRole") => match sts::assume_role(&app.coffer, &caller, &params, request_id) {
+            Ok(body) => xml_response(StatusCode::OK, body, request_id),
+            Err(e) => xml_error(&e, request_id),
+        },
+        ("iam", action) => iam::handle(&app.coffer, &caller.ctx, action, &params, request_id),
         (service, action) => xml_error(
             &ApiError::bad_request(
                 "InvalidAction",

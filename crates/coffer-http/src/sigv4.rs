@@ -144,9 +144,13 @@ pub enum AuthError {
         /// than 20240101T001000Z (20240101T002500Z - 15 min.)".
         message: String,
     },
-    /// Not produced here: for callers whose key lookup fails.
+    /// Not produced here: for callers whose key lookup fails, or whose session token does not
+    /// belong to their temporary access key.
     /// AWS code: `UnrecognizedClientException` (query protocol: `InvalidClientTokenId`).
     UnrecognizedClient,
+    /// Not produced here: temporary credentials past their expiration.
+    /// AWS code: `ExpiredTokenException` (query protocol: `ExpiredToken`).
+    ExpiredToken,
 }
 
 impl AuthError {
@@ -161,6 +165,9 @@ impl AuthError {
             AuthError::Expired { message } => message.clone(),
             AuthError::UnrecognizedClient => {
                 "The security token included in the request is invalid.".to_owned()
+            }
+            AuthError::ExpiredToken => {
+                "The security token included in the request is expired".to_owned()
             }
         }
     }

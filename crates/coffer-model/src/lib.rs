@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
+pub mod iam;
 pub mod kms;
 pub mod secretsmanager;
 pub mod sts;

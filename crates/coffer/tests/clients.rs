@@ -511,9 +511,14 @@ async fn terraform_seed_with_root_credentials() {
     }
     let server = Server::secure();
     let (ak, sk) = server.root_credentials();
+    // The whole blog post, its managed IAM policy included.
     terraform_seed(
         &server,
-        vec![format!("access_key={ak}"), format!("secret_key={sk}")],
+        vec![
+            format!("access_key={ak}"),
+            format!("secret_key={sk}"),
+            "with_iam=true".to_string(),
+        ],
         "root",
         false,
     )

@@ -1,9 +1,10 @@
 //! Every operation in the official models is routed: botocore 1.44.8 (the newest model, with the
-//! Secrets Manager operations the AWS SDK for Rust lacks) sends each KMS, Secrets Manager and STS
-//! operation of its models with an empty request to a `--dev` server. KMS and Secrets Manager
+//! Secrets Manager operations the AWS SDK for Rust lacks) sends each KMS, Secrets Manager, STS and
+//! IAM operation of its models with an empty request to a `--dev` server. KMS and Secrets Manager
 //! must answer each one as an operation they know (a success or the operation's own error, never
-//! `UnknownOperationException`, `InvalidAction` or "does not support"); STS, of which Coffer serves
-//! only some operations, must answer every one with a success or a well-formed AWS 4xx error.
+//! `UnknownOperationException`, `InvalidAction` or "does not support"); STS and IAM, of which
+//! Coffer serves some operations, must answer every one with a success or a well-formed AWS 4xx
+//! error.
 //! Nothing may answer 5xx. Skips when the botocore virtualenv is missing (`.ci/run` makes it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,7 +22,7 @@ endpoint, region = sys.argv[1:3]
 session = botocore.session.get_session()
 config = Config(parameter_validation=False, retries={"max_attempts": 1})
 out = {"botocore": botocore.__version__, "services": {}}
-for service in ("kms", "secretsmanager", "sts"):
+for service in ("kms", "secretsmanager", "sts", "iam"):
     client = session.create_client(service, endpoint_url=endpoint, region_name=region,
                                    aws_access_key_id="test", aws_secret_access_key="test",
                                    config=config)
@@ -90,11 +91,12 @@ fn every_operation_in_the_official_models_is_routed() {
     let version = out["botocore"].as_str().unwrap_or("?");
 
     let mut failures = Vec::new();
-    let mut sts_unserved = Vec::new();
+    let mut unserved = Vec::new();
     for (service, routed, at_least) in [
         ("kms", true, 56),
         ("secretsmanager", true, 26),
         ("sts", false, 1),
+        ("iam", false, 1),
     ] {
         let ops = services[service]
             .as_object()
@@ -108,7 +110,7 @@ fn every_operation_in_the_official_models_is_routed() {
         for (op, r) in ops {
             failures.extend(problems(service, op, r, routed));
             if !routed && matches!(r["code"].as_str(), Some("InvalidAction")) {
-                sts_unserved.push(op.as_str());
+                unserved.push(format!("{service}:{op}"));
             }
         }
     }
@@ -129,9 +131,9 @@ fn every_operation_in_the_official_models_is_routed() {
         services["sts"]["GetCallerIdentity"]
     );
     println!(
-        "botocore {}: STS operations Coffer answers InvalidAction: {}",
+        "botocore {}: STS and IAM operations Coffer answers InvalidAction: {}",
         version,
-        sts_unserved.join(", ")
+        unserved.join(", ")
     );
     let h = server.raw("GET", "/_coffer/health", &[], b"");
     assert_eq!(h.status, 200, "server unhealthy after the sweep");

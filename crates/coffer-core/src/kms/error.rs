@@ -67,6 +67,9 @@ pub enum KmsError {
     /// `NotAuthorizedException`.
     #[error("{0}")]
     NotAuthorized(String),
+    /// `AccessDeniedException`: the caller's policies do not allow the request.
+    #[error("{0}")]
+    AccessDenied(String),
     /// `IncorrectKeyMaterialException`.
     #[error("{0}")]
     IncorrectKeyMaterial(String),

@@ -39,6 +39,8 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     /// Last use of each regional key, flushed to the store by [`Kms::run_due`].
     usage: Mutex<usage::Usage>,
+    /// Evaluates role sessions' requests; root callers never need it.
+    authorizer: std::sync::OnceLock<Arc<crate::authz::Authorizer>>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -80,6 +82,7 @@ impl Kms {
             root,
             clock,
             usage: Mutex::new(usage::Usage::default()),
+            authorizer: std::sync::OnceLock::new(),
         };
         let mut world = World::default();
         for (_, bytes) in kms.store.scan(FAMILY_TABLE)? {
@@ -284,6 +287,9 @@ impl Kms {
         let fam = w
             .family(&ctx.account_id, &key_id)
             .ok_or_else(|| KmsError::Internal(format!("key {key_id} has no family")))?;
+        if ctx.role.is_some() {
+            self.authorize(w, ctx, op, key, fam, &arn)?;
+        }
         let state = self.effective_state(key);
         if !op.states.contains(&state) {
             return Err(state_error(op, state, &arn));
@@ -308,6 +314,101 @@ impl Kms {
             });
         }
         Ok((key, fam))
+    }
+
+    /// Authorizes a role session's use of a key (ADR 0009): the key policy, the role's
+    /// identity policies, the session policy and grants for the role. Conditions see
+    /// `kms:CallerAccount`, `kms:ViaService` (when Secrets Manager acts for the caller),
+    /// `kms:KeySpec`, `kms:KeyUsage`, `kms:KeyOrigin` and `kms:MultiRegion`; encryption context
+    /// keys are not known at this point, so a grant with constraints does not count.
+    fn authorize(
+        &self,
+        w: &World,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        key: &KeyRecord,
+        fam: &Family,
+        arn: &str,
+    ) -> Result<(), KmsError> {
+        let Some(role) = &ctx.role else {
+            return Ok(());
+        };
+        let authz = self
+            .authorizer
+            .get()
+            .ok_or_else(|| KmsError::Internal("no authorizer for a role session".into()))?;
+        let grant_name = match op.name {
+            "ReEncryptFrom" | "ReEncryptTo" => op.name,
+            n => n,
+        };
+        let grant_allows = w.region(&ctx.account_id, &ctx.region).is_some_and(|r| {
+            r.grants.values().any(|g| {
+                g.key_id == key.key_id
+                    && g.constraints.is_none()
+                    && g.grantee
+                        .as_deref()
+                        .is_some_and(|p| p == role.role_arn || p == ctx.principal_arn)
+                    && g.operations.iter().any(|o| o == grant_name)
+            })
+        });
+        let mut c = coffer_policy::Context::new();
+        c.set("kms:CallerAccount", &ctx.account_id);
+        c.set("kms:KeySpec", &fam.rec.key_spec);
+        c.set("kms:KeyUsage", &fam.rec.key_usage);
+        c.set("kms:KeyOrigin", &fam.rec.origin);
+        c.set(
+            "kms:MultiRegion",
+            if fam.rec.multi_region {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        if let Some(via) = &role.via_service {
+            c.set("kms:ViaService", via);
+        }
+        authz
+            .check_kms(
+                ctx,
+                crate::authz::Ask {
+                    action: op.action,
+                    resource: arn,
+                    context: c,
+                },
+                &key.policy,
+                grant_allows,
+            )
+            .map_err(|d| KmsError::AccessDenied(d.message))
+    }
+
+    /// Authorizes a role session's request that names no key (CreateKey, ListKeys, ListAliases,
+    /// GenerateRandom, …): `kms:<op>` on `*`.
+    pub fn authorize_account(&self, ctx: &RequestContext, op: &str) -> Result<(), KmsError> {
+        if ctx.role.is_none() {
+            return Ok(());
+        }
+        let authz = self
+            .authorizer
+            .get()
+            .ok_or_else(|| KmsError::Internal("no authorizer for a role session".into()))?;
+        let mut c = coffer_policy::Context::new();
+        c.set("kms:CallerAccount", &ctx.account_id);
+        authz
+            .check(
+                ctx,
+                crate::authz::Ask {
+                    action: &format!("kms:{op}"),
+                    resource: "*",
+                    context: c,
+                },
+                None,
+            )
+            .map_err(|d| KmsError::AccessDenied(d.message))
+    }
+
+    /// Uses `authz` for role sessions (set once, when the services are opened together).
+    pub fn set_authorizer(&self, authz: Arc<crate::authz::Authorizer>) {
+        let _ = self.authorizer.set(authz);
     }
 
     /// The key's state as of now: imported material past its `ValidTo` has expired even if

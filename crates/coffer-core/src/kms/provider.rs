@@ -19,7 +19,7 @@ impl From<KmsError> for KeyFailure {
             KmsError::NotFound(m) => KeyFailure::NotFound(m),
             KmsError::Disabled(m) => KeyFailure::Disabled(m),
             KmsError::InvalidState(m) => KeyFailure::InvalidState(m),
-            KmsError::NotAuthorized(m) => KeyFailure::AccessDenied(m),
+            KmsError::NotAuthorized(m) | KmsError::AccessDenied(m) => KeyFailure::AccessDenied(m),
             other => KeyFailure::Internal(other.to_string()),
         }
     }
@@ -27,6 +27,12 @@ impl From<KmsError> for KeyFailure {
 
 impl KeyProvider for Kms {
     fn key_arn(&self, ctx: &RequestContext, key_ref: &str) -> Result<String, KeyFailure> {
+        // Naming a key is not a use of it: Secrets Manager resolves references as itself, and
+        // the caller's permissions are checked when the key encrypts or decrypts.
+        let ctx = &RequestContext {
+            role: None,
+            ..ctx.clone()
+        };
         let w = self.world.read();
         let (key, _) = self.resolve(&w, ctx, &ops::DESCRIBE_KEY, key_ref)?;
         Ok(key_arn(
@@ -107,6 +113,7 @@ impl KeyProvider for Kms {
         key_ref: &str,
         enc_ctx: &BTreeMap<String, String>,
     ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), KeyFailure> {
+        let ctx = &ctx.via_service("secretsmanager");
         let data_key =
             coffer_crypto::random::bytes(32).map_err(|e| KeyFailure::Internal(e.to_string()))?;
         let (blob, _, _) = self.seal(
@@ -126,6 +133,7 @@ impl KeyProvider for Kms {
         blob: &[u8],
         enc_ctx: &BTreeMap<String, String>,
     ) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
+        let ctx = &ctx.via_service("secretsmanager");
         let (plain, _, _) = self.open(ctx, &ops::DECRYPT, blob, None, enc_ctx, None)?;
         Ok(plain)
     }

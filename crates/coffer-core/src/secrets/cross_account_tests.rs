@@ -16,6 +16,7 @@ fn in_account(account: &str) -> RequestContext {
         account_id: account.into(),
         region: EU_C.into(),
         principal_arn: format!("arn:aws:iam::{account}:root"),
+        role: None,
     }
 }
 

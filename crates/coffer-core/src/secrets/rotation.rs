@@ -449,6 +449,7 @@ pub(crate) fn rotator_context(arn: &str, rotator: &str) -> Result<RequestContext
             "arn:{}:sts::{}:assumed-role/coffer-rotator/{rotator}",
             parts[1], parts[4]
         ),
+        role: None,
     })
 }
 

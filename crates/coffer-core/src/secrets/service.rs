@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use super::rotation::RotatorRegistry;
 
+mod authorize;
 mod cross_account;
 mod policy;
 mod rotate;
@@ -175,6 +176,8 @@ pub struct SecretsManager {
     rotators: RwLock<RotatorRegistry>,
     /// Secrets (by ARN) whose rotation steps are running now.
     running: parking_lot::Mutex<HashSet<String>>,
+    /// Evaluates role sessions' requests; root callers never need it.
+    authorizer: std::sync::OnceLock<Arc<crate::authz::Authorizer>>,
 }
 
 impl std::fmt::Debug for SecretsManager {
@@ -547,6 +550,7 @@ impl SecretsManager {
             state: RwLock::new(state),
             rotators: RwLock::new(RotatorRegistry::new()),
             running: parking_lot::Mutex::new(HashSet::new()),
+            authorizer: std::sync::OnceLock::new(),
         })
     }
 
@@ -2130,7 +2134,13 @@ impl SecretsManager {
             };
         if let Some(ids) = &req.secret_id_list {
             for id in ids {
-                match secret_id_chars(id).and_then(|_| Self::lookup(&st, ctx, id)) {
+                let found = secret_id_chars(id)
+                    .and_then(|_| Self::lookup(&st, ctx, id))
+                    .and_then(|s| {
+                        self.check_secret(ctx, "secretsmanager:GetSecretValue", s)
+                            .map(|()| s)
+                    });
+                match found {
                     Ok(s) => read(s, id, &mut values, &mut errors),
                     Err(e) => errors.push(api_error(id, &e)),
                 }
@@ -2149,7 +2159,10 @@ impl SecretsManager {
             let max = usize::try_from(req.max_results.unwrap_or(20)).unwrap_or(20);
             for s in found.iter().skip(offset).take(max) {
                 let arn = s.rec.arn.clone();
-                read(s, &arn, &mut values, &mut errors);
+                match self.check_secret(ctx, "secretsmanager:GetSecretValue", s) {
+                    Ok(()) => read(s, &arn, &mut values, &mut errors),
+                    Err(e) => errors.push(api_error(&arn, &e)),
+                }
             }
             let end = offset.saturating_add(max);
             next_token = (end < found.len()).then(|| encode_token(end));

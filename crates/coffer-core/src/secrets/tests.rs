@@ -265,6 +265,7 @@ pub(super) fn ctx(region: &str) -> RequestContext {
         account_id: ACCOUNT.into(),
         region: region.into(),
         principal_arn: format!("arn:aws:iam::{ACCOUNT}:root"),
+        role: None,
     }
 }
 

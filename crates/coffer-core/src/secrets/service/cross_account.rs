@@ -229,6 +229,7 @@ impl SecretsManager {
             account_id: draft.rec.account.clone(),
             region: draft.rec.region.clone(),
             principal_arn: ctx.principal_arn.clone(),
+            role: ctx.role.clone(),
         };
         let sealed = match new_value.filter(|(id, _)| *id == vid) {
             Some((_, plain)) => self.seal(

@@ -137,6 +137,7 @@ fn service_context(rec: &SecretRecord) -> RequestContext {
             partition_of(&rec.region),
             rec.account
         ),
+        role: None,
     }
 }
 

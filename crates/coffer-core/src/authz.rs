@@ -1,0 +1,284 @@
+//! Authorization of callers that hold an assumed role's credentials (ADR 0009).
+//!
+//! Root callers (`RequestContext::role` is `None`) are allowed everything in their account and
+//! never reach this module. For a role session, the role's identity policies (attached managed
+//! policies' default versions and inline policies), the session policy and the resource's own
+//! policy (a key policy, a secret's resource policy) are evaluated by `coffer-policy`.
+
+use crate::context::RoleSession;
+use crate::iam::Iam;
+use crate::RequestContext;
+use coffer_policy::{Context, Decision, Policy, Request};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Parsed documents kept for reuse; the cache is emptied when it grows past this.
+const CACHE_LIMIT: usize = 4096;
+
+/// Why a request was refused: AWS's message for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// `User: ARN is not authorized to perform: ACTION on resource: ARN because …`.
+    pub message: String,
+}
+
+/// Evaluates role sessions' requests.
+pub struct Authorizer {
+    iam: Arc<Iam>,
+    parsed: Mutex<HashMap<String, Option<Policy>>>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorizer")
+    }
+}
+
+/// What is being asked, for one check.
+pub struct Ask<'a> {
+    /// `kms:Decrypt`, `secretsmanager:GetSecretValue`, …
+    pub action: &'a str,
+    /// The resource's ARN (or `*`).
+    pub resource: &'a str,
+    /// Condition keys of the request (the authorizer adds the principal's own).
+    pub context: Context,
+}
+
+impl Authorizer {
+    /// An authorizer reading roles and their policies from `iam`.
+    pub fn new(iam: Arc<Iam>) -> Self {
+        Self {
+            iam,
+            parsed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A parsed document; `None` for one that does not parse (stored documents were validated
+    /// when written, so this only guards against a record written by a newer version).
+    fn parse(&self, doc: &str) -> Option<Policy> {
+        let mut cache = self.parsed.lock();
+        if let Some(p) = cache.get(doc) {
+            return p.clone();
+        }
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        let p = Policy::parse(doc).ok();
+        if p.is_none() {
+            tracing::warn!("a stored policy document does not parse; it grants nothing");
+        }
+        cache.insert(doc.to_string(), p.clone());
+        p
+    }
+
+    fn identity(&self, ctx: &RequestContext, role: &RoleSession) -> Vec<Policy> {
+        self.iam
+            .role_policy_documents(&ctx.account_id, &role.role_name)
+            .iter()
+            .filter_map(|d| self.parse(d))
+            .collect()
+    }
+
+    fn session(&self, role: &RoleSession) -> Option<Policy> {
+        // A session policy that does not parse allows nothing (AWS refuses it at AssumeRole).
+        role.session_policy
+            .as_deref()
+            .map(|d| self.parse(d).unwrap_or_else(allow_nothing))
+    }
+
+    fn with_principal(ctx: &RequestContext, role: &RoleSession, mut c: Context) -> Context {
+        c.set("aws:PrincipalArn", &role.role_arn);
+        c.set("aws:PrincipalAccount", &ctx.account_id);
+        c.set("aws:PrincipalType", "AssumedRole");
+        c.set("aws:RequestedRegion", &ctx.region);
+        c.set("aws:username", &role.session_name);
+        c
+    }
+
+    /// Checks a request to a service whose resources may carry a resource policy (Secrets
+    /// Manager). `Ok` for root callers.
+    pub fn check(
+        &self,
+        ctx: &RequestContext,
+        ask: Ask<'_>,
+        resource_policy: Option<&str>,
+    ) -> Result<(), Denied> {
+        let Some(role) = &ctx.role else {
+            return Ok(());
+        };
+        let identity = self.identity(ctx, role);
+        let session = self.session(role);
+        let resource = resource_policy.and_then(|d| self.parse(d));
+        let context = Self::with_principal(ctx, role, ask.context);
+        let req = Request {
+            principal_arn: &ctx.principal_arn,
+            principal_account: &ctx.account_id,
+            role_arn: Some(&role.role_arn),
+            action: ask.action,
+            resource: ask.resource,
+            context: &context,
+        };
+        match coffer_policy::decide(&identity, resource.as_ref(), session.as_ref(), &req) {
+            Decision::Allow => Ok(()),
+            d => {
+                let why = if resource.is_some() {
+                    Why::Either
+                } else {
+                    Why::Identity
+                };
+                Err(denied(ctx, ask.action, ask.resource, d, why))
+            }
+        }
+    }
+
+    /// Checks that the caller may assume a role: the role's trust policy must allow
+    /// `sts:AssumeRole` for the caller (its account's root user, its role, or its session). When
+    /// the trust policy names the caller's account rather than the caller, a role session also
+    /// needs its own policies to allow `sts:AssumeRole` on the role, as in AWS.
+    pub fn check_trust(
+        &self,
+        ctx: &RequestContext,
+        role_arn: &str,
+        trust_policy: &str,
+    ) -> Result<(), Denied> {
+        let action = "sts:AssumeRole";
+        let refuse = || denied(ctx, action, role_arn, Decision::ImplicitDeny, Why::Resource);
+        let trust = self.parse(trust_policy).ok_or_else(refuse)?;
+        let context = match &ctx.role {
+            Some(role) => Self::with_principal(ctx, role, Context::new()),
+            None => {
+                let mut c = Context::new();
+                c.set("aws:PrincipalArn", &ctx.principal_arn);
+                c.set("aws:PrincipalAccount", &ctx.account_id);
+                c.set("aws:PrincipalType", "Account");
+                c
+            }
+        };
+        let req = Request {
+            principal_arn: &ctx.principal_arn,
+            principal_account: &ctx.account_id,
+            role_arn: ctx.role.as_ref().map(|r| r.role_arn.as_str()),
+            action,
+            resource: role_arn,
+            context: &context,
+        };
+        let outcome = trust.evaluate_resource(&req);
+        if outcome.explicit_deny {
+            return Err(refuse());
+        }
+        match &ctx.role {
+            None if outcome.allow || outcome.allow_via_account => Ok(()),
+            Some(_) if outcome.allow => Ok(()),
+            Some(role) if outcome.allow_via_account => {
+                let identity = self.identity(ctx, role);
+                let session = self.session(role);
+                match coffer_policy::decide(&identity, None, session.as_ref(), &req) {
+                    Decision::Allow => Ok(()),
+                    _ => Err(refuse()),
+                }
+            }
+            _ => Err(refuse()),
+        }
+    }
+
+    /// Checks a KMS request: the key policy is authoritative; a grant to the role allowing the
+    /// operation also allows. `Ok` for root callers.
+    pub fn check_kms(
+        &self,
+        ctx: &RequestContext,
+        ask: Ask<'_>,
+        key_policy: &str,
+        grant_allows: bool,
+    ) -> Result<(), Denied> {
+        let Some(role) = &ctx.role else {
+            return Ok(());
+        };
+        let identity = self.identity(ctx, role);
+        let session = self.session(role);
+        let key_policy = self.parse(key_policy).unwrap_or_else(allow_nothing);
+        let context = Self::with_principal(ctx, role, ask.context);
+        let req = Request {
+            principal_arn: &ctx.principal_arn,
+            principal_account: &ctx.account_id,
+            role_arn: Some(&role.role_arn),
+            action: ask.action,
+            resource: ask.resource,
+            context: &context,
+        };
+        match coffer_policy::decide_kms(
+            &key_policy,
+            &identity,
+            session.as_ref(),
+            grant_allows,
+            &req,
+        ) {
+            Decision::Allow => Ok(()),
+            d => {
+                // A key policy that delegates to IAM (as the default one does) leaves the answer to
+                // the identity policies; otherwise it is the key policy that does not allow.
+                let delegated = key_policy.evaluate_resource(&req).allow_via_account;
+                Err(denied(
+                    ctx,
+                    ask.action,
+                    ask.resource,
+                    d,
+                    Why::kms(delegated),
+                ))
+            }
+        }
+    }
+}
+
+/// A policy without statements: it allows nothing.
+fn allow_nothing() -> Policy {
+    Policy::empty()
+}
+
+/// AWS's AccessDenied wording.
+/// Which policies had their say, for the wording of a refusal.
+#[derive(Clone, Copy)]
+enum Why {
+    /// Only identity policies could have allowed.
+    Identity,
+    /// The resource's policy could have allowed, by itself.
+    Resource,
+    /// Either could have.
+    Either,
+}
+
+impl Why {
+    fn kms(delegated: bool) -> Self {
+        if delegated {
+            Why::Identity
+        } else {
+            Why::Resource
+        }
+    }
+}
+
+fn denied(ctx: &RequestContext, action: &str, resource: &str, d: Decision, why: Why) -> Denied {
+    let why = match (d, why) {
+        (Decision::ExplicitDeny, Why::Resource) => {
+            "with an explicit deny in a resource-based policy".to_string()
+        }
+        (Decision::ExplicitDeny, _) => {
+            "with an explicit deny in an identity-based policy".to_string()
+        }
+        (_, Why::Identity) => {
+            format!("because no identity-based policy allows the {action} action")
+        }
+        (_, Why::Resource) => {
+            format!("because no resource-based policy allows the {action} action")
+        }
+        (_, Why::Either) => format!(
+            "because no identity-based policy or resource-based policy allows the {action} action"
+        ),
+    };
+    Denied {
+        message: format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
+            ctx.principal_arn
+        ),
+    }
+}

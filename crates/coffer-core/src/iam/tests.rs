@@ -1,0 +1,783 @@
+//! Unit tests of the IAM service over an in-memory store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::{RequestContext, RoleSession};
+use coffer_store::{MemoryStore, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const ACCOUNT: &str = "111122223333";
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+const DECRYPT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}"#;
+const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    fail: AtomicBool,
+}
+
+impl Store for FlakyStore {
+    fn scan(&self, table: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.inner.scan(table)
+    }
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+    fn commit(&self, tx: &Transaction) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk on fire".into()));
+        }
+        self.inner.commit(tx)
+    }
+    fn clear(&self) -> Result<(), StoreError> {
+        self.inner.clear()
+    }
+}
+
+struct Fixed;
+impl Clock for Fixed {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(1_700_000_000_123)
+    }
+}
+
+fn ctx() -> RequestContext {
+    ctx_of(ACCOUNT)
+}
+
+fn ctx_of(account: &str) -> RequestContext {
+    RequestContext {
+        account_id: account.into(),
+        region: "us-east-1".into(),
+        principal_arn: format!("arn:aws:iam::{account}:root"),
+        role: None,
+    }
+}
+
+fn setup() -> (Arc<FlakyStore>, Iam) {
+    let store = Arc::new(FlakyStore::default());
+    let iam = Iam::load(store.clone(), Arc::new(Fixed)).unwrap();
+    (store, iam)
+}
+
+fn create_role(iam: &Iam, name: &str, path: Option<&str>) -> Role {
+    iam.create_role(
+        &ctx(),
+        CreateRoleRequest {
+            role_name: Some(name.into()),
+            path: path.map(Into::into),
+            assume_role_policy_document: Some(TRUST.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn create_policy(iam: &Iam, name: &str, doc: &str) -> Policy {
+    iam.create_policy(
+        &ctx(),
+        CreatePolicyRequest {
+            policy_name: Some(name.into()),
+            policy_document: Some(doc.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn code(e: IamError) -> String {
+    match e {
+        IamError::NoSuchEntity(m) => format!("NoSuchEntity: {m}"),
+        IamError::EntityAlreadyExists(m) => format!("EntityAlreadyExists: {m}"),
+        IamError::DeleteConflict(m) => format!("DeleteConflict: {m}"),
+        IamError::LimitExceeded(m) => format!("LimitExceeded: {m}"),
+        IamError::MalformedPolicyDocument(m) => format!("MalformedPolicyDocument: {m}"),
+        IamError::InvalidInput(m) => format!("InvalidInput: {m}"),
+        IamError::Validation(v) => format!("ValidationError: {}", v.message),
+        IamError::AccessDenied(m) => format!("AccessDenied: {m}"),
+        e => format!("other: {e}"),
+    }
+}
+
+#[test]
+fn roles_are_made_read_and_found_by_name_and_arn() {
+    let (_, iam) = setup();
+    let r = create_role(&iam, "App", Some("/team/"));
+    assert_eq!(r.arn, "arn:aws:iam::111122223333:role/team/App");
+    assert!(r.role_id.starts_with("AROA") && r.role_id.len() == 21);
+    assert!(r.role_id[4..]
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+    assert_eq!(r.max_session_duration, 3600);
+    assert_eq!(r.create_date.millis, 1_700_000_000_000, "whole seconds");
+
+    let got = iam.get_role(&ctx(), Some("app")).unwrap();
+    assert_eq!(got.role_name, "App", "names compare without case");
+    let info = iam.role(ACCOUNT, "APP").unwrap();
+    assert_eq!(info.trust_policy, TRUST);
+    assert_eq!(info.path, "/team/");
+    assert_eq!(
+        iam.role_by_arn("arn:aws:iam::111122223333:role/team/App")
+            .unwrap()
+            .role_id,
+        r.role_id
+    );
+    assert!(iam
+        .role_by_arn("arn:aws:iam::111122223333:role/App")
+        .is_none());
+    assert!(iam.role("999999999999", "App").is_none(), "per account");
+    assert!(iam.get_role(&ctx_of("999999999999"), Some("App")).is_err());
+
+    let dup = iam
+        .create_role(
+            &ctx(),
+            CreateRoleRequest {
+                role_name: Some("APP".into()),
+                assume_role_policy_document: Some(TRUST.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        code(dup),
+        "EntityAlreadyExists: Role with name APP already exists."
+    );
+    assert_eq!(
+        code(iam.get_role(&ctx(), Some("nobody")).unwrap_err()),
+        "NoSuchEntity: The role with name nobody cannot be found."
+    );
+}
+
+#[test]
+fn requests_are_validated_with_aws_wording() {
+    let (_, iam) = setup();
+    let e = iam
+        .create_role(
+            &ctx(),
+            CreateRoleRequest {
+                role_name: Some("bad name".into()),
+                assume_role_policy_document: None,
+                max_session_duration: Some(100),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "ValidationError: 3 validation errors detected: Value 'bad name' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+; Value null at 'assumeRolePolicyDocument' failed to satisfy constraint: Member must not be null; Value '100' at 'maxSessionDuration' failed to satisfy constraint: Member must have value greater than or equal to 3600"
+    );
+    let e = iam
+        .create_role(
+            &ctx(),
+            CreateRoleRequest {
+                role_name: Some("r".into()),
+                assume_role_policy_document: Some(DECRYPT.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "MalformedPolicyDocument: Has prohibited field Resource"
+    );
+    let e = iam
+        .create_role(
+            &ctx(),
+            CreateRoleRequest {
+                role_name: Some("r".into()),
+                assume_role_policy_document: Some(TRUST.into()),
+                permissions_boundary: Some("arn:aws:iam::111122223333:policy/boundary".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(code(e).starts_with("InvalidInput: "));
+    let e = iam
+        .create_role(
+            &ctx(),
+            CreateRoleRequest {
+                role_name: Some("r".into()),
+                assume_role_policy_document: Some(TRUST.into()),
+                tags: Some(vec![
+                    Tag {
+                        key: "Team".into(),
+                        value: "a".into(),
+                    },
+                    Tag {
+                        key: "team".into(),
+                        value: "b".into(),
+                    },
+                ]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "InvalidInput: Duplicate tag keys found. Please note that Tag keys are case insensitive."
+    );
+    assert!(iam.role(ACCOUNT, "r").is_none());
+}
+
+#[test]
+fn role_updates_and_tags() {
+    let (_, iam) = setup();
+    create_role(&iam, "app", None);
+    iam.update_role(&ctx(), Some("app"), Some("the app".into()), Some(7200))
+        .unwrap();
+    let e = iam
+        .update_role(&ctx(), Some("app"), None, Some(43201))
+        .unwrap_err();
+    assert!(code(e).contains("Member must have value less than or equal to 43200"));
+    let r = iam.get_role(&ctx(), Some("app")).unwrap();
+    assert_eq!(r.description.as_deref(), Some("the app"));
+    assert_eq!(r.max_session_duration, 7200);
+    assert_eq!(iam.role(ACCOUNT, "app").unwrap().max_session_duration, 7200);
+
+    let tags = [
+        Tag {
+            key: "a".into(),
+            value: "1".into(),
+        },
+        Tag {
+            key: "b".into(),
+            value: "2".into(),
+        },
+    ];
+    iam.tag_role(&ctx(), Some("app"), Some(&tags)).unwrap();
+    iam.tag_role(
+        &ctx(),
+        Some("app"),
+        Some(&[Tag {
+            key: "A".into(),
+            value: "3".into(),
+        }]),
+    )
+    .unwrap();
+    let page1 = iam
+        .list_role_tags(
+            &ctx(),
+            Some("app"),
+            &Paging {
+                marker: None,
+                max_items: Some(1),
+            },
+        )
+        .unwrap();
+    assert_eq!(page1.items.len(), 1);
+    assert_eq!(page1.items[0].key, "A");
+    assert_eq!(page1.items[0].value, "3");
+    let page2 = iam
+        .list_role_tags(
+            &ctx(),
+            Some("app"),
+            &Paging {
+                marker: page1.marker,
+                max_items: Some(1),
+            },
+        )
+        .unwrap();
+    assert_eq!(page2.items[0].key, "b");
+    assert!(page2.marker.is_none());
+    iam.untag_role(&ctx(), Some("app"), Some(&["a".into(), "zzz".into()]))
+        .unwrap();
+    let r = iam.get_role(&ctx(), Some("app")).unwrap();
+    assert_eq!(r.tags.len(), 1);
+
+    let many: Vec<Tag> = (0..50)
+        .map(|i| Tag {
+            key: format!("k{i}"),
+            value: String::new(),
+        })
+        .collect();
+    let e = iam.tag_role(&ctx(), Some("app"), Some(&many)).unwrap_err();
+    assert_eq!(
+        code(e),
+        "LimitExceeded: The number of tags has reached the maximum limit."
+    );
+
+    iam.update_assume_role_policy(
+        &ctx(),
+        Some("app"),
+        Some(TRUST.replace("root", "role/x").as_str()),
+    )
+    .unwrap();
+    assert!(iam
+        .role(ACCOUNT, "app")
+        .unwrap()
+        .trust_policy
+        .contains("role/x"));
+    let e = iam
+        .update_assume_role_policy(&ctx(), Some("app"), Some("{"))
+        .unwrap_err();
+    assert_eq!(code(e), "MalformedPolicyDocument: Syntax errors in policy.");
+}
+
+#[test]
+fn list_roles_pages_and_filters_by_path() {
+    let (_, iam) = setup();
+    for (name, path) in [("c", "/"), ("a", "/x/"), ("b", "/x/y/"), ("d", "/z/")] {
+        create_role(&iam, name, Some(path));
+    }
+    iam.create_role(
+        &ctx_of("999999999999"),
+        CreateRoleRequest {
+            role_name: Some("other".into()),
+            assume_role_policy_document: Some(TRUST.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    let mut paging = Paging {
+        marker: None,
+        max_items: Some(3),
+    };
+    loop {
+        let p = iam.list_roles(&ctx(), None, &paging).unwrap();
+        names.extend(p.items.into_iter().map(|r| r.role_name));
+        match p.marker {
+            Some(m) => paging.marker = Some(m),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    let x: Vec<String> = iam
+        .list_roles(&ctx(), Some("/x/"), &Paging::default())
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.role_name)
+        .collect();
+    assert_eq!(x, ["a", "b"]);
+    let e = iam
+        .list_roles(
+            &ctx(),
+            None,
+            &Paging {
+                marker: None,
+                max_items: Some(0),
+            },
+        )
+        .unwrap_err();
+    assert!(code(e).contains("Member must have value greater than or equal to 1"));
+}
+
+#[test]
+fn managed_policies_versions_and_attachments() {
+    let (_, iam) = setup();
+    create_role(&iam, "app", None);
+    let p = create_policy(&iam, "decrypt", DECRYPT);
+    assert_eq!(p.arn, "arn:aws:iam::111122223333:policy/decrypt");
+    assert!(p.policy_id.starts_with("ANPA") && p.policy_id.len() == 21);
+    assert_eq!(p.default_version_id, "v1");
+    assert_eq!(p.attachment_count, 0);
+    assert!(p.is_attachable);
+    let dup = iam
+        .create_policy(
+            &ctx(),
+            CreatePolicyRequest {
+                policy_name: Some("DECRYPT".into()),
+                path: Some("/other/".into()),
+                policy_document: Some(DECRYPT.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        code(dup),
+        "EntityAlreadyExists: A policy called DECRYPT already exists. Duplicate names are not allowed."
+    );
+
+    // Versions: at most five, the default cannot go.
+    for i in 2..=5 {
+        let v = iam
+            .create_policy_version(&ctx(), Some(&p.arn), Some(READ), i == 3)
+            .unwrap();
+        assert_eq!(v.version_id, format!("v{i}"));
+        assert_eq!(v.is_default_version, i == 3);
+        assert!(v.document.is_none());
+    }
+    let e = iam
+        .create_policy_version(&ctx(), Some(&p.arn), Some(READ), false)
+        .unwrap_err();
+    assert!(code(e).starts_with("LimitExceeded: A managed policy can have up to 5 versions."));
+    let got = iam.get_policy(&ctx(), Some(&p.arn)).unwrap();
+    assert_eq!(got.default_version_id, "v3");
+    let listed: Vec<(String, bool)> = iam
+        .list_policy_versions(&ctx(), Some(&p.arn), &Paging::default())
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|v| (v.version_id, v.is_default_version))
+        .collect();
+    assert_eq!(listed[0], ("v5".to_string(), false), "newest first");
+    assert_eq!(listed.len(), 5);
+    let e = iam
+        .delete_policy_version(&ctx(), Some(&p.arn), Some("v3"))
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "DeleteConflict: Cannot delete the default version of a policy."
+    );
+    iam.delete_policy_version(&ctx(), Some(&p.arn), Some("v5"))
+        .unwrap();
+    let e = iam
+        .get_policy_version(&ctx(), Some(&p.arn), Some("v5"))
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        format!(
+            "NoSuchEntity: Policy {} version v5 does not exist or is not attachable.",
+            p.arn
+        )
+    );
+    let v6 = iam
+        .create_policy_version(&ctx(), Some(&p.arn), Some(DECRYPT), false)
+        .unwrap();
+    assert_eq!(v6.version_id, "v6", "numbers are never reused");
+    iam.set_default_policy_version(&ctx(), Some(&p.arn), Some("v6"))
+        .unwrap();
+    assert_eq!(
+        iam.get_policy_version(&ctx(), Some(&p.arn), Some("v6"))
+            .unwrap()
+            .document
+            .as_deref(),
+        Some(DECRYPT)
+    );
+
+    // Attach: documents apply to the role; counts and listings follow.
+    iam.attach_role_policy(&ctx(), Some("app"), Some(&p.arn))
+        .unwrap();
+    iam.attach_role_policy(&ctx(), Some("app"), Some(&p.arn))
+        .unwrap();
+    iam.put_role_policy(&ctx(), Some("app"), Some("inline"), Some(READ))
+        .unwrap();
+    assert_eq!(iam.role_policy_documents(ACCOUNT, "app"), [DECRYPT, READ]);
+    assert_eq!(
+        iam.get_policy(&ctx(), Some(&p.arn))
+            .unwrap()
+            .attachment_count,
+        1
+    );
+    let attached = iam
+        .list_attached_role_policies(&ctx(), Some("app"), None, &Paging::default())
+        .unwrap();
+    assert_eq!(attached.items[0].policy_name, "decrypt");
+    let entities = iam
+        .list_entities_for_policy(
+            &ctx(),
+            &ListEntitiesForPolicyRequest {
+                policy_arn: Some(p.arn.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(entities.items[0].role_name, "app");
+    let users = iam
+        .list_entities_for_policy(
+            &ctx(),
+            &ListEntitiesForPolicyRequest {
+                policy_arn: Some(p.arn.clone()),
+                entity_filter: Some("User".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(users.items.is_empty());
+    let only = iam
+        .list_policies(
+            &ctx(),
+            &ListPoliciesRequest {
+                only_attached: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(only.items.len(), 1);
+
+    // Conflicts while attached.
+    assert_eq!(
+        code(iam.delete_role(&ctx(), Some("app")).unwrap_err()),
+        "DeleteConflict: Cannot delete entity, must detach all policies first."
+    );
+    assert_eq!(
+        code(iam.delete_policy(&ctx(), Some(&p.arn)).unwrap_err()),
+        "DeleteConflict: Cannot delete a policy attached to entities."
+    );
+    iam.detach_role_policy(&ctx(), Some("app"), Some(&p.arn))
+        .unwrap();
+    assert_eq!(
+        code(
+            iam.detach_role_policy(&ctx(), Some("app"), Some(&p.arn))
+                .unwrap_err()
+        ),
+        format!("NoSuchEntity: Policy {} was not found.", p.arn)
+    );
+    assert_eq!(
+        code(iam.delete_role(&ctx(), Some("app")).unwrap_err()),
+        "DeleteConflict: Cannot delete entity, must delete policies first."
+    );
+    assert!(code(iam.delete_policy(&ctx(), Some(&p.arn)).unwrap_err())
+        .starts_with("DeleteConflict: This policy has more than one version."));
+    for v in ["v1", "v2", "v3", "v4"] {
+        iam.delete_policy_version(&ctx(), Some(&p.arn), Some(v))
+            .unwrap();
+    }
+    iam.delete_policy(&ctx(), Some(&p.arn)).unwrap();
+    iam.delete_role_policy(&ctx(), Some("app"), Some("INLINE"))
+        .unwrap();
+    iam.delete_role(&ctx(), Some("app")).unwrap();
+    assert!(iam.role(ACCOUNT, "app").is_none());
+}
+
+#[test]
+fn attach_errors() {
+    let (_, iam) = setup();
+    create_role(&iam, "app", None);
+    let missing = "arn:aws:iam::111122223333:policy/missing";
+    assert_eq!(
+        code(
+            iam.attach_role_policy(&ctx(), Some("app"), Some(missing))
+                .unwrap_err()
+        ),
+        format!("NoSuchEntity: Policy {missing} does not exist or is not attachable.")
+    );
+    assert_eq!(
+        code(
+            iam.attach_role_policy(&ctx(), Some("nobody"), Some(missing))
+                .unwrap_err()
+        ),
+        "NoSuchEntity: The role with name nobody cannot be found."
+    );
+    let bad = "arn:aws:iam::111122223333:role/not-a-policy";
+    assert_eq!(
+        code(iam.get_policy(&ctx(), Some(bad)).unwrap_err()),
+        format!("InvalidInput: ARN {bad} is not valid.")
+    );
+    for i in 0..10 {
+        let p = create_policy(&iam, &format!("p{i}"), DECRYPT);
+        iam.attach_role_policy(&ctx(), Some("app"), Some(&p.arn))
+            .unwrap();
+    }
+    let p = create_policy(&iam, "p10", DECRYPT);
+    assert_eq!(
+        code(
+            iam.attach_role_policy(&ctx(), Some("app"), Some(&p.arn))
+                .unwrap_err()
+        ),
+        "LimitExceeded: Cannot exceed quota for PoliciesPerRole: 10"
+    );
+}
+
+#[test]
+fn inline_policies_and_their_total_size() {
+    let (_, iam) = setup();
+    create_role(&iam, "app", None);
+    iam.put_role_policy(&ctx(), Some("app"), Some("b"), Some(READ))
+        .unwrap();
+    iam.put_role_policy(&ctx(), Some("app"), Some("a"), Some(DECRYPT))
+        .unwrap();
+    iam.put_role_policy(&ctx(), Some("app"), Some("A"), Some(READ))
+        .unwrap();
+    let names = iam
+        .list_role_policies(&ctx(), Some("app"), &Paging::default())
+        .unwrap()
+        .items;
+    assert_eq!(names, ["A", "b"]);
+    let got = iam.get_role_policy(&ctx(), Some("APP"), Some("a")).unwrap();
+    assert_eq!(got.role_name, "app");
+    assert_eq!(got.policy_document, READ);
+    assert_eq!(
+        code(
+            iam.get_role_policy(&ctx(), Some("app"), Some("zzz"))
+                .unwrap_err()
+        ),
+        "NoSuchEntity: The role policy with name zzz cannot be found."
+    );
+    let e = iam
+        .put_role_policy(
+            &ctx(),
+            Some("app"),
+            Some("p"),
+            Some(
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"a:b","Resource":"*"}}"#,
+            ),
+        )
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "MalformedPolicyDocument: Policy document should not specify a principal."
+    );
+    let big = |n: usize| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::{}"}}}}"#,
+            "x".repeat(n)
+        )
+    };
+    iam.put_role_policy(&ctx(), Some("app"), Some("big1"), Some(&big(5000)))
+        .unwrap();
+    let e = iam
+        .put_role_policy(&ctx(), Some("app"), Some("big2"), Some(&big(5000)))
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "LimitExceeded: Maximum policy size of 10240 bytes exceeded for role app"
+    );
+    // Replacing a policy counts its new size only.
+    iam.put_role_policy(&ctx(), Some("app"), Some("big1"), Some(&big(5200)))
+        .unwrap();
+}
+
+#[test]
+fn list_policies_scope_path_and_paging() {
+    let (_, iam) = setup();
+    for name in ["b", "a", "c"] {
+        iam.create_policy(
+            &ctx(),
+            CreatePolicyRequest {
+                policy_name: Some(name.into()),
+                path: Some(if name == "c" { "/team/" } else { "/" }.into()),
+                policy_document: Some(DECRYPT.into()),
+                description: Some("d".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let all = iam
+        .list_policies(&ctx(), &ListPoliciesRequest::default())
+        .unwrap();
+    let names: Vec<&str> = all.items.iter().map(|p| p.policy_name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let aws = iam
+        .list_policies(
+            &ctx(),
+            &ListPoliciesRequest {
+                scope: Some("AWS".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(aws.items.is_empty());
+    let team = iam
+        .list_policies(
+            &ctx(),
+            &ListPoliciesRequest {
+                path_prefix: Some("/team/".into()),
+                scope: Some("Local".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(team.items.len(), 1);
+    let first = iam
+        .list_policies(
+            &ctx(),
+            &ListPoliciesRequest {
+                paging: Paging {
+                    marker: None,
+                    max_items: Some(2),
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(first.items.len(), 2);
+    let rest = iam
+        .list_policies(
+            &ctx(),
+            &ListPoliciesRequest {
+                paging: Paging {
+                    marker: first.marker,
+                    max_items: Some(2),
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(rest.items[0].policy_name, "c");
+    assert!(rest.marker.is_none());
+    let e = iam
+        .list_policies(
+            &ctx(),
+            &ListPoliciesRequest {
+                scope: Some("Mine".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(code(e).contains("Member must satisfy enum value set: [All, AWS, Local]"));
+}
+
+#[test]
+fn state_survives_a_reload_and_failed_writes_change_nothing() {
+    let (store, iam) = setup();
+    create_role(&iam, "app", Some("/svc/"));
+    let p = create_policy(&iam, "decrypt", DECRYPT);
+    iam.attach_role_policy(&ctx(), Some("app"), Some(&p.arn))
+        .unwrap();
+    iam.put_role_policy(&ctx(), Some("app"), Some("read"), Some(READ))
+        .unwrap();
+    iam.create_policy_version(&ctx(), Some(&p.arn), Some(READ), true)
+        .unwrap();
+
+    let again = Iam::load(store.clone(), Arc::new(Fixed)).unwrap();
+    assert_eq!(again.role(ACCOUNT, "app"), iam.role(ACCOUNT, "app"));
+    assert_eq!(again.role_policy_documents(ACCOUNT, "app"), [READ, READ]);
+    assert_eq!(
+        again.get_policy(&ctx(), Some(&p.arn)).unwrap(),
+        iam.get_policy(&ctx(), Some(&p.arn)).unwrap()
+    );
+
+    store.fail.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        iam.detach_role_policy(&ctx(), Some("app"), Some(&p.arn)),
+        Err(IamError::Store(_))
+    ));
+    assert!(iam
+        .create_role(
+            &ctx(),
+            CreateRoleRequest {
+                role_name: Some("new".into()),
+                assume_role_policy_document: Some(TRUST.into()),
+                ..Default::default()
+            }
+        )
+        .is_err());
+    store.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        iam.get_policy(&ctx(), Some(&p.arn))
+            .unwrap()
+            .attachment_count,
+        1
+    );
+    assert!(iam.role(ACCOUNT, "new").is_none());
+
+    iam.reset();
+    assert!(iam.role(ACCOUNT, "app").is_none());
+}
+
+#[test]
+fn role_sessions_are_refused() {
+    let (_, iam) = setup();
+    create_role(&iam, "app", None);
+    let mut c = ctx();
+    c.principal_arn = "arn:aws:sts::111122223333:assumed-role/app/s".into();
+    c.role = Some(Arc::new(RoleSession {
+        role_name: "app".into(),
+        role_arn: "arn:aws:iam::111122223333:role/app".into(),
+        session_name: "s".into(),
+        session_policy: None,
+        via_service: None,
+    }));
+    assert_eq!(
+        code(iam.get_role(&c, Some("app")).unwrap_err()),
+        "AccessDenied: User: arn:aws:sts::111122223333:assumed-role/app/s is not authorized to perform: iam:GetRole on resource: arn:aws:iam::111122223333:role/app because no identity-based policy allows the iam:GetRole action"
+    );
+    let e = iam
+        .list_policies(&c, &ListPoliciesRequest::default())
+        .unwrap_err();
+    assert!(code(e).contains("iam:ListPolicies on resource: arn:aws:iam::111122223333:policy/"));
+}

@@ -1,0 +1,162 @@
+//! Authorization of Secrets Manager requests from role sessions (ADR 0009): every operation's
+//! action is `secretsmanager:<Operation>`, on the secret it names (its ARN, with its resource
+//! policy and tags as condition keys) or on `*` for operations that name none. Checked in one
+//! place, [`SecretsManager::authorize_request`], which the dispatcher calls before the operation;
+//! BatchGetSecretValue also checks `secretsmanager:GetSecretValue` on each secret it reads.
+
+use super::*;
+use crate::authz::{Ask, Authorizer};
+use coffer_policy::Context;
+
+/// Operations that name no secret: authorized on `*`.
+const ACCOUNT_OPERATIONS: &[&str] = &["ListSecrets", "GetRandomPassword", "BatchGetSecretValue"];
+
+impl SecretsManager {
+    /// Uses `authz` for role sessions (set once, when the services are opened together).
+    pub fn set_authorizer(&self, authz: Arc<Authorizer>) {
+        let _ = self.authorizer.set(authz);
+    }
+
+    fn authorizer(&self) -> Result<&Authorizer, SmError> {
+        self.authorizer
+            .get()
+            .map(|a| a.as_ref())
+            .ok_or_else(|| SmError::Internal("no authorizer for a role session".into()))
+    }
+
+    /// Condition keys describing a secret.
+    fn secret_context(rec: &SecretRecord) -> Context {
+        let mut c = Context::new();
+        c.set("secretsmanager:SecretId", &rec.arn);
+        c.set("secretsmanager:Name", &rec.name);
+        if let Some(k) = &rec.kms_key_id {
+            c.set("secretsmanager:KmsKeyId", k);
+        }
+        if let Some(d) = &rec.description {
+            c.set("secretsmanager:Description", d);
+        }
+        for t in &rec.tags {
+            c.set(&format!("secretsmanager:ResourceTag/{}", t.key), &t.value);
+            c.set(&format!("aws:ResourceTag/{}", t.key), &t.value);
+        }
+        c
+    }
+
+    /// Checks `action` on one secret for a role session.
+    pub(super) fn check_secret(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        s: &Secret,
+    ) -> Result<(), SmError> {
+        if ctx.role.is_none() {
+            return Ok(());
+        }
+        self.authorizer()?
+            .check(
+                ctx,
+                Ask {
+                    action,
+                    resource: &s.rec.arn,
+                    context: Self::secret_context(&s.rec),
+                },
+                s.rec.policy.as_deref(),
+            )
+            .map_err(|d| SmError::AccessDenied(d.message))
+    }
+
+    /// Authorizes a request before it runs: `secretsmanager:<op>` on the secret the body names
+    /// (`SecretId`; CreateSecret's `Name`), or on `*`. Root callers pass. A secret that does not
+    /// exist is checked by the ARN it would have, so that a caller without permission learns
+    /// nothing about which secrets exist.
+    pub fn authorize_request(
+        &self,
+        ctx: &RequestContext,
+        op: &str,
+        body: &[u8],
+    ) -> Result<(), SmError> {
+        if ctx.role.is_none() {
+            return Ok(());
+        }
+        let action = format!("secretsmanager:{op}");
+        let fields: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let authz = self.authorizer()?;
+        let check = |resource: &str, context: Context, policy: Option<&str>| {
+            authz
+                .check(
+                    ctx,
+                    Ask {
+                        action: &action,
+                        resource,
+                        context,
+                    },
+                    policy,
+                )
+                .map_err(|d| SmError::AccessDenied(d.message))
+        };
+        let named = if op == "CreateSecret" {
+            None
+        } else {
+            field("SecretId")
+        };
+        match named {
+            Some(id) => {
+                let st = self.state.read();
+                match Self::lookup(&st, ctx, &id) {
+                    Ok(s) => check(
+                        &s.rec.arn,
+                        Self::secret_context(&s.rec),
+                        s.rec.policy.as_deref(),
+                    ),
+                    Err(_) => {
+                        let arn = if id.starts_with("arn:") {
+                            id
+                        } else {
+                            secret_arn(&ctx.region, &ctx.account_id, &id, "??????")
+                        };
+                        let mut c = Context::new();
+                        c.set("secretsmanager:SecretId", &arn);
+                        check(&arn, c, None)
+                    }
+                }
+            }
+            None if op == "CreateSecret" => {
+                let name = field("Name").unwrap_or_default();
+                let arn = secret_arn(&ctx.region, &ctx.account_id, &name, "??????");
+                let mut c = Context::new();
+                c.set("secretsmanager:Name", &name);
+                if let Some(k) = field("KmsKeyId") {
+                    c.set("secretsmanager:KmsKeyId", &k);
+                }
+                if let Some(d) = field("Description") {
+                    c.set("secretsmanager:Description", &d);
+                }
+                for tag in fields
+                    .get("Tags")
+                    .and_then(|t| t.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(k), Some(v)) = (
+                        tag.get("Key").and_then(|k| k.as_str()),
+                        tag.get("Value").and_then(|v| v.as_str()),
+                    ) {
+                        c.set(&format!("aws:RequestTag/{k}"), v);
+                    }
+                }
+                check(&arn, c, None)
+            }
+            None if ACCOUNT_OPERATIONS.contains(&op) || op == "ValidateResourcePolicy" => {
+                check("*", Context::new(), None)
+            }
+            // Every other operation needs a SecretId; the operation reports it missing.
+            None => Ok(()),
+        }
+    }
+}

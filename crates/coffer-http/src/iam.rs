@@ -1,0 +1,681 @@
+//! AWS IAM over the Query protocol: form parameters in (`Action`, `Version=2010-05-08`, lists as
+//! `Tags.member.1.Key`), XML out in the namespace `https://iam.amazonaws.com/doc/2010-05-08/`,
+//! errors with IAM's codes and HTTP statuses. Policy documents leave URL-encoded (RFC 3986), as
+//! AWS sends them; dates are ISO 8601 UTC to the second.
+
+use super::{xml_escape, xml_response};
+use axum::response::Response;
+use coffer_core::iam::IamError;
+use coffer_core::{Coffer, RequestContext};
+use coffer_model::iam::{
+    AttachedPolicy, CreatePolicyRequest, CreateRoleRequest, ListEntitiesForPolicyRequest,
+    ListPoliciesRequest, Page, Paging, Policy, PolicyRole, PolicyVersion, Role, Tag, XML_NAMESPACE,
+};
+use coffer_model::{Timestamp, ValidationError};
+use http::StatusCode;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::fmt::Write as _;
+
+/// The IAM operations Coffer serves; any other IAM action answers `InvalidAction`.
+pub const OPERATIONS: &[&str] = &[
+    "AttachRolePolicy",
+    "CreatePolicy",
+    "CreatePolicyVersion",
+    "CreateRole",
+    "DeletePolicy",
+    "DeletePolicyVersion",
+    "DeleteRole",
+    "DeleteRolePolicy",
+    "DetachRolePolicy",
+    "GetPolicy",
+    "GetPolicyVersion",
+    "GetRole",
+    "GetRolePolicy",
+    "ListAttachedRolePolicies",
+    "ListEntitiesForPolicy",
+    "ListInstanceProfilesForRole",
+    "ListPolicies",
+    "ListPolicyTags",
+    "ListPolicyVersions",
+    "ListRolePolicies",
+    "ListRoleTags",
+    "ListRoles",
+    "PutRolePolicy",
+    "SetDefaultPolicyVersion",
+    "TagPolicy",
+    "TagRole",
+    "UntagPolicy",
+    "UntagRole",
+    "UpdateAssumeRolePolicy",
+    "UpdateRole",
+    "UpdateRoleDescription",
+];
+
+/// RFC 3986: everything but the unreserved characters is percent-encoded.
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A policy document as IAM returns it: URL-encoded.
+pub fn encode_document(doc: &str) -> String {
+    utf8_percent_encode(doc, RFC3986).to_string()
+}
+
+/// A date as IAM's XML carries it: `2024-05-06T07:08:09Z`.
+pub fn iso8601(t: Timestamp) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(t.millis.div_euclid(1000))
+        .ok()
+        .and_then(|d| d.format(&fmt).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// The form parameters of one request.
+struct Params<'a>(&'a [(String, String)]);
+
+fn not_a(member: &str, value: &str, what: &str) -> IamError {
+    IamError::Validation(ValidationError::single(
+        member,
+        Some(value),
+        &format!("Member must be {what}"),
+    ))
+}
+
+impl Params<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    fn int(&self, name: &str) -> Result<Option<i64>, IamError> {
+        self.get(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| not_a(name, v, "an integer"))
+            })
+            .transpose()
+    }
+
+    fn bool(&self, name: &str) -> Result<bool, IamError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(not_a(name, v, "a boolean")),
+        }
+    }
+
+    /// `NAME.member.N` (+ `.FIELD`) entries, ordered by N: `(N, FIELD or "", value)`.
+    fn members(&self, name: &str) -> Vec<(u32, &str, &str)> {
+        let prefix = format!("{name}.member.");
+        let mut out: Vec<(u32, &str, &str)> = self
+            .0
+            .iter()
+            .filter_map(|(k, v)| {
+                let rest = k.strip_prefix(&prefix)?;
+                let (n, field) = rest.split_once('.').unwrap_or((rest, ""));
+                Some((n.parse().ok()?, field, v.as_str()))
+            })
+            .collect();
+        out.sort_by_key(|(n, _, _)| *n);
+        out
+    }
+
+    /// A list of strings; an empty list is sent as `NAME=` alone.
+    fn list(&self, name: &str) -> Option<Vec<String>> {
+        let m = self.members(name);
+        if m.is_empty() {
+            return self.get(name).map(|_| Vec::new());
+        }
+        Some(
+            m.into_iter()
+                .filter(|(_, f, _)| f.is_empty())
+                .map(|(_, _, v)| v.to_string())
+                .collect(),
+        )
+    }
+
+    /// A list of `Tag`s (`NAME.member.N.Key`, `NAME.member.N.Value`).
+    fn tags(&self, name: &str) -> Option<Vec<Tag>> {
+        let m = self.members(name);
+        if m.is_empty() {
+            return self.get(name).map(|_| Vec::new());
+        }
+        let mut tags: Vec<(u32, Tag)> = Vec::new();
+        for (n, field, v) in m {
+            let i = match tags.iter().position(|(k, _)| *k == n) {
+                Some(i) => i,
+                None => {
+                    tags.push((
+                        n,
+                        Tag {
+                            key: String::new(),
+                            value: String::new(),
+                        },
+                    ));
+                    tags.len() - 1
+                }
+            };
+            match field {
+                "Key" => tags[i].1.key = v.to_string(),
+                "Value" => tags[i].1.value = v.to_string(),
+                _ => {}
+            }
+        }
+        Some(tags.into_iter().map(|(_, t)| t).collect())
+    }
+
+    fn paging(&self) -> Result<Paging, IamError> {
+        Ok(Paging {
+            marker: self.string("Marker"),
+            max_items: self.int("MaxItems")?,
+        })
+    }
+}
+
+/// Builds the XML of one result.
+#[derive(Default)]
+struct Xml(String);
+
+impl Xml {
+    fn elem(&mut self, name: &str, value: &str) {
+        let _ = write!(self.0, "<{name}>{}</{name}>", xml_escape(value));
+    }
+
+    fn opt(&mut self, name: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.elem(name, v);
+        }
+    }
+
+    fn open(&mut self, name: &str) {
+        let _ = write!(self.0, "<{name}>");
+    }
+
+    fn close(&mut self, name: &str) {
+        let _ = write!(self.0, "</{name}>");
+    }
+
+    fn tags(&mut self, tags: &[Tag]) {
+        self.open("Tags");
+        for t in tags {
+            self.open("member");
+            self.elem("Key", &t.key);
+            self.elem("Value", &t.value);
+            self.close("member");
+        }
+        self.close("Tags");
+    }
+
+    /// `IsTruncated` and, when there is more, `Marker`.
+    fn paged<T>(&mut self, page: &Page<T>) {
+        self.elem("IsTruncated", bool_str(page.marker.is_some()));
+        self.opt("Marker", page.marker.as_deref());
+    }
+
+    fn list<T>(&mut self, name: &str, items: &[T], mut each: impl FnMut(&mut Self, &T)) {
+        self.open(name);
+        for i in items {
+            self.open("member");
+            each(self, i);
+            self.close("member");
+        }
+        self.close(name);
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+/// Which members of a `Role` an answer carries: listings leave some out, as AWS's do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// `GetRole`, `CreateRole`, `GetPolicy`, …
+    Full,
+    /// `ListRoles`, `ListPolicies`.
+    Listed,
+}
+
+fn role_xml(x: &mut Xml, r: &Role, detail: Detail) {
+    x.elem("Path", &r.path);
+    x.elem("RoleName", &r.role_name);
+    x.elem("RoleId", &r.role_id);
+    x.elem("Arn", &r.arn);
+    x.elem("CreateDate", &iso8601(r.create_date));
+    x.elem(
+        "AssumeRolePolicyDocument",
+        &encode_document(&r.assume_role_policy_document),
+    );
+    x.opt("Description", r.description.as_deref());
+    x.elem("MaxSessionDuration", &r.max_session_duration.to_string());
+    if detail == Detail::Full {
+        if !r.tags.is_empty() {
+            x.tags(&r.tags);
+        }
+        x.0.push_str("<RoleLastUsed/>");
+    }
+}
+
+fn policy_xml(x: &mut Xml, p: &Policy, detail: Detail) {
+    x.elem("PolicyName", &p.policy_name);
+    x.elem("PolicyId", &p.policy_id);
+    x.elem("Arn", &p.arn);
+    x.elem("Path", &p.path);
+    x.elem("DefaultVersionId", &p.default_version_id);
+    x.elem("AttachmentCount", &p.attachment_count.to_string());
+    x.elem(
+        "PermissionsBoundaryUsageCount",
+        &p.permissions_boundary_usage_count.to_string(),
+    );
+    x.elem("IsAttachable", bool_str(p.is_attachable));
+    x.elem("CreateDate", &iso8601(p.create_date));
+    x.elem("UpdateDate", &iso8601(p.update_date));
+    if detail == Detail::Full {
+        x.opt("Description", p.description.as_deref());
+        if !p.tags.is_empty() {
+            x.tags(&p.tags);
+        }
+    }
+}
+
+fn version_xml(x: &mut Xml, v: &PolicyVersion) {
+    if let Some(d) = &v.document {
+        x.elem("Document", &encode_document(d));
+    }
+    x.elem("VersionId", &v.version_id);
+    x.elem("IsDefaultVersion", bool_str(v.is_default_version));
+    x.elem("CreateDate", &iso8601(v.create_date));
+}
+
+fn envelope(action: &str, result: Option<&str>, request_id: &str) -> String {
+    let mut body = format!("<{action}Response xmlns=\"{XML_NAMESPACE}\">\n");
+    if let Some(r) = result {
+        let _ = writeln!(body, "  <{action}Result>{r}</{action}Result>");
+    }
+    let _ = write!(
+        body,
+        "  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
+        xml_escape(request_id)
+    );
+    body
+}
+
+/// An IAM error response: `(code, HTTP status, message)`.
+fn error_response(code: &str, status: StatusCode, message: &str, request_id: &str) -> Response {
+    let kind = if status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    xml_response(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"{XML_NAMESPACE}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{code}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+            xml_escape(message),
+            xml_escape(request_id)
+        ),
+        request_id,
+    )
+}
+
+fn render_error(e: IamError, request_id: &str) -> Response {
+    let (code, status, message) = match e {
+        IamError::NoSuchEntity(m) => ("NoSuchEntity", StatusCode::NOT_FOUND, m),
+        IamError::EntityAlreadyExists(m) => ("EntityAlreadyExists", StatusCode::CONFLICT, m),
+        IamError::DeleteConflict(m) => ("DeleteConflict", StatusCode::CONFLICT, m),
+        IamError::LimitExceeded(m) => ("LimitExceeded", StatusCode::CONFLICT, m),
+        IamError::MalformedPolicyDocument(m) => {
+            ("MalformedPolicyDocument", StatusCode::BAD_REQUEST, m)
+        }
+        IamError::InvalidInput(m) => ("InvalidInput", StatusCode::BAD_REQUEST, m),
+        IamError::Validation(v) => ("ValidationError", StatusCode::BAD_REQUEST, v.message),
+        IamError::AccessDenied(m) => ("AccessDenied", StatusCode::FORBIDDEN, m),
+        e @ (IamError::Internal(_) | IamError::Store(_)) => {
+            tracing::error!(error = %e, "iam: internal error");
+            (
+                "ServiceFailure",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "We encountered an internal error. Please try again.".into(),
+            )
+        }
+    };
+    error_response(code, status, &message, request_id)
+}
+
+/// Serves one IAM action for `ctx`'s account.
+pub(crate) fn handle(
+    coffer: &Coffer,
+    ctx: &RequestContext,
+    action: &str,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Response {
+    if !OPERATIONS.contains(&action) {
+        return error_response(
+            "InvalidAction",
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Could not find operation {action} for service iam: Coffer does not support it yet."
+            ),
+            request_id,
+        );
+    }
+    match run(coffer, ctx, action, &Params(params)) {
+        Ok(result) => xml_response(
+            StatusCode::OK,
+            envelope(action, result.as_deref(), request_id),
+            request_id,
+        ),
+        Err(e) => render_error(e, request_id),
+    }
+}
+
+/// Runs `action`; `Ok(Some(xml))` is the inside of its `…Result` element, `Ok(None)` an action
+/// without a result.
+fn run(
+    coffer: &Coffer,
+    ctx: &RequestContext,
+    action: &str,
+    p: &Params<'_>,
+) -> Result<Option<String>, IamError> {
+    let iam = &coffer.iam;
+    let mut x = Xml::default();
+    match action {
+        "CreateRole" => {
+            let r = iam.create_role(
+                ctx,
+                CreateRoleRequest {
+                    role_name: p.string("RoleName"),
+                    path: p.string("Path"),
+                    assume_role_policy_document: p.string("AssumeRolePolicyDocument"),
+                    description: p.string("Description"),
+                    max_session_duration: p.int("MaxSessionDuration")?,
+                    permissions_boundary: p.string("PermissionsBoundary"),
+                    tags: p.tags("Tags"),
+                },
+            )?;
+            x.open("Role");
+            role_xml(&mut x, &r, Detail::Full);
+            x.close("Role");
+        }
+        "GetRole" => {
+            let r = iam.get_role(ctx, p.get("RoleName"))?;
+            x.open("Role");
+            role_xml(&mut x, &r, Detail::Full);
+            x.close("Role");
+        }
+        "ListRoles" => {
+            let page = iam.list_roles(ctx, p.get("PathPrefix"), &p.paging()?)?;
+            x.list("Roles", &page.items, |x, r| role_xml(x, r, Detail::Listed));
+            x.paged(&page);
+        }
+        "DeleteRole" => {
+            iam.delete_role(ctx, p.get("RoleName"))?;
+            return Ok(None);
+        }
+        "UpdateRole" => {
+            iam.update_role(
+                ctx,
+                p.get("RoleName"),
+                p.string("Description"),
+                p.int("MaxSessionDuration")?,
+            )?;
+        }
+        "UpdateRoleDescription" => {
+            let r = iam.update_role_description(ctx, p.get("RoleName"), p.string("Description"))?;
+            x.open("Role");
+            role_xml(&mut x, &r, Detail::Full);
+            x.close("Role");
+        }
+        "UpdateAssumeRolePolicy" => {
+            iam.update_assume_role_policy(ctx, p.get("RoleName"), p.get("PolicyDocument"))?;
+            return Ok(None);
+        }
+        "TagRole" => {
+            iam.tag_role(ctx, p.get("RoleName"), p.tags("Tags").as_deref())?;
+            return Ok(None);
+        }
+        "UntagRole" => {
+            iam.untag_role(ctx, p.get("RoleName"), p.list("TagKeys").as_deref())?;
+            return Ok(None);
+        }
+        "ListRoleTags" => {
+            let page = iam.list_role_tags(ctx, p.get("RoleName"), &p.paging()?)?;
+            x.tags(&page.items);
+            x.paged(&page);
+        }
+        "ListInstanceProfilesForRole" => {
+            iam.list_instance_profiles_for_role(ctx, p.get("RoleName"), &p.paging()?)?;
+            x.0.push_str("<InstanceProfiles/>");
+            x.elem("IsTruncated", "false");
+        }
+        "CreatePolicy" => {
+            let policy = iam.create_policy(
+                ctx,
+                CreatePolicyRequest {
+                    policy_name: p.string("PolicyName"),
+                    path: p.string("Path"),
+                    policy_document: p.string("PolicyDocument"),
+                    description: p.string("Description"),
+                    tags: p.tags("Tags"),
+                },
+            )?;
+            x.open("Policy");
+            policy_xml(&mut x, &policy, Detail::Full);
+            x.close("Policy");
+        }
+        "GetPolicy" => {
+            let policy = iam.get_policy(ctx, p.get("PolicyArn"))?;
+            x.open("Policy");
+            policy_xml(&mut x, &policy, Detail::Full);
+            x.close("Policy");
+        }
+        "DeletePolicy" => {
+            iam.delete_policy(ctx, p.get("PolicyArn"))?;
+            return Ok(None);
+        }
+        "ListPolicies" => {
+            let page = iam.list_policies(
+                ctx,
+                &ListPoliciesRequest {
+                    scope: p.string("Scope"),
+                    only_attached: p.bool("OnlyAttached")?,
+                    path_prefix: p.string("PathPrefix"),
+                    policy_usage_filter: p.string("PolicyUsageFilter"),
+                    paging: p.paging()?,
+                },
+            )?;
+            x.list("Policies", &page.items, |x, policy| {
+                policy_xml(x, policy, Detail::Listed)
+            });
+            x.paged(&page);
+        }
+        "CreatePolicyVersion" => {
+            let v = iam.create_policy_version(
+                ctx,
+                p.get("PolicyArn"),
+                p.get("PolicyDocument"),
+                p.bool("SetAsDefault")?,
+            )?;
+            x.open("PolicyVersion");
+            version_xml(&mut x, &v);
+            x.close("PolicyVersion");
+        }
+        "GetPolicyVersion" => {
+            let v = iam.get_policy_version(ctx, p.get("PolicyArn"), p.get("VersionId"))?;
+            x.open("PolicyVersion");
+            version_xml(&mut x, &v);
+            x.close("PolicyVersion");
+        }
+        "ListPolicyVersions" => {
+            let page = iam.list_policy_versions(ctx, p.get("PolicyArn"), &p.paging()?)?;
+            x.list("Versions", &page.items, version_xml);
+            x.paged(&page);
+        }
+        "DeletePolicyVersion" => {
+            iam.delete_policy_version(ctx, p.get("PolicyArn"), p.get("VersionId"))?;
+            return Ok(None);
+        }
+        "SetDefaultPolicyVersion" => {
+            iam.set_default_policy_version(ctx, p.get("PolicyArn"), p.get("VersionId"))?;
+            return Ok(None);
+        }
+        "TagPolicy" => {
+            iam.tag_policy(ctx, p.get("PolicyArn"), p.tags("Tags").as_deref())?;
+            return Ok(None);
+        }
+        "UntagPolicy" => {
+            iam.untag_policy(ctx, p.get("PolicyArn"), p.list("TagKeys").as_deref())?;
+            return Ok(None);
+        }
+        "ListPolicyTags" => {
+            let page = iam.list_policy_tags(ctx, p.get("PolicyArn"), &p.paging()?)?;
+            x.tags(&page.items);
+            x.paged(&page);
+        }
+        "AttachRolePolicy" => {
+            iam.attach_role_policy(ctx, p.get("RoleName"), p.get("PolicyArn"))?;
+            return Ok(None);
+        }
+        "DetachRolePolicy" => {
+            iam.detach_role_policy(ctx, p.get("RoleName"), p.get("PolicyArn"))?;
+            return Ok(None);
+        }
+        "ListAttachedRolePolicies" => {
+            let page = iam.list_attached_role_policies(
+                ctx,
+                p.get("RoleName"),
+                p.get("PathPrefix"),
+                &p.paging()?,
+            )?;
+            x.list("AttachedPolicies", &page.items, |x, a: &AttachedPolicy| {
+                x.elem("PolicyName", &a.policy_name);
+                x.elem("PolicyArn", &a.policy_arn);
+            });
+            x.paged(&page);
+        }
+        "ListEntitiesForPolicy" => {
+            let page = iam.list_entities_for_policy(
+                ctx,
+                &ListEntitiesForPolicyRequest {
+                    policy_arn: p.string("PolicyArn"),
+                    entity_filter: p.string("EntityFilter"),
+                    path_prefix: p.string("PathPrefix"),
+                    policy_usage_filter: p.string("PolicyUsageFilter"),
+                    paging: p.paging()?,
+                },
+            )?;
+            x.0.push_str("<PolicyGroups/><PolicyUsers/>");
+            x.list("PolicyRoles", &page.items, |x, r: &PolicyRole| {
+                x.elem("RoleName", &r.role_name);
+                x.elem("RoleId", &r.role_id);
+            });
+            x.paged(&page);
+        }
+        "PutRolePolicy" => {
+            iam.put_role_policy(
+                ctx,
+                p.get("RoleName"),
+                p.get("PolicyName"),
+                p.get("PolicyDocument"),
+            )?;
+            return Ok(None);
+        }
+        "GetRolePolicy" => {
+            let rp = iam.get_role_policy(ctx, p.get("RoleName"), p.get("PolicyName"))?;
+            x.elem("RoleName", &rp.role_name);
+            x.elem("PolicyName", &rp.policy_name);
+            x.elem("PolicyDocument", &encode_document(&rp.policy_document));
+        }
+        "DeleteRolePolicy" => {
+            iam.delete_role_policy(ctx, p.get("RoleName"), p.get("PolicyName"))?;
+            return Ok(None);
+        }
+        "ListRolePolicies" => {
+            let page = iam.list_role_policies(ctx, p.get("RoleName"), &p.paging()?)?;
+            x.list("PolicyNames", &page.items, |x, n: &String| {
+                x.0.push_str(&xml_escape(n))
+            });
+            x.paged(&page);
+        }
+        other => {
+            return Err(IamError::Internal(format!(
+                "operation {other} is listed but not dispatched"
+            )))
+        }
+    }
+    Ok(Some(x.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_encoded_as_rfc_3986() {
+        assert_eq!(
+            encode_document(r#"{"Action": "kms:*", "Resource": "arn:aws:s3:::b/k~x.y_z-1"} é"#),
+            "%7B%22Action%22%3A%20%22kms%3A%2A%22%2C%20%22Resource%22%3A%20%22arn%3Aaws%3As3%3A%3A%3Ab%2Fk~x.y_z-1%22%7D%20%C3%A9"
+        );
+    }
+
+    #[test]
+    fn dates_are_iso_8601_to_the_second() {
+        assert_eq!(
+            iso8601(Timestamp::from_millis(1_700_000_000_999)),
+            "2023-11-14T22:13:20Z"
+        );
+    }
+
+    #[test]
+    fn list_and_tag_parameters() {
+        let raw: Vec<(String, String)> = [
+            ("Tags.member.2.Key", "b"),
+            ("Tags.member.1.Value", "1"),
+            ("Tags.member.1.Key", "a"),
+            ("Tags.member.2.Value", "2"),
+            ("TagKeys.member.2", "y"),
+            ("TagKeys.member.1", "x"),
+            ("Empty", ""),
+            ("MaxItems", "7"),
+            ("Bad", "seven"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let p = Params(&raw);
+        let tags = p.tags("Tags").unwrap();
+        assert_eq!(
+            tags,
+            [
+                Tag {
+                    key: "a".into(),
+                    value: "1".into()
+                },
+                Tag {
+                    key: "b".into(),
+                    value: "2".into()
+                }
+            ]
+        );
+        assert_eq!(p.list("TagKeys").unwrap(), ["x", "y"]);
+        assert_eq!(p.list("Empty").unwrap(), Vec::<String>::new());
+        assert!(p.list("Missing").is_none());
+        assert_eq!(p.int("MaxItems").unwrap(), Some(7));
+        assert!(p.int("Bad").is_err());
+    }
+}

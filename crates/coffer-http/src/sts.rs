@@ -1,0 +1,224 @@
+//! STS over the Query protocol: GetCallerIdentity and AssumeRole (ADR 0009).
+
+use crate::error::ApiError;
+use crate::{xml_escape, Caller};
+use coffer_core::{Coffer, RoleSession};
+use http::StatusCode;
+
+const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+/// `RoleSessionName`: `[\w+=,.@-]*`, 2–64 characters.
+const SESSION_NAME_PATTERN: &str = "[\\w+=,.@-]*";
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn validation(message: String) -> ApiError {
+    ApiError::bad_request("ValidationError", message)
+}
+
+fn access_denied(message: String) -> ApiError {
+    ApiError {
+        code: "AccessDenied",
+        status: StatusCode::FORBIDDEN,
+        message,
+    }
+}
+
+/// `<XResponse><XResult>…</XResult><ResponseMetadata>…` around `inner`.
+fn wrap(action: &str, inner: &str, request_id: &str) -> String {
+    format!(
+        "<{action}Response xmlns=\"{NS}\">\n  <{action}Result>\n{inner}  </{action}Result>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n"
+    )
+}
+
+/// GetCallerIdentity.
+pub(crate) fn get_caller_identity(caller: &Caller, request_id: &str) -> String {
+    wrap(
+        "GetCallerIdentity",
+        &format!(
+            "    <Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n",
+            xml_escape(&caller.ctx.principal_arn),
+            xml_escape(&caller.principal.user_id),
+            xml_escape(&caller.principal.account_id)
+        ),
+        request_id,
+    )
+}
+
+/// Collects the model's validation failures for AssumeRole, in AWS's wording.
+fn check_assume_role(params: &[(String, String)]) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let mut fail = |member: &str, value: Option<&str>, constraint: &str| {
+        let value = value
+            .map(|v| format!("'{v}' at "))
+            .unwrap_or_else(|| "null at ".to_string());
+        errors.push(format!(
+            "Value {value}'{}' failed to satisfy constraint: {constraint}",
+            lower_first(member)
+        ));
+    };
+    match param(params, "RoleArn") {
+        None => fail("RoleArn", None, "Member must not be null"),
+        Some(v) if !(20..=2048).contains(&v.len()) => fail(
+            "RoleArn",
+            Some(v),
+            "Member must have length between 20 and 2048",
+        ),
+        _ => {}
+    }
+    match param(params, "RoleSessionName") {
+        None => fail("RoleSessionName", None, "Member must not be null"),
+        Some(v) if !(2..=64).contains(&v.len()) => fail(
+            "RoleSessionName",
+            Some(v),
+            "Member must have length greater than or equal to 2 and less than or equal to 64",
+        ),
+        Some(v)
+            if !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) =>
+        {
+            fail(
+                "RoleSessionName",
+                Some(v),
+                &format!("Member must satisfy regular expression pattern: {SESSION_NAME_PATTERN}"),
+            )
+        }
+        _ => {}
+    }
+    if let Some(d) = param(params, "DurationSeconds") {
+        if !d.parse::<i64>().is_ok_and(|n| (900..=43_200).contains(&n)) {
+            fail(
+                "DurationSeconds",
+                Some(d),
+                "Member must have value greater than or equal to 900 and less than or equal to 43200",
+            );
+        }
+    }
+    if let Some(p) = param(params, "Policy") {
+        if p.is_empty() || p.len() > 2048 {
+            fail("Policy", None, "Member must have length between 1 and 2048");
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let n = errors.len();
+    Err(validation(format!(
+        "{n} validation error{} detected: {}",
+        if n == 1 { "" } else { "s" },
+        errors.join("; ")
+    )))
+}
+
+/// `2024-01-01T00:00:00Z`.
+fn iso8601(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// AssumeRole: the caller must be allowed by the role's trust policy (and, for a role session
+/// caller trusted through its account, by its own policies); the session gets the role's
+/// permissions, limited by `Policy` when given.
+pub(crate) fn assume_role(
+    coffer: &Coffer,
+    caller: &Caller,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Result<String, ApiError> {
+    check_assume_role(params)?;
+    for unsupported in [
+        "PolicyArns.member.1.arn",
+        "SerialNumber",
+        "ProvidedContexts.member.1.ProviderArn",
+    ] {
+        if param(params, unsupported).is_some() {
+            let name = unsupported.split('.').next().unwrap_or(unsupported);
+            return Err(validation(format!(
+                "Coffer does not support {name} in AssumeRole yet."
+            )));
+        }
+    }
+    let role_arn = param(params, "RoleArn").unwrap_or_default();
+    let session_name = param(params, "RoleSessionName").unwrap_or_default();
+    let not_authorized = || {
+        access_denied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            caller.ctx.principal_arn
+        ))
+    };
+    let role = coffer
+        .iam
+        .role_by_arn(role_arn)
+        .ok_or_else(not_authorized)?;
+    let duration: i64 = param(params, "DurationSeconds")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(3600);
+    if duration > role.max_session_duration {
+        return Err(validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                .to_string(),
+        ));
+    }
+    let session_policy = param(params, "Policy").map(str::to_string);
+    if let Some(p) = &session_policy {
+        coffer_policy::Policy::parse(p)
+            .map_err(|e| ApiError::bad_request("MalformedPolicyDocument", e.to_string()))?;
+    }
+    coffer
+        .authz
+        .check_trust(&caller.ctx, &role.arn, &role.trust_policy)
+        .map_err(|_| not_authorized())?;
+    let account = role_arn.split(':').nth(4).unwrap_or_default().to_string();
+    let session = RoleSession {
+        role_name: role.name.clone(),
+        role_arn: role.arn.clone(),
+        session_name: session_name.to_string(),
+        session_policy: session_policy.clone(),
+        via_service: None,
+    };
+    let assumed_arn = coffer_core::sts::assumed_role_arn(&session);
+    let creds = coffer
+        .sts
+        .issue(&account, session, &role.role_id, duration)
+        .map_err(|e| ApiError::internal("InternalFailure", &e))?;
+    let packed = session_policy
+        .map(|p| {
+            format!(
+                "    <PackedPolicySize>{}</PackedPolicySize>\n",
+                (p.len() * 100 / 2048).min(100)
+            )
+        })
+        .unwrap_or_default();
+    Ok(wrap(
+        "AssumeRole",
+        &format!(
+            "    <AssumedRoleUser>\n      <Arn>{}</Arn>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n{packed}",
+            xml_escape(&assumed_arn),
+            xml_escape(&role.role_id),
+            xml_escape(session_name),
+            creds.access_key_id,
+            xml_escape(&creds.secret_access_key),
+            xml_escape(&creds.session_token),
+            iso8601(creds.expiration.millis),
+        ),
+        request_id,
+    ))
+}
