@@ -294,7 +294,23 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     };
     let (response, op) = match target {
         Some(t) => json_request(&app, &parts, &body, &t, &request_id).await,
-        None => query_request(&app, &parts, &body, &request_id),
+        // STS and IAM are control-plane calls that write to the store: off the async runtime.
+        None => {
+            let (task_app, task_id) = (app.clone(), request_id.clone());
+            let run = move || query_request(&task_app, &parts, &body, &task_id);
+            match tokio::task::spawn_blocking(run).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "query request task failed");
+                    let err = ApiError {
+                        code: "InternalFailure",
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        message: "We encountered an internal error. Please try again.".into(),
+                    };
+                    (xml_error(&err, &request_id), String::new())
+                }
+            }
+        }
     };
     tracing::debug!(
         op = %op,

@@ -1,4 +1,6 @@
-//! Coffer benchmark: start-up time, idle memory, and Encrypt / GetSecretValue throughput
+//! Coffer benchmark: start-up time, idle memory, and Encrypt / Decrypt / GetSecretValue (as the
+//! root user and as a role session whose every request is authorized by policy), Sign / Verify
+//! and GenerateMac throughput
 //! and latency through the AWS SDK for Rust. Loopback only; bounded in count and time.
 //!
 //!     cargo run --release -p coffer --example bench -- [--requests N] [--concurrency C]
@@ -246,6 +248,111 @@ where
     }
 }
 
+fn creds_root(args: &Args) -> Credentials {
+    Credentials::new(&args.access_key, &args.secret_key, None, None, "bench")
+}
+
+/// Creates a role allowed kms:Decrypt on the key and secretsmanager:GetSecretValue on the
+/// secret, assumes it, and returns KMS and Secrets Manager clients with its credentials.
+async fn role_session(
+    endpoint: &str,
+    args: &Args,
+    root: &Credentials,
+    key_id: &str,
+    secret_name: &str,
+) -> Result<(aws_sdk_kms::Client, aws_sdk_secretsmanager::Client)> {
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(root.clone())
+            .build(),
+    );
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new(args.region.clone()))
+            .endpoint_url(endpoint)
+            .credentials_provider(root.clone())
+            .build(),
+    );
+    let account = sts
+        .get_caller_identity()
+        .send()
+        .await?
+        .account()
+        .context("Account")?
+        .to_string();
+    let role_name = format!("bench-{}", std::process::id());
+    let role_arn = iam
+        .create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+        ))
+        .send()
+        .await?
+        .role()
+        .map(|r| r.arn().to_string())
+        .context("Role")?;
+    let policy_arn = iam
+        .create_policy()
+        .policy_name(&role_name)
+        .policy_document(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["kms:Decrypt","secretsmanager:GetSecretValue"],"Resource":["arn:aws:kms:*:{account}:key/{key_id}","arn:aws:secretsmanager:*:{account}:secret:{secret_name}-*"]}}]}}"#
+        ))
+        .send()
+        .await?
+        .policy()
+        .and_then(|p| p.arn().map(str::to_string))
+        .context("Policy")?;
+    iam.attach_role_policy()
+        .role_name(&role_name)
+        .policy_arn(policy_arn)
+        .send()
+        .await?;
+    let out = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name("bench")
+        .send()
+        .await?;
+    let c = out.credentials().context("Credentials")?;
+    let session = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "bench-role",
+    );
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new(args.region.clone()))
+            .endpoint_url(endpoint)
+            .credentials_provider(session.clone())
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new(
+                args.region.clone(),
+            ))
+            .endpoint_url(endpoint)
+            .credentials_provider(session)
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    // Warm-up, and a check that the session really may read.
+    for _ in 0..20 {
+        sm.get_secret_value().secret_id(secret_name).send().await?;
+    }
+    Ok((kms, sm))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -368,6 +475,48 @@ async fn main() -> Result<()> {
                 max,
                 move || {
                     let fut = sm.get_secret_value().secret_id(name.clone()).send();
+                    async move { fut.await.is_ok() }
+                },
+            )
+            .await,
+        );
+    }
+    // The same reads by a workload: a role session whose managed policy allows them, so every
+    // request is authorized by policy evaluation (ADR 0009).
+    {
+        let (session_kms, session_sm) =
+            role_session(&endpoint, &args, &creds_root(&args), &key_id, &secret_name).await?;
+        let ct = kms
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(plaintext.clone())
+            .send()
+            .await?
+            .ciphertext_blob()
+            .cloned()
+            .context("CiphertextBlob")?;
+        results.push(
+            run_op(
+                "Decrypt (role)",
+                args.requests,
+                args.concurrency,
+                max,
+                move || {
+                    let fut = session_kms.decrypt().ciphertext_blob(ct.clone()).send();
+                    async move { fut.await.is_ok() }
+                },
+            )
+            .await,
+        );
+        let name = secret_name.clone();
+        results.push(
+            run_op(
+                "GetSecretValue (role)",
+                args.requests,
+                args.concurrency,
+                max,
+                move || {
+                    let fut = session_sm.get_secret_value().secret_id(name.clone()).send();
                     async move { fut.await.is_ok() }
                 },
             )
@@ -511,12 +660,12 @@ async fn main() -> Result<()> {
     }
     println!();
     println!(
-        "{:<16} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "{:<22} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
         "operation", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
     for r in &results {
         println!(
-            "{:<16} {:>9} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<22} {:>9} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             r.name,
             r.sent,
             r.errors,
