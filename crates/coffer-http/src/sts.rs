@@ -180,6 +180,7 @@ pub(crate) fn assume_role(
     let session_policy = param(params, "Policy").map(str::to_string);
     if let Some(p) = &session_policy {
         coffer_policy::Policy::parse(p)
+            .and_then(|p| p.validate(coffer_policy::PolicyKind::Identity))
             .map_err(|e| ApiError::bad_request("MalformedPolicyDocument", e.to_string()))?;
     }
     coffer

@@ -45,7 +45,8 @@ pub enum PolicyError {
         /// The action as written.
         value: String,
     },
-    /// An action whose vendor has characters other than letters, digits, `-` and `.`.
+    /// An action whose vendor is empty or has characters other than letters, digits, `-` and
+    /// `.` (a vendor of exactly `*` is accepted).
     #[error("Vendor {vendor} is not valid")]
     InvalidVendor {
         /// The vendor as written.
@@ -57,11 +58,16 @@ pub enum PolicyError {
         /// The resource as written.
         resource: String,
     },
-    /// A principal IAM refuses: a partial wildcard, an unknown principal type, or an `AWS`
-    /// value that is neither `*`, an account ID, an ARN nor a unique ID.
-    #[error("Invalid principal in policy: \"{kind}\":\"{value}\"")]
+    /// A principal IAM refuses: a partial wildcard or an `AWS` value that is neither `*`, an
+    /// account ID, an ARN nor a unique ID ("Invalid principal in policy: ..."); or a principal
+    /// the grammar does not allow at all, a string other than `"*"` or a principal type other
+    /// than `AWS`, `Service`, `Federated` and `CanonicalUser`, which IAM reports as "Syntax
+    /// errors in policy." (`<principal_block> = ("Principal" | "NotPrincipal") : ("*" |
+    /// <principal_map>)`).
+    #[error("{}", invalid_principal(.kind, .value))]
     InvalidPrincipal {
-        /// `AWS`, `Service`, `Federated`, `CanonicalUser` or the unknown type.
+        /// `AWS`, `Service`, `Federated`, `CanonicalUser`, the unknown type, or empty for a
+        /// string principal.
         kind: String,
         /// The value as written.
         value: String,
@@ -75,12 +81,30 @@ pub enum PolicyError {
     /// `Principal` or `NotPrincipal` in an identity-based policy.
     #[error("Policy document should not specify a principal.")]
     PrincipalNotAllowed,
-    /// A role trust policy statement without `Principal` or `NotPrincipal`.
+    /// A resource-based policy statement without `Principal` or `NotPrincipal`, or a role trust
+    /// policy statement without `Principal`.
     #[error("Missing required field Principal")]
     MissingPrincipal,
-    /// `Resource` or `NotResource` in a role trust policy.
-    #[error("Has prohibited field Resource")]
-    ProhibitedResource,
+    /// An element a role trust policy must not have: `Resource`, `NotResource`, or
+    /// `NotPrincipal` ("You cannot use the NotPrincipal element in an IAM identity-based policy
+    /// nor in an IAM role trust policy").
+    #[error("Has prohibited field {field}")]
+    ProhibitedField {
+        /// The element, as the policy names it.
+        field: String,
+    },
+}
+
+/// The principal types of the grammar's `<principal_map_entry>`.
+const PRINCIPAL_TYPES: [&str; 4] = ["AWS", "Service", "Federated", "CanonicalUser"];
+
+/// [`PolicyError::InvalidPrincipal`]'s message.
+fn invalid_principal(kind: &str, value: &str) -> String {
+    if PRINCIPAL_TYPES.contains(&kind) {
+        format!("Invalid principal in policy: \"{kind}\":\"{value}\"")
+    } else {
+        "Syntax errors in policy.".to_owned()
+    }
 }
 
 impl PolicyError {

@@ -40,7 +40,9 @@
 //! * **Combination**: [`decide`] (same-account evaluation with a resource policy, as for
 //!   Secrets Manager) and [`decide_kms`] (the key policy is authoritative; grants).
 //! * **Grammar checks** with IAM's `MalformedPolicyDocument` messages ([`PolicyError`]), and
-//!   per policy type ([`Policy::validate`]).
+//!   per policy type ([`Policy::validate`]). This is Coffer's only parser of the grammar: IAM
+//!   checks the documents it stores with it (adding only its own quotas and rules), so a
+//!   document IAM accepts is one the evaluator parses.
 //!
 //! # Not supported
 //!
@@ -50,8 +52,10 @@
 //!   by the session policy): here a session policy always limits what the resource policy
 //!   allows.
 //! * Service-specific validation: IAM's per-service ARN formats, whether an action, resource
-//!   type or condition key exists, the data type a key expects, policy size limits. Unknown
-//!   keys are accepted and are simply absent from the context.
+//!   type or condition key exists, the data type a key expects, policy size limits, and IAM's
+//!   own rules for the policies it stores (a managed policy's `Version`, the characters of a
+//!   `Sid`), which `coffer-core` checks. Unknown keys are accepted and are simply absent from
+//!   the context.
 //! * Transforming principal ARNs to unique IDs: a principal is matched by the ARN written.
 //! * Populating the context: the caller sets `aws:CurrentTime`, `aws:SourceIp` and the rest.
 #![forbid(unsafe_code)]

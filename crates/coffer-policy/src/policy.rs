@@ -33,7 +33,7 @@ pub enum PolicyKind {
     /// A resource-based policy (key policy, secret resource policy): every statement names a
     /// `Principal` or `NotPrincipal`.
     Resource,
-    /// A role trust policy: every statement names a `Principal` or `NotPrincipal`, none has
+    /// A role trust policy: every statement names a `Principal` (not `NotPrincipal`), none has
     /// `Resource` or `NotResource`, unique `Sid`s.
     Trust,
 }
@@ -149,28 +149,45 @@ impl Policy {
     }
 
     /// Checks what a policy of `kind` needs beyond the shared grammar, with IAM's messages.
+    /// Statements are checked in order, each completely, as IAM does: a permissions policy given
+    /// as a trust policy is refused for its `Resource` before its missing `Principal`.
     pub fn validate(&self, kind: PolicyKind) -> Result<(), PolicyError> {
         let statements = &self.doc.statements;
-        match kind {
-            PolicyKind::Identity => {
-                if statements.iter().any(|s| s.principal.is_some()) {
-                    return Err(PolicyError::PrincipalNotAllowed);
+        for s in statements {
+            match kind {
+                PolicyKind::Identity => {
+                    if s.principal.is_some() {
+                        return Err(PolicyError::PrincipalNotAllowed);
+                    }
+                    if s.resources.is_none() {
+                        return Err(PolicyError::MissingResource);
+                    }
                 }
-                if statements.iter().any(|s| s.resources.is_none()) {
-                    return Err(PolicyError::MissingResource);
+                PolicyKind::Resource => {
+                    if s.principal.is_none() {
+                        return Err(PolicyError::MissingPrincipal);
+                    }
                 }
-            }
-            PolicyKind::Resource => {
-                if statements.iter().any(|s| s.principal.is_none()) {
-                    return Err(PolicyError::MissingPrincipal);
-                }
-            }
-            PolicyKind::Trust => {
-                if statements.iter().any(|s| s.principal.is_none()) {
-                    return Err(PolicyError::MissingPrincipal);
-                }
-                if statements.iter().any(|s| s.resources.is_some()) {
-                    return Err(PolicyError::ProhibitedResource);
+                PolicyKind::Trust => {
+                    if let Some(resources) = &s.resources {
+                        return Err(PolicyError::ProhibitedField {
+                            field: if resources.negated {
+                                "NotResource"
+                            } else {
+                                "Resource"
+                            }
+                            .to_owned(),
+                        });
+                    }
+                    match &s.principal {
+                        None => return Err(PolicyError::MissingPrincipal),
+                        Some((_, true)) => {
+                            return Err(PolicyError::ProhibitedField {
+                                field: "NotPrincipal".to_owned(),
+                            })
+                        }
+                        Some((_, false)) => {}
+                    }
                 }
             }
         }
@@ -425,7 +442,8 @@ fn string_list(element: &str, value: &Value) -> Result<Vec<String>, PolicyError>
     }
 }
 
-/// `*` or `vendor:action`, the vendor of letters, digits, `-` and `.`.
+/// `*` or `vendor:action`, the vendor `*` or a non-empty run of letters, digits, `-` and `.`
+/// ("a service namespace, a colon, and the name of an action"; wildcards belong to the name).
 fn check_action(action: &str) -> Result<(), PolicyError> {
     if action == "*" {
         return Ok(());
@@ -441,9 +459,10 @@ fn check_action(action: &str) -> Result<(), PolicyError> {
         }),
         (Some(_), None) => {
             if vendor != "*"
-                && !vendor
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && (vendor.is_empty()
+                    || !vendor
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
             {
                 Err(PolicyError::InvalidVendor {
                     vendor: vendor.to_owned(),

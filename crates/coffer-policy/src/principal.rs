@@ -57,7 +57,10 @@ impl Principals {
                         _ => {
                             return Err(PolicyError::InvalidPrincipal {
                                 kind: kind_name.clone(),
-                                value: values.to_string(),
+                                value: match values {
+                                    Value::String(s) => s.clone(),
+                                    other => other.to_string(),
+                                },
                             })
                         }
                     };

@@ -418,3 +418,42 @@ async fn trust_policies_and_resource_policies() {
         .unwrap_err();
     assert_eq!(e.code(), Some("AccessDeniedException"));
 }
+
+#[tokio::test]
+async fn iam_actions_of_a_role_session_follow_its_policies() {
+    let server = Server::secure();
+    let account = server.account_id().await;
+    let admin = create_role(&server, "iam-reader", &account);
+    attach_policy(
+        &server,
+        "iam-reader",
+        "read-roles",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetRole","iam:ListRoles"],"Resource":"*"}]}"#,
+    );
+    let s = assume(&server, &admin, "ops").await;
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&server.endpoint)
+            .credentials_provider(s.creds.clone())
+            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let roles = iam.list_roles().send().await.unwrap();
+    assert!(roles.roles().iter().any(|r| r.role_name() == "iam-reader"));
+    iam.get_role().role_name("iam-reader").send().await.unwrap();
+    // Reading is allowed; creating is not.
+    let e = iam
+        .create_role()
+        .role_name("escalate")
+        .assume_role_policy_document(trust_root(&account))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("AccessDenied"));
+    assert!(e
+        .message()
+        .unwrap()
+        .contains("is not authorized to perform: iam:CreateRole"));
+}

@@ -1,15 +1,16 @@
 //! Checks of the policy documents IAM stores, with the `MalformedPolicyDocument` and
 //! `LimitExceeded` messages AWS sends.
 //!
-//! This is IAM's own grammar check, made when a document is stored: it decides which documents
-//! are accepted, not what they allow. Evaluating the documents (ADR 0009) is `coffer-policy`'s
-//! work, done when a request is authorized.
+//! The policy grammar is `coffer-policy`'s: a document is parsed and checked for its kind by
+//! [`Policy::parse`] and [`Policy::validate`], the very parser the evaluator uses (ADR 0009), so
+//! IAM stores exactly the documents that are evaluated as written. What is left here is IAM's
+//! own: the quotas, the `Version` a managed policy needs, and the characters a `Sid` may have.
 //!
 //! Sizes are counted as AWS counts them: in characters, white space not included.
 
 use super::IamError;
-use serde_json::{Map, Value};
-use std::collections::HashSet;
+use coffer_policy::{Policy, PolicyError, PolicyKind};
+use serde_json::Value;
 
 /// Which kind of document is checked: the grammar and the limits differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,16 @@ pub(crate) enum Kind {
     Trust,
 }
 
+impl Kind {
+    /// The policy type whose grammar documents of this kind follow.
+    fn policy_kind(self) -> PolicyKind {
+        match self {
+            Kind::Managed | Kind::Inline => PolicyKind::Identity,
+            Kind::Trust => PolicyKind::Trust,
+        }
+    }
+}
+
 /// The largest managed policy document.
 pub(crate) const MANAGED_POLICY_SIZE: usize = 6144;
 /// The largest trust policy.
@@ -29,25 +40,17 @@ pub(crate) const TRUST_POLICY_SIZE: usize = 2048;
 /// The largest total of a role's inline policies.
 pub(crate) const INLINE_POLICIES_SIZE: usize = 10240;
 
+/// IAM's answer to a document that does not follow the grammar.
 const SYNTAX: &str = "Syntax errors in policy.";
-const LEGACY: &str = "The policy failed legacy parsing";
-
-const TOP_LEVEL: &[&str] = &["Version", "Id", "Statement"];
-const STATEMENT_MEMBERS: &[&str] = &[
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-];
-const PRINCIPAL_TYPES: &[&str] = &["AWS", "Service", "Federated", "CanonicalUser"];
+/// The only `Version` a managed policy may have.
+const MANAGED_VERSION: &str = "2012-10-17";
 
 fn malformed(message: impl Into<String>) -> IamError {
     IamError::MalformedPolicyDocument(message.into())
+}
+
+fn refused(e: PolicyError) -> IamError {
+    malformed(e.to_string())
 }
 
 /// A document's size as IAM counts it against its quotas: characters other than white space.
@@ -70,237 +73,58 @@ pub(crate) fn check_size(doc: &str, kind: Kind) -> Result<(), IamError> {
     }
 }
 
-fn is_string_or_strings(v: &Value) -> bool {
-    match v {
-        Value::String(_) => true,
-        Value::Array(items) => items.iter().all(Value::is_string),
-        _ => false,
+/// The `Version` of a document whose top level parsed (whatever its statements hold).
+fn version(doc: &str, parsed: &Result<Policy, PolicyError>) -> Option<String> {
+    match parsed {
+        Ok(policy) => policy.version().map(str::to_owned),
+        Err(_) => serde_json::from_str::<Value>(doc)
+            .ok()?
+            .get("Version")?
+            .as_str()
+            .map(str::to_owned),
     }
 }
 
-fn strings(v: &Value) -> Vec<&str> {
-    match v {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn is_condition_value(v: &Value) -> bool {
-    match v {
-        Value::String(_) | Value::Bool(_) | Value::Number(_) => true,
-        Value::Array(items) => items
-            .iter()
-            .all(|i| matches!(i, Value::String(_) | Value::Bool(_) | Value::Number(_))),
-        _ => false,
-    }
-}
-
-fn principal_syntax_ok(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s == "*",
-        Value::Object(m) => {
-            !m.is_empty()
-                && m.iter()
-                    .all(|(k, v)| PRINCIPAL_TYPES.contains(&k.as_str()) && is_string_or_strings(v))
-        }
-        _ => false,
-    }
-}
-
-/// A JSON object.
-type Object = Map<String, Value>;
-
-/// The grammar every IAM policy document follows: the document and its statements; `Err` is
-/// AWS's "Syntax errors in policy.".
-fn statements(doc: &str) -> Result<(Object, Vec<Object>), IamError> {
-    let value: Value = serde_json::from_str(doc).map_err(|_| malformed(SYNTAX))?;
-    let Value::Object(top) = value else {
-        return Err(malformed(SYNTAX));
-    };
-    if top.keys().any(|k| !TOP_LEVEL.contains(&k.as_str())) {
-        return Err(malformed(SYNTAX));
-    }
-    match top.get("Version") {
-        None => {}
-        Some(Value::String(v)) if v == "2012-10-17" || v == "2008-10-17" => {}
-        Some(_) => return Err(malformed(SYNTAX)),
-    }
-    if top.get("Id").is_some_and(|id| !id.is_string()) {
-        return Err(malformed(SYNTAX));
-    }
-    let list = match top.get("Statement") {
-        Some(Value::Object(s)) => vec![Value::Object(s.clone())],
-        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
-        _ => return Err(malformed(SYNTAX)),
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for s in list {
-        let Value::Object(s) = s else {
-            return Err(malformed(SYNTAX));
-        };
-        let ok = s.keys().all(|k| STATEMENT_MEMBERS.contains(&k.as_str()))
-            && !(s.contains_key("Action") && s.contains_key("NotAction"))
-            && !(s.contains_key("Resource") && s.contains_key("NotResource"))
-            && !(s.contains_key("Principal") && s.contains_key("NotPrincipal"))
-            && s.get("Effect")
-                .and_then(Value::as_str)
-                .is_some_and(|e| e.eq_ignore_ascii_case("allow") || e.eq_ignore_ascii_case("deny"))
-            && ["Action", "NotAction", "Resource", "NotResource"]
-                .iter()
-                .all(|k| s.get(*k).is_none_or(is_string_or_strings))
-            && s.get("Sid").is_none_or(Value::is_string)
-            && ["Principal", "NotPrincipal"]
-                .iter()
-                .all(|k| s.get(*k).is_none_or(principal_syntax_ok))
-            && s.get("Condition").is_none_or(|c| match c {
-                Value::Object(ops) => ops.values().all(|o| match o {
-                    Value::Object(keys) => keys.values().all(is_condition_value),
-                    _ => false,
-                }),
-                _ => false,
-            });
-        if !ok {
-            return Err(malformed(SYNTAX));
-        }
-        out.push(s);
-    }
-    Ok((top, out))
-}
-
-fn check_action(action: &str) -> Result<(), IamError> {
-    if action == "*" {
-        return Ok(());
-    }
-    let parts: Vec<&str> = action.split(':').collect();
-    match parts.len() {
-        1 => Err(malformed(
-            "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.",
-        )),
-        2 => {
-            let vendor = parts[0];
-            if vendor.is_empty()
-                || !vendor
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '*')
-            {
-                Err(malformed(format!("Vendor {vendor} is not valid")))
-            } else {
-                Ok(())
-            }
-        }
-        _ => Err(malformed("Actions/Condition can contain only one colon.")),
-    }
-}
-
-fn check_resource(resource: &str) -> Result<(), IamError> {
-    if resource == "*" || resource.starts_with("arn:") {
+/// "For IAM policies, basic alphanumeric characters (A-Z,a-z,0-9) are the only allowed
+/// characters in the `Sid` value" (IAM JSON policy grammar, notes on `sid_string`); other
+/// services' policies, key policies among them, allow more, so the engine does not check it.
+fn check_sids(policy: &Policy) -> Result<(), IamError> {
+    if policy
+        .sids()
+        .flatten()
+        .all(|sid| sid.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
         Ok(())
     } else {
-        Err(malformed(format!(
-            "Resource {resource} must be in ARN format or \"*\"."
-        )))
+        Err(malformed(
+            "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*",
+        ))
     }
 }
 
-fn check_trust_principal(p: &Value) -> Result<(), IamError> {
-    let Value::Object(m) = p else {
-        return Ok(()); // "*"
-    };
-    for (kind, v) in m {
-        if kind != "AWS" {
-            continue;
-        }
-        for id in strings(v) {
-            let account = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
-            if !(id == "*" || account || id.starts_with("arn:")) {
-                return Err(malformed(format!(
-                    "Invalid principal in policy: \"AWS\":\"{id}\""
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks a document of `kind` (not its size: see [`check_size`]).
+/// Checks a document of `kind` (not its size: see [`check_size`]). IAM reports a document that
+/// does not follow the grammar first, then a managed policy's `Version`, then any other fault.
 pub(crate) fn validate(doc: &str, kind: Kind) -> Result<(), IamError> {
-    let (top, statements) = statements(doc)?;
-    if kind == Kind::Managed && top.get("Version").and_then(Value::as_str) != Some("2012-10-17") {
+    let parsed = Policy::parse(doc);
+    let syntax_error = matches!(&parsed, Err(e) if e.to_string() == SYNTAX);
+    if kind == Kind::Managed
+        && !syntax_error
+        && version(doc, &parsed).as_deref() != Some(MANAGED_VERSION)
+    {
         return Err(malformed(
             "Policy document must be version 2012-10-17 or greater.",
         ));
     }
-    for s in &statements {
-        if !matches!(
-            s.get("Effect").and_then(Value::as_str),
-            Some("Allow" | "Deny")
-        ) {
-            return Err(malformed(LEGACY));
-        }
-    }
-    let mut sids = HashSet::new();
-    for s in &statements {
-        if let Some(sid) = s.get("Sid").and_then(Value::as_str) {
-            if !sid.is_empty() && !sids.insert(sid) {
-                return Err(malformed(
-                    "Statement IDs (SID) in a single policy must be unique.",
-                ));
-            }
-        }
-    }
-    for s in &statements {
-        match kind {
-            Kind::Trust => {
-                for field in ["Resource", "NotResource"] {
-                    if s.contains_key(field) {
-                        return Err(malformed(format!("Has prohibited field {field}")));
-                    }
-                }
-                match s.get("Principal").or_else(|| s.get("NotPrincipal")) {
-                    Some(p) => check_trust_principal(p)?,
-                    None => return Err(malformed("Missing required field Principal")),
-                }
-            }
-            Kind::Managed | Kind::Inline => {
-                if s.contains_key("Principal") || s.contains_key("NotPrincipal") {
-                    return Err(malformed("Policy document should not specify a principal."));
-                }
-            }
-        }
-        let actions = s.get("Action").or_else(|| s.get("NotAction"));
-        if actions.is_none_or(|a| strings(a).is_empty()) {
-            return Err(malformed("Policy statement must contain actions."));
-        }
-        if kind != Kind::Trust {
-            let resources = s.get("Resource").or_else(|| s.get("NotResource"));
-            if resources.is_none_or(|r| strings(r).is_empty()) {
-                return Err(malformed("Policy statement must contain resources."));
-            }
-        }
-    }
-    for s in &statements {
-        for key in ["Action", "NotAction"] {
-            if let Some(a) = s.get(key) {
-                for action in strings(a) {
-                    check_action(action)?;
-                }
-            }
-        }
-        for key in ["Resource", "NotResource"] {
-            if let Some(r) = s.get(key) {
-                for resource in strings(r) {
-                    check_resource(resource)?;
-                }
-            }
-        }
-    }
-    Ok(())
+    let policy = parsed.map_err(refused)?;
+    policy.validate(kind.policy_kind()).map_err(refused)?;
+    check_sids(&policy)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LEGACY: &str = "The policy failed legacy parsing";
 
     fn msg(doc: &str, kind: Kind) -> String {
         match validate(doc, kind) {
@@ -434,6 +258,123 @@ mod tests {
         ] {
             assert_eq!(msg(doc, kind), want, "{doc}");
         }
+    }
+
+    #[test]
+    fn iam_accepts_what_the_evaluator_parses() {
+        // Documents the earlier, separate check accepted but the evaluator refused (so they
+        // would have granted nothing), and the reverse; IAM now answers as the grammar says.
+        for (doc, kind, want) in [
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEqualz":{"aws:username":"x"}}}}"#,
+                Kind::Inline,
+                SYNTAX,
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"username":"x"}}}}"#,
+                Kind::Inline,
+                "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"tomorrow"}}}}"#,
+                Kind::Inline,
+                LEGACY,
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"k*s:Decrypt","Resource":"*"}}"#,
+                Kind::Inline,
+                "Vendor k*s is not valid",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":":Decrypt","Resource":"*"}}"#,
+                Kind::Inline,
+                "Vendor  is not valid",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"AWS":"arn:aws:iam::123456789012:role/*"}}}"#,
+                Kind::Trust,
+                "Invalid principal in policy: \"AWS\":\"arn:aws:iam::123456789012:role/*\"",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"AWS":[]}}}"#,
+                Kind::Trust,
+                SYNTAX,
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Principal":"arn:aws:iam::123456789012:root"}}"#,
+                Kind::Trust,
+                SYNTAX,
+            ),
+            (
+                r#"{"Statement":{"Effect":"Deny","Action":"sts:AssumeRole","NotPrincipal":{"AWS":"123456789012"}}}"#,
+                Kind::Trust,
+                "Has prohibited field NotPrincipal",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Principal":"*","NotResource":"arn:aws:iam::*:role/x"}}"#,
+                Kind::Trust,
+                "Has prohibited field NotResource",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"AWS":"AROAEXAMPLEID12345678"}}}"#,
+                Kind::Trust,
+                "ok",
+            ),
+        ] {
+            assert_eq!(msg(doc, kind), want, "{doc}");
+            // Whatever IAM says, the evaluator agrees on whether the document is usable.
+            let engine = Policy::parse(doc).and_then(|p| p.validate(kind.policy_kind()));
+            assert_eq!(engine.is_ok(), want == "ok", "{doc}");
+        }
+    }
+
+    #[test]
+    fn iam_rules_beyond_the_grammar() {
+        // A managed policy's Version is reported after syntax errors, before anything else.
+        assert_eq!(
+            msg(
+                r#"{"Statement":{"Effect":"Allow","Action":"kms","Resource":"*"}}"#,
+                Kind::Managed
+            ),
+            "Policy document must be version 2012-10-17 or greater."
+        );
+        assert_eq!(
+            msg(
+                r#"{"Version":"2008-10-17","Statement":{"Effect":"Allow","Action":"a:b","Resource":"*"}}"#,
+                Kind::Managed
+            ),
+            "Policy document must be version 2012-10-17 or greater."
+        );
+        assert_eq!(
+            msg(
+                r#"{"Statement":{"Effect":"Allow","Action":"a:b","Resource":"*","Extra":1}}"#,
+                Kind::Managed
+            ),
+            SYNTAX
+        );
+        assert_eq!(
+            msg(
+                r#"{"Version":"2008-10-17","Statement":{"Effect":"Allow","Action":"a:b","Resource":"*"}}"#,
+                Kind::Inline
+            ),
+            "ok"
+        );
+        // IAM's Sids are alphanumeric; a key policy's may have spaces, which the engine allows.
+        let spaced = r#"{"Version":"2012-10-17","Statement":{"Sid":"Allow decrypt","Effect":"Allow","Action":"a:b","Resource":"*"}}"#;
+        for kind in [Kind::Managed, Kind::Inline] {
+            assert_eq!(
+                msg(spaced, kind),
+                "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"
+            );
+        }
+        assert!(Policy::parse(spaced).is_ok());
+        assert_eq!(
+            msg(
+                r#"{"Statement":{"Sid":"","Effect":"Allow","Action":"sts:AssumeRole","Principal":"*"}}"#,
+                Kind::Trust
+            ),
+            "ok"
+        );
     }
 
     #[test]

@@ -5,10 +5,9 @@
 //!
 //! IAM is global: ARNs carry no Region and every Region's endpoint serves the same state.
 //!
-//! Who may call: IAM operations are for the account's root user. A caller holding an assumed
-//! role's permissions (`RequestContext::role`) is refused every IAM action with `AccessDenied`;
-//! authorizing IAM actions by the role's own policies (ADR 0009's evaluation applied to `iam:*`
-//! actions) is a later step.
+//! Who may call: the account's root user, and role sessions (`RequestContext::role`) whose
+//! identity and session policies allow `iam:<Action>` on the entity's ARN (ADR 0009); anything
+//! else is refused with `AccessDenied`.
 
 mod document;
 mod error;
@@ -152,17 +151,6 @@ fn unique_id(prefix: &str) -> Result<String, IamError> {
         }
     }
     Ok(out)
-}
-
-/// Refuses callers that hold an assumed role's permissions (see the module documentation).
-fn authorize(ctx: &RequestContext, action: &str, resource: &str) -> Result<(), IamError> {
-    if ctx.role.is_some() {
-        return Err(IamError::AccessDenied(format!(
-            "User: {} is not authorized to perform: iam:{action} on resource: {resource} because no identity-based policy allows the iam:{action} action",
-            ctx.principal_arn
-        )));
-    }
-    Ok(())
 }
 
 fn check_duplicate_tags(tags: &[Tag]) -> Result<(), IamError> {
@@ -352,6 +340,53 @@ fn given(v: Option<&str>) -> &str {
 }
 
 impl Iam {
+    /// Authorizes an IAM action by a role session: `iam:<action>` on the entity's ARN, by the
+    /// role's identity policies and its session policy (IAM entities have no resource policies).
+    /// Root callers pass. Called before the state lock is taken: it reads the role's policies.
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), IamError> {
+        let Some(role) = &ctx.role else {
+            return Ok(());
+        };
+        let identity: Vec<coffer_policy::Policy> = self
+            .role_policy_documents(&ctx.account_id, &role.role_name)
+            .iter()
+            .filter_map(|d| coffer_policy::Policy::parse(d).ok())
+            .collect();
+        let session = role.session_policy.as_deref().map(|d| {
+            coffer_policy::Policy::parse(d).unwrap_or_else(|_| coffer_policy::Policy::empty())
+        });
+        let mut context = coffer_policy::Context::new();
+        context.set("aws:PrincipalArn", &role.role_arn);
+        context.set("aws:PrincipalAccount", &ctx.account_id);
+        let action = format!("iam:{action}");
+        let req = coffer_policy::Request {
+            principal_arn: &ctx.principal_arn,
+            principal_account: &ctx.account_id,
+            role_arn: Some(&role.role_arn),
+            action: &action,
+            resource,
+            context: &context,
+        };
+        let why = match coffer_policy::decide(&identity, None, session.as_ref(), &req) {
+            coffer_policy::Decision::Allow => return Ok(()),
+            coffer_policy::Decision::ExplicitDeny => {
+                "with an explicit deny in an identity-based policy".to_string()
+            }
+            coffer_policy::Decision::ImplicitDeny => {
+                format!("because no identity-based policy allows the {action} action")
+            }
+        };
+        Err(IamError::AccessDenied(format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
+            ctx.principal_arn
+        )))
+    }
+
     /// Loads every role, policy and inline policy.
     pub fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, IamError> {
         let mut st = State::default();
@@ -553,7 +588,7 @@ impl Iam {
         let name = req.role_name.unwrap_or_default();
         let path = req.path.unwrap_or_else(|| "/".into());
         let arn = wire::arn(ctx.partition(), &ctx.account_id, "role", &path, &name);
-        authorize(ctx, "CreateRole", &arn)?;
+        self.authorize(ctx, "CreateRole", &arn)?;
         if req.permissions_boundary.is_some() {
             // Accepting a boundary without enforcing it would grant more than the caller asked.
             return Err(IamError::InvalidInput(
@@ -612,7 +647,7 @@ impl Iam {
         check_role_name(&mut v, name);
         v.finish()?;
         let name = given(name);
-        authorize(ctx, "GetRole", &self.role_arn_for(ctx, name))?;
+        self.authorize(ctx, "GetRole", &self.role_arn_for(ctx, name))?;
         let st = self.state.read();
         st.role(&ctx.account_id, name).map(role_view)
     }
@@ -634,7 +669,7 @@ impl Iam {
         );
         paging.check(&mut v);
         v.finish()?;
-        authorize(ctx, "ListRoles", &Self::wildcard_arn(ctx, "role"))?;
+        self.authorize(ctx, "ListRoles", &Self::wildcard_arn(ctx, "role"))?;
         let prefix = path_prefix.unwrap_or("/");
         let st = self.state.read();
         let mut items: Vec<(String, Role)> = st
@@ -653,7 +688,7 @@ impl Iam {
         check_role_name(&mut v, name);
         v.finish()?;
         let name = given(name);
-        authorize(ctx, "DeleteRole", &self.role_arn_for(ctx, name))?;
+        self.authorize(ctx, "DeleteRole", &self.role_arn_for(ctx, name))?;
         let mut st = self.state.write();
         let key = entity_key(&ctx.account_id, name);
         let role = st.role(&ctx.account_id, name)?;
@@ -683,7 +718,7 @@ impl Iam {
         name: &str,
         change: impl FnOnce(&mut RoleRecord) -> Result<(), IamError>,
     ) -> Result<Role, IamError> {
-        authorize(ctx, action, &self.role_arn_for(ctx, name))?;
+        self.authorize(ctx, action, &self.role_arn_for(ctx, name))?;
         let mut st = self.state.write();
         let mut rec = st.role(&ctx.account_id, name)?.clone();
         change(&mut rec)?;
@@ -817,7 +852,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let name = given(name);
-        authorize(ctx, "ListRoleTags", &self.role_arn_for(ctx, name))?;
+        self.authorize(ctx, "ListRoleTags", &self.role_arn_for(ctx, name))?;
         let st = self.state.read();
         let role = st.role(&ctx.account_id, name)?;
         page(ordered(tags_of(&role.tags)), paging)
@@ -836,7 +871,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let name = given(name);
-        authorize(
+        self.authorize(
             ctx,
             "ListInstanceProfilesForRole",
             &self.role_arn_for(ctx, name),
@@ -865,7 +900,7 @@ impl Iam {
         let name = req.policy_name.unwrap_or_default();
         let path = req.path.unwrap_or_else(|| "/".into());
         let arn = wire::arn(ctx.partition(), &ctx.account_id, "policy", &path, &name);
-        authorize(ctx, "CreatePolicy", &arn)?;
+        self.authorize(ctx, "CreatePolicy", &arn)?;
         let tags = req.tags.unwrap_or_default();
         check_duplicate_tags(&tags)?;
         let doc = req.policy_document.unwrap_or_default();
@@ -920,7 +955,7 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let arn = given(arn);
-        authorize(ctx, "GetPolicy", arn)?;
+        self.authorize(ctx, "GetPolicy", arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         Ok(policy_view(&st, p))
@@ -932,7 +967,7 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let arn = given(arn);
-        authorize(ctx, "DeletePolicy", arn)?;
+        self.authorize(ctx, "DeletePolicy", arn)?;
         let mut st = self.state.write();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         if st.attachment_count(&p.arn) > 0 {
@@ -970,7 +1005,7 @@ impl Iam {
         );
         req.paging.check(&mut v);
         v.finish()?;
-        authorize(ctx, "ListPolicies", &Self::wildcard_arn(ctx, "policy"))?;
+        self.authorize(ctx, "ListPolicies", &Self::wildcard_arn(ctx, "policy"))?;
         let st = self.state.read();
         let none = req.scope.as_deref() == Some("AWS")
             || req.policy_usage_filter.as_deref() == Some("PermissionsBoundary");
@@ -1006,7 +1041,7 @@ impl Iam {
         wire::check_document(&mut v, "PolicyDocument", document);
         v.finish()?;
         let (arn, doc) = (given(arn), given(document));
-        authorize(ctx, "CreatePolicyVersion", arn)?;
+        self.authorize(ctx, "CreatePolicyVersion", arn)?;
         document::validate(doc, Kind::Managed)?;
         document::check_size(doc, Kind::Managed)?;
         let mut st = self.state.write();
@@ -1048,7 +1083,7 @@ impl Iam {
         check_version_id(&mut v, version_id);
         v.finish()?;
         let (arn, id) = (given(arn), given(version_id));
-        authorize(ctx, "GetPolicyVersion", arn)?;
+        self.authorize(ctx, "GetPolicyVersion", arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         p.versions
@@ -1070,7 +1105,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let arn = given(arn);
-        authorize(ctx, "ListPolicyVersions", arn)?;
+        self.authorize(ctx, "ListPolicyVersions", arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         page(
@@ -1091,7 +1126,7 @@ impl Iam {
         check_version_id(&mut v, version_id);
         v.finish()?;
         let (arn, id) = (given(arn), given(version_id));
-        authorize(ctx, "DeletePolicyVersion", arn)?;
+        self.authorize(ctx, "DeletePolicyVersion", arn)?;
         let mut st = self.state.write();
         let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.clone();
         let Some(i) = p.versions.iter().position(|v| v.id == id) else {
@@ -1118,7 +1153,7 @@ impl Iam {
         check_version_id(&mut v, version_id);
         v.finish()?;
         let (arn, id) = (given(arn), given(version_id));
-        authorize(ctx, "SetDefaultPolicyVersion", arn)?;
+        self.authorize(ctx, "SetDefaultPolicyVersion", arn)?;
         let mut st = self.state.write();
         let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.clone();
         if !p.versions.iter().any(|v| v.id == id) {
@@ -1138,7 +1173,7 @@ impl Iam {
         arn: &str,
         change: impl FnOnce(&mut PolicyRecord) -> Result<(), IamError>,
     ) -> Result<(), IamError> {
-        authorize(ctx, action, arn)?;
+        self.authorize(ctx, action, arn)?;
         let mut st = self.state.write();
         let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.clone();
         change(&mut p)?;
@@ -1198,7 +1233,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let arn = given(arn);
-        authorize(ctx, "ListPolicyTags", arn)?;
+        self.authorize(ctx, "ListPolicyTags", arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         page(ordered(tags_of(&p.tags)), paging)
@@ -1233,7 +1268,7 @@ impl Iam {
         req.paging.check(&mut v);
         v.finish()?;
         let arn = req.policy_arn.as_deref().unwrap_or_default();
-        authorize(ctx, "ListEntitiesForPolicy", arn)?;
+        self.authorize(ctx, "ListEntitiesForPolicy", arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         let wants_roles = matches!(req.entity_filter.as_deref(), None | Some("Role"))
@@ -1278,7 +1313,7 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let (role, arn) = (given(role), given(arn));
-        authorize(ctx, "AttachRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, "AttachRolePolicy", &self.role_arn_for(ctx, role))?;
         let mut st = self.state.write();
         let mut r = st.role(&ctx.account_id, role)?.clone();
         let policy_arn = Self::find_policy(&st, ctx, arn, |arn| {
@@ -1313,7 +1348,7 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let (role, arn) = (given(role), given(arn));
-        authorize(ctx, "DetachRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, "DetachRolePolicy", &self.role_arn_for(ctx, role))?;
         let mut st = self.state.write();
         let mut r = st.role(&ctx.account_id, role)?.clone();
         if IamArn::parse(arn).is_none_or(|a| a.kind != "policy") {
@@ -1351,7 +1386,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let role = given(role);
-        authorize(
+        self.authorize(
             ctx,
             "ListAttachedRolePolicies",
             &self.role_arn_for(ctx, role),
@@ -1390,7 +1425,7 @@ impl Iam {
         wire::check_document(&mut v, "PolicyDocument", document);
         v.finish()?;
         let (role, name, doc) = (given(role), given(name), given(document));
-        authorize(ctx, "PutRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, "PutRolePolicy", &self.role_arn_for(ctx, role))?;
         document::validate(doc, Kind::Inline)?;
         let mut st = self.state.write();
         let r = st.role(&ctx.account_id, role)?;
@@ -1443,7 +1478,7 @@ impl Iam {
         check_policy_name(&mut v, name);
         v.finish()?;
         let (role, name) = (given(role), given(name));
-        authorize(ctx, "GetRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, "GetRolePolicy", &self.role_arn_for(ctx, role))?;
         let st = self.state.read();
         let r = st.role(&ctx.account_id, role)?;
         st.inline
@@ -1471,7 +1506,7 @@ impl Iam {
         check_policy_name(&mut v, name);
         v.finish()?;
         let (role, name) = (given(role), given(name));
-        authorize(ctx, "DeleteRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, "DeleteRolePolicy", &self.role_arn_for(ctx, role))?;
         let mut st = self.state.write();
         let r = st.role(&ctx.account_id, role)?;
         let role_key = entity_key(&r.account, &r.name);
@@ -1508,7 +1543,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let role = given(role);
-        authorize(ctx, "ListRolePolicies", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, "ListRolePolicies", &self.role_arn_for(ctx, role))?;
         let st = self.state.read();
         let r = st.role(&ctx.account_id, role)?;
         let items = st

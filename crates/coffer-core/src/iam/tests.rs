@@ -760,7 +760,7 @@ fn state_survives_a_reload_and_failed_writes_change_nothing() {
 }
 
 #[test]
-fn role_sessions_are_refused() {
+fn role_sessions_without_iam_permissions_are_refused() {
     let (_, iam) = setup();
     create_role(&iam, "app", None);
     let mut c = ctx();

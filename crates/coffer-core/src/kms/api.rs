@@ -67,11 +67,18 @@ fn check_policy_document(policy: &str) -> Result<(), KmsError> {
         ));
     }
     match serde_json::from_str::<serde_json::Value>(policy) {
-        Ok(serde_json::Value::Object(o)) if o.contains_key("Statement") => Ok(()),
-        _ => Err(KmsError::MalformedPolicyDocument(
-            "The policy document is not valid JSON or lacks a Statement.".into(),
-        )),
+        Ok(serde_json::Value::Object(o)) if o.contains_key("Statement") => {}
+        _ => {
+            return Err(KmsError::MalformedPolicyDocument(
+                "The policy document is not valid JSON or lacks a Statement.".into(),
+            ))
+        }
     }
+    // The evaluator must be able to read what is stored: a policy it could not parse would
+    // silently allow nothing (ADR 0009).
+    coffer_policy::Policy::parse(policy)
+        .and_then(|p| p.validate(coffer_policy::PolicyKind::Resource))
+        .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))
 }
 
 fn validate_tags(v: &mut Validator, tags: &Option<Vec<Tag>>) {

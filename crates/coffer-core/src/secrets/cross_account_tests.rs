@@ -413,7 +413,7 @@ fn named_resource_policies() {
     let env = Env::new();
     let (primary, replica) = env.pair();
     let ctx = &env.primary;
-    let doc = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
     let put = |name: Option<&str>| {
         env.sm.put_resource_policy(
             ctx,

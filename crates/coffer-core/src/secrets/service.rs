@@ -1454,6 +1454,10 @@ impl SecretsManager {
         only_default_policy(&req.policy_name)?;
         let policy = req.resource_policy.clone().unwrap_or_default();
         check_policy_syntax(&policy)?;
+        // The evaluator must be able to read what is stored (ADR 0009).
+        coffer_policy::Policy::parse(&policy)
+            .and_then(|p| p.validate(coffer_policy::PolicyKind::Resource))
+            .map_err(|e| SmError::MalformedPolicyDocument(e.to_string()))?;
         let block_public = req.block_public_policy.unwrap_or(false);
         let r = self.change(ctx, &id, |rec| {
             if block_public && policy::is_public(&policy) {

@@ -1311,7 +1311,7 @@ fn restart_sees_everything_and_store_holds_no_plaintext() {
         PutResourcePolicyRequest {
             policy_name: None,
             secret_id: id("bin"),
-            resource_policy: id(r#"{"Version":"2012-10-17","Statement":[]}"#),
+            resource_policy: id(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#),
             block_public_policy: None,
         },
     )
@@ -1636,7 +1636,7 @@ fn policies() {
         )
         .unwrap_err();
     assert!(matches!(e, SmError::MalformedPolicyDocument(_)));
-    let doc = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
     sm.put_resource_policy(
         &ctx(EU_C),
         PutResourcePolicyRequest {

@@ -415,3 +415,67 @@ fn resource_and_trust_policies_need_principals() {
     ));
     assert_eq!(p.validate(PolicyKind::Trust), Ok(()));
 }
+
+#[test]
+fn principals_outside_the_grammar_are_syntax_errors() {
+    // `<principal_block> = ("Principal" | "NotPrincipal") : ("*" | <principal_map>)`, and a
+    // map's keys are AWS, Federated, Service and CanonicalUser only.
+    for principal in [r#"{"Foo":"x"}"#, r#""arn:aws:iam::123456789012:root""#] {
+        let e = err(&stmt(&format!(
+            r#"{{"Effect":"Allow","Principal":{principal},"Action":"*","Resource":"*"}}"#
+        )));
+        assert_eq!(e.to_string(), "Syntax errors in policy.", "{principal}");
+    }
+    let e = err(&stmt(
+        r#"{"Effect":"Allow","Principal":{"Foo":"x"},"Action":"*","Resource":"*"}"#,
+    ));
+    assert_eq!(
+        e,
+        PolicyError::InvalidPrincipal {
+            kind: "Foo".to_owned(),
+            value: "x".to_owned()
+        }
+    );
+}
+
+#[test]
+fn actions_need_a_vendor_name() {
+    let e = err(&stmt(
+        r#"{"Effect":"Allow","Action":":Decrypt","Resource":"*"}"#,
+    ));
+    assert_eq!(e.to_string(), "Vendor  is not valid");
+    let e = err(&stmt(
+        r#"{"Effect":"Allow","Action":"k*s:Decrypt","Resource":"*"}"#,
+    ));
+    assert_eq!(e.to_string(), "Vendor k*s is not valid");
+    policy(&stmt(
+        r#"{"Effect":"Allow","Action":["*:Describe*","kms:*"],"Resource":"*"}"#,
+    ));
+}
+
+#[test]
+fn trust_policies_refuse_not_principal_and_not_resource() {
+    let p = policy(&stmt(
+        r#"{"Effect":"Deny","NotPrincipal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}"#,
+    ));
+    assert_eq!(
+        p.validate(PolicyKind::Trust).unwrap_err().to_string(),
+        "Has prohibited field NotPrincipal"
+    );
+    // NotPrincipal stays valid in a resource-based policy.
+    assert_eq!(p.validate(PolicyKind::Resource), Ok(()));
+    let p = policy(&stmt(
+        r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","NotResource":"arn:aws:iam::*:role/x"}"#,
+    ));
+    assert_eq!(
+        p.validate(PolicyKind::Trust).unwrap_err().to_string(),
+        "Has prohibited field NotResource"
+    );
+    // A permissions policy given as a trust policy: its Resource is reported, not the missing
+    // Principal.
+    let p = policy(&stmt(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#));
+    assert_eq!(
+        p.validate(PolicyKind::Trust).unwrap_err().to_string(),
+        "Has prohibited field Resource"
+    );
+}

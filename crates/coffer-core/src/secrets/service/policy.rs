@@ -16,6 +16,7 @@
 //! the check is about who may call, not what they may do: `Action` and `Resource` are not
 //! considered.
 
+use coffer_policy::{Policy, PolicyError, PolicyKind};
 use serde_json::Value;
 
 /// Condition keys that tie a request to known callers or networks.
@@ -130,15 +131,20 @@ const STATEMENT_KEYS: &[&str] = &[
 /// ValidateResourcePolicy's findings for a policy that is a JSON object: the IAM policy grammar
 /// as it applies to a resource policy (every statement names its principals), then the public
 /// access check of [`is_public`]. Each finding is (`CheckName`, `ErrorMessage`).
+///
+/// The grammar findings list every fault this function recognises in the document's shape,
+/// statement by statement (the evaluator's parser stops at the first); a statement without
+/// such a finding is then checked by `coffer-policy`, the parser the evaluator uses, so that a
+/// policy that passes is one that is evaluated as written (condition operators, condition
+/// keys, dates, principals and the rest of what that parser refuses).
 pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
     let Ok(doc) = serde_json::from_str::<Value>(policy) else {
         return vec![(CHECK_SYNTAX, "The policy is not valid JSON.".to_string())];
     };
-    let mut out = Vec::new();
-    let mut syntax = |m: String| out.push((CHECK_SYNTAX, m));
+    let mut syntax: Vec<String> = Vec::new();
     if let Some(v) = doc.get("Version") {
         if !matches!(v.as_str(), Some("2012-10-17" | "2008-10-17")) {
-            syntax("Version must be \"2012-10-17\" or \"2008-10-17\".".to_string());
+            syntax.push("Version must be \"2012-10-17\" or \"2008-10-17\".".to_string());
         }
     }
     if let Value::Object(top) = &doc {
@@ -146,41 +152,44 @@ pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
             .keys()
             .filter(|k| !matches!(k.as_str(), "Version" | "Id" | "Statement"))
         {
-            syntax(format!("The policy has an unknown element {k}."));
+            syntax.push(format!("The policy has an unknown element {k}."));
         }
     }
     let statements: Vec<&Value> = match doc.get("Statement") {
         Some(Value::Array(list)) => list.iter().collect(),
         Some(one @ Value::Object(_)) => vec![one],
         _ => {
-            syntax("The policy must have a Statement: an object or a list of objects.".to_string());
+            syntax.push(
+                "The policy must have a Statement: an object or a list of objects.".to_string(),
+            );
             Vec::new()
         }
     };
     let mut sids = Vec::new();
     for (i, st) in statements.iter().enumerate() {
         let n = i + 1;
+        let before = syntax.len();
         let Value::Object(m) = st else {
-            syntax(format!("Statement {n} is not an object."));
+            syntax.push(format!("Statement {n} is not an object."));
             continue;
         };
         for k in m.keys().filter(|k| !STATEMENT_KEYS.contains(&k.as_str())) {
-            syntax(format!("Statement {n} has an unknown element {k}."));
+            syntax.push(format!("Statement {n} has an unknown element {k}."));
         }
         if let Some(sid) = m.get("Sid") {
             match sid.as_str() {
                 Some(s) if sids.contains(&s) => {
-                    syntax(format!("Statement {n} repeats the Sid {s}."))
+                    syntax.push(format!("Statement {n} repeats the Sid {s}."))
                 }
                 Some(s) => sids.push(s),
-                None => syntax(format!("Statement {n}: Sid must be a string.")),
+                None => syntax.push(format!("Statement {n}: Sid must be a string.")),
             }
         }
         if !matches!(
             m.get("Effect").and_then(Value::as_str),
             Some("Allow" | "Deny")
         ) {
-            syntax(format!(
+            syntax.push(format!(
                 "Statement {n}: Effect must be \"Allow\" or \"Deny\"."
             ));
         }
@@ -194,20 +203,20 @@ pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
             ("Resource", "NotResource", "it lists resources"),
         ] {
             match (m.contains_key(a), m.contains_key(b)) {
-                (true, true) => syntax(format!("Statement {n} has both {a} and {b}.")),
-                (false, false) => syntax(format!("Statement {n} needs {a} or {b}: {what}.")),
+                (true, true) => syntax.push(format!("Statement {n} has both {a} and {b}.")),
+                (false, false) => syntax.push(format!("Statement {n} needs {a} or {b}: {what}.")),
                 _ => {}
             }
         }
         for key in ["Action", "NotAction"] {
             if let Some(v) = m.get(key) {
                 if !string_list(v) {
-                    syntax(format!(
+                    syntax.push(format!(
                         "Statement {n}: {key} must be a string or a list of strings."
                     ));
                 }
                 for a in strings(v).filter(|a| *a != "*" && !valid_action(a)) {
-                    syntax(format!(
+                    syntax.push(format!(
                         "Statement {n}: {a} is not an action (service:ActionName)."
                     ));
                 }
@@ -216,12 +225,12 @@ pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
         for key in ["Resource", "NotResource"] {
             if let Some(v) = m.get(key) {
                 if !string_list(v) {
-                    syntax(format!(
+                    syntax.push(format!(
                         "Statement {n}: {key} must be a string or a list of strings."
                     ));
                 }
                 for r in strings(v).filter(|r| *r != "*" && !r.starts_with("arn:")) {
-                    syntax(format!("Statement {n}: {r} is not a resource ARN."));
+                    syntax.push(format!("Statement {n}: {r} is not a resource ARN."));
                 }
             }
         }
@@ -229,7 +238,7 @@ pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
             match m.get(key) {
                 None | Some(Value::Object(_)) => {}
                 Some(Value::String(s)) if s == "*" => {}
-                Some(_) => syntax(format!(
+                Some(_) => syntax.push(format!(
                     "Statement {n}: {key} must be \"*\" or an object such as {{\"AWS\": ...}}."
                 )),
             }
@@ -239,12 +248,23 @@ pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
                 .as_object()
                 .is_some_and(|ops| ops.values().all(Value::is_object));
             if !ok {
-                syntax(format!(
+                syntax.push(format!(
                     "Statement {n}: Condition must map operators to objects of condition keys."
                 ));
             }
         }
+        if syntax.len() == before {
+            let one = serde_json::json!({ "Statement": st }).to_string();
+            if let Err(e) = Policy::parse(&one).and_then(|p| p.validate(PolicyKind::Resource)) {
+                syntax.push(format!(
+                    "Statement {n}: {}.",
+                    describe(&e).trim_end_matches('.')
+                ));
+            }
+        }
     }
+    let mut out: Vec<(&'static str, String)> =
+        syntax.into_iter().map(|m| (CHECK_SYNTAX, m)).collect();
     if is_public(policy) {
         out.push((
             CHECK_PUBLIC,
@@ -252,6 +272,26 @@ pub(crate) fn findings(policy: &str) -> Vec<(&'static str, String)> {
         ));
     }
     out
+}
+
+/// What the evaluator's parser found wrong, in words more precise than IAM's message (which is
+/// often only "Syntax errors in policy.").
+fn describe(e: &PolicyError) -> String {
+    match e {
+        PolicyError::Syntax { detail } | PolicyError::LegacyParsing { detail } => detail.clone(),
+        PolicyError::UnknownConditionOperator { operator } => {
+            format!("{operator} is not a condition operator")
+        }
+        PolicyError::InvalidPrincipal { kind, value }
+            if e.to_string() == "Syntax errors in policy." =>
+        {
+            format!("{kind} is not a principal type (value {value})")
+        }
+        PolicyError::MissingVendor { value } => {
+            format!("{value} is not prefaced by a service, as in secretsmanager:GetSecretValue")
+        }
+        other => other.to_string(),
+    }
 }
 
 fn string_list(v: &Value) -> bool {
@@ -290,6 +330,41 @@ mod tests {
         // are syntax findings; the wildcard principal is a public-access one.
         assert_eq!(f.iter().filter(|x| x.0 == CHECK_SYNTAX).count(), 9, "{f:?}");
         assert_eq!(f.iter().filter(|x| x.0 == CHECK_PUBLIC).count(), 1);
+    }
+
+    #[test]
+    fn what_the_evaluator_refuses_is_a_finding() {
+        // Faults of the kind the shape checks above do not see: without a finding, a policy the
+        // evaluator cannot parse would pass, be stored, and grant nothing.
+        for (statement, want) in [
+            (
+                r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEqualz":{"aws:PrincipalAccount":"111122223333"}}}"#,
+                "Statement 1: StringEqualz is not a condition operator.",
+            ),
+            (
+                r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/*"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#,
+                r#"Statement 1: Invalid principal in policy: "AWS":"arn:aws:iam::111122223333:role/*"."#,
+            ),
+            (
+                r#"{"Effect":"Allow","Principal":{"Nobody":"x"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#,
+                "Statement 1: Nobody is not a principal type (value x).",
+            ),
+            (
+                r#"{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"tomorrow"}}}"#,
+                "Statement 1: DateLessThan: tomorrow is not a date.",
+            ),
+        ] {
+            let f = findings(&policy(statement));
+            assert_eq!(f, vec![(CHECK_SYNTAX, want.to_string())], "{statement}");
+        }
+        // A statement with shape findings is not checked again; the others are.
+        let two = r#"{"Statement":[{"Effect":"Maybe","Principal":{"AWS":"111122223333"},"Action":"a:b","Resource":"*"},{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"a:b","Resource":"*"}]}"#;
+        let f = findings(two);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(
+            f[1].1.starts_with("Statement 2: Invalid principal"),
+            "{f:?}"
+        );
     }
 
     fn policy(statement: &str) -> String {
