@@ -7,7 +7,7 @@
 
 use crate::context::RoleSession;
 use crate::iam::Iam;
-use crate::RequestContext;
+use crate::{Clock, RequestContext};
 use coffer_policy::{Context, Decision, Policy, Request};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -26,6 +26,7 @@ pub struct Denied {
 /// Evaluates role sessions' requests.
 pub struct Authorizer {
     iam: Arc<Iam>,
+    clock: Arc<dyn Clock>,
     parsed: Mutex<HashMap<String, Option<Policy>>>,
 }
 
@@ -46,10 +47,12 @@ pub struct Ask<'a> {
 }
 
 impl Authorizer {
-    /// An authorizer reading roles and their policies from `iam`.
-    pub fn new(iam: Arc<Iam>) -> Self {
+    /// An authorizer reading roles and their policies from `iam`; `clock` answers
+    /// `aws:CurrentTime` and `aws:EpochTime`.
+    pub fn new(iam: Arc<Iam>, clock: Arc<dyn Clock>) -> Self {
         Self {
             iam,
+            clock,
             parsed: Mutex::new(HashMap::new()),
         }
     }
@@ -87,12 +90,19 @@ impl Authorizer {
             .map(|d| self.parse(d).unwrap_or_else(allow_nothing))
     }
 
-    fn with_principal(ctx: &RequestContext, role: &RoleSession, mut c: Context) -> Context {
+    /// Adds the global condition keys Coffer knows for a role session's request. Coffer serves
+    /// plain HTTP, so `aws:SecureTransport` is `false` (terminate TLS in front of it and such
+    /// conditions stay unmet, which is the safe side). `aws:username` belongs to IAM users; an
+    /// assumed-role session has none.
+    fn with_principal(&self, ctx: &RequestContext, role: &RoleSession, mut c: Context) -> Context {
+        let now = self.clock.now().millis;
         c.set("aws:PrincipalArn", &role.role_arn);
         c.set("aws:PrincipalAccount", &ctx.account_id);
         c.set("aws:PrincipalType", "AssumedRole");
         c.set("aws:RequestedRegion", &ctx.region);
-        c.set("aws:username", &role.session_name);
+        c.set("aws:EpochTime", (now / 1000).to_string());
+        c.set("aws:CurrentTime", iso8601(now));
+        c.set("aws:SecureTransport", "false");
         c
     }
 
@@ -110,7 +120,7 @@ impl Authorizer {
         let identity = self.identity(ctx, role);
         let session = self.session(role);
         let resource = resource_policy.and_then(|d| self.parse(d));
-        let context = Self::with_principal(ctx, role, ask.context);
+        let context = self.with_principal(ctx, role, ask.context);
         let req = Request {
             principal_arn: &ctx.principal_arn,
             principal_account: &ctx.account_id,
@@ -146,7 +156,7 @@ impl Authorizer {
         let refuse = || denied(ctx, action, role_arn, Decision::ImplicitDeny, Why::Resource);
         let trust = self.parse(trust_policy).ok_or_else(refuse)?;
         let context = match &ctx.role {
-            Some(role) => Self::with_principal(ctx, role, Context::new()),
+            Some(role) => self.with_principal(ctx, role, Context::new()),
             None => {
                 let mut c = Context::new();
                 c.set("aws:PrincipalArn", &ctx.principal_arn);
@@ -197,7 +207,7 @@ impl Authorizer {
         let identity = self.identity(ctx, role);
         let session = self.session(role);
         let key_policy = self.parse(key_policy).unwrap_or_else(allow_nothing);
-        let context = Self::with_principal(ctx, role, ask.context);
+        let context = self.with_principal(ctx, role, ask.context);
         let req = Request {
             principal_arn: &ctx.principal_arn,
             principal_account: &ctx.account_id,
@@ -228,6 +238,17 @@ impl Authorizer {
             }
         }
     }
+}
+
+/// `2024-01-01T00:00:00Z` for epoch milliseconds.
+fn iso8601(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// A policy without statements: it allows nothing.

@@ -70,7 +70,7 @@ impl Coffer {
         let identity = Arc::new(Identity::load(store.clone(), root.clone())?);
         let iam = Arc::new(Iam::load(store.clone(), clock.clone())?);
         let sts = Arc::new(Sts::load(store.clone(), root, clock.clone())?);
-        let authz = Arc::new(Authorizer::new(iam.clone()));
+        let authz = Arc::new(Authorizer::new(iam.clone(), clock.clone()));
         kms.set_authorizer(authz.clone());
         secrets.set_authorizer(authz.clone());
         Ok(Self {

@@ -7,8 +7,11 @@
 #[non_exhaustive]
 pub enum PolicyError {
     /// Not JSON, not an object, an unknown element, an element of the wrong JSON type, a
-    /// missing `Effect` or `Statement`, or two elements that exclude each other
-    /// (`Action`/`NotAction`, `Resource`/`NotResource`, `Principal`/`NotPrincipal`).
+    /// missing `Effect` or `Statement`, two elements that exclude each other
+    /// (`Action`/`NotAction`, `Resource`/`NotResource`, `Principal`/`NotPrincipal`), or a key
+    /// repeated in one JSON object at any depth (two `Effect`s in a statement, a condition key
+    /// twice under one operator, ...), which the grammar forbids. IAM refuses a repeated key
+    /// as a syntax error; its exact message for it is not documented.
     #[error("Syntax errors in policy.")]
     Syntax {
         /// What exactly is wrong.

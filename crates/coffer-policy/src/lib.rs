@@ -6,7 +6,10 @@
 //!
 //! * **Documents**: `Version` (`2012-10-17` or `2008-10-17`; only `2012-10-17` enables policy
 //!   variables, earlier documents keep `${...}` as literal text), `Id`, `Statement` (one object
-//!   or a list), `Sid`, `Effect` (`Allow` / `Deny`, case-sensitive).
+//!   or a list), `Sid`, `Effect` (`Allow` / `Deny`, case-sensitive). No JSON object may
+//!   repeat a key ("Individual elements must not contain multiple instances of the same
+//!   key"): JSON parsers commonly keep the last one, which would read
+//!   `{"Effect":"Deny","Effect":"Allow"}` as `Allow`.
 //! * **`Principal` / `NotPrincipal`**: `"*"`, `{"AWS": ...}` (`*`, account IDs, account root
 //!   ARNs, role, session and user ARNs, unique IDs), `{"Service": ...}`, `{"Federated": ...}`,
 //!   `{"CanonicalUser": ...}`, each a string or a list. Naming an account delegates to that
@@ -63,6 +66,7 @@
 mod condition;
 mod context;
 mod error;
+mod json;
 mod pattern;
 mod policy;
 mod principal;

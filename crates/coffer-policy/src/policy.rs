@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::condition::{self, Condition};
 use crate::error::PolicyError;
+use crate::json::parse_unique;
 use crate::pattern::{glob_str, lowercase_tokens, wildcard_tokens, Template, Tok};
 use crate::principal::{PrincipalMatch, Principals};
 use crate::{Outcome, Request};
@@ -85,8 +86,14 @@ impl Policy {
     /// Parses a policy document of any kind, checking the grammar every kind shares; see
     /// [`Policy::validate`] for what one kind adds.
     pub fn parse(json: &str) -> Result<Policy, PolicyError> {
-        let value: Value = serde_json::from_str(json)
-            .map_err(|e| PolicyError::syntax(format!("not JSON: {e}")))?;
+        let value = parse_unique(json).map_err(|e| {
+            if e.is_data() {
+                // A repeated key: IAM documents no message of its own for it.
+                PolicyError::syntax(e.to_string())
+            } else {
+                PolicyError::syntax(format!("not JSON: {e}"))
+            }
+        })?;
         let Value::Object(top) = value else {
             return Err(PolicyError::syntax("the document is not a JSON object"));
         };

@@ -479,3 +479,143 @@ fn trust_policies_refuse_not_principal_and_not_resource() {
         "Has prohibited field Resource"
     );
 }
+
+/// A repeated key: `Syntax`, with the key and its position in the detail.
+fn repeated(json: &str, key: &str) {
+    let e = err(json);
+    assert!(syntax(&e), "{e:?} for {json}");
+    let PolicyError::Syntax { detail } = &e else {
+        unreachable!()
+    };
+    assert!(
+        detail.starts_with(&format!(
+            "the key \"{key}\" appears twice in one object at line 1"
+        )),
+        "{detail}"
+    );
+}
+
+#[test]
+fn repeated_top_level_keys_are_refused() {
+    repeated(
+        r#"{"Version":"2012-10-17","Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+        "Version",
+    );
+    // The troubleshooting guide's "more than one Statement element".
+    repeated(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"},"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::my-bucket/*"}}"#,
+        "Statement",
+    );
+}
+
+#[test]
+fn repeated_statement_keys_are_refused() {
+    // Read with the last key winning, this would allow.
+    repeated(
+        &stmt(r#"{"Effect":"Deny","Effect":"Allow","Action":"ec2:*","Resource":"*"}"#),
+        "Effect",
+    );
+    repeated(
+        &stmt(
+            r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::my-bucket","Resource":"arn:aws:s3:::my-bucket/*"}"#,
+        ),
+        "Resource",
+    );
+    // In the second statement of a list too.
+    repeated(
+        &stmt(
+            r#"{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"a","Sid":"b","Effect":"Allow","Action":"*","Resource":"*"}"#,
+        ),
+        "Sid",
+    );
+}
+
+#[test]
+fn repeated_condition_keys_are_refused() {
+    // A condition key twice under one operator: AND would become "the last value only".
+    repeated(
+        &stmt(
+            r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:username":"a","aws:username":"b"}}}"#,
+        ),
+        "aws:username",
+    );
+    // An operator twice in one Condition block.
+    repeated(
+        &stmt(
+            r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:username":"a"},"StringEquals":{"aws:userid":"b"}}}"#,
+        ),
+        "StringEquals",
+    );
+    // Condition twice in one statement.
+    repeated(
+        &stmt(
+            r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}},"Condition":{}}"#,
+        ),
+        "Condition",
+    );
+}
+
+#[test]
+fn repeated_principal_keys_are_refused() {
+    repeated(
+        &stmt(
+            r#"{"Effect":"Allow","Principal":{"AWS":"123456789012","AWS":"210987654321"},"Action":"*","Resource":"*"}"#,
+        ),
+        "AWS",
+    );
+    repeated(
+        &stmt(
+            r#"{"Effect":"Deny","NotPrincipal":{"Service":"kms.amazonaws.com","AWS":"*","Service":"s3.amazonaws.com"},"Action":"*","Resource":"*"}"#,
+        ),
+        "Service",
+    );
+    repeated(
+        &stmt(
+            r#"{"Effect":"Allow","Principal":"*","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*"}"#,
+        ),
+        "Principal",
+    );
+}
+
+#[test]
+fn repeated_keys_are_refused_in_any_object() {
+    // Even where the object has no meaning to the grammar (and is refused for other reasons):
+    // the repetition is found first.
+    repeated(
+        &stmt(r#"{"Effect":"Allow","Action":{"a":{"b":1,"b":2}},"Resource":"*"}"#),
+        "b",
+    );
+}
+
+#[test]
+fn the_same_key_in_different_objects_is_fine() {
+    let p = policy(&stmt(
+        r#"{"Sid":"one","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:username":"a"},"StringLike":{"aws:username":"a*"}}},{"Sid":"two","Effect":"Deny","Principal":{"AWS":"210987654321"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"aws:username":"b"}}}"#,
+    ));
+    assert_eq!(p.validate(PolicyKind::Resource), Ok(()));
+}
+
+#[test]
+fn documents_read_as_serde_json_reads_them() {
+    for json in [
+        r#"{"a":[1,-2,3.5,1.5e300,18446744073709551615,-9223372036854775808,true,false,null],"b":{"c":"\u00e9\n","d":{}},"e":[],"f":""}"#,
+        r#"  [ {"x" : 0.1} , "s" ]  "#,
+        "12",
+        r#""text""#,
+    ] {
+        let strict = crate::json::parse_unique(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        let loose: serde_json::Value =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        assert_eq!(strict, loose, "{json}");
+    }
+    // Malformed JSON is still "not JSON", trailing characters included.
+    for json in ["{", "", r#"{"a":1}x"#, r#"{"a":1,"b""#, "1e400"] {
+        let e = crate::json::parse_unique(json).unwrap_err();
+        assert!(!e.is_data(), "{e}: {json}");
+        let e = err(json);
+        let PolicyError::Syntax { detail } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(detail.starts_with("not JSON: "), "{detail}");
+    }
+}
