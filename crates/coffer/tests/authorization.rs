@@ -317,6 +317,84 @@ async fn a_role_with_the_managed_policy_reads_the_secret_and_one_without_is_deni
 }
 
 #[tokio::test]
+async fn a_role_with_the_aws_managed_secrets_manager_policy_reads_the_secret() {
+    let server = Server::secure();
+    let account = server.account_id().await;
+    let key_arn = server
+        .kms(PRIMARY)
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let secret_arn = server
+        .secrets(PRIMARY)
+        .create_secret()
+        .name("app/aws-managed")
+        .kms_key_id(&key_arn)
+        .secret_string("managed")
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let role = create_role(&server, "sm-rw", &account);
+    iam(
+        &server,
+        &[
+            ("Action", "AttachRolePolicy"),
+            ("RoleName", "sm-rw"),
+            (
+                "PolicyArn",
+                "arn:aws:iam::aws:policy/SecretsManagerReadWrite",
+            ),
+        ],
+    );
+    let s = assume(&server, &role, "job").await;
+    // SecretsManagerReadWrite alone does not allow kms:Decrypt: the secret stays sealed.
+    let e = s
+        .secrets(&server)
+        .get_secret_value()
+        .secret_id(&secret_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.message(), Some("Access to KMS is not allowed"));
+    attach_policy(
+        &server,
+        "sm-rw",
+        "decrypt",
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"{key_arn}"}}]}}"#
+        ),
+    );
+    let value = s
+        .secrets(&server)
+        .get_secret_value()
+        .secret_id(&secret_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(value.secret_string(), Some("managed"));
+    // secretsmanager:* covers listing; KMS actions beyond the policy's stay denied.
+    s.secrets(&server).list_secrets().send().await.unwrap();
+    let e = s
+        .kms(&server)
+        .encrypt()
+        .key_id(&key_arn)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("AccessDeniedException"));
+}
+
+#[tokio::test]
 async fn trust_policies_and_resource_policies() {
     let server = Server::secure();
     let account = server.account_id().await;

@@ -405,10 +405,10 @@ fn aws_cli_roles_policies_attachments_and_inline_policies() {
     let attached =
         cli.ok(&["list-policies", "--scope", "Local", "--only-attached"])["Policies"].clone();
     assert_eq!(attached.as_array().unwrap().len(), 1);
-    assert_eq!(
-        cli.ok(&["list-policies", "--scope", "AWS"])["Policies"],
-        json!([])
-    );
+    let aws = cli.ok(&["list-policies", "--scope", "AWS"])["Policies"].clone();
+    assert!(aws.as_array().unwrap().iter().any(|p| p["Arn"]
+        == "arn:aws:iam::aws:policy/SecretsManagerReadWrite"
+        && p["IsAttachable"] == true));
 
     // Inline policies.
     cli.ok(&[
@@ -473,7 +473,10 @@ fn aws_cli_roles_policies_attachments_and_inline_policies() {
         "{e}"
     );
     assert_eq!(cli.ok(&["list-roles"])["Roles"], json!([]));
-    assert_eq!(cli.ok(&["list-policies"])["Policies"], json!([]));
+    assert_eq!(
+        cli.ok(&["list-policies", "--scope", "Local"])["Policies"],
+        json!([])
+    );
 }
 
 #[test]
@@ -1151,7 +1154,7 @@ fn terraform_manages_roles_policies_and_attachments() {
     terraform_ok(&server, dir.path(), &destroy);
     let roles = assert_ok(&query(&server, "ListRoles", &[]));
     assert!(!roles.contains("<member>"), "{roles}");
-    let policies = assert_ok(&query(&server, "ListPolicies", &[]));
+    let policies = assert_ok(&query(&server, "ListPolicies", &[("Scope", "Local")]));
     assert!(!policies.contains("<member>"), "{policies}");
 }
 

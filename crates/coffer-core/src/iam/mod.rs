@@ -9,6 +9,7 @@
 //! identity and session policies allow `iam:<Action>` on the entity's ARN (ADR 0009); anything
 //! else is refused with `AccessDenied`.
 
+mod aws_managed;
 mod document;
 mod error;
 mod record;
@@ -34,6 +35,7 @@ use record::{
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -80,8 +82,25 @@ struct State {
 }
 
 impl State {
-    fn attachment_count(&self, arn: &str) -> usize {
-        self.attachments.get(arn).map_or(0, BTreeSet::len)
+    /// Roles of `account` the policy is attached to (AWS managed policies are attached in
+    /// many accounts; a customer managed policy only in its own).
+    fn attachment_count(&self, arn: &str, account: &str) -> usize {
+        let prefix = format!("{account}/");
+        self.attachments.get(arn).map_or(0, |set| {
+            set.iter().filter(|k| k.starts_with(&prefix)).count()
+        })
+    }
+
+    /// A policy attached to a role, by its ARN: a customer managed policy, or one of the AWS
+    /// managed catalog (in the ARN's partition).
+    fn attached_policy(&self, arn: &str) -> Option<Cow<'_, PolicyRecord>> {
+        let a = IamArn::parse(arn)?;
+        if a.account == aws_managed::ACCOUNT {
+            return aws_managed::find(&a.path, &a.name).map(|m| Cow::Owned(m.record(&a.partition)));
+        }
+        self.policies
+            .get(&entity_key(&a.account, &a.name))
+            .map(Cow::Borrowed)
     }
 
     fn role(&self, account: &str, name: &str) -> Result<&RoleRecord, IamError> {
@@ -253,9 +272,10 @@ fn role_info(r: &RoleRecord) -> RoleInfo {
     }
 }
 
-fn policy_view(st: &State, p: &PolicyRecord) -> Policy {
-    // AWS: the creation date while there is one version, else that of the newest version.
-    let update_date = if p.versions.len() > 1 {
+fn policy_view(st: &State, p: &PolicyRecord, account: &str) -> Policy {
+    // AWS: the creation date while there is one version, else that of the newest version (AWS
+    // managed policies: that of their one known version, the default).
+    let update_date = if p.versions.len() > 1 || p.account == aws_managed::ACCOUNT {
         p.versions
             .iter()
             .map(|v| v.create_date)
@@ -270,7 +290,7 @@ fn policy_view(st: &State, p: &PolicyRecord) -> Policy {
         arn: p.arn.clone(),
         path: p.path.clone(),
         default_version_id: p.default_version.clone(),
-        attachment_count: st.attachment_count(&p.arn),
+        attachment_count: st.attachment_count(&p.arn, account),
         permissions_boundary_usage_count: 0,
         is_attachable: true,
         description: p.description.clone(),
@@ -477,10 +497,8 @@ impl Iam {
         };
         let mut docs = Vec::new();
         for arn in &role.attached_policies {
-            let doc = IamArn::parse(arn)
-                .and_then(|a| st.policies.get(&entity_key(&a.account, &a.name)))
-                .and_then(PolicyRecord::default_document);
-            if let Some(d) = doc {
+            let policy = st.attached_policy(arn);
+            if let Some(d) = policy.as_deref().and_then(PolicyRecord::default_document) {
                 docs.push(d.to_string());
             }
         }
@@ -507,24 +525,47 @@ impl Iam {
         format!("arn:{}:iam::{}:{kind}/", ctx.partition(), ctx.account_id)
     }
 
-    /// The policy of the caller's account named by `arn`; `InvalidInput` if `arn` is not a
-    /// policy ARN, `not_found(arn)` if there is no such policy.
+    /// The policy of the caller's account, or the AWS managed policy (in the caller's
+    /// partition), named by `arn`; `InvalidInput` if `arn` is not a policy ARN, `not_found(arn)`
+    /// if there is no such policy.
     fn find_policy<'a>(
         st: &'a State,
         ctx: &RequestContext,
         arn: &str,
         not_found: fn(&str) -> IamError,
-    ) -> Result<&'a PolicyRecord, IamError> {
+    ) -> Result<Cow<'a, PolicyRecord>, IamError> {
         let a = IamArn::parse(arn)
             .filter(|a| a.kind == "policy")
             .ok_or_else(|| IamError::InvalidInput(format!("ARN {arn} is not valid.")))?;
+        if a.account == aws_managed::ACCOUNT && a.partition == ctx.partition() {
+            return aws_managed::find(&a.path, &a.name)
+                .map(|m| Cow::Owned(m.record(ctx.partition())))
+                .ok_or_else(|| not_found(arn));
+        }
         if a.account != ctx.account_id {
             return Err(not_found(arn));
         }
         st.policies
             .get(&entity_key(&a.account, &a.name))
             .filter(|p| p.path == a.path)
+            .map(Cow::Borrowed)
             .ok_or_else(|| not_found(arn))
+    }
+
+    /// AWS managed policies cannot be changed: AWS answers `AccessDenied`, as for a policy of
+    /// another account.
+    fn refuse_aws_managed(
+        ctx: &RequestContext,
+        action: &str,
+        p: &PolicyRecord,
+    ) -> Result<(), IamError> {
+        if p.account != aws_managed::ACCOUNT {
+            return Ok(());
+        }
+        Err(IamError::AccessDenied(format!(
+            "User: {} is not authorized to perform: iam:{action} on resource: policy {}",
+            ctx.principal_arn, p.arn
+        )))
     }
 
     /// Writes a role record and, once stored, puts it in memory.
@@ -944,7 +985,7 @@ impl Iam {
             }],
             tags: tags.iter().map(TagRec::from).collect(),
         };
-        let view = policy_view(&st, &rec);
+        let view = policy_view(&st, &rec, &ctx.account_id);
         self.save_policy(&mut st, rec)?;
         Ok(view)
     }
@@ -958,7 +999,7 @@ impl Iam {
         self.authorize(ctx, "GetPolicy", arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
-        Ok(policy_view(&st, p))
+        Ok(policy_view(&st, &p, &ctx.account_id))
     }
 
     /// `DeletePolicy`: refused while attached or while versions other than the default exist.
@@ -970,7 +1011,8 @@ impl Iam {
         self.authorize(ctx, "DeletePolicy", arn)?;
         let mut st = self.state.write();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
-        if st.attachment_count(&p.arn) > 0 {
+        Self::refuse_aws_managed(ctx, "DeletePolicy", &p)?;
+        if st.attachment_count(&p.arn, &ctx.account_id) > 0 {
             return Err(IamError::DeleteConflict(
                 "Cannot delete a policy attached to entities.".into(),
             ));
@@ -989,7 +1031,8 @@ impl Iam {
         Ok(())
     }
 
-    /// `ListPolicies`, by name. Coffer has no AWS managed policies: `Scope=AWS` lists none.
+    /// `ListPolicies`, by name: the account's customer managed policies (`Scope=Local`), the AWS
+    /// managed catalog (`Scope=AWS`), or both (`All`, the default).
     pub fn list_policies(
         &self,
         ctx: &RequestContext,
@@ -1007,22 +1050,34 @@ impl Iam {
         v.finish()?;
         self.authorize(ctx, "ListPolicies", &Self::wildcard_arn(ctx, "policy"))?;
         let st = self.state.read();
-        let none = req.scope.as_deref() == Some("AWS")
-            || req.policy_usage_filter.as_deref() == Some("PermissionsBoundary");
+        let none = req.policy_usage_filter.as_deref() == Some("PermissionsBoundary");
+        let scope = req.scope.as_deref().unwrap_or("All");
         let prefix = req.path_prefix.as_deref().unwrap_or("/");
-        let mut items: Vec<(String, Policy)> = if none {
-            Vec::new()
-        } else {
-            st.policies
-                .iter()
-                .filter(|(_, p)| {
-                    p.account == ctx.account_id
-                        && p.path.starts_with(prefix)
-                        && (!req.only_attached || st.attachment_count(&p.arn) > 0)
-                })
-                .map(|(k, p)| (k.clone(), policy_view(&st, p)))
-                .collect()
+        let wanted = |p: &PolicyRecord| {
+            p.path.starts_with(prefix)
+                && (!req.only_attached || st.attachment_count(&p.arn, &ctx.account_id) > 0)
         };
+        // Keys: the name in lower case, then the ARN (a customer policy may share an AWS
+        // managed policy's name).
+        let key = |p: &PolicyRecord| format!("{}/{}", p.name.to_ascii_lowercase(), p.arn);
+        let mut items: Vec<(String, Policy)> = Vec::new();
+        if !none && scope != "AWS" {
+            items.extend(
+                st.policies
+                    .values()
+                    .filter(|p| p.account == ctx.account_id && wanted(p))
+                    .map(|p| (key(p), policy_view(&st, p, &ctx.account_id))),
+            );
+        }
+        if !none && scope != "Local" {
+            items.extend(
+                aws_managed::CATALOG
+                    .iter()
+                    .map(|m| m.record(ctx.partition()))
+                    .filter(|p| wanted(p))
+                    .map(|p| (key(&p), policy_view(&st, &p, &ctx.account_id))),
+            );
+        }
         items.sort_by(|a, b| a.0.cmp(&b.0));
         page(items, &req.paging)
     }
@@ -1045,7 +1100,8 @@ impl Iam {
         document::validate(doc, Kind::Managed)?;
         document::check_size(doc, Kind::Managed)?;
         let mut st = self.state.write();
-        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.clone();
+        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
+        Self::refuse_aws_managed(ctx, "CreatePolicyVersion", &p)?;
         if p.versions.len() >= MAX_VERSIONS {
             return Err(IamError::LimitExceeded(
                 "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version."
@@ -1089,7 +1145,7 @@ impl Iam {
         p.versions
             .iter()
             .find(|v| v.id == id)
-            .map(|v| version_view(p, v, true))
+            .map(|v| version_view(&p, v, true))
             .ok_or_else(|| version_not_found(arn, id))
     }
 
@@ -1109,7 +1165,7 @@ impl Iam {
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         page(
-            ordered(p.versions.iter().rev().map(|v| version_view(p, v, false))),
+            ordered(p.versions.iter().rev().map(|v| version_view(&p, v, false))),
             paging,
         )
     }
@@ -1128,7 +1184,8 @@ impl Iam {
         let (arn, id) = (given(arn), given(version_id));
         self.authorize(ctx, "DeletePolicyVersion", arn)?;
         let mut st = self.state.write();
-        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.clone();
+        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
+        Self::refuse_aws_managed(ctx, "DeletePolicyVersion", &p)?;
         let Some(i) = p.versions.iter().position(|v| v.id == id) else {
             return Err(version_not_found(arn, id));
         };
@@ -1155,7 +1212,8 @@ impl Iam {
         let (arn, id) = (given(arn), given(version_id));
         self.authorize(ctx, "SetDefaultPolicyVersion", arn)?;
         let mut st = self.state.write();
-        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.clone();
+        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
+        Self::refuse_aws_managed(ctx, "SetDefaultPolicyVersion", &p)?;
         if !p.versions.iter().any(|v| v.id == id) {
             return Err(version_not_found(arn, id));
         }
@@ -1175,7 +1233,8 @@ impl Iam {
     ) -> Result<(), IamError> {
         self.authorize(ctx, action, arn)?;
         let mut st = self.state.write();
-        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.clone();
+        let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
+        Self::refuse_aws_managed(ctx, action, &p)?;
         change(&mut p)?;
         self.save_policy(&mut st, p)
     }
@@ -1271,6 +1330,7 @@ impl Iam {
         self.authorize(ctx, "ListEntitiesForPolicy", arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
+        let account_prefix = format!("{}/", ctx.account_id);
         let wants_roles = matches!(req.entity_filter.as_deref(), None | Some("Role"))
             && req.policy_usage_filter.as_deref() != Some("PermissionsBoundary");
         let prefix = req.path_prefix.as_deref().unwrap_or("/");
@@ -1279,6 +1339,7 @@ impl Iam {
                 .get(&p.arn)
                 .into_iter()
                 .flatten()
+                .filter(|k| k.starts_with(&account_prefix))
                 .filter_map(|k| st.roles.get(k).map(|r| (k, r)))
                 .filter(|(_, r)| r.path.starts_with(prefix))
                 .map(|(k, r)| {
@@ -1395,8 +1456,7 @@ impl Iam {
         let st = self.state.read();
         let r = st.role(&ctx.account_id, role)?;
         let attached = r.attached_policies.iter().filter_map(|arn| {
-            let a = IamArn::parse(arn)?;
-            let p = st.policies.get(&entity_key(&a.account, &a.name))?;
+            let p = st.attached_policy(arn)?;
             p.path.starts_with(prefix).then(|| AttachedPolicy {
                 policy_name: p.name.clone(),
                 policy_arn: p.arn.clone(),

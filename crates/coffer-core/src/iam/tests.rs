@@ -646,8 +646,13 @@ fn list_policies_scope_path_and_paging() {
         )
         .unwrap();
     }
+    let local = |paging: Paging| ListPoliciesRequest {
+        scope: Some("Local".into()),
+        paging,
+        ..Default::default()
+    };
     let all = iam
-        .list_policies(&ctx(), &ListPoliciesRequest::default())
+        .list_policies(&ctx(), &local(Paging::default()))
         .unwrap();
     let names: Vec<&str> = all.items.iter().map(|p| p.policy_name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"]);
@@ -660,7 +665,22 @@ fn list_policies_scope_path_and_paging() {
             },
         )
         .unwrap();
-    assert!(aws.items.is_empty());
+    let names: Vec<&str> = aws.items.iter().map(|p| p.policy_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "AdministratorAccess",
+            "AWSKeyManagementServicePowerUser",
+            "IAMFullAccess",
+            "IAMReadOnlyAccess",
+            "PowerUserAccess",
+            "SecretsManagerReadWrite"
+        ]
+    );
+    let both = iam
+        .list_policies(&ctx(), &ListPoliciesRequest::default())
+        .unwrap();
+    assert_eq!(both.items.len(), 9, "All: the account's and AWS's");
     let team = iam
         .list_policies(
             &ctx(),
@@ -675,26 +695,20 @@ fn list_policies_scope_path_and_paging() {
     let first = iam
         .list_policies(
             &ctx(),
-            &ListPoliciesRequest {
-                paging: Paging {
-                    marker: None,
-                    max_items: Some(2),
-                },
-                ..Default::default()
-            },
+            &local(Paging {
+                marker: None,
+                max_items: Some(2),
+            }),
         )
         .unwrap();
     assert_eq!(first.items.len(), 2);
     let rest = iam
         .list_policies(
             &ctx(),
-            &ListPoliciesRequest {
-                paging: Paging {
-                    marker: first.marker,
-                    max_items: Some(2),
-                },
-                ..Default::default()
-            },
+            &local(Paging {
+                marker: first.marker,
+                max_items: Some(2),
+            }),
         )
         .unwrap();
     assert_eq!(rest.items[0].policy_name, "c");
@@ -780,4 +794,160 @@ fn role_sessions_without_iam_permissions_are_refused() {
         .list_policies(&c, &ListPoliciesRequest::default())
         .unwrap_err();
     assert!(code(e).contains("iam:ListPolicies on resource: arn:aws:iam::111122223333:policy/"));
+}
+
+const SM_RW: &str = "arn:aws:iam::aws:policy/SecretsManagerReadWrite";
+
+#[test]
+fn aws_managed_policies_are_read_attached_and_apply() {
+    let (store, iam) = setup();
+    create_role(&iam, "App", None);
+    let p = iam.get_policy(&ctx(), Some(SM_RW)).unwrap();
+    assert_eq!(p.policy_name, "SecretsManagerReadWrite");
+    assert_eq!(p.arn, SM_RW);
+    assert_eq!(p.path, "/");
+    assert_eq!(p.default_version_id, "v6");
+    assert!(p.is_attachable);
+    assert_eq!(p.attachment_count, 0);
+    assert!(p.policy_id.starts_with("ANPA") && p.policy_id.len() == 21);
+    assert!(p.update_date.millis > p.create_date.millis);
+
+    let v = iam
+        .get_policy_version(&ctx(), Some(SM_RW), Some("v6"))
+        .unwrap();
+    assert!(v.is_default_version);
+    assert!(v.document.unwrap().contains("\"secretsmanager:*\""));
+    let versions = iam
+        .list_policy_versions(&ctx(), Some(SM_RW), &Paging::default())
+        .unwrap();
+    assert_eq!(versions.items.len(), 1);
+    assert!(code(
+        iam.get_policy_version(&ctx(), Some(SM_RW), Some("v1"))
+            .unwrap_err()
+    )
+    .starts_with("NoSuchEntity"));
+
+    iam.attach_role_policy(&ctx(), Some("App"), Some(SM_RW))
+        .unwrap();
+    assert_eq!(
+        iam.get_policy(&ctx(), Some(SM_RW))
+            .unwrap()
+            .attachment_count,
+        1
+    );
+    let other = ctx_of("999999999999");
+    assert_eq!(
+        iam.get_policy(&other, Some(SM_RW))
+            .unwrap()
+            .attachment_count,
+        0,
+        "counted per account"
+    );
+    let docs = iam.role_policy_documents(ACCOUNT, "App");
+    assert_eq!(docs.len(), 1);
+    assert!(docs[0].contains("\"secretsmanager:*\""));
+    let attached = iam
+        .list_attached_role_policies(&ctx(), Some("App"), None, &Paging::default())
+        .unwrap();
+    assert_eq!(attached.items[0].policy_name, "SecretsManagerReadWrite");
+    assert_eq!(attached.items[0].policy_arn, SM_RW);
+    let entities = iam
+        .list_entities_for_policy(
+            &ctx(),
+            &ListEntitiesForPolicyRequest {
+                policy_arn: Some(SM_RW.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(entities.items[0].role_name, "App");
+    let only_attached = iam
+        .list_policies(
+            &ctx(),
+            &ListPoliciesRequest {
+                scope: Some("AWS".into()),
+                only_attached: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(only_attached.items.len(), 1);
+
+    // Survives a reload (the attachment is stored with the role).
+    let reloaded = Iam::load(store, Arc::new(Fixed)).unwrap();
+    assert_eq!(reloaded.role_policy_documents(ACCOUNT, "App").len(), 1);
+
+    iam.detach_role_policy(&ctx(), Some("App"), Some(SM_RW))
+        .unwrap();
+    assert!(iam.role_policy_documents(ACCOUNT, "App").is_empty());
+
+    // Unknown AWS managed policies, and other partitions' ARNs, are not found.
+    for arn in [
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "arn:aws-cn:iam::aws:policy/SecretsManagerReadWrite",
+    ] {
+        assert!(code(iam.get_policy(&ctx(), Some(arn)).unwrap_err()).starts_with("NoSuchEntity"));
+    }
+    let cn = RequestContext {
+        region: "cn-north-1".into(),
+        ..ctx()
+    };
+    assert_eq!(
+        iam.get_policy(
+            &cn,
+            Some("arn:aws-cn:iam::aws:policy/SecretsManagerReadWrite")
+        )
+        .unwrap()
+        .arn,
+        "arn:aws-cn:iam::aws:policy/SecretsManagerReadWrite"
+    );
+}
+
+#[test]
+fn aws_managed_policies_cannot_be_changed() {
+    let (_, iam) = setup();
+    let denied = |e: IamError| {
+        let c = code(e);
+        assert!(
+            c.starts_with("AccessDenied: User: arn:aws:iam::111122223333:root is not authorized to perform: iam:")
+                && c.ends_with(&format!("on resource: policy {SM_RW}")),
+            "{c}"
+        );
+    };
+    denied(iam.delete_policy(&ctx(), Some(SM_RW)).unwrap_err());
+    denied(
+        iam.create_policy_version(&ctx(), Some(SM_RW), Some(DECRYPT), true)
+            .unwrap_err(),
+    );
+    denied(
+        iam.delete_policy_version(&ctx(), Some(SM_RW), Some("v6"))
+            .unwrap_err(),
+    );
+    denied(
+        iam.set_default_policy_version(&ctx(), Some(SM_RW), Some("v6"))
+            .unwrap_err(),
+    );
+    let tags = [Tag {
+        key: "k".into(),
+        value: "v".into(),
+    }];
+    denied(
+        iam.tag_policy(&ctx(), Some(SM_RW), Some(&tags))
+            .unwrap_err(),
+    );
+    denied(
+        iam.untag_policy(&ctx(), Some(SM_RW), Some(&["k".to_string()]))
+            .unwrap_err(),
+    );
+    let p = iam.get_policy(&ctx(), Some(SM_RW)).unwrap();
+    assert_eq!(p.default_version_id, "v6");
+    assert!(p.tags.is_empty());
+}
+
+#[test]
+fn aws_managed_catalog_documents_are_valid_policies() {
+    for m in aws_managed::CATALOG {
+        document::validate(m.document, Kind::Managed).unwrap();
+        coffer_policy::Policy::parse(m.document).unwrap();
+    }
 }
