@@ -102,6 +102,13 @@ fn check_sids(policy: &Policy) -> Result<(), IamError> {
     }
 }
 
+/// A managed or trust policy document as IAM accepts it: its grammar, then its size quota.
+/// (Inline policies are sized together per role, so they use [`validate`] alone.)
+pub(crate) fn check(doc: &str, kind: Kind) -> Result<(), IamError> {
+    validate(doc, kind)?;
+    check_size(doc, kind)
+}
+
 /// Checks a document of `kind` (not its size: see [`check_size`]). IAM reports a document that
 /// does not follow the grammar first, then a managed policy's `Version`, then any other fault.
 pub(crate) fn validate(doc: &str, kind: Kind) -> Result<(), IamError> {

@@ -640,8 +640,7 @@ impl Iam {
         let tags = req.tags.unwrap_or_default();
         check_duplicate_tags(&tags)?;
         let trust = req.assume_role_policy_document.unwrap_or_default();
-        document::validate(&trust, Kind::Trust)?;
-        document::check_size(&trust, Kind::Trust)?;
+        document::check(&trust, Kind::Trust)?;
 
         let mut st = self.state.write();
         let key = entity_key(&ctx.account_id, &name);
@@ -830,8 +829,7 @@ impl Iam {
         v.finish()?;
         let doc = given(document);
         self.update_role_with(ctx, "UpdateAssumeRolePolicy", given(name), |r| {
-            document::validate(doc, Kind::Trust)?;
-            document::check_size(doc, Kind::Trust)?;
+            document::check(doc, Kind::Trust)?;
             r.trust_policy = doc.to_string();
             Ok(())
         })
@@ -945,8 +943,7 @@ impl Iam {
         let tags = req.tags.unwrap_or_default();
         check_duplicate_tags(&tags)?;
         let doc = req.policy_document.unwrap_or_default();
-        document::validate(&doc, Kind::Managed)?;
-        document::check_size(&doc, Kind::Managed)?;
+        document::check(&doc, Kind::Managed)?;
 
         let mut st = self.state.write();
         let key = entity_key(&ctx.account_id, &name);
@@ -1097,8 +1094,7 @@ impl Iam {
         v.finish()?;
         let (arn, doc) = (given(arn), given(document));
         self.authorize(ctx, "CreatePolicyVersion", arn)?;
-        document::validate(doc, Kind::Managed)?;
-        document::check_size(doc, Kind::Managed)?;
+        document::check(doc, Kind::Managed)?;
         let mut st = self.state.write();
         let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
         Self::refuse_aws_managed(ctx, "CreatePolicyVersion", &p)?;
