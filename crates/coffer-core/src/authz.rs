@@ -6,12 +6,19 @@
 //! policy (a key policy, a secret's resource policy) are evaluated by `coffer-policy`.
 
 use crate::context::RoleSession;
-use crate::iam::Iam;
+
 use crate::{Clock, RequestContext};
 use coffer_policy::{Context, Decision, Policy, Request};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Where the authorizer finds a role's identity policies (implemented by IAM).
+pub trait PolicySource: Send + Sync + 'static {
+    /// The documents of every policy attached to or embedded in the role `role_name` of
+    /// `account`: attached managed policies' default versions and inline policies.
+    fn role_policy_documents(&self, account: &str, role_name: &str) -> Vec<String>;
+}
 
 /// Parsed documents kept for reuse; the cache is emptied when it grows past this.
 const CACHE_LIMIT: usize = 4096;
@@ -25,7 +32,7 @@ pub struct Denied {
 
 /// Evaluates role sessions' requests.
 pub struct Authorizer {
-    iam: Arc<Iam>,
+    iam: Arc<dyn PolicySource>,
     clock: Arc<dyn Clock>,
     parsed: Mutex<HashMap<String, Option<Policy>>>,
 }
@@ -49,7 +56,7 @@ pub struct Ask<'a> {
 impl Authorizer {
     /// An authorizer reading roles and their policies from `iam`; `clock` answers
     /// `aws:CurrentTime` and `aws:EpochTime`.
-    pub fn new(iam: Arc<Iam>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(iam: Arc<dyn PolicySource>, clock: Arc<dyn Clock>) -> Self {
         Self {
             iam,
             clock,

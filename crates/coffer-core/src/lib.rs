@@ -1,20 +1,15 @@
-//! Coffer's services: KMS (keys, multi-region families, aliases, policies), Secrets Manager
-//! (secrets, versions, replication) and identity. State lives in memory, indexed for the request
-//! hot paths, and is written through to a [`coffer_store::Store`] before any change is acknowledged.
+//! The small core every Coffer service shares: who is calling and where ([`RequestContext`]),
+//! the [`Clock`], the authorization of role sessions ([`authz`], ADR 0009) and the narrow
+//! interfaces services use to reach each other (Secrets Manager asks KMS for data keys through
+//! [`keys::KeyProvider`]; it never reaches into KMS's state).
 //!
-//! This crate knows nothing of HTTP.
+//! This crate knows nothing of HTTP, storage or any one service's state.
 #![forbid(unsafe_code)]
 
 pub mod authz;
 pub mod clock;
 pub mod context;
-pub mod iam;
-pub mod identity;
-pub mod kms;
-pub mod secrets;
-pub mod service;
-pub mod sts;
+pub mod keys;
 
 pub use clock::{Clock, SystemClock};
 pub use context::{RequestContext, RoleSession};
-pub use service::{Coffer, CoreError};

@@ -2,7 +2,8 @@
 //! into the operation's wire type here; a body that does not fit is a `SerializationException`.
 
 use crate::error::ApiError;
-use coffer_core::{Coffer, RequestContext};
+use crate::Coffer;
+use coffer_core::RequestContext;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -2,8 +2,8 @@
 //! layer. Internal errors are logged here and leave only a generic message.
 
 use crate::sigv4::AuthError;
-use coffer_core::kms::KmsError;
-use coffer_core::secrets::SmError;
+use coffer_kms::KmsError;
+use coffer_secrets::SmError;
 use http::StatusCode;
 
 /// An AWS error ready to render: `__type` code, HTTP status and message.

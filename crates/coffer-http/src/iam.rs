@@ -4,9 +4,10 @@
 //! AWS sends them; dates are ISO 8601 UTC to the second.
 
 use super::{xml_escape, xml_response};
+use crate::Coffer;
 use axum::response::Response;
-use coffer_core::iam::IamError;
-use coffer_core::{Coffer, RequestContext};
+use coffer_core::RequestContext;
+use coffer_iam::IamError;
 use coffer_model::iam::{
     AttachedPolicy, CreatePolicyRequest, CreateRoleRequest, ListEntitiesForPolicyRequest,
     ListPoliciesRequest, Page, Paging, Policy, PolicyRole, PolicyVersion, Role, Tag, XML_NAMESPACE,

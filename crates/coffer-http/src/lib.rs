@@ -7,8 +7,11 @@
 pub mod dispatch;
 pub mod error;
 pub mod iam;
+pub mod services;
 pub mod sigv4;
 mod sts;
+
+pub use services::{Coffer, CoreError};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -17,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use coffer_core::context::{is_region_name, partition_of};
-use coffer_core::identity::Principal;
-use coffer_core::{Coffer, RequestContext};
+use coffer_core::RequestContext;
+use coffer_iam::identity::Principal;
 use error::{auth_error, ApiError, Protocol};
 use sigv4::{AuthError, RequestParts};
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! STS over the Query protocol: GetCallerIdentity and AssumeRole (ADR 0009).
 
 use crate::error::ApiError;
+use crate::Coffer;
 use crate::{xml_escape, Caller};
-use coffer_core::{Coffer, RoleSession};
+use coffer_core::RoleSession;
 use http::StatusCode;
 
 const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -195,7 +196,7 @@ pub(crate) fn assume_role(
         session_policy: session_policy.clone(),
         via_service: None,
     };
-    let assumed_arn = coffer_core::sts::assumed_role_arn(&session);
+    let assumed_arn = coffer_iam::sts::assumed_role_arn(&session);
     let creds = coffer
         .sts
         .issue(&account, session, &role.role_id, duration)

@@ -3,8 +3,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use coffer_core::{Coffer, SystemClock};
+use coffer_core::SystemClock;
 use coffer_crypto::RootKey;
+use coffer_http::Coffer;
 use coffer_http::{App, Config};
 use coffer_store::SqliteStore;
 use std::io::Write;
@@ -123,7 +124,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let clock = Arc::new(SystemClock);
     let coffer = Arc::new(Coffer::open(store, root, clock)?);
     if let Some(path) = &args.rotators {
-        let config = coffer_core::secrets::RotatorsConfig::load(path)?;
+        let config = coffer_secrets::RotatorsConfig::load(path)?;
         tracing::info!(path = %path.display(), rotators = config.rotators.len(), "rotators");
         coffer.use_rotators(&config);
     }

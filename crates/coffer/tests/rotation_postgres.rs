@@ -82,7 +82,7 @@ fn login_tls(
     password: &str,
     ca: &Path,
 ) -> Result<(String, bool), postgres::Error> {
-    let tls = coffer_core::secrets::rotation::postgres_tls(Some(ca)).unwrap();
+    let tls = coffer_secrets::rotation::postgres_tls(Some(ca)).unwrap();
     let mut c = pg_config(host, port, user, password)
         .ssl_mode(postgres::config::SslMode::Require)
         .connect(tls)?;

@@ -8,9 +8,9 @@
 //! reattempts an incomplete rotation with the same token.
 
 use super::*;
-use crate::secrets::record::RotationRec;
-use crate::secrets::rotation::{RotationEvent, RotationFailure, RotationStep, Rotator};
-use crate::secrets::schedule::Plan;
+use crate::record::RotationRec;
+use crate::rotation::{RotationEvent, RotationFailure, RotationStep, Rotator};
+use crate::schedule::Plan;
 
 const NO_ROTATION_FUNCTION: &str = "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.";
 const CANNOT_INVOKE: &str = "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.";

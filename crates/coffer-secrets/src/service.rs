@@ -1,14 +1,14 @@
 //! The Secrets Manager service: secrets, versions and labels, replication, deletion windows.
 
 use super::error::SmError;
-use super::keys::{KeyFailure, KeyProvider};
 use super::record::{
     BlobRecord, ReplicaRec, SealedValue, Secret, SecretRecord, TagRec, VersionMeta, RECORD_VERSION,
     SECRET_TABLE, VERSION_TABLE,
 };
-use crate::context::partition_of;
-use crate::{Clock, RequestContext};
 use base64::Engine;
+use coffer_core::context::partition_of;
+use coffer_core::keys::{KeyFailure, KeyProvider};
+use coffer_core::{Clock, RequestContext};
 use coffer_crypto::{aead, random};
 use coffer_model::secretsmanager::*;
 use coffer_model::{Blob, Timestamp, Validator};
@@ -177,7 +177,7 @@ pub struct SecretsManager {
     /// Secrets (by ARN) whose rotation steps are running now.
     running: parking_lot::Mutex<HashSet<String>>,
     /// Evaluates role sessions' requests; root callers never need it.
-    authorizer: std::sync::OnceLock<Arc<crate::authz::Authorizer>>,
+    authorizer: std::sync::OnceLock<Arc<coffer_core::authz::Authorizer>>,
 }
 
 impl std::fmt::Debug for SecretsManager {

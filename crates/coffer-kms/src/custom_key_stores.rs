@@ -5,7 +5,7 @@
 //! for `AWS_CLOUDHSM`, `XksProxyUriUnreachableException` for `EXTERNAL_KEY_STORE`).
 
 use super::{Kms, KmsError};
-use crate::RequestContext;
+use coffer_core::RequestContext;
 use coffer_model::kms::*;
 use coffer_model::Validator;
 

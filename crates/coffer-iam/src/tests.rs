@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::{RequestContext, RoleSession};
+use coffer_core::{RequestContext, RoleSession};
 use coffer_store::{MemoryStore, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::{Clock, RequestContext};
+use coffer_core::{Clock, RequestContext};
 use coffer_model::secretsmanager::*;
 use coffer_model::{Blob, Timestamp};
 use coffer_store::{Store, StoreError, Transaction, Write};

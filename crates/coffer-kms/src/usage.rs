@@ -9,7 +9,7 @@ use super::api::require_key_id;
 use super::ops::{self, KeyOp};
 use super::records::{KeyRecord, LastUseRecord, LAST_USE_TABLE, RECORD_VERSION};
 use super::{key_arn, Kms, KmsError};
-use crate::RequestContext;
+use coffer_core::RequestContext;
 use coffer_model::kms::{GetKeyLastUsageResponse, KeyIdRequest, KeyLastUsageData};
 use coffer_model::Validator;
 use coffer_store::Transaction;

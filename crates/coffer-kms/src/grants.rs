@@ -6,8 +6,8 @@ use super::api::{dry_run, page, require_key_id, validate_grant_tokens, validate_
 use super::ops;
 use super::records::{GrantRecord, GRANT_TABLE, RECORD_VERSION};
 use super::{key_arn, Kms, KmsError};
-use crate::RequestContext;
 use base64::Engine;
+use coffer_core::RequestContext;
 use coffer_model::kms::*;
 use coffer_model::{ValidationError, Validator};
 use coffer_store::Transaction;

@@ -1,13 +1,15 @@
-//! The services together, over one store: what the HTTP layer holds.
+//! The composition root: every service of one deployment opened together over one store, wired
+//! to each other through coffer-core's interfaces. This is what the HTTP layer holds.
 
-use crate::authz::Authorizer;
-use crate::iam::{Iam, IamError};
-use crate::identity::{Identity, IdentityError};
-use crate::kms::{Kms, KmsError};
-use crate::secrets::{keys::KeyProvider, RotatorRegistry, RotatorsConfig, SecretsManager, SmError};
-use crate::sts::{Sts, StsError};
-use crate::Clock;
+use coffer_core::authz::{Authorizer, PolicySource};
+use coffer_core::keys::KeyProvider;
+use coffer_core::Clock;
 use coffer_crypto::RootKey;
+use coffer_iam::identity::{Identity, IdentityError};
+use coffer_iam::sts::{Sts, StsError};
+use coffer_iam::{Iam, IamError};
+use coffer_kms::{Kms, KmsError};
+use coffer_secrets::{RotatorRegistry, RotatorsConfig, SecretsManager, SmError};
 use coffer_store::{Store, StoreError};
 use std::sync::Arc;
 
@@ -70,7 +72,8 @@ impl Coffer {
         let identity = Arc::new(Identity::load(store.clone(), root.clone())?);
         let iam = Arc::new(Iam::load(store.clone(), clock.clone())?);
         let sts = Arc::new(Sts::load(store.clone(), root, clock.clone())?);
-        let authz = Arc::new(Authorizer::new(iam.clone(), clock.clone()));
+        let policies: Arc<dyn PolicySource> = iam.clone();
+        let authz = Arc::new(Authorizer::new(policies, clock.clone()));
         kms.set_authorizer(authz.clone());
         secrets.set_authorizer(authz.clone());
         Ok(Self {

@@ -5,7 +5,7 @@
 //! StopReplicationToReplica (replica).
 
 use super::*;
-use crate::secrets::record::{CrossPrimaryRec, CrossReplicaRec};
+use crate::record::{CrossPrimaryRec, CrossReplicaRec};
 
 /// The managed resource policy a cross-account replica carries while it is linked.
 pub(super) const MANAGED_POLICY: &str = "cross-account-replication";

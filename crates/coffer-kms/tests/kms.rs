@@ -1,9 +1,9 @@
 //! KMS service behaviour with a fake clock: nothing here sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use coffer_core::kms::{Kms, KmsError};
 use coffer_core::{Clock, RequestContext};
 use coffer_crypto::RootKey;
+use coffer_kms::{Kms, KmsError};
 use coffer_model::kms::*;
 use coffer_model::{Blob, Timestamp};
 use coffer_store::{MemoryStore, Store};

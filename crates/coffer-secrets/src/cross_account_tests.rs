@@ -3,7 +3,7 @@
 
 use super::tests::{id, text, token, FakeKms, TestClock, TestStore, EU_C, T0};
 use super::*;
-use crate::RequestContext;
+use coffer_core::RequestContext;
 use coffer_model::secretsmanager::*;
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use super::ops::{self, KeyOp};
 use super::records::KeyRecord;
 use super::state::{Family, MaterialKey};
 use super::{key_arn, Kms, KmsError};
-use crate::RequestContext;
+use coffer_core::RequestContext;
 use coffer_crypto::asymmetric::{self as a, AsymmetricError, KeyPair, KeySpec};
 use coffer_model::kms::*;
 use coffer_model::{Blob, ValidationError, Validator};

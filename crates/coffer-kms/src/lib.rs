@@ -3,6 +3,7 @@
 //!
 //! Every operation resolves its key through [`Kms::resolve`], which applies the operation's
 //! declared key states ([`ops`]); writes go to the store before memory is updated, under one lock.
+#![forbid(unsafe_code)]
 
 pub mod error;
 pub mod ops;
@@ -20,8 +21,8 @@ mod usage;
 pub use error::KmsError;
 pub use records::KeyState;
 
-use crate::{Clock, RequestContext};
 use base64::Engine;
+use coffer_core::{Clock, RequestContext};
 use coffer_crypto::asymmetric::{HmacKey, KeyPair, KeySpec};
 use coffer_crypto::{RootKey, SymmetricKey};
 use coffer_store::{Store, Transaction};
@@ -40,7 +41,7 @@ pub struct Kms {
     /// Last use of each regional key, flushed to the store by [`Kms::run_due`].
     usage: Mutex<usage::Usage>,
     /// Evaluates role sessions' requests; root callers never need it.
-    authorizer: std::sync::OnceLock<Arc<crate::authz::Authorizer>>,
+    authorizer: std::sync::OnceLock<Arc<coffer_core::authz::Authorizer>>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -370,7 +371,7 @@ impl Kms {
         authz
             .check_kms(
                 ctx,
-                crate::authz::Ask {
+                coffer_core::authz::Ask {
                     action: op.action,
                     resource: arn,
                     context: c,
@@ -396,7 +397,7 @@ impl Kms {
         authz
             .check(
                 ctx,
-                crate::authz::Ask {
+                coffer_core::authz::Ask {
                     action: &format!("kms:{op}"),
                     resource: "*",
                     context: c,
@@ -407,7 +408,7 @@ impl Kms {
     }
 
     /// Uses `authz` for role sessions (set once, when the services are opened together).
-    pub fn set_authorizer(&self, authz: Arc<crate::authz::Authorizer>) {
+    pub fn set_authorizer(&self, authz: Arc<coffer_core::authz::Authorizer>) {
         let _ = self.authorizer.set(authz);
     }
 

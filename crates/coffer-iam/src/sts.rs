@@ -4,9 +4,9 @@
 //! under the root key, like `iam_access_key`; the session token only as its SHA-256, compared in
 //! constant time. Expired sessions are refused at use and deleted by [`Sts::purge_expired`].
 
-use crate::context::RoleSession;
-use crate::Clock;
 use base64::Engine;
+use coffer_core::context::RoleSession;
+use coffer_core::Clock;
 use coffer_crypto::{digest, RootKey};
 use coffer_model::Timestamp;
 use coffer_store::{Store, StoreError, Transaction};

@@ -8,6 +8,10 @@
 //! Who may call: the account's root user, and role sessions (`RequestContext::role`) whose
 //! identity and session policies allow `iam:<Action>` on the entity's ARN (ADR 0009); anything
 //! else is refused with `AccessDenied`.
+//!
+//! STS sessions ([`sts`]) and the accounts' access keys ([`identity`]) live here too: they are
+//! IAM's principals.
+#![forbid(unsafe_code)]
 
 mod aws_managed;
 mod document;
@@ -16,10 +20,13 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+pub mod identity;
+pub mod sts;
+
 pub use error::IamError;
 
-use crate::{Clock, RequestContext};
 use base64::Engine;
+use coffer_core::{Clock, RequestContext};
 use coffer_model::iam::{
     self as wire, AttachedPolicy, CreatePolicyRequest, CreateRoleRequest, IamArn,
     ListEntitiesForPolicyRequest, ListPoliciesRequest, Page, Paging, Policy, PolicyRole,
@@ -1610,5 +1617,11 @@ impl Iam {
             .map(|(k, p)| (k.clone(), p.policy_name.clone()))
             .collect();
         page(items, paging)
+    }
+}
+
+impl coffer_core::authz::PolicySource for Iam {
+    fn role_policy_documents(&self, account: &str, role_name: &str) -> Vec<String> {
+        Iam::role_policy_documents(self, account, role_name)
     }
 }

@@ -1,11 +1,11 @@
 //! Imported key material, last-use tracking, quotas and custom key stores, with a fake clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use coffer_core::kms::{Kms, KmsError};
 use coffer_core::{Clock, RequestContext};
 use coffer_crypto::asymmetric::{KeyPair, KeySpec, PublicKey};
 use coffer_crypto::import::{wrap_key_material, WrappingAlgorithm};
 use coffer_crypto::RootKey;
+use coffer_kms::{Kms, KmsError};
 use coffer_model::kms::*;
 use coffer_model::{Blob, Timestamp};
 use coffer_store::{MemoryStore, Store};

@@ -33,7 +33,7 @@ use super::rotation::{
 };
 use super::service::SecretsManager;
 use super::SmError;
-use crate::RequestContext;
+use coffer_core::RequestContext;
 use coffer_model::secretsmanager::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;

@@ -4,7 +4,7 @@ use super::ops::{self, KeyOp};
 use super::records::*;
 use super::state::{Family, MaterialKey, World};
 use super::{alias_arn, key_arn, Kms, KmsError};
-use crate::RequestContext;
+use coffer_core::RequestContext;
 use coffer_crypto::asymmetric::KeySpec;
 use coffer_crypto::ciphertext::{self, EncryptionContext};
 use coffer_model::kms::*;
@@ -1612,7 +1612,7 @@ impl Kms {
         v.pattern(
             "ReplicaRegion",
             req.replica_region.as_deref(),
-            crate::context::is_region_name,
+            coffer_core::context::is_region_name,
             "^([a-z]+-){2,3}\\d+$",
         );
         validate_policy(&mut v, &req.policy);
@@ -1639,7 +1639,7 @@ impl Kms {
                 fam.rec.primary_region
             )));
         }
-        if crate::context::partition_of(&replica_region) != ctx.partition()
+        if coffer_core::context::partition_of(&replica_region) != ctx.partition()
             || replica_region == ctx.region
         {
             return Err(ValidationError {
@@ -1721,7 +1721,7 @@ impl Kms {
         v.pattern(
             "PrimaryRegion",
             req.primary_region.as_deref(),
-            crate::context::is_region_name,
+            coffer_core::context::is_region_name,
             "^([a-z]+-){2,3}\\d+$",
         );
         v.finish()?;

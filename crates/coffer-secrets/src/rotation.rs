@@ -11,7 +11,7 @@ pub use super::postgres_rotator::{postgres_tls, PostgresRotator};
 
 use super::service::SecretsManager;
 use super::SmError;
-use crate::RequestContext;
+use coffer_core::RequestContext;
 use coffer_model::secretsmanager::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

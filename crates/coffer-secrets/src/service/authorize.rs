@@ -5,7 +5,7 @@
 //! BatchGetSecretValue also checks `secretsmanager:GetSecretValue` on each secret it reads.
 
 use super::*;
-use crate::authz::{Ask, Authorizer};
+use coffer_core::authz::{Ask, Authorizer};
 use coffer_policy::Context;
 
 /// Operations that name no secret: authorized on `*`.
