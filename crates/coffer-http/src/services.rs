@@ -101,7 +101,8 @@ impl Coffer {
 
     /// Sets the rotators Secrets Manager rotation invokes (from `--rotators FILE`).
     pub fn use_rotators(&self, config: &RotatorsConfig) {
-        let registry = RotatorRegistry::from_config(config, Arc::downgrade(&self.secrets));
+        let api: Arc<dyn coffer_secrets::SecretsApi> = self.secrets.clone();
+        let registry = RotatorRegistry::from_config(config, Arc::downgrade(&api));
         self.secrets.set_rotators(registry);
     }
 

@@ -6,7 +6,6 @@
 #[cfg(test)]
 mod cross_account_tests;
 pub mod error;
-mod postgres_rotator;
 mod record;
 pub mod rotation;
 #[cfg(test)]
@@ -21,5 +20,6 @@ pub use error::SmError;
 pub use rotation::{
     HttpRotator, PostgresRotator, RandomPasswordRotator, RotationEvent, RotationFailure,
     RotationStep, Rotator, RotatorConfig, RotatorRegistry, RotatorsConfig, RotatorsConfigError,
+    SecretsApi,
 };
 pub use service::SecretsManager;

@@ -766,7 +766,7 @@ fn random_password_rotator_end_to_end() {
     .unwrap();
     env.sm.set_rotators(RotatorRegistry::from_config(
         &config,
-        Arc::downgrade(&env.sm),
+        Arc::downgrade(&env.sm) as std::sync::Weak<dyn crate::SecretsApi>,
     ));
 
     // A JSON secret: only "password" changes.
@@ -831,7 +831,7 @@ fn incomplete_rotation_with_a_prepared_value_is_finished_with_it() {
     .unwrap();
     env.sm.set_rotators(RotatorRegistry::from_config(
         &config,
-        Arc::downgrade(&env.sm),
+        Arc::downgrade(&env.sm) as std::sync::Weak<dyn crate::SecretsApi>,
     ));
     env.create("db", "old");
     let tok = rotation_token_of("first");

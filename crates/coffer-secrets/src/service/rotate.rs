@@ -561,3 +561,44 @@ fn is_due(rec: &SecretRecord, now: i64) -> bool {
         None => rot.window_start.is_some_and(|t| t <= now),
     }
 }
+
+impl crate::rotation::SecretsApi for SecretsManager {
+    fn describe_secret(
+        &self,
+        ctx: &RequestContext,
+        req: DescribeSecretRequest,
+    ) -> Result<DescribeSecretResponse, SmError> {
+        SecretsManager::describe_secret(self, ctx, req)
+    }
+
+    fn get_secret_value(
+        &self,
+        ctx: &RequestContext,
+        req: GetSecretValueRequest,
+    ) -> Result<GetSecretValueResponse, SmError> {
+        SecretsManager::get_secret_value(self, ctx, req)
+    }
+
+    fn put_secret_value(
+        &self,
+        ctx: &RequestContext,
+        req: PutSecretValueRequest,
+    ) -> Result<PutSecretValueResponse, SmError> {
+        SecretsManager::put_secret_value(self, ctx, req)
+    }
+
+    fn get_random_password(
+        &self,
+        req: GetRandomPasswordRequest,
+    ) -> Result<GetRandomPasswordResponse, SmError> {
+        SecretsManager::get_random_password(self, req)
+    }
+
+    fn update_secret_version_stage(
+        &self,
+        ctx: &RequestContext,
+        req: UpdateSecretVersionStageRequest,
+    ) -> Result<UpdateSecretVersionStageResponse, SmError> {
+        SecretsManager::update_secret_version_stage(self, ctx, req)
+    }
+}

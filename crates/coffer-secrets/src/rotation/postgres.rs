@@ -27,12 +27,12 @@
 //! rustls on aws-lc-rs, trusting the webpki (Mozilla) roots plus the rotator's `ca_file`; see
 //! [`postgres_tls`] and ADR 0006.
 
-use super::rotation::{
+use super::SecretsApi;
+use super::{
     finish_secret, rotator_context, staged_versions, RotationEvent, RotationFailure, RotationStep,
     Rotator,
 };
-use super::service::SecretsManager;
-use super::SmError;
+use crate::SmError;
 use coffer_core::RequestContext;
 use coffer_model::secretsmanager::*;
 use rustls::pki_types::pem::PemObject;
@@ -48,7 +48,7 @@ const REQUIRED: [&str; 4] = ["host", "username", "password", "engine"];
 
 /// Rotates a PostgreSQL user's own password in process (see the module documentation).
 pub struct PostgresRotator {
-    secrets: Weak<SecretsManager>,
+    secrets: Weak<dyn SecretsApi>,
     rules: GetRandomPasswordRequest,
     connect_timeout: Duration,
     /// The TLS connector, or why it could not be built (then every TLS attempt fails with it).
@@ -60,7 +60,7 @@ impl PostgresRotator {
     /// connection after `connect_timeout`, trusting the webpki roots and the certificates of
     /// `ca_file` (PEM) for TLS connections.
     pub fn new(
-        secrets: Weak<SecretsManager>,
+        secrets: Weak<dyn SecretsApi>,
         rules: GetRandomPasswordRequest,
         connect_timeout: Duration,
         ca_file: Option<PathBuf>,
@@ -264,7 +264,7 @@ impl DbSecret {
 
 /// Reads and checks the version labelled `stage` (and with ID `token`, if given).
 fn get_secret_dict(
-    sm: &SecretsManager,
+    sm: &dyn SecretsApi,
     ctx: &RequestContext,
     arn: &str,
     stage: &str,
@@ -410,7 +410,7 @@ impl PostgresRotator {
 
     fn create(
         &self,
-        sm: &SecretsManager,
+        sm: &dyn SecretsApi,
         ctx: &RequestContext,
         event: &RotationEvent,
     ) -> Result<(), RotationFailure> {
@@ -451,7 +451,7 @@ impl PostgresRotator {
 
     fn set(
         &self,
-        sm: &SecretsManager,
+        sm: &dyn SecretsApi,
         ctx: &RequestContext,
         event: &RotationEvent,
     ) -> Result<(), RotationFailure> {
@@ -539,7 +539,7 @@ impl PostgresRotator {
 
     fn test(
         &self,
-        sm: &SecretsManager,
+        sm: &dyn SecretsApi,
         ctx: &RequestContext,
         event: &RotationEvent,
     ) -> Result<(), RotationFailure> {
@@ -564,15 +564,16 @@ impl Rotator for PostgresRotator {
             .secrets
             .upgrade()
             .ok_or_else(|| RotationFailure::new("Secrets Manager is shutting down"))?;
+        let sm: &dyn SecretsApi = &*sm;
         let ctx = rotator_context(&event.secret_id, "postgresql")?;
-        let Some(stages) = staged_versions(&sm, &ctx, event)? else {
+        let Some(stages) = staged_versions(sm, &ctx, event)? else {
             return Ok(());
         };
         match event.step {
-            RotationStep::CreateSecret => self.create(&sm, &ctx, event),
-            RotationStep::SetSecret => self.set(&sm, &ctx, event),
-            RotationStep::TestSecret => self.test(&sm, &ctx, event),
-            RotationStep::FinishSecret => finish_secret(&sm, &ctx, event, &stages),
+            RotationStep::CreateSecret => self.create(sm, &ctx, event),
+            RotationStep::SetSecret => self.set(sm, &ctx, event),
+            RotationStep::TestSecret => self.test(sm, &ctx, event),
+            RotationStep::FinishSecret => finish_secret(sm, &ctx, event, &stages),
         }
     }
 }
@@ -736,7 +737,7 @@ zdmsDVwuUJq07JUlJPvxc/tUceGDTgc=
         assert!(postgres_tls(Some(&garbage)).is_err());
 
         // In the rotators file: checked when the file is loaded.
-        use super::super::rotation::{RotatorConfig, RotatorRegistry, RotatorsConfig};
+        use super::super::{RotatorConfig, RotatorRegistry, RotatorsConfig};
         let c = RotatorsConfig::from_json(
             &serde_json::json!({"rotator": [{"arn": "p", "kind": "postgresql", "ca_file": good}]})
                 .to_string(),
@@ -745,7 +746,10 @@ zdmsDVwuUJq07JUlJPvxc/tUceGDTgc=
         assert!(
             matches!(&c.rotators[0], RotatorConfig::Postgresql { ca_file: Some(p), .. } if *p == good)
         );
-        assert_eq!(RotatorRegistry::from_config(&c, Weak::new()).len(), 1);
+        assert_eq!(
+            RotatorRegistry::from_config(&c, Weak::<crate::SecretsManager>::new()).len(),
+            1
+        );
         let toml = format!(
             "[[rotator]]\narn = \"p\"\nkind = \"postgresql\"\nca_file = '{}'\n",
             empty.display()
@@ -758,7 +762,7 @@ zdmsDVwuUJq07JUlJPvxc/tUceGDTgc=
 
         // A rotator whose CA file cannot be read is still built: its TLS attempts fail.
         let r = PostgresRotator::new(
-            Weak::new(),
+            Weak::<crate::SecretsManager>::new(),
             GetRandomPasswordRequest::default(),
             Duration::from_secs(1),
             Some(missing),
