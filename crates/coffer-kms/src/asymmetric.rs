@@ -1,11 +1,11 @@
 //! Operations on asymmetric and HMAC keys: Sign, Verify, GetPublicKey, GenerateMac, VerifyMac,
 //! DeriveSharedSecret, RSA Encrypt/Decrypt, and GenerateDataKeyPair under a symmetric key.
 
-use super::api::{dry_run, require_key_id, validate_grant_tokens, Algorithms};
 use super::ops::{self, KeyOp};
 use super::records::KeyRecord;
 use super::state::{Family, MaterialKey};
 use super::{key_arn, Kms, KmsError};
+use crate::common::{dry_run, require_key_id, validate_grant_tokens, Algorithms};
 use coffer_core::RequestContext;
 use coffer_crypto::asymmetric::{self as a, AsymmetricError, KeyPair, KeySpec};
 use coffer_model::kms::*;

@@ -144,7 +144,7 @@ impl Kms {
             1,
             256,
         );
-        super::api::validate_list(&mut v, req.limit, req.marker.as_deref());
+        crate::common::validate_list(&mut v, req.limit, req.marker.as_deref());
         v.finish()?;
         if let Some(id) = &req.custom_key_store_id {
             return Err(store_not_found(id));

@@ -2,10 +2,10 @@
 //! service principals, encryption-context and `SourceArn` constraints, name idempotency, tokens).
 //! Enforcement plugs into [`Kms::resolve`] with the authorization work.
 
-use super::api::{dry_run, page, require_key_id, validate_grant_tokens, validate_list};
 use super::ops;
 use super::records::{GrantRecord, GRANT_TABLE, RECORD_VERSION};
 use super::{key_arn, Kms, KmsError};
+use crate::common::{dry_run, page, require_key_id, validate_grant_tokens, validate_list};
 use base64::Engine;
 use coffer_core::RequestContext;
 use coffer_model::kms::*;

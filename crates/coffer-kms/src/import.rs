@@ -12,11 +12,11 @@
 //!   the same bytes imported into any Region of a multi-Region key get the same ID, and different
 //!   bytes are recognised (`IncorrectKeyMaterialException`) even after the material was deleted.
 
-use super::api::require_key_id;
 use super::ops;
 use super::records::*;
 use super::state::{Family, World};
 use super::{key_arn, Kms, KmsError};
+use crate::common::require_key_id;
 use base64::Engine;
 use coffer_core::RequestContext;
 use coffer_crypto::asymmetric::{HmacKey, KeyPair, KeySpec};

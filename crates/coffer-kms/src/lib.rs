@@ -10,12 +10,20 @@ pub mod ops;
 pub mod records;
 pub mod state;
 
-mod api;
+mod aliases;
 mod asymmetric;
+mod common;
+mod crypto;
 mod custom_key_stores;
 mod grants;
 mod import;
+mod key_policy;
+mod keys;
+mod multi_region;
 pub mod provider;
+mod rotation;
+mod schedule;
+mod tags;
 mod usage;
 
 pub use error::KmsError;

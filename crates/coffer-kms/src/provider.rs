@@ -1,9 +1,9 @@
 //! KMS as Secrets Manager sees it: the [`KeyProvider`] implementation.
 
-use super::api::NewKey;
 use super::ops;
 use super::records::{AliasRecord, ALIAS_TABLE, RECORD_VERSION};
 use super::{key_arn, Kms, KmsError};
+use crate::common::NewKey;
 use coffer_core::keys::{KeyFailure, KeyProvider};
 use coffer_core::RequestContext;
 use coffer_store::Transaction;

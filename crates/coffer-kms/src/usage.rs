@@ -5,10 +5,10 @@
 //! most the uses since the last flush, which AWS's own eventually consistent tracking allows.
 //! Primary and replica keys track their use independently, as in AWS.
 
-use super::api::require_key_id;
 use super::ops::{self, KeyOp};
 use super::records::{KeyRecord, LastUseRecord, LAST_USE_TABLE, RECORD_VERSION};
 use super::{key_arn, Kms, KmsError};
+use crate::common::require_key_id;
 use coffer_core::RequestContext;
 use coffer_model::kms::{GetKeyLastUsageResponse, KeyIdRequest, KeyLastUsageData};
 use coffer_model::Validator;

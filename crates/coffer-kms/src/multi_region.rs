@@ -1,0 +1,171 @@
+//! Multi-Region keys: ReplicateKey and UpdatePrimaryRegion (ADR 0003).
+
+use crate::common::*;
+use crate::ops::{self};
+use crate::records::*;
+use crate::{key_arn, Kms, KmsError};
+use coffer_core::RequestContext;
+use coffer_model::kms::*;
+use coffer_model::{ValidationError, Validator};
+use coffer_store::Transaction;
+
+impl Kms {
+    /// `ReplicateKey`: a replica of a multi-Region primary key in another Region.
+    pub fn replicate_key(
+        &self,
+        ctx: &RequestContext,
+        req: ReplicateKeyRequest,
+    ) -> Result<ReplicateKeyResponse, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("ReplicaRegion", &req.replica_region);
+        v.length("ReplicaRegion", req.replica_region.as_deref(), 1, 32);
+        v.pattern(
+            "ReplicaRegion",
+            req.replica_region.as_deref(),
+            coffer_core::context::is_region_name,
+            "^([a-z]+-){2,3}\\d+$",
+        );
+        validate_policy(&mut v, &req.policy);
+        v.length("Description", req.description.as_deref(), 0, 8192);
+        validate_tags(&mut v, &req.tags);
+        v.finish()?;
+        let replica_region = req.replica_region.clone().unwrap_or_default();
+        let mut w = self.world.write();
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            &ops::REPLICATE_KEY,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        if !fam.rec.multi_region {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is not a multi-Region key."
+            )));
+        }
+        if key.region != fam.rec.primary_region {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is not a multi-Region primary key. Replicate the primary key in {}.",
+                fam.rec.primary_region
+            )));
+        }
+        if coffer_core::context::partition_of(&replica_region) != ctx.partition()
+            || replica_region == ctx.region
+        {
+            return Err(ValidationError {
+                message: format!(
+                    "The replica region {replica_region} is not valid for the primary key {arn}."
+                ),
+            }
+            .into());
+        }
+        if w.key(&ctx.account_id, &replica_region, &key.key_id)
+            .is_some()
+        {
+            return Err(KmsError::AlreadyExists(format!(
+                "{} already exists",
+                key_arn(ctx.partition(), &replica_region, &key.account, &key.key_id)
+            )));
+        }
+        let policy = match req.policy {
+            Some(p) => {
+                check_policy_document(&p)?;
+                p
+            }
+            None => default_policy(ctx.partition(), &ctx.account_id),
+        };
+        let mut tags = Vec::new();
+        merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
+        let replica = KeyRecord {
+            v: RECORD_VERSION,
+            account: ctx.account_id.clone(),
+            region: replica_region,
+            key_id: key.key_id.clone(),
+            description: req.description.unwrap_or_default(),
+            policy: policy.clone(),
+            // A replica of a key with imported material waits for the same material.
+            state: if fam.rec.origin == "EXTERNAL" {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
+            created: self.clock.now(),
+            deletion_date: None,
+            pending_window_days: None,
+            tags: tags.clone(),
+            imported: None,
+            tracking_start: Some(self.clock.now()),
+        };
+        let mut tx = Transaction::new();
+        tx.put(
+            KEY_TABLE,
+            &replica.store_key(),
+            serde_json::to_vec(&replica)?,
+        );
+        self.commit(&tx)?;
+        w.put_key(replica.clone());
+        let fam = w
+            .family(&ctx.account_id, &replica.key_id)
+            .ok_or_else(|| KmsError::Internal("family vanished".into()))?;
+        let mut md = self.metadata(&w, ctx.partition(), &replica, fam);
+        // The replica is usable as soon as this call returns; AWS reports it as still being made.
+        md.key_state = "Creating".into();
+        md.enabled = false;
+        Ok(ReplicateKeyResponse {
+            replica_key_metadata: md,
+            replica_policy: policy,
+            replica_tags: wire_tags(&tags),
+        })
+    }
+
+    /// `UpdatePrimaryRegion`.
+    pub fn update_primary_region(
+        &self,
+        ctx: &RequestContext,
+        req: UpdatePrimaryRegionRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Validator::new();
+        require_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("PrimaryRegion", &req.primary_region);
+        v.length("PrimaryRegion", req.primary_region.as_deref(), 1, 32);
+        v.pattern(
+            "PrimaryRegion",
+            req.primary_region.as_deref(),
+            coffer_core::context::is_region_name,
+            "^([a-z]+-){2,3}\\d+$",
+        );
+        v.finish()?;
+        let target = req.primary_region.unwrap_or_default();
+        let mut w = self.world.write();
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            &ops::UPDATE_PRIMARY_REGION,
+            req.key_id.as_deref().unwrap_or_default(),
+        )?;
+        let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        if !fam.rec.multi_region || key.region != fam.rec.primary_region {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} is not a multi-Region primary key."
+            )));
+        }
+        if w.key(&ctx.account_id, &target, &key.key_id).is_none() {
+            return Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key_arn(ctx.partition(), &target, &key.account, &key.key_id)
+            )));
+        }
+        let mut fam = fam.clone();
+        fam.rec.primary_region = target;
+        let mut tx = Transaction::new();
+        tx.put(
+            FAMILY_TABLE,
+            &fam.rec.store_key(),
+            serde_json::to_vec(&fam.rec)?,
+        );
+        self.commit(&tx)?;
+        w.put_family(fam);
+        Ok(Empty {})
+    }
+}
