@@ -65,7 +65,8 @@ pub struct AuditConfig {
     pub fail_closed: bool,
     /// When to fsync.
     pub fsync: FsyncPolicy,
-    /// A segment is closed (with a `rotate` checkpoint) before it would grow past this.
+    /// A segment is closed (with a `rotate` checkpoint) before it would grow past this (only a
+    /// single record larger than this makes a segment larger).
     pub max_file_bytes: u64,
     /// A checkpoint after this many records…
     pub checkpoint_every: u64,
@@ -606,6 +607,9 @@ impl AuditLog {
 
 // ---- the writer thread ----
 
+/// Room kept at a segment's end for two checkpoint lines (each about 330 bytes).
+const CHECKPOINT_RESERVE: u64 = 1024;
+
 struct SegFile {
     file: File,
     path: PathBuf,
@@ -742,8 +746,9 @@ impl Writer {
         }
         if let Some(f) = &self.file {
             let used = f.len + self.buf.len() as u64;
-            // The chain member adds at most ~110 bytes to the event JSON.
-            if used > 0 && used + json.len() as u64 + 128 > self.max_file_bytes {
+            // The chain member adds at most ~110 bytes to the event JSON; room is kept for the
+            // checkpoints that may follow it (an interval one and the rotate one).
+            if used > 0 && used + json.len() as u64 + 128 + CHECKPOINT_RESERVE > self.max_file_bytes {
                 if let Err(e) = self.rotate() {
                     self.batch_error = Some(e.clone());
                     self.fail_one(done, e);
@@ -843,6 +848,10 @@ impl Writer {
                     f.len += self.buf.len() as u64;
                 }
                 let n = self.pending.len() as u64;
+                self.committed = (self.seq, self.prev.clone(), self.since_ck);
+                add(&self.counters.written, n);
+                add(&self.counters.batches, 1);
+                self.counters.last_seq.store(self.seq, Ordering::Relaxed);
                 for p in self.pending.drain(..) {
                     let loc = match (file_id, p.memory) {
                         (Some(file), _) => Loc::File { file, offset: p.offset, len: p.body_len },
@@ -855,10 +864,6 @@ impl Writer {
                     }
                 }
                 self.buf.clear();
-                self.committed = (self.seq, self.prev.clone(), self.since_ck);
-                add(&self.counters.written, n);
-                add(&self.counters.batches, 1);
-                self.counters.last_seq.store(self.seq, Ordering::Relaxed);
                 if self.in_error {
                     tracing::info!(seq = self.seq, "audit trail writable again");
                     self.in_error = false;
@@ -965,7 +970,9 @@ impl Writer {
             let id = self.index.add_file(path.clone());
             self.files.push((*num, path.clone(), id));
             let newest = i + 1 == n;
-            let data = std::fs::read(path).map_err(|e| io_err(path, e))?;
+            // Only regular files are read (a segment that is a device is written to, never read).
+            let regular = std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(false);
+            let data = if regular { std::fs::read(path).map_err(|e| io_err(path, e))? } else { Vec::new() };
             let complete = data.iter().rposition(|&b| b == b'\n').map(|p| p + 1).unwrap_or(0);
             if complete < data.len() {
                 if newest {
