@@ -176,7 +176,13 @@ pub(crate) fn checkpoint_line(
 ) -> String {
     let note_s = note.map(|n| n.to_string()).unwrap_or_default();
     let mac = hex(&key.mac(&checkpoint_mac_input(
-        seq, prev, first, reason, time, key.id(), &note_s,
+        seq,
+        prev,
+        first,
+        reason,
+        time,
+        key.id(),
+        &note_s,
     )));
     let note_part = if note_s.is_empty() {
         String::new()
@@ -192,9 +198,13 @@ pub(crate) fn checkpoint_line(
 
 /// Checks a parsed checkpoint's MAC under `key`.
 pub(crate) fn checkpoint_valid(key: &AuditKey, ext: &Ext) -> bool {
-    let (Some(first), Some(reason), Some(time), Some(kid), Some(mac)) =
-        (ext.first, ext.reason, ext.time.as_deref(), ext.kid.as_deref(), ext.mac.as_deref())
-    else {
+    let (Some(first), Some(reason), Some(time), Some(kid), Some(mac)) = (
+        ext.first,
+        ext.reason,
+        ext.time.as_deref(),
+        ext.kid.as_deref(),
+        ext.mac.as_deref(),
+    ) else {
         return false;
     };
     let note_s = ext.note.as_ref().map(|n| n.to_string()).unwrap_or_default();
@@ -251,7 +261,8 @@ impl Segments {
 
     /// The path of the segment whose first record is `seq`.
     pub fn path(&self, seq: u64) -> PathBuf {
-        self.dir.join(format!("{}.{seq:020}.{}", self.stem, self.ext))
+        self.dir
+            .join(format!("{}.{seq:020}.{}", self.stem, self.ext))
     }
 
     /// The first-record number of a segment file name, if `name` is one of this trail's.
@@ -293,7 +304,15 @@ mod tests {
     fn checkpoint_roundtrip_and_tamper() {
         let key = AuditKey::new([7; 32]);
         let note = serde_json::json!({"recovered": true});
-        let line = checkpoint_line(&key, 5, GENESIS, 1, Reason::Start, "2025-01-01T00:00:00Z", Some(&note));
+        let line = checkpoint_line(
+            &key,
+            5,
+            GENESIS,
+            1,
+            Reason::Start,
+            "2025-01-01T00:00:00Z",
+            Some(&note),
+        );
         let head: LineHead = serde_json::from_str(&line).unwrap();
         assert!(head.coffer.is_checkpoint());
         assert!(checkpoint_valid(&key, &head.coffer));
@@ -329,6 +348,9 @@ mod tests {
         assert_eq!(s.parse("audit.jsonl"), None);
         assert_eq!(s.parse("other.00000000000000001234.jsonl"), None);
         let bare = Segments::new(Path::new("trail"));
-        assert_eq!(bare.path(2), PathBuf::from("./trail.00000000000000000002.jsonl"));
+        assert_eq!(
+            bare.path(2),
+            PathBuf::from("./trail.00000000000000000002.jsonl")
+        );
     }
 }

@@ -18,8 +18,8 @@ mod writer;
 pub use chain::{AuditKey, Segments};
 pub use lookup::{Index, LookupError, LookupEventsRequest, LookupEventsResponse, TrailEvent};
 pub use record::{
-    ApiCall, Event, EventType, IdentityType, Resource, RoleSessionIdentity, Service, SessionAttributes,
-    SessionContext, SessionIssuer, TlsDetails, UserIdentity, EVENT_VERSION,
+    ApiCall, Event, EventType, IdentityType, Resource, RoleSessionIdentity, Service,
+    SessionAttributes, SessionContext, SessionIssuer, TlsDetails, UserIdentity, EVENT_VERSION,
 };
 pub use verify::{verify, verify_with, Problem, ProblemKind, Report, Status, VerifyOptions};
 pub use writer::{AuditConfig, AuditError, AuditLog, AuditStats, FsyncPolicy, Submission};

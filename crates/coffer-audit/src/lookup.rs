@@ -99,23 +99,51 @@ fn timestamp(v: &Value, member: &str) -> Result<Option<OffsetDateTime>, LookupEr
         Value::Number(n) => {
             let secs = n.as_f64().unwrap_or(f64::NAN);
             if !secs.is_finite() {
-                return Err(LookupError::new("SerializationException", format!("{member} is not a timestamp")));
+                return Err(LookupError::new(
+                    "SerializationException",
+                    format!("{member} is not a timestamp"),
+                ));
             }
             OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128)
                 .map(Some)
-                .map_err(|_| LookupError::new("InvalidTimeRangeException", format!("{member} is outside the range of possible values.")))
+                .map_err(|_| {
+                    LookupError::new(
+                        "InvalidTimeRangeException",
+                        format!("{member} is outside the range of possible values."),
+                    )
+                })
         }
         Value::String(s) => crate::record::parse_time(s)
-            .or_else(|| s.parse::<f64>().ok().and_then(|f| OffsetDateTime::from_unix_timestamp(f as i64).ok()))
+            .or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(|f| OffsetDateTime::from_unix_timestamp(f as i64).ok())
+            })
             .map(Some)
-            .ok_or_else(|| LookupError::new("SerializationException", format!("{member} is not a timestamp"))),
-        _ => Err(LookupError::new("SerializationException", format!("{member} is not a timestamp"))),
+            .ok_or_else(|| {
+                LookupError::new(
+                    "SerializationException",
+                    format!("{member} is not a timestamp"),
+                )
+            }),
+        _ => Err(LookupError::new(
+            "SerializationException",
+            format!("{member} is not a timestamp"),
+        )),
     }
 }
 
 /// `AttributeValue`'s length as CloudTrail counts it: `_`, space, `,` and newline count twice.
 fn attribute_length(s: &str) -> usize {
-    s.chars().map(|c| if matches!(c, '_' | ' ' | ',' | '\n') { 2 } else { 1 }).sum()
+    s.chars()
+        .map(|c| {
+            if matches!(c, '_' | ' ' | ',' | '\n') {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 impl LookupEventsRequest {
@@ -125,13 +153,20 @@ impl LookupEventsRequest {
         let obj = match body {
             Value::Object(o) => o,
             Value::Null => &empty,
-            _ => return Err(LookupError::new("SerializationException", "Start of structure or map found where not expected.")),
+            _ => {
+                return Err(LookupError::new(
+                    "SerializationException",
+                    "Start of structure or map found where not expected.",
+                ))
+            }
         };
         let attribute = match obj.get("LookupAttributes") {
             None | Some(Value::Null) => None,
             Some(Value::Array(list)) => {
                 if list.len() > 1 {
-                    return Err(LookupError::attrs("You can specify only one lookup attribute."));
+                    return Err(LookupError::attrs(
+                        "You can specify only one lookup attribute.",
+                    ));
                 }
                 match list.first() {
                     None => None,
@@ -139,7 +174,9 @@ impl LookupEventsRequest {
                         let key = item.get("AttributeKey").and_then(Value::as_str);
                         let value = item.get("AttributeValue").and_then(Value::as_str);
                         let (Some(key), Some(value)) = (key, value) else {
-                            return Err(LookupError::attrs("A lookup attribute needs both AttributeKey and AttributeValue."));
+                            return Err(LookupError::attrs(
+                                "A lookup attribute needs both AttributeKey and AttributeValue.",
+                            ));
                         };
                         let Some(k) = AttributeKey::parse(key) else {
                             return Err(LookupError::attrs(format!(
@@ -148,40 +185,77 @@ impl LookupEventsRequest {
                         };
                         let len = attribute_length(value);
                         if len == 0 || len > 2000 {
-                            return Err(LookupError::attrs("The AttributeValue must be 1 to 2000 characters long."));
+                            return Err(LookupError::attrs(
+                                "The AttributeValue must be 1 to 2000 characters long.",
+                            ));
                         }
                         Some((k, value.to_owned()))
                     }
                 }
             }
-            Some(_) => return Err(LookupError::new("SerializationException", "LookupAttributes must be a list.")),
+            Some(_) => {
+                return Err(LookupError::new(
+                    "SerializationException",
+                    "LookupAttributes must be a list.",
+                ))
+            }
         };
         let start_time = timestamp(obj.get("StartTime").unwrap_or(&Value::Null), "StartTime")?;
         let end_time = timestamp(obj.get("EndTime").unwrap_or(&Value::Null), "EndTime")?;
         if let (Some(s), Some(e)) = (start_time, end_time) {
             if s > e {
-                return Err(LookupError::new("InvalidTimeRangeException", "The start time must not be after the end time."));
+                return Err(LookupError::new(
+                    "InvalidTimeRangeException",
+                    "The start time must not be after the end time.",
+                ));
             }
         }
         let insights = match obj.get("EventCategory") {
             None | Some(Value::Null) => false,
             Some(Value::String(s)) if s == "insight" => true,
-            Some(_) => return Err(LookupError::new("InvalidEventCategoryException", "The event category is not valid. The only valid value is insight.")),
+            Some(_) => {
+                return Err(LookupError::new(
+                    "InvalidEventCategoryException",
+                    "The event category is not valid. The only valid value is insight.",
+                ))
+            }
         };
         let max_results = match obj.get("MaxResults") {
             None | Some(Value::Null) => 50,
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(m) if (1..=50).contains(&m) => m as usize,
-                _ => return Err(LookupError::new("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")),
+                _ => {
+                    return Err(LookupError::new(
+                        "InvalidMaxResultsException",
+                        "MaxResults must be between 1 and 50.",
+                    ))
+                }
             },
-            Some(_) => return Err(LookupError::new("SerializationException", "MaxResults must be a number.")),
+            Some(_) => {
+                return Err(LookupError::new(
+                    "SerializationException",
+                    "MaxResults must be a number.",
+                ))
+            }
         };
         let next_token = match obj.get("NextToken") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(LookupError::new("SerializationException", "NextToken must be a string.")),
+            Some(_) => {
+                return Err(LookupError::new(
+                    "SerializationException",
+                    "NextToken must be a string.",
+                ))
+            }
         };
-        Ok(Self { attribute, start_time, end_time, insights, max_results, next_token })
+        Ok(Self {
+            attribute,
+            start_time,
+            end_time,
+            insights,
+            max_results,
+            next_token,
+        })
     }
 }
 
@@ -260,7 +334,11 @@ impl IndexMeta {
             access_key: e.user_identity.access_key_id.clone(),
             username: e.user_identity.lookup_username(),
             event_id: e.event_id.clone(),
-            resources: e.resources.iter().map(|r| (r.resource_type.clone(), r.arn.clone())).collect(),
+            resources: e
+                .resources
+                .iter()
+                .map(|r| (r.resource_type.clone(), r.arn.clone()))
+                .collect(),
         }
     }
 
@@ -344,7 +422,11 @@ pub struct Index {
 
 impl Index {
     pub(crate) fn new(retention: Option<Duration>, memory_cap: usize) -> Self {
-        Self { inner: RwLock::new(Inner::default()), retention, memory_cap }
+        Self {
+            inner: RwLock::new(Inner::default()),
+            retention,
+            memory_cap,
+        }
     }
 
     pub(crate) fn add_file(&self, path: PathBuf) -> u32 {
@@ -359,7 +441,8 @@ impl Index {
         if let Some(slot) = g.files.get_mut(file as usize) {
             *slot = None;
         }
-        g.entries.retain(|e| !matches!(e.loc, Loc::File { file: f, .. } if f == file));
+        g.entries
+            .retain(|e| !matches!(e.loc, Loc::File { file: f, .. } if f == file));
     }
 
     pub(crate) fn push(&self, seq: u64, meta: &IndexMeta, loc: Loc) {
@@ -417,15 +500,28 @@ impl Index {
             None => None,
         };
         if req.insights {
-            return Ok(LookupEventsResponse { events: Vec::new(), next_token: None });
+            return Ok(LookupEventsResponse {
+                events: Vec::new(),
+                next_token: None,
+            });
         }
         let g = self.inner.read();
         let syms = &g.syms;
         let (Some(acct), Some(reg)) = (syms.find(account), syms.find(region)) else {
-            return Ok(LookupEventsResponse { events: Vec::new(), next_token: None });
+            return Ok(LookupEventsResponse {
+                events: Vec::new(),
+                next_token: None,
+            });
         };
-        let cutoff = self.retention.map(|r| (now - r).unix_timestamp()).unwrap_or(i64::MIN);
-        let start = req.start_time.map(|t| t.unix_timestamp()).unwrap_or(i64::MIN).max(cutoff);
+        let cutoff = self
+            .retention
+            .map(|r| (now - r).unix_timestamp())
+            .unwrap_or(i64::MIN);
+        let start = req
+            .start_time
+            .map(|t| t.unix_timestamp())
+            .unwrap_or(i64::MIN)
+            .max(cutoff);
         let end = req.end_time.map(|t| t.unix_timestamp()).unwrap_or(i64::MAX);
         // The attribute as a symbol; an attribute value never seen matches nothing.
         enum Want<'a> {
@@ -449,7 +545,10 @@ impl Index {
             },
         };
         if matches!(want, Want::Nothing) {
-            return Ok(LookupEventsResponse { events: Vec::new(), next_token: None });
+            return Ok(LookupEventsResponse {
+                events: Vec::new(),
+                next_token: None,
+            });
         }
         let mut hits: Vec<&Entry> = Vec::with_capacity(req.max_results + 1);
         for e in g.entries.iter().rev() {
@@ -538,10 +637,12 @@ struct FileReader {
 impl FileReader {
     fn read(&mut self, id: u32, path: &PathBuf, offset: u64, len: u32) -> Option<String> {
         use std::os::unix::fs::FileExt;
-        if !self.open.contains_key(&id) {
-            self.open.insert(id, std::fs::File::open(path).ok()?);
-        }
-        let f = self.open.get(&id)?;
+        let f = match self.open.entry(id) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(std::fs::File::open(path).ok()?)
+            }
+        };
         let mut buf = vec![0u8; len as usize];
         f.read_exact_at(&mut buf, offset).ok()?;
         buf.push(b'}');
@@ -550,7 +651,11 @@ impl FileReader {
 }
 
 fn params_digest(account: &str, region: &str, req: &LookupEventsRequest) -> String {
-    let attr = req.attribute.as_ref().map(|(k, v)| format!("{k:?}={v}")).unwrap_or_default();
+    let attr = req
+        .attribute
+        .as_ref()
+        .map(|(k, v)| format!("{k:?}={v}"))
+        .unwrap_or_default();
     let s = format!(
         "{account}\n{region}\n{attr}\n{:?}\n{:?}\n{}\n{}",
         req.start_time.map(|t| t.unix_timestamp()),
@@ -566,7 +671,12 @@ fn make_token(seq: u64, digest: &str) -> String {
 }
 
 fn parse_token(t: &str, digest: &str) -> Result<u64, LookupError> {
-    let bad = || LookupError::new("InvalidNextTokenException", "The NextToken is not valid, or was used with different parameters.");
+    let bad = || {
+        LookupError::new(
+            "InvalidNextTokenException",
+            "The NextToken is not valid, or was used with different parameters.",
+        )
+    };
     if t.len() != 33 || !t.starts_with('1') || !t.is_ascii() {
         return Err(bad());
     }
@@ -591,16 +701,46 @@ mod tests {
     #[test]
     fn validation_errors() {
         let code = |v: Value| LookupEventsRequest::from_json(&v).unwrap_err().code;
-        assert_eq!(code(json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "a"}, {"AttributeKey": "EventName", "AttributeValue": "b"}]})), "InvalidLookupAttributesException");
-        assert_eq!(code(json!({"LookupAttributes": [{"AttributeKey": "Colour", "AttributeValue": "a"}]})), "InvalidLookupAttributesException");
-        assert_eq!(code(json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": ""}]})), "InvalidLookupAttributesException");
-        assert_eq!(code(json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "_".repeat(1001)}]})), "InvalidLookupAttributesException");
+        assert_eq!(
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "a"}, {"AttributeKey": "EventName", "AttributeValue": "b"}]})
+            ),
+            "InvalidLookupAttributesException"
+        );
+        assert_eq!(
+            code(json!({"LookupAttributes": [{"AttributeKey": "Colour", "AttributeValue": "a"}]})),
+            "InvalidLookupAttributesException"
+        );
+        assert_eq!(
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": ""}]})
+            ),
+            "InvalidLookupAttributesException"
+        );
+        assert_eq!(
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "_".repeat(1001)}]})
+            ),
+            "InvalidLookupAttributesException"
+        );
         assert!(LookupEventsRequest::from_json(&json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "_".repeat(1000)}]})).is_ok());
-        assert_eq!(code(json!({"LookupAttributes": [{"AttributeKey": "EventName"}]})), "InvalidLookupAttributesException");
-        assert_eq!(code(json!({"StartTime": 200, "EndTime": 100})), "InvalidTimeRangeException");
+        assert_eq!(
+            code(json!({"LookupAttributes": [{"AttributeKey": "EventName"}]})),
+            "InvalidLookupAttributesException"
+        );
+        assert_eq!(
+            code(json!({"StartTime": 200, "EndTime": 100})),
+            "InvalidTimeRangeException"
+        );
         assert_eq!(code(json!({"MaxResults": 0})), "InvalidMaxResultsException");
-        assert_eq!(code(json!({"MaxResults": 51})), "InvalidMaxResultsException");
-        assert_eq!(code(json!({"EventCategory": "data"})), "InvalidEventCategoryException");
+        assert_eq!(
+            code(json!({"MaxResults": 51})),
+            "InvalidMaxResultsException"
+        );
+        assert_eq!(
+            code(json!({"EventCategory": "data"})),
+            "InvalidEventCategoryException"
+        );
         let ok = LookupEventsRequest::from_json(&json!({})).unwrap();
         assert_eq!(ok.max_results, 50);
         let ok = LookupEventsRequest::from_json(&json!({"StartTime": 100.5, "EndTime": "2030-01-01T00:00:00Z", "EventCategory": "insight"})).unwrap();

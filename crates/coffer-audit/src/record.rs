@@ -608,22 +608,29 @@ mod event_time {
     }
 }
 
-/// A random (version 4) UUID from aws-lc-rs's generator; if that ever fails, a unique fallback
-/// derived from the time, the process and a counter (an event ID needs uniqueness, not secrecy).
+/// A random-looking, unique (version 4 format) UUID: SHA-256 of a per-process random seed
+/// (from aws-lc-rs) and a counter. An event ID needs uniqueness, not secrecy; this costs a fraction
+/// of a call into the random generator per event. Should the generator fail at start, the seed
+/// falls back to the time and process ID.
 pub(crate) fn new_event_id() -> String {
+    static SEED: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut b: [u8; 16] = coffer_crypto::random::array::<16>().unwrap_or_else(|_| {
-        let seed = format!(
-            "{}:{}:{}",
-            OffsetDateTime::now_utc().unix_timestamp_nanos(),
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let h = coffer_crypto::digest::sha256(seed.as_bytes());
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&h[..16]);
-        out
+    let seed = SEED.get_or_init(|| {
+        coffer_crypto::random::array::<32>().unwrap_or_else(|_| {
+            let fallback = format!(
+                "{}:{}",
+                OffsetDateTime::now_utc().unix_timestamp_nanos(),
+                std::process::id()
+            );
+            coffer_crypto::digest::sha256(fallback.as_bytes())
+        })
     });
+    let mut input = [0u8; 40];
+    input[..32].copy_from_slice(seed);
+    input[32..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let h = coffer_crypto::digest::sha256(&input);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = crate::chain::hex(&b);
@@ -687,7 +694,10 @@ mod tests {
         assert_eq!(v["responseElements"], Value::Null);
         assert_eq!(v["requestID"], "req-1");
         assert_eq!(v["readOnly"], true);
-        assert_eq!(v["resources"][0]["ARN"], "arn:aws:kms:us-west-2:111122223333:key/k");
+        assert_eq!(
+            v["resources"][0]["ARN"],
+            "arn:aws:kms:us-west-2:111122223333:key/k"
+        );
         assert_eq!(v["resources"][0]["type"], "AWS::KMS::Key");
         assert_eq!(v["eventType"], "AwsApiCall");
         assert_eq!(v["managementEvent"], true);
@@ -702,7 +712,28 @@ mod tests {
         let back: Event = serde_json::from_str(&s).unwrap();
         assert_eq!(back.event_time.unix_timestamp(), t().unix_timestamp());
         // Member order as CloudTrail writes it.
-        let keys: Vec<&str> = ["eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress", "userAgent", "requestParameters", "responseElements", "requestID", "eventID", "readOnly", "resources", "eventType", "managementEvent", "recipientAccountId", "eventCategory", "tlsDetails"].to_vec();
+        let keys: Vec<&str> = [
+            "eventVersion",
+            "userIdentity",
+            "eventTime",
+            "eventSource",
+            "eventName",
+            "awsRegion",
+            "sourceIPAddress",
+            "userAgent",
+            "requestParameters",
+            "responseElements",
+            "requestID",
+            "eventID",
+            "readOnly",
+            "resources",
+            "eventType",
+            "managementEvent",
+            "recipientAccountId",
+            "eventCategory",
+            "tlsDetails",
+        ]
+        .to_vec();
         let mut last = 0;
         for k in keys {
             let at = s.find(&format!("\"{k}\":")).unwrap();
@@ -730,14 +761,26 @@ mod tests {
         assert_eq!(v["principalId"], "AROAEXAMPLE:s1");
         assert_eq!(v["arn"], "arn:aws:sts::111122223333:assumed-role/app/s1");
         assert_eq!(v["sessionContext"]["sessionIssuer"]["type"], "Role");
-        assert_eq!(v["sessionContext"]["sessionIssuer"]["arn"], "arn:aws:iam::111122223333:role/app");
-        assert_eq!(v["sessionContext"]["attributes"]["mfaAuthenticated"], "false");
-        assert_eq!(v["sessionContext"]["attributes"]["creationDate"], "2025-05-20T20:45:00Z");
+        assert_eq!(
+            v["sessionContext"]["sessionIssuer"]["arn"],
+            "arn:aws:iam::111122223333:role/app"
+        );
+        assert_eq!(
+            v["sessionContext"]["attributes"]["mfaAuthenticated"],
+            "false"
+        );
+        assert_eq!(
+            v["sessionContext"]["attributes"]["creationDate"],
+            "2025-05-20T20:45:00Z"
+        );
         assert_eq!(id.lookup_username().as_deref(), Some("s1"));
         let u = UserIdentity::iam_user("1", "alice", "/dev/", "AIDA1", Some("AKIA1"));
         assert_eq!(u.arn.as_deref(), Some("arn:aws:iam::1:user/dev/alice"));
         assert_eq!(serde_json::to_value(&u).unwrap()["type"], "IAMUser");
-        assert_eq!(UserIdentity::root("1", None).lookup_username().as_deref(), Some("root"));
+        assert_eq!(
+            UserIdentity::root("1", None).lookup_username().as_deref(),
+            Some("root")
+        );
         let svc = UserIdentity::aws_service("kms.amazonaws.com", Some("1"));
         assert_eq!(serde_json::to_value(&svc).unwrap()["type"], "AWSService");
     }

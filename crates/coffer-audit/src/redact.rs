@@ -50,29 +50,230 @@ const SYM: &str = "SYMMETRIC_DEFAULT";
 /// From AWS KMS's "Logging with CloudTrail" examples (the blob members are never there) and Secrets
 /// Manager's "Log events with CloudTrail" (neither SecretString nor SecretBinary).
 const ALLOW: &[Allow] = &[
-    Allow { service: Service::Kms, op: "Encrypt", members: &["KeyId", "EncryptionContext", "EncryptionAlgorithm", "GrantTokens", "DryRun"], defaults: &[("encryptionAlgorithm", SYM)] },
-    Allow { service: Service::Kms, op: "Decrypt", members: &["KeyId", "EncryptionContext", "EncryptionAlgorithm", "GrantTokens", "DryRun", "DryRunModifiers"], defaults: &[("encryptionAlgorithm", SYM)] },
-    Allow { service: Service::Kms, op: "ReEncrypt", members: &["SourceKeyId", "DestinationKeyId", "SourceEncryptionContext", "DestinationEncryptionContext", "SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm", "GrantTokens", "DryRun", "DryRunModifiers"], defaults: &[("sourceEncryptionAlgorithm", SYM), ("destinationEncryptionAlgorithm", SYM)] },
-    Allow { service: Service::Kms, op: "GenerateDataKey", members: &["KeyId", "EncryptionContext", "NumberOfBytes", "KeySpec", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "GenerateDataKeyWithoutPlaintext", members: &["KeyId", "EncryptionContext", "NumberOfBytes", "KeySpec", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "GenerateDataKeyPair", members: &["KeyId", "EncryptionContext", "KeyPairSpec", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "GenerateDataKeyPairWithoutPlaintext", members: &["KeyId", "EncryptionContext", "KeyPairSpec", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "Sign", members: &["KeyId", "MessageType", "SigningAlgorithm", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "Verify", members: &["KeyId", "MessageType", "SigningAlgorithm", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "GenerateMac", members: &["KeyId", "MacAlgorithm", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "VerifyMac", members: &["KeyId", "MacAlgorithm", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "GenerateRandom", members: &["NumberOfBytes", "CustomKeyStoreId"], defaults: &[] },
-    Allow { service: Service::Kms, op: "DeriveSharedSecret", members: &["KeyId", "KeyAgreementAlgorithm", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "Encapsulate", members: &["KeyId", "EncapsulationAlgorithm", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "Decapsulate", members: &["KeyId", "EncapsulationAlgorithm", "GrantTokens", "DryRun"], defaults: &[] },
-    Allow { service: Service::Kms, op: "GetParametersForImport", members: &["KeyId", "WrappingAlgorithm", "WrappingKeySpec"], defaults: &[] },
-    Allow { service: Service::Kms, op: "ImportKeyMaterial", members: &["KeyId", "ValidTo", "ExpirationModel", "ImportType", "KeyMaterialDescription", "KeyMaterialId"], defaults: &[] },
-    Allow { service: Service::Kms, op: "GetPublicKey", members: &["KeyId", "GrantTokens"], defaults: &[] },
-    Allow { service: Service::SecretsManager, op: "GetSecretValue", members: &["SecretId", "VersionId", "VersionStage"], defaults: &[] },
-    Allow { service: Service::SecretsManager, op: "BatchGetSecretValue", members: &["SecretIdList", "Filters", "MaxResults", "NextToken"], defaults: &[] },
-    Allow { service: Service::SecretsManager, op: "PutSecretValue", members: &["SecretId", "ClientRequestToken", "VersionStages"], defaults: &[] },
-    Allow { service: Service::SecretsManager, op: "CreateSecret", members: &["Name", "ClientRequestToken", "Description", "KmsKeyId", "Tags", "AddReplicaRegions", "ForceOverwriteReplicaSecret", "Type"], defaults: &[] },
-    Allow { service: Service::SecretsManager, op: "UpdateSecret", members: &["SecretId", "ClientRequestToken", "Description", "KmsKeyId", "Type"], defaults: &[] },
+    Allow {
+        service: Service::Kms,
+        op: "Encrypt",
+        members: &[
+            "KeyId",
+            "EncryptionContext",
+            "EncryptionAlgorithm",
+            "GrantTokens",
+            "DryRun",
+        ],
+        defaults: &[("encryptionAlgorithm", SYM)],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "Decrypt",
+        members: &[
+            "KeyId",
+            "EncryptionContext",
+            "EncryptionAlgorithm",
+            "GrantTokens",
+            "DryRun",
+            "DryRunModifiers",
+        ],
+        defaults: &[("encryptionAlgorithm", SYM)],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "ReEncrypt",
+        members: &[
+            "SourceKeyId",
+            "DestinationKeyId",
+            "SourceEncryptionContext",
+            "DestinationEncryptionContext",
+            "SourceEncryptionAlgorithm",
+            "DestinationEncryptionAlgorithm",
+            "GrantTokens",
+            "DryRun",
+            "DryRunModifiers",
+        ],
+        defaults: &[
+            ("sourceEncryptionAlgorithm", SYM),
+            ("destinationEncryptionAlgorithm", SYM),
+        ],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GenerateDataKey",
+        members: &[
+            "KeyId",
+            "EncryptionContext",
+            "NumberOfBytes",
+            "KeySpec",
+            "GrantTokens",
+            "DryRun",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GenerateDataKeyWithoutPlaintext",
+        members: &[
+            "KeyId",
+            "EncryptionContext",
+            "NumberOfBytes",
+            "KeySpec",
+            "GrantTokens",
+            "DryRun",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GenerateDataKeyPair",
+        members: &[
+            "KeyId",
+            "EncryptionContext",
+            "KeyPairSpec",
+            "GrantTokens",
+            "DryRun",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GenerateDataKeyPairWithoutPlaintext",
+        members: &[
+            "KeyId",
+            "EncryptionContext",
+            "KeyPairSpec",
+            "GrantTokens",
+            "DryRun",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "Sign",
+        members: &[
+            "KeyId",
+            "MessageType",
+            "SigningAlgorithm",
+            "GrantTokens",
+            "DryRun",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "Verify",
+        members: &[
+            "KeyId",
+            "MessageType",
+            "SigningAlgorithm",
+            "GrantTokens",
+            "DryRun",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GenerateMac",
+        members: &["KeyId", "MacAlgorithm", "GrantTokens", "DryRun"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "VerifyMac",
+        members: &["KeyId", "MacAlgorithm", "GrantTokens", "DryRun"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GenerateRandom",
+        members: &["NumberOfBytes", "CustomKeyStoreId"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "DeriveSharedSecret",
+        members: &["KeyId", "KeyAgreementAlgorithm", "GrantTokens", "DryRun"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "Encapsulate",
+        members: &["KeyId", "EncapsulationAlgorithm", "GrantTokens", "DryRun"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "Decapsulate",
+        members: &["KeyId", "EncapsulationAlgorithm", "GrantTokens", "DryRun"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GetParametersForImport",
+        members: &["KeyId", "WrappingAlgorithm", "WrappingKeySpec"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "ImportKeyMaterial",
+        members: &[
+            "KeyId",
+            "ValidTo",
+            "ExpirationModel",
+            "ImportType",
+            "KeyMaterialDescription",
+            "KeyMaterialId",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::Kms,
+        op: "GetPublicKey",
+        members: &["KeyId", "GrantTokens"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::SecretsManager,
+        op: "GetSecretValue",
+        members: &["SecretId", "VersionId", "VersionStage"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::SecretsManager,
+        op: "BatchGetSecretValue",
+        members: &["SecretIdList", "Filters", "MaxResults", "NextToken"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::SecretsManager,
+        op: "PutSecretValue",
+        members: &["SecretId", "ClientRequestToken", "VersionStages"],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::SecretsManager,
+        op: "CreateSecret",
+        members: &[
+            "Name",
+            "ClientRequestToken",
+            "Description",
+            "KmsKeyId",
+            "Tags",
+            "AddReplicaRegions",
+            "ForceOverwriteReplicaSecret",
+            "Type",
+        ],
+        defaults: &[],
+    },
+    Allow {
+        service: Service::SecretsManager,
+        op: "UpdateSecret",
+        members: &[
+            "SecretId",
+            "ClientRequestToken",
+            "Description",
+            "KmsKeyId",
+            "Type",
+        ],
+        defaults: &[],
+    },
 ];
 
 /// STS operations whose (read-only) response CloudTrail records: the issued credentials' access
@@ -94,20 +295,43 @@ struct ServiceTables {
 
 fn tables_for(service: Service) -> ServiceTables {
     match service {
-        Service::Kms => ServiceTables { ops: tables::KMS_OPS, names: tables::KMS_NAMES, maps: tables::KMS_MAPS },
+        Service::Kms => ServiceTables {
+            ops: tables::KMS_OPS,
+            names: tables::KMS_NAMES,
+            maps: tables::KMS_MAPS,
+        },
         Service::SecretsManager => ServiceTables {
             ops: tables::SECRETS_MANAGER_OPS,
             names: tables::SECRETS_MANAGER_NAMES,
             maps: tables::SECRETS_MANAGER_MAPS,
         },
-        Service::Sts => ServiceTables { ops: tables::STS_OPS, names: tables::STS_NAMES, maps: tables::STS_MAPS },
-        Service::Iam => ServiceTables { ops: tables::IAM_OPS, names: tables::IAM_NAMES, maps: tables::IAM_MAPS },
-        Service::CloudTrail => ServiceTables { ops: &[], names: &[], maps: &[] },
+        Service::Sts => ServiceTables {
+            ops: tables::STS_OPS,
+            names: tables::STS_NAMES,
+            maps: tables::STS_MAPS,
+        },
+        Service::Iam => ServiceTables {
+            ops: tables::IAM_OPS,
+            names: tables::IAM_NAMES,
+            maps: tables::IAM_MAPS,
+        },
+        Service::CloudTrail => ServiceTables {
+            ops: &[],
+            names: &[],
+            maps: &[],
+        },
     }
 }
 
 /// Names removed wherever they appear in any service: a last line of defence for credentials.
-const ALWAYS_DENIED: &[&str] = &["SecretAccessKey", "SessionToken", "Password", "Plaintext", "SecretString", "SecretBinary"];
+const ALWAYS_DENIED: &[&str] = &[
+    "SecretAccessKey",
+    "SessionToken",
+    "Password",
+    "Plaintext",
+    "SecretString",
+    "SecretBinary",
+];
 
 /// CloudTrail's `requestParameters` for `request` (the decoded request, AWS member names).
 pub fn request_parameters(service: Service, op: &str, request: &Value) -> Value {
@@ -130,7 +354,8 @@ pub fn request_parameters(service: Service, op: &str, request: &Value) -> Value 
     let mut v = camel(v, t.maps);
     if let (Some(a), Value::Object(o)) = (allow, &mut v) {
         for (k, d) in a.defaults {
-            o.entry(k.to_string()).or_insert_with(|| Value::String((*d).to_owned()));
+            o.entry(k.to_string())
+                .or_insert_with(|| Value::String((*d).to_owned()));
         }
     }
     empty_to_null(v)
@@ -159,9 +384,21 @@ pub fn response_elements(service: Service, op: &str, read_only: bool, response: 
 /// registry's flag, where it has one, is authoritative; this is the fallback and its cross-check.
 pub fn default_read_only(service: Service, op: &str) -> bool {
     const KMS_READ: &[&str] = &[
-        "Decrypt", "Encrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-        "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom", "GenerateMac",
-        "VerifyMac", "Sign", "Verify", "DeriveSharedSecret", "Encapsulate", "Decapsulate",
+        "Decrypt",
+        "Encrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateRandom",
+        "GenerateMac",
+        "VerifyMac",
+        "Sign",
+        "Verify",
+        "DeriveSharedSecret",
+        "Encapsulate",
+        "Decapsulate",
     ];
     if service == Service::Sts {
         return true;
@@ -169,9 +406,11 @@ pub fn default_read_only(service: Service, op: &str) -> bool {
     if service == Service::Kms && KMS_READ.contains(&op) {
         return true;
     }
-    ["Get", "List", "Describe", "BatchGet", "Lookup", "Simulate", "Validate"]
-        .iter()
-        .any(|p| op.starts_with(p))
+    [
+        "Get", "List", "Describe", "BatchGet", "Lookup", "Simulate", "Validate",
+    ]
+    .iter()
+    .any(|p| op.starts_with(p))
 }
 
 /// CloudTrail's member name: the first character lowered (`KeyId` → `keyId`, `ARN` → `aRN`).
@@ -228,7 +467,11 @@ fn camel(v: Value, maps: &[&str]) -> Value {
             for (k, child) in map {
                 let child = if maps.contains(&k.as_str()) {
                     match child {
-                        Value::Object(m) => Value::Object(m.into_iter().map(|(mk, mv)| (mk, camel(mv, maps))).collect()),
+                        Value::Object(m) => Value::Object(
+                            m.into_iter()
+                                .map(|(mk, mv)| (mk, camel(mv, maps)))
+                                .collect(),
+                        ),
                         other => camel(other, maps),
                     }
                 } else {
@@ -299,7 +542,12 @@ mod tests {
     #[test]
     fn no_sensitive_member_survives_any_operation() {
         let mut checked = 0;
-        for service in [Service::Kms, Service::SecretsManager, Service::Sts, Service::Iam] {
+        for service in [
+            Service::Kms,
+            Service::SecretsManager,
+            Service::Sts,
+            Service::Iam,
+        ] {
             let t = tables_for(service);
             assert!(!t.ops.is_empty());
             for d in t.ops {
@@ -314,7 +562,11 @@ mod tests {
                         plant(&mut all, &segs, &marker);
                         for out in redact_both(service, d.op, dir, &one) {
                             let s = out.to_string();
-                            assert!(!s.contains(&marker), "{service:?} {} {dir} {p} survived: {s}", d.op);
+                            assert!(
+                                !s.contains(&marker),
+                                "{service:?} {} {dir} {p} survived: {s}",
+                                d.op
+                            );
                         }
                         checked += 1;
                     }
@@ -355,60 +607,194 @@ mod tests {
     #[test]
     fn kms_crypto_operations_as_documented() {
         let ctx = json!({"Department": "Engineering", "Plaintext": "context values are logged"});
-        let enc = request_parameters(Service::Kms, "Encrypt", &json!({"KeyId": "alias/a", "Plaintext": "cGxhaW4=", "EncryptionContext": ctx}));
-        assert_eq!(enc, json!({"keyId": "alias/a", "encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": ctx}));
-        let dec = request_parameters(Service::Kms, "Decrypt", &json!({"CiphertextBlob": "Y3Q=", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256", "KeyId": "k"}));
-        assert_eq!(dec, json!({"keyId": "k", "encryptionAlgorithm": "RSAES_OAEP_SHA_256"}));
-        let gdk = request_parameters(Service::Kms, "GenerateDataKey", &json!({"KeyId": "k", "KeySpec": "AES_256", "Recipient": {"AttestationDocument": "YXR0"}}));
+        let enc = request_parameters(
+            Service::Kms,
+            "Encrypt",
+            &json!({"KeyId": "alias/a", "Plaintext": "cGxhaW4=", "EncryptionContext": ctx}),
+        );
+        assert_eq!(
+            enc,
+            json!({"keyId": "alias/a", "encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": ctx})
+        );
+        let dec = request_parameters(
+            Service::Kms,
+            "Decrypt",
+            &json!({"CiphertextBlob": "Y3Q=", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256", "KeyId": "k"}),
+        );
+        assert_eq!(
+            dec,
+            json!({"keyId": "k", "encryptionAlgorithm": "RSAES_OAEP_SHA_256"})
+        );
+        let gdk = request_parameters(
+            Service::Kms,
+            "GenerateDataKey",
+            &json!({"KeyId": "k", "KeySpec": "AES_256", "Recipient": {"AttestationDocument": "YXR0"}}),
+        );
         assert_eq!(gdk, json!({"keyId": "k", "keySpec": "AES_256"}));
-        let re = request_parameters(Service::Kms, "ReEncrypt", &json!({"CiphertextBlob": "Y3Q=", "DestinationKeyId": "k2"}));
-        assert_eq!(re, json!({"destinationKeyId": "k2", "sourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT", "destinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT"}));
-        let sign = request_parameters(Service::Kms, "Verify", &json!({"KeyId": "k", "Message": "bXNn", "Signature": "c2ln", "SigningAlgorithm": "ECDSA_SHA_256", "MessageType": "RAW"}));
-        assert_eq!(sign, json!({"keyId": "k", "signingAlgorithm": "ECDSA_SHA_256", "messageType": "RAW"}));
-        let imp = request_parameters(Service::Kms, "ImportKeyMaterial", &json!({"KeyId": "k", "ImportToken": "dG9r", "EncryptedKeyMaterial": "a20=", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}));
-        assert_eq!(imp, json!({"keyId": "k", "expirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}));
+        let re = request_parameters(
+            Service::Kms,
+            "ReEncrypt",
+            &json!({"CiphertextBlob": "Y3Q=", "DestinationKeyId": "k2"}),
+        );
+        assert_eq!(
+            re,
+            json!({"destinationKeyId": "k2", "sourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT", "destinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+        );
+        let sign = request_parameters(
+            Service::Kms,
+            "Verify",
+            &json!({"KeyId": "k", "Message": "bXNn", "Signature": "c2ln", "SigningAlgorithm": "ECDSA_SHA_256", "MessageType": "RAW"}),
+        );
+        assert_eq!(
+            sign,
+            json!({"keyId": "k", "signingAlgorithm": "ECDSA_SHA_256", "messageType": "RAW"})
+        );
+        let imp = request_parameters(
+            Service::Kms,
+            "ImportKeyMaterial",
+            &json!({"KeyId": "k", "ImportToken": "dG9r", "EncryptedKeyMaterial": "a20=", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}),
+        );
+        assert_eq!(
+            imp,
+            json!({"keyId": "k", "expirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+        );
         // Read-only: no response elements at all.
-        assert_eq!(response_elements(Service::Kms, "Decrypt", true, &json!({"Plaintext": "cA==", "KeyId": "k"})), Value::Null);
+        assert_eq!(
+            response_elements(
+                Service::Kms,
+                "Decrypt",
+                true,
+                &json!({"Plaintext": "cA==", "KeyId": "k"})
+            ),
+            Value::Null
+        );
         // A write: members in CloudTrail's case, nested too.
-        let ck = response_elements(Service::Kms, "CreateKey", false, &json!({"KeyMetadata": {"AWSAccountId": "1", "KeyId": "k", "Arn": "arn"}}));
-        assert_eq!(ck, json!({"keyMetadata": {"aWSAccountId": "1", "keyId": "k", "arn": "arn"}}));
+        let ck = response_elements(
+            Service::Kms,
+            "CreateKey",
+            false,
+            &json!({"KeyMetadata": {"AWSAccountId": "1", "KeyId": "k", "Arn": "arn"}}),
+        );
+        assert_eq!(
+            ck,
+            json!({"keyMetadata": {"aWSAccountId": "1", "keyId": "k", "arn": "arn"}})
+        );
         // No parameters at all: null, as CloudTrail writes ListKeys.
-        assert_eq!(request_parameters(Service::Kms, "ListKeys", &json!({})), Value::Null);
+        assert_eq!(
+            request_parameters(Service::Kms, "ListKeys", &json!({})),
+            Value::Null
+        );
     }
 
     #[test]
     fn secrets_manager_values_never_recorded() {
-        let put = request_parameters(Service::SecretsManager, "PutSecretValue", &json!({"SecretId": "db", "SecretString": "hunter2", "ClientRequestToken": "t", "RotationToken": "rt"}));
+        let put = request_parameters(
+            Service::SecretsManager,
+            "PutSecretValue",
+            &json!({"SecretId": "db", "SecretString": "hunter2", "ClientRequestToken": "t", "RotationToken": "rt"}),
+        );
         assert_eq!(put, json!({"secretId": "db", "clientRequestToken": "t"}));
-        let create = request_parameters(Service::SecretsManager, "CreateSecret", &json!({"Name": "db", "SecretBinary": "Ymlu", "Tags": [{"Key": "k", "Value": "v"}]}));
-        assert_eq!(create, json!({"name": "db", "tags": [{"key": "k", "value": "v"}]}));
-        let put_resp = response_elements(Service::SecretsManager, "PutSecretValue", false, &json!({"ARN": "arn:s", "Name": "db", "VersionId": "v1", "VersionStages": ["AWSCURRENT"]}));
-        assert_eq!(put_resp, json!({"aRN": "arn:s", "name": "db", "versionId": "v1", "versionStages": ["AWSCURRENT"]}));
-        let get = response_elements(Service::SecretsManager, "GetSecretValue", true, &json!({"SecretString": "hunter2"}));
+        let create = request_parameters(
+            Service::SecretsManager,
+            "CreateSecret",
+            &json!({"Name": "db", "SecretBinary": "Ymlu", "Tags": [{"Key": "k", "Value": "v"}]}),
+        );
+        assert_eq!(
+            create,
+            json!({"name": "db", "tags": [{"key": "k", "value": "v"}]})
+        );
+        let put_resp = response_elements(
+            Service::SecretsManager,
+            "PutSecretValue",
+            false,
+            &json!({"ARN": "arn:s", "Name": "db", "VersionId": "v1", "VersionStages": ["AWSCURRENT"]}),
+        );
+        assert_eq!(
+            put_resp,
+            json!({"aRN": "arn:s", "name": "db", "versionId": "v1", "versionStages": ["AWSCURRENT"]})
+        );
+        let get = response_elements(
+            Service::SecretsManager,
+            "GetSecretValue",
+            true,
+            &json!({"SecretString": "hunter2"}),
+        );
         assert_eq!(get, Value::Null);
         // Even if a caller marks them read-write by mistake, the values go.
-        let batch = response_elements(Service::SecretsManager, "BatchGetSecretValue", false, &json!({"SecretValues": [{"Name": "a", "SecretString": "x1"}, {"Name": "b", "SecretBinary": "eDI="}]}));
-        assert_eq!(batch, json!({"secretValues": [{"name": "a"}, {"name": "b"}]}));
-        let pw = response_elements(Service::SecretsManager, "GetRandomPassword", false, &json!({"RandomPassword": "r4nd"}));
+        let batch = response_elements(
+            Service::SecretsManager,
+            "BatchGetSecretValue",
+            false,
+            &json!({"SecretValues": [{"Name": "a", "SecretString": "x1"}, {"Name": "b", "SecretBinary": "eDI="}]}),
+        );
+        assert_eq!(
+            batch,
+            json!({"secretValues": [{"name": "a"}, {"name": "b"}]})
+        );
+        let pw = response_elements(
+            Service::SecretsManager,
+            "GetRandomPassword",
+            false,
+            &json!({"RandomPassword": "r4nd"}),
+        );
         assert_eq!(pw, Value::Null);
         // Map keys keep their case.
-        let stages = response_elements(Service::SecretsManager, "ListSecretVersionIds", false, &json!({"Versions": [], "SecretVersionsToStages": {"VersionA": ["AWSCURRENT"]}}));
-        assert_eq!(stages, json!({"versions": [], "secretVersionsToStages": {"VersionA": ["AWSCURRENT"]}}));
+        let stages = response_elements(
+            Service::SecretsManager,
+            "ListSecretVersionIds",
+            false,
+            &json!({"Versions": [], "SecretVersionsToStages": {"VersionA": ["AWSCURRENT"]}}),
+        );
+        assert_eq!(
+            stages,
+            json!({"versions": [], "secretVersionsToStages": {"VersionA": ["AWSCURRENT"]}})
+        );
     }
 
     #[test]
     fn sts_and_iam_credentials() {
         let resp = json!({"Credentials": {"AccessKeyId": "ASIAX", "SecretAccessKey": "sk", "SessionToken": "st", "Expiration": "2025-01-01T00:00:00Z"}, "AssumedRoleUser": {"Arn": "arn:aws:sts::1:assumed-role/r/s", "AssumedRoleId": "AROA:s"}, "PackedPolicySize": 6});
         let out = response_elements(Service::Sts, "AssumeRole", true, &resp);
-        assert_eq!(out, json!({"credentials": {"accessKeyId": "ASIAX", "expiration": "2025-01-01T00:00:00Z"}, "assumedRoleUser": {"arn": "arn:aws:sts::1:assumed-role/r/s", "assumedRoleId": "AROA:s"}, "packedPolicySize": 6}));
-        assert_eq!(response_elements(Service::Sts, "GetCallerIdentity", true, &json!({"Account": "1"})), Value::Null);
-        let wi = request_parameters(Service::Sts, "AssumeRoleWithWebIdentity", &json!({"RoleArn": "arn:r", "WebIdentityToken": "eyJ", "RoleSessionName": "s"}));
+        assert_eq!(
+            out,
+            json!({"credentials": {"accessKeyId": "ASIAX", "expiration": "2025-01-01T00:00:00Z"}, "assumedRoleUser": {"arn": "arn:aws:sts::1:assumed-role/r/s", "assumedRoleId": "AROA:s"}, "packedPolicySize": 6})
+        );
+        assert_eq!(
+            response_elements(
+                Service::Sts,
+                "GetCallerIdentity",
+                true,
+                &json!({"Account": "1"})
+            ),
+            Value::Null
+        );
+        let wi = request_parameters(
+            Service::Sts,
+            "AssumeRoleWithWebIdentity",
+            &json!({"RoleArn": "arn:r", "WebIdentityToken": "eyJ", "RoleSessionName": "s"}),
+        );
         assert_eq!(wi, json!({"roleArn": "arn:r", "roleSessionName": "s"}));
-        let key = response_elements(Service::Iam, "CreateAccessKey", false, &json!({"AccessKey": {"AccessKeyId": "AKIA1", "SecretAccessKey": "sk", "Status": "Active", "UserName": "u"}}));
-        assert_eq!(key, json!({"accessKey": {"accessKeyId": "AKIA1", "status": "Active", "userName": "u"}}));
-        let pw = request_parameters(Service::Iam, "ChangePassword", &json!({"OldPassword": "a", "NewPassword": "b"}));
+        let key = response_elements(
+            Service::Iam,
+            "CreateAccessKey",
+            false,
+            &json!({"AccessKey": {"AccessKeyId": "AKIA1", "SecretAccessKey": "sk", "Status": "Active", "UserName": "u"}}),
+        );
+        assert_eq!(
+            key,
+            json!({"accessKey": {"accessKeyId": "AKIA1", "status": "Active", "userName": "u"}})
+        );
+        let pw = request_parameters(
+            Service::Iam,
+            "ChangePassword",
+            &json!({"OldPassword": "a", "NewPassword": "b"}),
+        );
         assert_eq!(pw, Value::Null);
-        let slr = request_parameters(Service::Iam, "CreateServiceLinkedRole", &json!({"AWSServiceName": "x.amazonaws.com"}));
+        let slr = request_parameters(
+            Service::Iam,
+            "CreateServiceLinkedRole",
+            &json!({"AWSServiceName": "x.amazonaws.com"}),
+        );
         assert_eq!(slr, json!({"aWSServiceName": "x.amazonaws.com"}));
     }
 
@@ -419,7 +805,10 @@ mod tests {
         assert!(!default_read_only(Service::Kms, "CreateKey"));
         assert!(default_read_only(Service::Sts, "AssumeRole"));
         assert!(default_read_only(Service::SecretsManager, "GetSecretValue"));
-        assert!(!default_read_only(Service::SecretsManager, "PutSecretValue"));
+        assert!(!default_read_only(
+            Service::SecretsManager,
+            "PutSecretValue"
+        ));
         assert!(default_read_only(Service::CloudTrail, "LookupEvents"));
     }
 

@@ -131,17 +131,35 @@ impl fmt::Display for Report {
             _ => "no records".to_owned(),
         };
         match self.status {
-            Status::Intact => writeln!(f, "intact: {} ({} records, {} checkpoints, {} files), closed cleanly", range, self.records, self.checkpoints, self.files)?,
+            Status::Intact => writeln!(
+                f,
+                "intact: {} ({} records, {} checkpoints, {} files), closed cleanly",
+                range, self.records, self.checkpoints, self.files
+            )?,
             Status::UnverifiedTail => {
-                let through = self.verified_through.map(|s| format!("verified through record {s}")).unwrap_or_else(|| "no record verified".to_owned());
+                let through = self
+                    .verified_through
+                    .map(|s| format!("verified through record {s}"))
+                    .unwrap_or_else(|| "no record verified".to_owned());
                 writeln!(f, "unverified tail: {range}; {through}; {} records after the last checkpoint and no close checkpoint (the server is running, crashed, or the end was cut off)", self.unverified_records)?
             }
             Status::Tampered | Status::Unverifiable => {
-                let word = if self.status == Status::Tampered { "TAMPERED" } else { "unverifiable" };
+                let word = if self.status == Status::Tampered {
+                    "TAMPERED"
+                } else {
+                    "unverifiable"
+                };
                 match &self.problem {
                     Some(p) => {
                         let seq = p.seq.map(|s| format!(", record {s}")).unwrap_or_default();
-                        writeln!(f, "{word}: {:?} at {} line {}{seq}: {}", p.kind, p.file.display(), p.line, p.detail)?
+                        writeln!(
+                            f,
+                            "{word}: {:?} at {} line {}{seq}: {}",
+                            p.kind,
+                            p.file.display(),
+                            p.line,
+                            p.detail
+                        )?
                     }
                     None => writeln!(f, "{word}")?,
                 }
@@ -182,12 +200,32 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
         closed: false,
         notes: Vec::new(),
     };
-    let fail = |r: &mut Report, status: Status, kind: ProblemKind, file: &Path, line: u64, seq: Option<u64>, detail: String| {
+    let fail = |r: &mut Report,
+                status: Status,
+                kind: ProblemKind,
+                file: &Path,
+                line: u64,
+                seq: Option<u64>,
+                detail: String| {
         r.status = status;
-        r.problem = Some(Problem { kind, file: file.to_path_buf(), line, seq, detail });
+        r.problem = Some(Problem {
+            kind,
+            file: file.to_path_buf(),
+            line,
+            seq,
+            detail,
+        });
     };
     if paths.is_empty() {
-        fail(&mut r, Status::Unverifiable, ProblemKind::Io, Path::new(""), 0, None, "no files given".into());
+        fail(
+            &mut r,
+            Status::Unverifiable,
+            ProblemKind::Io,
+            Path::new(""),
+            0,
+            None,
+            "no files given".into(),
+        );
         return r;
     }
     // Pass 1: read every line's hash and chain member.
@@ -197,7 +235,15 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) => {
-                fail(&mut r, Status::Unverifiable, ProblemKind::Io, path, 0, None, e.to_string());
+                fail(
+                    &mut r,
+                    Status::Unverifiable,
+                    ProblemKind::Io,
+                    path,
+                    0,
+                    None,
+                    e.to_string(),
+                );
                 return r;
             }
         };
@@ -225,32 +271,83 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                     r.notes.push(format!("{} ends in an incomplete line {ln} ({} bytes): a crash while writing, or a cut", path.display(), line.len()));
                     break;
                 }
-                fail(&mut r, Status::Tampered, ProblemKind::Truncated, path, ln, None, "incomplete line in the middle of the trail".into());
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    ProblemKind::Truncated,
+                    path,
+                    ln,
+                    None,
+                    "incomplete line in the middle of the trail".into(),
+                );
                 return r;
             }
-            let head = std::str::from_utf8(line).ok().and_then(|t| serde_json::from_str::<chain::LineHead>(t).ok());
+            let head = std::str::from_utf8(line)
+                .ok()
+                .and_then(|t| serde_json::from_str::<chain::LineHead>(t).ok());
             let Some(head) = head else {
-                fail(&mut r, Status::Tampered, ProblemKind::Malformed, path, ln, None, "not an audit trail line (no valid `coffer` member)".into());
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    ProblemKind::Malformed,
+                    path,
+                    ln,
+                    None,
+                    "not an audit trail line (no valid `coffer` member)".into(),
+                );
                 return r;
             };
             if head.coffer.v != chain::FORMAT_VERSION {
-                fail(&mut r, Status::Tampered, ProblemKind::Malformed, path, ln, Some(head.coffer.seq), format!("unknown format version {}", head.coffer.v));
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    ProblemKind::Malformed,
+                    path,
+                    ln,
+                    Some(head.coffer.seq),
+                    format!("unknown format version {}", head.coffer.v),
+                );
                 return r;
             }
-            lines.push(LineInfo { file: fi, line: ln, hash: chain::line_hash(line), ext: head.coffer });
+            lines.push(LineInfo {
+                file: fi,
+                line: ln,
+                hash: chain::line_hash(line),
+                ext: head.coffer,
+            });
         }
     }
     if lines.is_empty() {
-        fail(&mut r, Status::Unverifiable, ProblemKind::Io, &paths[0], 0, None, "the files hold no trail lines".into());
+        fail(
+            &mut r,
+            Status::Unverifiable,
+            ProblemKind::Io,
+            &paths[0],
+            0,
+            None,
+            "the files hold no trail lines".into(),
+        );
         return r;
     }
     // Pass 2: the chain.
     let at = |i: usize| -> (&Path, u64) { (paths[lines[i].file].as_path(), lines[i].line) };
     let genesis = lines[0].ext.prev == GENESIS;
-    let start_seq = if lines[0].ext.is_checkpoint() { lines[0].ext.seq + 1 } else { lines[0].ext.seq };
+    let start_seq = if lines[0].ext.is_checkpoint() {
+        lines[0].ext.seq + 1
+    } else {
+        lines[0].ext.seq
+    };
     if genesis && start_seq != 1 {
         let (p, l) = at(0);
-        fail(&mut r, Status::Tampered, ProblemKind::Altered, p, l, Some(lines[0].ext.seq), "the first line starts the chain but not at record 1".into());
+        fail(
+            &mut r,
+            Status::Tampered,
+            ProblemKind::Altered,
+            p,
+            l,
+            Some(lines[0].ext.seq),
+            "the first line starts the chain but not at record 1".into(),
+        );
         return r;
     }
     let mut expected = start_seq; // the next record's number
@@ -263,28 +360,102 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
         if i > 0 && e.prev != lines[i - 1].hash {
             // Which line is out of place?
             let (pp, pl) = at(i - 1);
-            let prev_seq = if lines[i - 1].ext.is_checkpoint() { None } else { Some(lines[i - 1].ext.seq) };
+            let prev_seq = if lines[i - 1].ext.is_checkpoint() {
+                None
+            } else {
+                Some(lines[i - 1].ext.seq)
+            };
             let this_num = if e.is_checkpoint() { e.seq + 1 } else { e.seq };
             if i >= 2 && e.prev == lines[i - 2].hash {
-                fail(&mut r, Status::Tampered, ProblemKind::Inserted, pp, pl, prev_seq, format!("this line does not belong: {} line {ln} links to the line before it", path.display()));
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    ProblemKind::Inserted,
+                    pp,
+                    pl,
+                    prev_seq,
+                    format!(
+                        "this line does not belong: {} line {ln} links to the line before it",
+                        path.display()
+                    ),
+                );
             } else if this_num == expected {
-                fail(&mut r, Status::Tampered, ProblemKind::Altered, pp, pl, prev_seq, format!("its content does not match the hash recorded by {} line {ln}", path.display()));
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    ProblemKind::Altered,
+                    pp,
+                    pl,
+                    prev_seq,
+                    format!(
+                        "its content does not match the hash recorded by {} line {ln}",
+                        path.display()
+                    ),
+                );
             } else if this_num > expected {
-                let later = lines[i..].iter().any(|l| !l.ext.is_checkpoint() && l.ext.seq == expected);
+                let later = lines[i..]
+                    .iter()
+                    .any(|l| !l.ext.is_checkpoint() && l.ext.seq == expected);
                 if later {
-                    fail(&mut r, Status::Tampered, ProblemKind::Reordered, path, ln, Some(e.seq), format!("record {} comes before record {expected}", e.seq));
+                    fail(
+                        &mut r,
+                        Status::Tampered,
+                        ProblemKind::Reordered,
+                        path,
+                        ln,
+                        Some(e.seq),
+                        format!("record {} comes before record {expected}", e.seq),
+                    );
                 } else {
-                    fail(&mut r, Status::Tampered, ProblemKind::Deleted, path, ln, Some(e.seq), format!("records {expected}..{} are missing before this line", this_num - 1));
+                    fail(
+                        &mut r,
+                        Status::Tampered,
+                        ProblemKind::Deleted,
+                        path,
+                        ln,
+                        Some(e.seq),
+                        format!(
+                            "records {expected}..{} are missing before this line",
+                            this_num - 1
+                        ),
+                    );
                 }
             } else {
-                fail(&mut r, Status::Tampered, ProblemKind::Reordered, path, ln, Some(e.seq), format!("record {} appears again or out of order (expected {expected})", e.seq));
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    ProblemKind::Reordered,
+                    path,
+                    ln,
+                    Some(e.seq),
+                    format!(
+                        "record {} appears again or out of order (expected {expected})",
+                        e.seq
+                    ),
+                );
             }
             return r;
         }
         if e.is_checkpoint() {
             if e.seq + 1 != expected {
-                let kind = if e.seq + 1 > expected { ProblemKind::Deleted } else { ProblemKind::BadCheckpoint };
-                fail(&mut r, Status::Tampered, kind, path, ln, Some(e.seq), format!("checkpoint covers records up to {} but the last record is {}", e.seq, expected - 1));
+                let kind = if e.seq + 1 > expected {
+                    ProblemKind::Deleted
+                } else {
+                    ProblemKind::BadCheckpoint
+                };
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    kind,
+                    path,
+                    ln,
+                    Some(e.seq),
+                    format!(
+                        "checkpoint covers records up to {} but the last record is {}",
+                        e.seq,
+                        expected - 1
+                    ),
+                );
                 return r;
             }
             let kid = e.kid.clone().unwrap_or_default();
@@ -306,8 +477,13 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                             }
                         }
                     }
-                    if reason == Reason::Rekey && last_valid.is_some_and(|(_, _, rr)| rr == Reason::Rekey) {
-                        r.notes.push(format!("{} line {ln}: checkpoint key changed to {kid}", path.display()));
+                    if reason == Reason::Rekey
+                        && last_valid.is_some_and(|(_, _, rr)| rr == Reason::Rekey)
+                    {
+                        r.notes.push(format!(
+                            "{} line {ln}: checkpoint key changed to {kid}",
+                            path.display()
+                        ));
                     }
                     last_valid = Some((e.seq, e.first.unwrap_or(1), reason));
                     r.verified_through = Some(e.seq);
@@ -321,9 +497,25 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
             }
         } else {
             if e.seq != expected {
-                let kind = if e.seq > expected { ProblemKind::Deleted } else { ProblemKind::Inserted };
-                let detail = if e.seq > expected { format!("records {expected}..{} are missing", e.seq - 1) } else { format!("record {} repeats (expected {expected})", e.seq) };
-                fail(&mut r, Status::Tampered, kind, path, ln, Some(e.seq), detail);
+                let kind = if e.seq > expected {
+                    ProblemKind::Deleted
+                } else {
+                    ProblemKind::Inserted
+                };
+                let detail = if e.seq > expected {
+                    format!("records {expected}..{} are missing", e.seq - 1)
+                } else {
+                    format!("record {} repeats (expected {expected})", e.seq)
+                };
+                fail(
+                    &mut r,
+                    Status::Tampered,
+                    kind,
+                    path,
+                    ln,
+                    Some(e.seq),
+                    detail,
+                );
                 return r;
             }
             r.records += 1;
@@ -334,13 +526,27 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
         }
     }
     for k in &unknown_kids {
-        r.notes.push(format!("checkpoints under key id {k} could not be checked: no such key given"));
+        r.notes.push(format!(
+            "checkpoints under key id {k} could not be checked: no such key given"
+        ));
     }
     let Some((_, declared_first, last_reason)) = last_valid else {
         let (p, l) = at(lines.len() - 1);
-        let status = if unknown_kids.is_empty() { Status::UnverifiedTail } else { Status::Unverifiable };
+        let status = if unknown_kids.is_empty() {
+            Status::UnverifiedTail
+        } else {
+            Status::Unverifiable
+        };
         if status == Status::Unverifiable {
-            fail(&mut r, status, ProblemKind::BadCheckpoint, p, l, None, "no checkpoint is under a key given (wrong key?)".into());
+            fail(
+                &mut r,
+                status,
+                ProblemKind::BadCheckpoint,
+                p,
+                l,
+                None,
+                "no checkpoint is under a key given (wrong key?)".into(),
+            );
         } else {
             r.status = status;
             r.unverified_records = since_valid;
@@ -353,11 +559,21 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
         return r;
     }
     if !genesis && opts.allow_partial_start {
-        r.notes.push(format!("verified from record {start_seq} on (partial start allowed)"));
+        r.notes.push(format!(
+            "verified from record {start_seq} on (partial start allowed)"
+        ));
     }
     r.unverified_records = since_valid;
-    let last_line_valid_close = since_valid == 0 && last_reason == Reason::Close && lines.last().is_some_and(|l| l.ext.is_checkpoint() && Some(l.ext.seq) == r.verified_through);
+    let last_line_valid_close = since_valid == 0
+        && last_reason == Reason::Close
+        && lines
+            .last()
+            .is_some_and(|l| l.ext.is_checkpoint() && Some(l.ext.seq) == r.verified_through);
     r.closed = last_line_valid_close && !torn_tail;
-    r.status = if r.closed { Status::Intact } else { Status::UnverifiedTail };
+    r.status = if r.closed {
+        Status::Intact
+    } else {
+        Status::UnverifiedTail
+    };
     r
 }

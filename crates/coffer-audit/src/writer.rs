@@ -12,7 +12,9 @@
 //! ([`AuditStats::dropped`]).
 
 use crate::chain::{self, AuditKey, Reason, Segments, GENESIS};
-use crate::lookup::{Index, IndexMeta, Loc, LookupError, LookupEventsRequest, LookupEventsResponse};
+use crate::lookup::{
+    Index, IndexMeta, Loc, LookupError, LookupEventsRequest, LookupEventsResponse,
+};
 use crate::record::{format_time, Event};
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Value};
@@ -248,7 +250,11 @@ pub struct Submission {
 
 impl Submission {
     fn ready(r: Result<(), AuditError>) -> Self {
-        Self { ready: Some(r), done: None, timeout: Duration::ZERO }
+        Self {
+            ready: Some(r),
+            done: None,
+            timeout: Duration::ZERO,
+        }
     }
 
     /// Blocks until the record is written or fails, at most the configured `wait_timeout`.
@@ -290,7 +296,11 @@ enum Control {
 }
 
 enum Msg {
-    Record { json: String, meta: IndexMeta, done: Option<Arc<Completion>> },
+    Record {
+        json: String,
+        meta: IndexMeta,
+        done: Option<Arc<Completion>>,
+    },
     Control(Control, Arc<Completion>),
 }
 
@@ -322,7 +332,8 @@ impl Queue {
             match deadline {
                 None => return Err(AuditError::QueueFull),
                 Some(d) => {
-                    if self.not_full.wait_until(&mut g, d).timed_out() && g.records >= self.capacity {
+                    if self.not_full.wait_until(&mut g, d).timed_out() && g.records >= self.capacity
+                    {
                         return Err(AuditError::QueueFull);
                     }
                 }
@@ -380,7 +391,11 @@ struct Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         let done = Arc::new(Completion::default());
-        if self.queue.push(Msg::Control(Control::Close, done), None).is_ok() {
+        if self
+            .queue
+            .push(Msg::Control(Control::Close, done), None)
+            .is_ok()
+        {
             if let Some(t) = self.thread.lock().take() {
                 let _ = t.join();
             }
@@ -396,7 +411,9 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("fail_closed", &self.shared.fail_closed).finish()
+        f.debug_struct("AuditLog")
+            .field("fail_closed", &self.shared.fail_closed)
+            .finish()
     }
 }
 
@@ -410,7 +427,9 @@ impl AuditLog {
             return Err(AuditError::Config("no sink: set `file` or `stdout`".into()));
         }
         if config.max_file_bytes < 4096 {
-            return Err(AuditError::Config("max_file_bytes must be at least 4096".into()));
+            return Err(AuditError::Config(
+                "max_file_bytes must be at least 4096".into(),
+            ));
         }
         if config.checkpoint_every == 0 || config.queue_capacity == 0 {
             return Err(AuditError::Config(
@@ -458,7 +477,11 @@ impl AuditLog {
         w.add_checkpoint(Reason::Start, Some(Value::Object(note)));
         if let Err(e) = w.commit() {
             return Err(AuditError::Open {
-                path: config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into()),
+                path: config
+                    .file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "stdout".into()),
                 message: e.to_string(),
             });
         }
@@ -466,7 +489,10 @@ impl AuditLog {
         let thread = std::thread::Builder::new()
             .name("coffer-audit".into())
             .spawn(move || w.run(&q))
-            .map_err(|e| AuditError::Open { path: "audit writer thread".into(), message: e.to_string() })?;
+            .map_err(|e| AuditError::Open {
+                path: "audit writer thread".into(),
+                message: e.to_string(),
+            })?;
         Ok(Self {
             shared: Arc::new(Shared {
                 queue,
@@ -487,18 +513,38 @@ impl AuditLog {
         add(&s.counters.submitted, 1);
         let json = match serde_json::to_string(event) {
             Ok(j) => j,
-            Err(e) => return self.refuse(AuditError::Write(format!("serializing the record: {e}"))),
+            Err(e) => {
+                return self.refuse(AuditError::Write(format!("serializing the record: {e}")))
+            }
         };
         let meta = IndexMeta::from_event(event);
         if s.fail_closed {
             let done = Arc::new(Completion::default());
             let deadline = Instant::now() + s.wait_timeout;
-            match s.queue.push(Msg::Record { json, meta, done: Some(done.clone()) }, Some(deadline)) {
-                Ok(()) => Submission { ready: None, done: Some(done), timeout: s.wait_timeout },
+            match s.queue.push(
+                Msg::Record {
+                    json,
+                    meta,
+                    done: Some(done.clone()),
+                },
+                Some(deadline),
+            ) {
+                Ok(()) => Submission {
+                    ready: None,
+                    done: Some(done),
+                    timeout: s.wait_timeout,
+                },
                 Err(e) => Submission::ready(Err(e)),
             }
         } else {
-            match s.queue.push(Msg::Record { json, meta, done: None }, None) {
+            match s.queue.push(
+                Msg::Record {
+                    json,
+                    meta,
+                    done: None,
+                },
+                None,
+            ) {
                 Ok(()) => Submission::ready(Ok(())),
                 Err(e) => self.refuse(e),
             }
@@ -560,12 +606,16 @@ impl AuditLog {
         body: &Value,
     ) -> Result<LookupEventsResponse, LookupError> {
         let req = LookupEventsRequest::from_json(body)?;
-        self.shared.index.lookup(account, region, &req, OffsetDateTime::now_utc())
+        self.shared
+            .index
+            .lookup(account, region, &req, OffsetDateTime::now_utc())
     }
 
     fn control(&self, c: Control) -> Result<(), AuditError> {
         let done = Arc::new(Completion::default());
-        self.shared.queue.push(Msg::Control(c, done.clone()), None)?;
+        self.shared
+            .queue
+            .push(Msg::Control(c, done.clone()), None)?;
         done.wait(self.shared.wait_timeout).map(|_| ())
     }
 
@@ -661,7 +711,10 @@ struct Writer {
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> AuditError {
-    AuditError::Open { path: path.display().to_string(), message: e.to_string() }
+    AuditError::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 fn sync_dir(dir: &Path) {
@@ -674,7 +727,10 @@ impl Writer {
     fn run(mut self, queue: &Queue) {
         loop {
             let timeout = if self.since_ck > 0 {
-                Some(self.checkpoint_interval.saturating_sub(self.last_ck.elapsed()))
+                Some(
+                    self.checkpoint_interval
+                        .saturating_sub(self.last_ck.elapsed()),
+                )
             } else {
                 None
             };
@@ -748,7 +804,8 @@ impl Writer {
             let used = f.len + self.buf.len() as u64;
             // The chain member adds at most ~110 bytes to the event JSON; room is kept for the
             // checkpoints that may follow it (an interval one and the rotate one).
-            if used > 0 && used + json.len() as u64 + 128 + CHECKPOINT_RESERVE > self.max_file_bytes {
+            if used > 0 && used + json.len() as u64 + 128 + CHECKPOINT_RESERVE > self.max_file_bytes
+            {
                 if let Err(e) = self.rotate() {
                     self.batch_error = Some(e.clone());
                     self.fail_one(done, e);
@@ -765,8 +822,19 @@ impl Writer {
         self.buf.extend_from_slice(line.as_bytes());
         self.buf.push(b'\n');
         self.since_ck += 1;
-        let memory = if self.file.is_none() { Some(json.into()) } else { None };
-        self.pending.push(PendingRecord { done, seq, meta, offset, body_len, memory });
+        let memory = if self.file.is_none() {
+            Some(json.into())
+        } else {
+            None
+        };
+        self.pending.push(PendingRecord {
+            done,
+            seq,
+            meta,
+            offset,
+            body_len,
+            memory,
+        });
         if self.since_ck >= self.checkpoint_every {
             self.add_checkpoint(Reason::Interval, None);
         }
@@ -854,7 +922,11 @@ impl Writer {
                 self.counters.last_seq.store(self.seq, Ordering::Relaxed);
                 for p in self.pending.drain(..) {
                     let loc = match (file_id, p.memory) {
-                        (Some(file), _) => Loc::File { file, offset: p.offset, len: p.body_len },
+                        (Some(file), _) => Loc::File {
+                            file,
+                            offset: p.offset,
+                            len: p.body_len,
+                        },
                         (None, Some(m)) => Loc::Memory(m),
                         (None, None) => Loc::Memory("{}".into()),
                     };
@@ -902,7 +974,9 @@ impl Writer {
     fn rotate(&mut self) -> Result<(), AuditError> {
         self.add_checkpoint(Reason::Rotate, None);
         self.commit()?;
-        let Some(segs) = self.segs.clone() else { return Ok(()) };
+        let Some(segs) = self.segs.clone() else {
+            return Ok(());
+        };
         let path = segs.path(self.seq + 1);
         let file = OpenOptions::new()
             .append(true)
@@ -914,7 +988,12 @@ impl Writer {
         }
         let id = self.index.add_file(path.clone());
         self.files.push((self.seq + 1, path.clone(), id));
-        self.file = Some(SegFile { file, path, id, len: 0 });
+        self.file = Some(SegFile {
+            file,
+            path,
+            id,
+            len: 0,
+        });
         if self.prune() {
             self.add_checkpoint(Reason::Prune, None);
         }
@@ -923,7 +1002,9 @@ impl Writer {
 
     /// Deletes segments (never the current one) whose last write is older than the retention.
     fn prune(&mut self) -> bool {
-        let Some(retention) = self.retention else { return false };
+        let Some(retention) = self.retention else {
+            return false;
+        };
         let now = std::time::SystemTime::now();
         let current = self.file.as_ref().map(|f| f.path.clone());
         let mut removed = false;
@@ -959,7 +1040,11 @@ impl Writer {
     }
 
     /// Reads the trail on disk: index, chain state, retention; opens the newest segment.
-    fn recover(&mut self, file: &Path, note: &mut serde_json::Map<String, Value>) -> Result<(), AuditError> {
+    fn recover(
+        &mut self,
+        file: &Path,
+        note: &mut serde_json::Map<String, Value>,
+    ) -> Result<(), AuditError> {
         let segs = Segments::new(file);
         std::fs::create_dir_all(segs.dir()).map_err(|e| io_err(segs.dir(), e))?;
         let list = segs.list().map_err(|e| io_err(segs.dir(), e))?;
@@ -971,16 +1056,29 @@ impl Writer {
             self.files.push((*num, path.clone(), id));
             let newest = i + 1 == n;
             // Only regular files are read (a segment that is a device is written to, never read).
-            let regular = std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(false);
-            let data = if regular { std::fs::read(path).map_err(|e| io_err(path, e))? } else { Vec::new() };
-            let complete = data.iter().rposition(|&b| b == b'\n').map(|p| p + 1).unwrap_or(0);
+            let regular = std::fs::metadata(path)
+                .map(|m| m.is_file())
+                .unwrap_or(false);
+            let data = if regular {
+                std::fs::read(path).map_err(|e| io_err(path, e))?
+            } else {
+                Vec::new()
+            };
+            let complete = data
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map(|p| p + 1)
+                .unwrap_or(0);
             if complete < data.len() {
                 if newest {
                     let cut = &data[complete..];
                     tracing::warn!(path = %path.display(), bytes = cut.len(), "audit trail ends in an incomplete line (crash while writing); cutting it off");
                     note.insert("truncatedBytes".into(), json!(cut.len()));
                     note.insert("truncatedSha256".into(), json!(chain::line_hash(cut)));
-                    let f = OpenOptions::new().write(true).open(path).map_err(|e| io_err(path, e))?;
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| io_err(path, e))?;
                     f.set_len(complete as u64).map_err(|e| io_err(path, e))?;
                     f.sync_all().map_err(|e| io_err(path, e))?;
                 } else {
@@ -989,7 +1087,11 @@ impl Writer {
             }
             let mut offset = 0u64;
             let body = &data[..complete];
-            let lines: Vec<&[u8]> = if body.is_empty() { Vec::new() } else { body[..body.len() - 1].split(|&b| b == b'\n').collect() };
+            let lines: Vec<&[u8]> = if body.is_empty() {
+                Vec::new()
+            } else {
+                body[..body.len() - 1].split(|&b| b == b'\n').collect()
+            };
             let count = lines.len();
             for (ln, line) in lines.into_iter().enumerate() {
                 let text = std::str::from_utf8(line).ok();
@@ -999,10 +1101,21 @@ impl Writer {
                         let hash = chain::line_hash(line);
                         if h.coffer.is_checkpoint() {
                             declared_first = h.coffer.first.or(declared_first);
-                            last = Some((h.coffer.seq, hash, h.coffer.reason == Some(Reason::Close)));
+                            last =
+                                Some((h.coffer.seq, hash, h.coffer.reason == Some(Reason::Close)));
                         } else {
-                            if let (Some(meta), Some(body_len)) = (IndexMeta::from_line(text), text.rfind(",\"coffer\":{")) {
-                                self.index.push(h.coffer.seq, &meta, Loc::File { file: id, offset, len: body_len as u32 });
+                            if let (Some(meta), Some(body_len)) =
+                                (IndexMeta::from_line(text), text.rfind(",\"coffer\":{"))
+                            {
+                                self.index.push(
+                                    h.coffer.seq,
+                                    &meta,
+                                    Loc::File {
+                                        file: id,
+                                        offset,
+                                        len: body_len as u32,
+                                    },
+                                );
                             }
                             last = Some((h.coffer.seq, hash, false));
                         }
@@ -1012,7 +1125,8 @@ impl Writer {
                             return Err(AuditError::Damaged {
                                 path: path.display().to_string(),
                                 line: ln as u64 + 1,
-                                message: "the last line is not an audit record or checkpoint".into(),
+                                message: "the last line is not an audit record or checkpoint"
+                                    .into(),
                             });
                         }
                         tracing::warn!(path = %path.display(), line = ln + 1, "skipping a line that is not an audit record");
@@ -1029,23 +1143,42 @@ impl Writer {
         self.segs = Some(segs.clone());
         match list.last() {
             Some((_, path)) => {
-                let f = OpenOptions::new().append(true).open(path).map_err(|e| io_err(path, e))?;
+                let f = OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| io_err(path, e))?;
                 let len = f.metadata().map_err(|e| io_err(path, e))?.len();
                 let id = self.files.last().map(|(_, _, id)| *id).unwrap_or(0);
-                self.file = Some(SegFile { file: f, path: path.clone(), id, len });
+                self.file = Some(SegFile {
+                    file: f,
+                    path: path.clone(),
+                    id,
+                    len,
+                });
             }
             None => {
                 let path = segs.path(self.seq + 1);
-                let f = OpenOptions::new().append(true).create_new(true).open(&path).map_err(|e| io_err(&path, e))?;
+                let f = OpenOptions::new()
+                    .append(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|e| io_err(&path, e))?;
                 sync_dir(segs.dir());
                 let id = self.index.add_file(path.clone());
                 self.files.push((self.seq + 1, path.clone(), id));
-                self.file = Some(SegFile { file: f, path, id, len: 0 });
+                self.file = Some(SegFile {
+                    file: f,
+                    path,
+                    id,
+                    len: 0,
+                });
             }
         }
         // `first` moves only when this writer deletes segments (retention): segments that
         // vanished otherwise stay missing in the eyes of `verify`.
-        self.first = declared_first.or(list.first().map(|(n, _)| *n)).unwrap_or(1);
+        self.first = declared_first
+            .or(list.first().map(|(n, _)| *n))
+            .unwrap_or(1);
         if self.prune() {
             note.insert("pruned".into(), json!(true));
         }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::*;
 use coffer_audit::{verify, AuditConfig, AuditError, AuditLog, Status};
+use common::*;
 use std::time::{Duration, Instant};
 
 fn cfg(dir: &std::path::Path) -> AuditConfig {
@@ -34,13 +34,23 @@ fn fill(dir: &std::path::Path, leave: u64) -> std::path::PathBuf {
 }
 
 fn free_bytes(dir: &std::path::Path) -> u64 {
-    let out = std::process::Command::new("df").args(["--output=avail", "-B1"]).arg(dir).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or(0)
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
 fn full_disk_fails_closed_promptly_and_recovers() {
-    let Some(fs) = Tmpfs::mount("512k") else { return };
+    let Some(fs) = Tmpfs::mount("512k") else {
+        return;
+    };
     let log = AuditLog::open(cfg(&fs.dir), key()).unwrap();
     for i in 0..5 {
         log.record(&event("Decrypt", i)).unwrap();
@@ -53,14 +63,21 @@ fn full_disk_fails_closed_promptly_and_recovers() {
         match log.record(&event("Decrypt", i)) {
             Ok(()) => ok += 1,
             Err(e) => {
-                assert!(started.elapsed() < Duration::from_secs(5), "the error took {:?}", started.elapsed());
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "the error took {:?}",
+                    started.elapsed()
+                );
                 failed = Some(e);
                 break;
             }
         }
     }
     let e = failed.expect("the disk never filled up");
-    assert!(matches!(&e, AuditError::Write(m) if m.contains("No space left")), "{e}");
+    assert!(
+        matches!(&e, AuditError::Write(m) if m.contains("No space left")),
+        "{e}"
+    );
     // Later requests fail promptly too.
     for i in 0..20 {
         let started = Instant::now();
@@ -88,7 +105,9 @@ fn read_only_file_system_fails_closed_and_recovers() {
     let base = tempfile::tempdir().unwrap();
     let rw = base.path().join("rw");
     std::fs::create_dir(&rw).unwrap();
-    let Some(ro) = BindRo::mount(&rw, &base.path().join("ro")) else { return };
+    let Some(ro) = BindRo::mount(&rw, &base.path().join("ro")) else {
+        return;
+    };
     let link = base.path().join("trail");
     repoint(&link, &rw);
     let mut c = cfg(&link);
@@ -104,13 +123,20 @@ fn read_only_file_system_fails_closed_and_recovers() {
         match log.record(&event("Encrypt", ok)) {
             Ok(()) => ok += 1,
             Err(e) => {
-                assert!(started.elapsed() < Duration::from_secs(5), "the error took {:?}", started.elapsed());
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "the error took {:?}",
+                    started.elapsed()
+                );
                 break e;
             }
         }
         assert!(ok < 200, "never needed a new segment");
     };
-    assert!(matches!(&e, AuditError::Write(m) if m.contains("Read-only")), "{e}");
+    assert!(
+        matches!(&e, AuditError::Write(m) if m.contains("Read-only")),
+        "{e}"
+    );
     assert!(log.record(&event("Encrypt", 1000)).is_err());
     repoint(&link, &rw);
     log.record(&event("Encrypt", 1001)).unwrap();
@@ -138,14 +164,20 @@ fn dev_full_refuses_to_open() {
         eprintln!("skipping: no /dev/full");
         return;
     }
-    std::os::unix::fs::symlink("/dev/full", dir.path().join("audit.00000000000000000001.jsonl")).unwrap();
+    std::os::unix::fs::symlink(
+        "/dev/full",
+        dir.path().join("audit.00000000000000000001.jsonl"),
+    )
+    .unwrap();
     let e = AuditLog::open(cfg(dir.path()), key()).unwrap_err();
     assert!(e.to_string().contains("No space left"), "{e}");
 }
 
 #[test]
 fn full_disk_fail_open_counts_drops() {
-    let Some(fs) = Tmpfs::mount("512k") else { return };
+    let Some(fs) = Tmpfs::mount("512k") else {
+        return;
+    };
     let mut c = cfg(&fs.dir);
     c.fail_closed = false;
     let log = AuditLog::open(c, key()).unwrap();

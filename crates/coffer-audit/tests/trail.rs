@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::*;
 use coffer_audit::{verify, verify_with, AuditKey, AuditLog, ProblemKind, Status, VerifyOptions};
+use common::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -39,7 +39,9 @@ fn copy_trail(from: &Path) -> (tempfile::TempDir, Vec<PathBuf>) {
 
 /// The index of the first record line (not a checkpoint) at or after `from` in `lines`.
 fn record_at(lines: &[String], from: usize) -> usize {
-    (from..lines.len()).find(|&i| !lines[i].contains("\"kind\":\"checkpoint\"")).unwrap()
+    (from..lines.len())
+        .find(|&i| !lines[i].contains("\"kind\":\"checkpoint\""))
+        .unwrap()
 }
 
 #[test]
@@ -47,17 +49,32 @@ fn intact_trail_verifies_and_holds_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     write_trail(dir.path(), 200);
     let segs = segments(dir.path());
-    assert!(segs.len() > 3, "expected rotation into several segments, got {}", segs.len());
+    assert!(
+        segs.len() > 3,
+        "expected rotation into several segments, got {}",
+        segs.len()
+    );
     for s in &segs {
-        assert!(std::fs::metadata(s).unwrap().len() <= 8192, "{} too big", s.display());
+        assert!(
+            std::fs::metadata(s).unwrap().len() <= 8192,
+            "{} too big",
+            s.display()
+        );
         let text = std::fs::read_to_string(s).unwrap();
-        assert!(!text.contains("SECRET"), "a plaintext or ciphertext reached {}", s.display());
+        assert!(
+            !text.contains("SECRET"),
+            "a plaintext or ciphertext reached {}",
+            s.display()
+        );
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert!(v["coffer"]["prev"].is_string());
             if v["coffer"]["kind"].is_null() {
                 assert_eq!(v["eventVersion"], "1.11");
-                assert_eq!(v["requestParameters"]["encryptionContext"]["purpose"], "test");
+                assert_eq!(
+                    v["requestParameters"]["encryptionContext"]["purpose"],
+                    "test"
+                );
             }
         }
     }
@@ -106,7 +123,11 @@ fn every_kind_of_tampering_is_reported_with_the_first_bad_record() {
         lines.remove(i);
         write_lines(&segs[1], &lines);
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Deleted), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::Deleted),
+        "{r}"
+    );
 
     // Inserted: a record line repeated.
     let r = tampered(dir.path(), |segs| {
@@ -116,7 +137,11 @@ fn every_kind_of_tampering_is_reported_with_the_first_bad_record() {
         lines.insert(i + 1, dup);
         write_lines(&segs[1], &lines);
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Inserted), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::Inserted),
+        "{r}"
+    );
 
     // Reordered: two adjacent records swapped.
     let r = tampered(dir.path(), |segs| {
@@ -127,7 +152,11 @@ fn every_kind_of_tampering_is_reported_with_the_first_bad_record() {
         lines.swap(i, j);
         write_lines(&segs[1], &lines);
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Reordered), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::Reordered),
+        "{r}"
+    );
 
     // Rewritten by someone without the key: a record altered and every later hash recomputed.
     let r = tampered(dir.path(), |segs| {
@@ -146,22 +175,41 @@ fn every_kind_of_tampering_is_reported_with_the_first_bad_record() {
             all[k].1 = all[k].1.replace(&old, &prev);
         }
         for (f, s) in segs.iter().enumerate() {
-            let lines: Vec<String> = all.iter().filter(|(g, _)| *g == f).map(|(_, l)| l.clone()).collect();
+            let lines: Vec<String> = all
+                .iter()
+                .filter(|(g, _)| *g == f)
+                .map(|(_, l)| l.clone())
+                .collect();
             write_lines(s, &lines);
         }
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::BadCheckpoint), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::BadCheckpoint),
+        "{r}"
+    );
 
     // A checkpoint's MAC edited.
     let r = tampered(dir.path(), |segs| {
         let mut lines = read_lines(&segs[0]);
-        let i = lines.iter().position(|l| l.contains("\"kind\":\"checkpoint\"")).unwrap();
+        let i = lines
+            .iter()
+            .position(|l| l.contains("\"kind\":\"checkpoint\""))
+            .unwrap();
         let at = lines[i].rfind("\"mac\":\"").unwrap() + 7;
-        let c = if &lines[i][at..at + 1] == "0" { "1" } else { "0" };
+        let c = if &lines[i][at..at + 1] == "0" {
+            "1"
+        } else {
+            "0"
+        };
         lines[i].replace_range(at..at + 1, c);
         write_lines(&segs[0], &lines);
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::BadCheckpoint), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::BadCheckpoint),
+        "{r}"
+    );
 
     // A line that is not a trail line.
     let r = tampered(dir.path(), |segs| {
@@ -169,17 +217,31 @@ fn every_kind_of_tampering_is_reported_with_the_first_bad_record() {
         lines.insert(3, "{\"eventName\":\"Decrypt\"}".into());
         write_lines(&segs[1], &lines);
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Malformed), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::Malformed),
+        "{r}"
+    );
 
     // The first segment deleted.
     let r = tampered(dir.path(), |segs| {
         std::fs::remove_file(&segs[0]).unwrap();
         segs.remove(0);
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::MissingStart), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::MissingStart),
+        "{r}"
+    );
     // …which a deliberate partial check accepts.
     let (copy, segs) = copy_trail(dir.path());
-    let r = verify_with(&segs[1..], &[key()], VerifyOptions { allow_partial_start: true });
+    let r = verify_with(
+        &segs[1..],
+        &[key()],
+        VerifyOptions {
+            allow_partial_start: true,
+        },
+    );
     assert_eq!(r.status, Status::Intact, "{r}");
     drop(copy);
 
@@ -187,7 +249,11 @@ fn every_kind_of_tampering_is_reported_with_the_first_bad_record() {
     let r = tampered(dir.path(), |segs| {
         segs.remove(1);
     });
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Deleted), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::Deleted),
+        "{r}"
+    );
 
     // Segments given out of order.
     let r = tampered(dir.path(), |segs| segs.swap(1, 2));
@@ -259,7 +325,14 @@ fn restart_after_a_crash_continues_the_chain() {
     log.close().unwrap();
     let r = verify(&segments(dir.path()), &[key()]);
     assert_eq!(r.status, Status::Intact, "{r}");
-    assert_eq!(r.notes.iter().filter(|n| n.contains("after a crash")).count(), 1, "{r}");
+    assert_eq!(
+        r.notes
+            .iter()
+            .filter(|n| n.contains("after a crash"))
+            .count(),
+        1,
+        "{r}"
+    );
 }
 
 #[test]
@@ -273,7 +346,10 @@ fn a_damaged_end_refuses_to_open_and_changes_nothing() {
     text.push_str("edited by hand\n");
     std::fs::write(&seg, &text).unwrap();
     let err = AuditLog::open(config(dir.path()), key()).unwrap_err();
-    assert!(matches!(err, coffer_audit::AuditError::Damaged { .. }), "{err}");
+    assert!(
+        matches!(err, coffer_audit::AuditError::Damaged { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("verify"), "{err}");
     assert_eq!(std::fs::read_to_string(&seg).unwrap(), text);
 }
@@ -286,7 +362,12 @@ fn retention_deletes_old_segments_and_verify_accepts_the_kept_part() {
     assert!(segs.len() >= 4);
     let long_ago = SystemTime::now() - Duration::from_secs(200 * 24 * 3600);
     for s in &segs[..2] {
-        std::fs::File::options().write(true).open(s).unwrap().set_modified(long_ago).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(s)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
     }
     let mut c = config(dir.path());
     c.retention = Some(Duration::from_secs(90 * 24 * 3600));
@@ -294,7 +375,11 @@ fn retention_deletes_old_segments_and_verify_accepts_the_kept_part() {
     log.record(&event("Decrypt", 99)).unwrap();
     log.close().unwrap();
     let kept = segments(dir.path());
-    assert_eq!(kept.len(), segs.len() - 2, "the two expired segments are gone");
+    assert_eq!(
+        kept.len(),
+        segs.len() - 2,
+        "the two expired segments are gone"
+    );
     let r = verify(&kept, &[key()]);
     assert_eq!(r.status, Status::Intact, "{r}");
 
@@ -303,7 +388,11 @@ fn retention_deletes_old_segments_and_verify_accepts_the_kept_part() {
     let log = AuditLog::open(config(dir.path()), key()).unwrap();
     log.close().unwrap();
     let r = verify(&segments(dir.path()), &[key()]);
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::MissingStart), "{r}");
+    assert_eq!(
+        r.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::MissingStart),
+        "{r}"
+    );
 }
 
 #[test]
@@ -327,7 +416,10 @@ fn rekey_needs_both_keys() {
     // Later checkpoints under the new key cover the whole chain before them.
     let r = verify(&segs, &[new_key]);
     assert_eq!(r.status, Status::Intact, "{r}");
-    assert!(r.notes.iter().any(|n| n.contains("could not be checked")), "{r}");
+    assert!(
+        r.notes.iter().any(|n| n.contains("could not be checked")),
+        "{r}"
+    );
 }
 
 #[test]
@@ -365,7 +457,10 @@ fn fail_open_never_refuses() {
     // After close: still no error to the caller, but counted.
     log.record(&event("Decrypt", 51)).unwrap();
     assert_eq!(log.stats().dropped, 1);
-    assert_eq!(verify(&segments(dir.path()), &[key()]).status, Status::Intact);
+    assert_eq!(
+        verify(&segments(dir.path()), &[key()]).status,
+        Status::Intact
+    );
 }
 
 #[test]
@@ -373,5 +468,8 @@ fn fail_closed_after_close_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let log = AuditLog::open(config(dir.path()), key()).unwrap();
     log.close().unwrap();
-    assert_eq!(log.record(&event("Decrypt", 1)), Err(coffer_audit::AuditError::Closed));
+    assert_eq!(
+        log.record(&event("Decrypt", 1)),
+        Err(coffer_audit::AuditError::Closed)
+    );
 }

@@ -7,80 +7,365 @@ use super::OpDeny;
 
 /// kms: operations with members never recorded.
 pub(crate) const KMS_OPS: &[OpDeny] = &[
-    OpDeny { op: "CreateCustomKeyStore", input: &["KeyStorePassword", "XksProxyAuthenticationCredential/AccessKeyId", "XksProxyAuthenticationCredential/RawSecretAccessKey"], output: &[] },
-    OpDeny { op: "Decapsulate", input: &["SharedSecretCiphertextBlob"], output: &["SharedSecret"] },
-    OpDeny { op: "Decrypt", input: &["CiphertextBlob", "Recipient/AttestationDocument"], output: &["CiphertextForRecipient", "Plaintext"] },
-    OpDeny { op: "DeriveSharedSecret", input: &["PublicKey", "Recipient/AttestationDocument"], output: &["CiphertextForRecipient", "SharedSecret"] },
-    OpDeny { op: "DescribeCustomKeyStores", input: &[], output: &["CustomKeyStores/[]/XksProxyConfiguration/AccessKeyId"] },
-    OpDeny { op: "Encapsulate", input: &[], output: &["SharedSecret", "SharedSecretCiphertextBlob"] },
-    OpDeny { op: "Encrypt", input: &["Plaintext"], output: &["CiphertextBlob"] },
-    OpDeny { op: "GenerateDataKey", input: &["Recipient/AttestationDocument"], output: &["CiphertextBlob", "CiphertextForRecipient", "Plaintext"] },
-    OpDeny { op: "GenerateDataKeyPair", input: &["Recipient/AttestationDocument"], output: &["CiphertextForRecipient", "PrivateKeyCiphertextBlob", "PrivateKeyPlaintext", "PublicKey"] },
-    OpDeny { op: "GenerateDataKeyPairWithoutPlaintext", input: &[], output: &["PrivateKeyCiphertextBlob", "PublicKey"] },
-    OpDeny { op: "GenerateDataKeyWithoutPlaintext", input: &[], output: &["CiphertextBlob"] },
-    OpDeny { op: "GenerateMac", input: &["Message"], output: &["Mac"] },
-    OpDeny { op: "GenerateRandom", input: &["Recipient/AttestationDocument"], output: &["CiphertextForRecipient", "Plaintext"] },
-    OpDeny { op: "GetParametersForImport", input: &[], output: &["ImportToken", "PublicKey"] },
-    OpDeny { op: "GetPublicKey", input: &[], output: &["PublicKey"] },
-    OpDeny { op: "ImportKeyMaterial", input: &["EncryptedKeyMaterial", "ImportToken"], output: &[] },
-    OpDeny { op: "ReEncrypt", input: &["CiphertextBlob"], output: &["CiphertextBlob"] },
-    OpDeny { op: "Sign", input: &["Message"], output: &["Signature"] },
-    OpDeny { op: "UpdateCustomKeyStore", input: &["KeyStorePassword", "XksProxyAuthenticationCredential/AccessKeyId", "XksProxyAuthenticationCredential/RawSecretAccessKey"], output: &[] },
-    OpDeny { op: "Verify", input: &["Message", "Signature"], output: &[] },
-    OpDeny { op: "VerifyMac", input: &["Mac", "Message"], output: &[] },
+    OpDeny {
+        op: "CreateCustomKeyStore",
+        input: &[
+            "KeyStorePassword",
+            "XksProxyAuthenticationCredential/AccessKeyId",
+            "XksProxyAuthenticationCredential/RawSecretAccessKey",
+        ],
+        output: &[],
+    },
+    OpDeny {
+        op: "Decapsulate",
+        input: &["SharedSecretCiphertextBlob"],
+        output: &["SharedSecret"],
+    },
+    OpDeny {
+        op: "Decrypt",
+        input: &["CiphertextBlob", "Recipient/AttestationDocument"],
+        output: &["CiphertextForRecipient", "Plaintext"],
+    },
+    OpDeny {
+        op: "DeriveSharedSecret",
+        input: &["PublicKey", "Recipient/AttestationDocument"],
+        output: &["CiphertextForRecipient", "SharedSecret"],
+    },
+    OpDeny {
+        op: "DescribeCustomKeyStores",
+        input: &[],
+        output: &["CustomKeyStores/[]/XksProxyConfiguration/AccessKeyId"],
+    },
+    OpDeny {
+        op: "Encapsulate",
+        input: &[],
+        output: &["SharedSecret", "SharedSecretCiphertextBlob"],
+    },
+    OpDeny {
+        op: "Encrypt",
+        input: &["Plaintext"],
+        output: &["CiphertextBlob"],
+    },
+    OpDeny {
+        op: "GenerateDataKey",
+        input: &["Recipient/AttestationDocument"],
+        output: &["CiphertextBlob", "CiphertextForRecipient", "Plaintext"],
+    },
+    OpDeny {
+        op: "GenerateDataKeyPair",
+        input: &["Recipient/AttestationDocument"],
+        output: &[
+            "CiphertextForRecipient",
+            "PrivateKeyCiphertextBlob",
+            "PrivateKeyPlaintext",
+            "PublicKey",
+        ],
+    },
+    OpDeny {
+        op: "GenerateDataKeyPairWithoutPlaintext",
+        input: &[],
+        output: &["PrivateKeyCiphertextBlob", "PublicKey"],
+    },
+    OpDeny {
+        op: "GenerateDataKeyWithoutPlaintext",
+        input: &[],
+        output: &["CiphertextBlob"],
+    },
+    OpDeny {
+        op: "GenerateMac",
+        input: &["Message"],
+        output: &["Mac"],
+    },
+    OpDeny {
+        op: "GenerateRandom",
+        input: &["Recipient/AttestationDocument"],
+        output: &["CiphertextForRecipient", "Plaintext"],
+    },
+    OpDeny {
+        op: "GetParametersForImport",
+        input: &[],
+        output: &["ImportToken", "PublicKey"],
+    },
+    OpDeny {
+        op: "GetPublicKey",
+        input: &[],
+        output: &["PublicKey"],
+    },
+    OpDeny {
+        op: "ImportKeyMaterial",
+        input: &["EncryptedKeyMaterial", "ImportToken"],
+        output: &[],
+    },
+    OpDeny {
+        op: "ReEncrypt",
+        input: &["CiphertextBlob"],
+        output: &["CiphertextBlob"],
+    },
+    OpDeny {
+        op: "Sign",
+        input: &["Message"],
+        output: &["Signature"],
+    },
+    OpDeny {
+        op: "UpdateCustomKeyStore",
+        input: &[
+            "KeyStorePassword",
+            "XksProxyAuthenticationCredential/AccessKeyId",
+            "XksProxyAuthenticationCredential/RawSecretAccessKey",
+        ],
+        output: &[],
+    },
+    OpDeny {
+        op: "Verify",
+        input: &["Message", "Signature"],
+        output: &[],
+    },
+    OpDeny {
+        op: "VerifyMac",
+        input: &["Mac", "Message"],
+        output: &[],
+    },
 ];
 /// kms: every member name that is never recorded, wherever it appears.
-pub(crate) const KMS_NAMES: &[&str] = &["AccessKeyId", "AttestationDocument", "CiphertextBlob", "CiphertextForRecipient", "EncryptedKeyMaterial", "ImportToken", "KeyStorePassword", "Mac", "Message", "Plaintext", "PrivateKeyCiphertextBlob", "PrivateKeyPlaintext", "PublicKey", "RawSecretAccessKey", "SharedSecret", "SharedSecretCiphertextBlob", "Signature"];
+pub(crate) const KMS_NAMES: &[&str] = &[
+    "AccessKeyId",
+    "AttestationDocument",
+    "CiphertextBlob",
+    "CiphertextForRecipient",
+    "EncryptedKeyMaterial",
+    "ImportToken",
+    "KeyStorePassword",
+    "Mac",
+    "Message",
+    "Plaintext",
+    "PrivateKeyCiphertextBlob",
+    "PrivateKeyPlaintext",
+    "PublicKey",
+    "RawSecretAccessKey",
+    "SharedSecret",
+    "SharedSecretCiphertextBlob",
+    "Signature",
+];
 /// kms: map-typed members (their keys are data and keep their case).
-pub(crate) const KMS_MAPS: &[&str] = &["DestinationEncryptionContext", "EncryptionContext", "EncryptionContextEquals", "EncryptionContextSubset", "SourceEncryptionContext"];
+pub(crate) const KMS_MAPS: &[&str] = &[
+    "DestinationEncryptionContext",
+    "EncryptionContext",
+    "EncryptionContextEquals",
+    "EncryptionContextSubset",
+    "SourceEncryptionContext",
+];
 
 /// secretsmanager: operations with members never recorded.
 pub(crate) const SECRETS_MANAGER_OPS: &[OpDeny] = &[
-    OpDeny { op: "BatchGetSecretValue", input: &[], output: &["SecretValues/[]/SecretBinary", "SecretValues/[]/SecretString"] },
-    OpDeny { op: "CreateSecret", input: &["SecretBinary", "SecretString"], output: &[] },
-    OpDeny { op: "GetRandomPassword", input: &[], output: &["RandomPassword"] },
-    OpDeny { op: "GetSecretValue", input: &[], output: &["SecretBinary", "SecretString"] },
-    OpDeny { op: "PutSecretValue", input: &["RotationToken", "SecretBinary", "SecretString"], output: &[] },
-    OpDeny { op: "UpdateSecret", input: &["SecretBinary", "SecretString"], output: &[] },
+    OpDeny {
+        op: "BatchGetSecretValue",
+        input: &[],
+        output: &[
+            "SecretValues/[]/SecretBinary",
+            "SecretValues/[]/SecretString",
+        ],
+    },
+    OpDeny {
+        op: "CreateSecret",
+        input: &["SecretBinary", "SecretString"],
+        output: &[],
+    },
+    OpDeny {
+        op: "GetRandomPassword",
+        input: &[],
+        output: &["RandomPassword"],
+    },
+    OpDeny {
+        op: "GetSecretValue",
+        input: &[],
+        output: &["SecretBinary", "SecretString"],
+    },
+    OpDeny {
+        op: "PutSecretValue",
+        input: &["RotationToken", "SecretBinary", "SecretString"],
+        output: &[],
+    },
+    OpDeny {
+        op: "UpdateSecret",
+        input: &["SecretBinary", "SecretString"],
+        output: &[],
+    },
 ];
 /// secretsmanager: every member name that is never recorded, wherever it appears.
-pub(crate) const SECRETS_MANAGER_NAMES: &[&str] = &["RandomPassword", "RotationToken", "SecretBinary", "SecretString"];
+pub(crate) const SECRETS_MANAGER_NAMES: &[&str] = &[
+    "RandomPassword",
+    "RotationToken",
+    "SecretBinary",
+    "SecretString",
+];
 /// secretsmanager: map-typed members (their keys are data and keep their case).
 pub(crate) const SECRETS_MANAGER_MAPS: &[&str] = &["SecretVersionsToStages", "VersionIdsToStages"];
 
 /// sts: operations with members never recorded.
 pub(crate) const STS_OPS: &[OpDeny] = &[
-    OpDeny { op: "AssumeRole", input: &[], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"] },
-    OpDeny { op: "AssumeRoleWithSAML", input: &["SAMLAssertion"], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken", "TrustedIdentityPropagationContext"] },
-    OpDeny { op: "AssumeRoleWithWebIdentity", input: &["WebIdentityToken"], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken", "TrustedIdentityPropagationContext"] },
-    OpDeny { op: "AssumeRoot", input: &[], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"] },
-    OpDeny { op: "GetDelegatedAccessToken", input: &["TradeInToken"], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"] },
-    OpDeny { op: "GetFederationToken", input: &[], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"] },
-    OpDeny { op: "GetScopedCredentials", input: &[], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"] },
-    OpDeny { op: "GetSessionToken", input: &[], output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"] },
-    OpDeny { op: "GetWebIdentityToken", input: &[], output: &["WebIdentityToken"] },
+    OpDeny {
+        op: "AssumeRole",
+        input: &[],
+        output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"],
+    },
+    OpDeny {
+        op: "AssumeRoleWithSAML",
+        input: &["SAMLAssertion"],
+        output: &[
+            "Credentials/SecretAccessKey",
+            "Credentials/SessionToken",
+            "TrustedIdentityPropagationContext",
+        ],
+    },
+    OpDeny {
+        op: "AssumeRoleWithWebIdentity",
+        input: &["WebIdentityToken"],
+        output: &[
+            "Credentials/SecretAccessKey",
+            "Credentials/SessionToken",
+            "TrustedIdentityPropagationContext",
+        ],
+    },
+    OpDeny {
+        op: "AssumeRoot",
+        input: &[],
+        output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"],
+    },
+    OpDeny {
+        op: "GetDelegatedAccessToken",
+        input: &["TradeInToken"],
+        output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"],
+    },
+    OpDeny {
+        op: "GetFederationToken",
+        input: &[],
+        output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"],
+    },
+    OpDeny {
+        op: "GetScopedCredentials",
+        input: &[],
+        output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"],
+    },
+    OpDeny {
+        op: "GetSessionToken",
+        input: &[],
+        output: &["Credentials/SecretAccessKey", "Credentials/SessionToken"],
+    },
+    OpDeny {
+        op: "GetWebIdentityToken",
+        input: &[],
+        output: &["WebIdentityToken"],
+    },
 ];
 /// sts: every member name that is never recorded, wherever it appears.
-pub(crate) const STS_NAMES: &[&str] = &["Issuer", "SAMLAssertion", "SecretAccessKey", "SessionToken", "Subject", "SubjectType", "TradeInToken", "TrustedIdentityPropagationContext", "WebIdentityToken"];
+pub(crate) const STS_NAMES: &[&str] = &[
+    "Issuer",
+    "SAMLAssertion",
+    "SecretAccessKey",
+    "SessionToken",
+    "Subject",
+    "SubjectType",
+    "TradeInToken",
+    "TrustedIdentityPropagationContext",
+    "WebIdentityToken",
+];
 /// sts: map-typed members (their keys are data and keep their case).
 pub(crate) const STS_MAPS: &[&str] = &["IdentityProvider"];
 
 /// iam: operations with members never recorded.
 pub(crate) const IAM_OPS: &[OpDeny] = &[
-    OpDeny { op: "ChangePassword", input: &["NewPassword", "OldPassword"], output: &[] },
-    OpDeny { op: "CreateAccessKey", input: &[], output: &["AccessKey/SecretAccessKey"] },
-    OpDeny { op: "CreateLoginProfile", input: &["Password"], output: &[] },
-    OpDeny { op: "CreateSAMLProvider", input: &["AddPrivateKey"], output: &[] },
-    OpDeny { op: "CreateServiceSpecificCredential", input: &[], output: &["ServiceSpecificCredential/ServiceCredentialSecret", "ServiceSpecificCredential/ServicePassword"] },
-    OpDeny { op: "CreateVirtualMFADevice", input: &[], output: &["VirtualMFADevice/Base32StringSeed", "VirtualMFADevice/QRCodePNG"] },
-    OpDeny { op: "GetCredentialReport", input: &[], output: &["Content"] },
-    OpDeny { op: "ListVirtualMFADevices", input: &[], output: &["VirtualMFADevices/[]/Base32StringSeed", "VirtualMFADevices/[]/QRCodePNG"] },
-    OpDeny { op: "ResetServiceSpecificCredential", input: &[], output: &["ServiceSpecificCredential/ServiceCredentialSecret", "ServiceSpecificCredential/ServicePassword"] },
-    OpDeny { op: "UpdateLoginProfile", input: &["Password"], output: &[] },
-    OpDeny { op: "UpdateSAMLProvider", input: &["AddPrivateKey"], output: &[] },
-    OpDeny { op: "UploadServerCertificate", input: &["PrivateKey"], output: &[] },
+    OpDeny {
+        op: "ChangePassword",
+        input: &["NewPassword", "OldPassword"],
+        output: &[],
+    },
+    OpDeny {
+        op: "CreateAccessKey",
+        input: &[],
+        output: &["AccessKey/SecretAccessKey"],
+    },
+    OpDeny {
+        op: "CreateLoginProfile",
+        input: &["Password"],
+        output: &[],
+    },
+    OpDeny {
+        op: "CreateSAMLProvider",
+        input: &["AddPrivateKey"],
+        output: &[],
+    },
+    OpDeny {
+        op: "CreateServiceSpecificCredential",
+        input: &[],
+        output: &[
+            "ServiceSpecificCredential/ServiceCredentialSecret",
+            "ServiceSpecificCredential/ServicePassword",
+        ],
+    },
+    OpDeny {
+        op: "CreateVirtualMFADevice",
+        input: &[],
+        output: &[
+            "VirtualMFADevice/Base32StringSeed",
+            "VirtualMFADevice/QRCodePNG",
+        ],
+    },
+    OpDeny {
+        op: "GetCredentialReport",
+        input: &[],
+        output: &["Content"],
+    },
+    OpDeny {
+        op: "ListVirtualMFADevices",
+        input: &[],
+        output: &[
+            "VirtualMFADevices/[]/Base32StringSeed",
+            "VirtualMFADevices/[]/QRCodePNG",
+        ],
+    },
+    OpDeny {
+        op: "ResetServiceSpecificCredential",
+        input: &[],
+        output: &[
+            "ServiceSpecificCredential/ServiceCredentialSecret",
+            "ServiceSpecificCredential/ServicePassword",
+        ],
+    },
+    OpDeny {
+        op: "UpdateLoginProfile",
+        input: &["Password"],
+        output: &[],
+    },
+    OpDeny {
+        op: "UpdateSAMLProvider",
+        input: &["AddPrivateKey"],
+        output: &[],
+    },
+    OpDeny {
+        op: "UploadServerCertificate",
+        input: &["PrivateKey"],
+        output: &[],
+    },
 ];
 /// iam: every member name that is never recorded, wherever it appears.
-pub(crate) const IAM_NAMES: &[&str] = &["AddPrivateKey", "Base32StringSeed", "Content", "NewPassword", "OldPassword", "Password", "PrivateKey", "QRCodePNG", "SecretAccessKey", "ServiceCredentialSecret", "ServicePassword"];
+pub(crate) const IAM_NAMES: &[&str] = &[
+    "AddPrivateKey",
+    "Base32StringSeed",
+    "Content",
+    "NewPassword",
+    "OldPassword",
+    "Password",
+    "PrivateKey",
+    "QRCodePNG",
+    "SecretAccessKey",
+    "ServiceCredentialSecret",
+    "ServicePassword",
+];
 /// iam: map-typed members (their keys are data and keep their case).
-pub(crate) const IAM_MAPS: &[&str] = &["Certifications", "EvalDecisionDetails", "Properties", "ReplacementValues", "SummaryMap"];
+pub(crate) const IAM_MAPS: &[&str] = &[
+    "Certifications",
+    "EvalDecisionDetails",
+    "Properties",
+    "ReplacementValues",
+    "SummaryMap",
+];

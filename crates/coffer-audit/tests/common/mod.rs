@@ -51,14 +51,23 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("audit."))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit.")
+        })
         .collect();
     v.sort();
     v
 }
 
 pub fn read_lines(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect()
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn write_lines(p: &Path, lines: &[String]) {
@@ -90,7 +99,10 @@ impl Tmpfs {
             eprintln!("skipping: cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)");
             return None;
         }
-        Some(Self { dir, _parent: parent })
+        Some(Self {
+            dir,
+            _parent: parent,
+        })
     }
 
     pub fn remount(&self, mode: &str) {
@@ -132,7 +144,9 @@ impl BindRo {
             eprintln!("skipping: cannot bind-mount here (needs root / CAP_SYS_ADMIN)");
             return None;
         }
-        let me = Self { dir: at.to_path_buf() };
+        let me = Self {
+            dir: at.to_path_buf(),
+        };
         if !run(&["-o", "remount,bind,ro", a]) {
             eprintln!("skipping: cannot make a bind mount read-only here");
             return None;
