@@ -172,17 +172,124 @@ impl fmt::Display for Report {
     }
 }
 
-struct LineInfo {
+/// Reads a trail's lines one at a time (memory stays bounded by the longest line).
+struct Lines<'a> {
+    paths: &'a [PathBuf],
     file: usize,
+    reader: Option<std::io::BufReader<std::fs::File>>,
     line: u64,
-    hash: String,
-    ext: Ext,
+    buf: Vec<u8>,
+}
+
+/// One line as read.
+enum Read {
+    /// A complete line of `paths[file]`.
+    Line {
+        file: usize,
+        line: u64,
+        complete: bool,
+    },
+    /// The end of the trail.
+    End,
+}
+
+impl<'a> Lines<'a> {
+    fn new(paths: &'a [PathBuf]) -> Self {
+        Self {
+            paths,
+            file: 0,
+            reader: None,
+            line: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Starts reading at `file`, line `after + 1`.
+    fn starting_at(paths: &'a [PathBuf], file: usize, after: u64) -> std::io::Result<Self> {
+        let mut l = Self {
+            paths,
+            file,
+            reader: None,
+            line: 0,
+            buf: Vec::new(),
+        };
+        while l.line < after {
+            match l.next()? {
+                Read::End => break,
+                Read::Line { file: f, .. } if f != file => break,
+                Read::Line { .. } => {}
+            }
+        }
+        Ok(l)
+    }
+
+    fn next(&mut self) -> std::io::Result<Read> {
+        use std::io::BufRead;
+        loop {
+            if self.file >= self.paths.len() {
+                return Ok(Read::End);
+            }
+            if self.reader.is_none() {
+                self.reader = Some(std::io::BufReader::with_capacity(
+                    1 << 16,
+                    std::fs::File::open(&self.paths[self.file])?,
+                ));
+                self.line = 0;
+            }
+            self.buf.clear();
+            let n = match self.reader.as_mut() {
+                Some(r) => r.read_until(b'\n', &mut self.buf)?,
+                None => 0,
+            };
+            if n == 0 {
+                self.reader = None;
+                self.file += 1;
+                continue;
+            }
+            self.line += 1;
+            let complete = self.buf.last() == Some(&b'\n');
+            if complete {
+                self.buf.pop();
+            }
+            return Ok(Read::Line {
+                file: self.file,
+                line: self.line,
+                complete,
+            });
+        }
+    }
+}
+
+/// Whether a record numbered `seq` appears later in the trail (after `file`, line `after`).
+fn appears_later(paths: &[PathBuf], file: usize, after: u64, seq: u64) -> bool {
+    let Ok(mut lines) = Lines::starting_at(paths, file, after) else {
+        return false;
+    };
+    while let Ok(Read::Line { .. }) = lines.next() {
+        let head = std::str::from_utf8(&lines.buf)
+            .ok()
+            .and_then(|t| serde_json::from_str::<chain::LineHead>(t).ok());
+        if let Some(h) = head {
+            if !h.coffer.is_checkpoint() && h.coffer.seq == seq {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Verifies the trail made of `paths` (segments in chain order, as a shell glob sorts them) with
 /// the checkpoint `keys` (every key the trail was written under; see [`crate::AuditLog::rekey`]).
 pub fn verify(paths: &[PathBuf], keys: &[AuditKey]) -> Report {
     verify_with(paths, keys, VerifyOptions::default())
+}
+
+/// Where the previous line was and what it was.
+struct Prev {
+    file: usize,
+    line: u64,
+    hash: String,
+    seq: Option<u64>,
 }
 
 /// [`verify`] with options.
@@ -200,13 +307,15 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
         closed: false,
         notes: Vec::new(),
     };
-    let fail = |r: &mut Report,
-                status: Status,
-                kind: ProblemKind,
-                file: &Path,
-                line: u64,
-                seq: Option<u64>,
-                detail: String| {
+    fn fail(
+        r: &mut Report,
+        status: Status,
+        kind: ProblemKind,
+        file: &Path,
+        line: u64,
+        seq: Option<u64>,
+        detail: String,
+    ) -> Report {
         r.status = status;
         r.problem = Some(Problem {
             kind,
@@ -215,9 +324,10 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
             seq,
             detail,
         });
-    };
+        r.clone()
+    }
     if paths.is_empty() {
-        fail(
+        return fail(
             &mut r,
             Status::Unverifiable,
             ProblemKind::Io,
@@ -226,177 +336,163 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
             None,
             "no files given".into(),
         );
-        return r;
     }
-    // Pass 1: read every line's hash and chain member.
-    let mut lines: Vec<LineInfo> = Vec::new();
+    let mut lines = Lines::new(paths);
+    let mut prev: Option<Prev> = None;
+    let mut prev2_hash: Option<String> = None;
+    let mut genesis = false;
+    let mut start_seq = 0u64;
+    let mut expected = 0u64; // the next record's number
+    let mut last_valid: Option<(u64, u64, Reason)> = None; // (seq, first, reason)
+    let mut last_line_is_valid_close = false;
+    let mut unknown_kids: Vec<String> = Vec::new();
+    let mut since_valid = 0u64;
     let mut torn_tail = false;
-    for (fi, path) in paths.iter().enumerate() {
-        let data = match std::fs::read(path) {
-            Ok(d) => d,
+    loop {
+        let (fi, ln, complete) = match lines.next() {
+            Ok(Read::Line {
+                file,
+                line,
+                complete,
+            }) => (file, line, complete),
+            Ok(Read::End) => break,
             Err(e) => {
-                fail(
+                let p = paths.get(lines.file).cloned().unwrap_or_default();
+                return fail(
                     &mut r,
                     Status::Unverifiable,
                     ProblemKind::Io,
-                    path,
-                    0,
+                    &p,
+                    lines.line,
                     None,
                     e.to_string(),
                 );
-                return r;
             }
         };
-        r.files += 1;
-        let last_file = fi + 1 == paths.len();
-        let mut rest = &data[..];
-        let mut ln = 0u64;
-        while !rest.is_empty() {
-            ln += 1;
-            let (line, complete) = match rest.iter().position(|&b| b == b'\n') {
-                Some(p) => {
-                    let l = &rest[..p];
-                    rest = &rest[p + 1..];
-                    (l, true)
-                }
-                None => {
-                    let l = rest;
-                    rest = &[];
-                    (l, false)
-                }
-            };
-            if !complete {
-                if last_file {
-                    torn_tail = true;
-                    r.notes.push(format!("{} ends in an incomplete line {ln} ({} bytes): a crash while writing, or a cut", path.display(), line.len()));
-                    break;
-                }
-                fail(
-                    &mut r,
-                    Status::Tampered,
-                    ProblemKind::Truncated,
-                    path,
-                    ln,
-                    None,
-                    "incomplete line in the middle of the trail".into(),
+        let path = paths[fi].as_path();
+        if !complete {
+            // Only the very end of the trail may be an incomplete line.
+            // (An incomplete line is the last of its file; is anything after it?)
+            let more = fi + 1 < paths.len()
+                && matches!(
+                    Lines::starting_at(paths, fi + 1, 0).and_then(|mut l| l.next()),
+                    Ok(Read::Line { .. })
                 );
-                return r;
+            if !more {
+                torn_tail = true;
+                r.notes.push(format!("{} ends in an incomplete line {ln} ({} bytes): a crash while writing, or a cut", path.display(), lines.buf.len()));
+                break;
             }
-            let head = std::str::from_utf8(line)
-                .ok()
-                .and_then(|t| serde_json::from_str::<chain::LineHead>(t).ok());
-            let Some(head) = head else {
-                fail(
-                    &mut r,
-                    Status::Tampered,
-                    ProblemKind::Malformed,
-                    path,
-                    ln,
-                    None,
-                    "not an audit trail line (no valid `coffer` member)".into(),
-                );
-                return r;
-            };
-            if head.coffer.v != chain::FORMAT_VERSION {
-                fail(
-                    &mut r,
-                    Status::Tampered,
-                    ProblemKind::Malformed,
-                    path,
-                    ln,
-                    Some(head.coffer.seq),
-                    format!("unknown format version {}", head.coffer.v),
-                );
-                return r;
-            }
-            lines.push(LineInfo {
-                file: fi,
-                line: ln,
-                hash: chain::line_hash(line),
-                ext: head.coffer,
-            });
+            return fail(
+                &mut r,
+                Status::Tampered,
+                ProblemKind::Truncated,
+                path,
+                ln,
+                None,
+                "incomplete line in the middle of the trail".into(),
+            );
         }
-    }
-    if lines.is_empty() {
-        fail(
-            &mut r,
-            Status::Unverifiable,
-            ProblemKind::Io,
-            &paths[0],
-            0,
-            None,
-            "the files hold no trail lines".into(),
-        );
-        return r;
-    }
-    // Pass 2: the chain.
-    let at = |i: usize| -> (&Path, u64) { (paths[lines[i].file].as_path(), lines[i].line) };
-    let genesis = lines[0].ext.prev == GENESIS;
-    let start_seq = if lines[0].ext.is_checkpoint() {
-        lines[0].ext.seq + 1
-    } else {
-        lines[0].ext.seq
-    };
-    if genesis && start_seq != 1 {
-        let (p, l) = at(0);
-        fail(
-            &mut r,
-            Status::Tampered,
-            ProblemKind::Altered,
-            p,
-            l,
-            Some(lines[0].ext.seq),
-            "the first line starts the chain but not at record 1".into(),
-        );
-        return r;
-    }
-    let mut expected = start_seq; // the next record's number
-    let mut last_valid: Option<(u64, u64, Reason)> = None; // (seq, first, reason)
-    let mut unknown_kids: Vec<String> = Vec::new();
-    let mut since_valid = 0u64;
-    for i in 0..lines.len() {
-        let e = &lines[i].ext;
-        let (path, ln) = at(i);
-        if i > 0 && e.prev != lines[i - 1].hash {
-            // Which line is out of place?
-            let (pp, pl) = at(i - 1);
-            let prev_seq = if lines[i - 1].ext.is_checkpoint() {
-                None
-            } else {
-                Some(lines[i - 1].ext.seq)
-            };
-            let this_num = if e.is_checkpoint() { e.seq + 1 } else { e.seq };
-            if i >= 2 && e.prev == lines[i - 2].hash {
-                fail(
-                    &mut r,
-                    Status::Tampered,
-                    ProblemKind::Inserted,
-                    pp,
-                    pl,
-                    prev_seq,
-                    format!(
-                        "this line does not belong: {} line {ln} links to the line before it",
-                        path.display()
-                    ),
-                );
-            } else if this_num == expected {
-                fail(
-                    &mut r,
-                    Status::Tampered,
-                    ProblemKind::Altered,
-                    pp,
-                    pl,
-                    prev_seq,
-                    format!(
-                        "its content does not match the hash recorded by {} line {ln}",
-                        path.display()
-                    ),
-                );
-            } else if this_num > expected {
-                let later = lines[i..]
-                    .iter()
-                    .any(|l| !l.ext.is_checkpoint() && l.ext.seq == expected);
-                if later {
+        let head = std::str::from_utf8(&lines.buf)
+            .ok()
+            .and_then(|t| serde_json::from_str::<chain::LineHead>(t).ok());
+        let Some(head) = head else {
+            return fail(
+                &mut r,
+                Status::Tampered,
+                ProblemKind::Malformed,
+                path,
+                ln,
+                None,
+                "not an audit trail line (no valid `coffer` member)".into(),
+            );
+        };
+        let e: Ext = head.coffer;
+        if e.v != chain::FORMAT_VERSION {
+            return fail(
+                &mut r,
+                Status::Tampered,
+                ProblemKind::Malformed,
+                path,
+                ln,
+                Some(e.seq),
+                format!("unknown format version {}", e.v),
+            );
+        }
+        let hash = chain::line_hash(&lines.buf);
+        let this_num = if e.is_checkpoint() { e.seq + 1 } else { e.seq };
+        match &prev {
+            None => {
+                genesis = e.prev == GENESIS;
+                start_seq = this_num;
+                expected = this_num;
+                if genesis && start_seq != 1 {
+                    return fail(
+                        &mut r,
+                        Status::Tampered,
+                        ProblemKind::Altered,
+                        path,
+                        ln,
+                        Some(e.seq),
+                        "the first line starts the chain but not at record 1".into(),
+                    );
+                }
+            }
+            Some(p) if e.prev != p.hash => {
+                // Which line is out of place?
+                let pp = paths[p.file].as_path();
+                return if prev2_hash.as_deref() == Some(e.prev.as_str()) {
+                    fail(
+                        &mut r,
+                        Status::Tampered,
+                        ProblemKind::Inserted,
+                        pp,
+                        p.line,
+                        p.seq,
+                        format!(
+                            "this line does not belong: {} line {ln} links to the line before it",
+                            path.display()
+                        ),
+                    )
+                } else if this_num == expected {
+                    fail(
+                        &mut r,
+                        Status::Tampered,
+                        ProblemKind::Altered,
+                        pp,
+                        p.line,
+                        p.seq,
+                        format!(
+                            "its content does not match the hash recorded by {} line {ln}",
+                            path.display()
+                        ),
+                    )
+                } else if this_num > expected {
+                    if appears_later(paths, fi, ln, expected) {
+                        fail(
+                            &mut r,
+                            Status::Tampered,
+                            ProblemKind::Reordered,
+                            path,
+                            ln,
+                            Some(e.seq),
+                            format!("record {} comes before record {expected}", e.seq),
+                        )
+                    } else {
+                        fail(
+                            &mut r,
+                            Status::Tampered,
+                            ProblemKind::Deleted,
+                            path,
+                            ln,
+                            Some(e.seq),
+                            format!(
+                                "records {expected}..{} are missing before this line",
+                                this_num - 1
+                            ),
+                        )
+                    }
+                } else {
                     fail(
                         &mut r,
                         Status::Tampered,
@@ -404,38 +500,16 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                         path,
                         ln,
                         Some(e.seq),
-                        format!("record {} comes before record {expected}", e.seq),
-                    );
-                } else {
-                    fail(
-                        &mut r,
-                        Status::Tampered,
-                        ProblemKind::Deleted,
-                        path,
-                        ln,
-                        Some(e.seq),
                         format!(
-                            "records {expected}..{} are missing before this line",
-                            this_num - 1
+                            "record {} appears again or out of order (expected {expected})",
+                            e.seq
                         ),
-                    );
-                }
-            } else {
-                fail(
-                    &mut r,
-                    Status::Tampered,
-                    ProblemKind::Reordered,
-                    path,
-                    ln,
-                    Some(e.seq),
-                    format!(
-                        "record {} appears again or out of order (expected {expected})",
-                        e.seq
-                    ),
-                );
+                    )
+                };
             }
-            return r;
+            Some(_) => {}
         }
+        last_line_is_valid_close = false;
         if e.is_checkpoint() {
             if e.seq + 1 != expected {
                 let kind = if e.seq + 1 > expected {
@@ -443,7 +517,7 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                 } else {
                     ProblemKind::BadCheckpoint
                 };
-                fail(
+                return fail(
                     &mut r,
                     Status::Tampered,
                     kind,
@@ -453,17 +527,15 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                     format!(
                         "checkpoint covers records up to {} but the last record is {}",
                         e.seq,
-                        expected - 1
+                        expected.saturating_sub(1)
                     ),
                 );
-                return r;
             }
             let kid = e.kid.clone().unwrap_or_default();
             match keys.iter().find(|k| k.id() == kid) {
                 Some(k) => {
-                    if !chain::checkpoint_valid(k, e) {
-                        fail(&mut r, Status::Tampered, ProblemKind::BadCheckpoint, path, ln, Some(e.seq), "checkpoint MAC does not verify: the chain before it was rewritten, or the checkpoint edited".into());
-                        return r;
+                    if !chain::checkpoint_valid(k, &e) {
+                        return fail(&mut r, Status::Tampered, ProblemKind::BadCheckpoint, path, ln, Some(e.seq), "checkpoint MAC does not verify: the chain before it was rewritten, or the checkpoint edited".into());
                     }
                     r.checkpoints += 1;
                     let reason = e.reason.unwrap_or(Reason::Interval);
@@ -486,6 +558,7 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                         ));
                     }
                     last_valid = Some((e.seq, e.first.unwrap_or(1), reason));
+                    last_line_is_valid_close = reason == Reason::Close;
                     r.verified_through = Some(e.seq);
                     since_valid = 0;
                 }
@@ -507,7 +580,7 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                 } else {
                     format!("record {} repeats (expected {expected})", e.seq)
                 };
-                fail(
+                return fail(
                     &mut r,
                     Status::Tampered,
                     kind,
@@ -516,7 +589,6 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
                     Some(e.seq),
                     detail,
                 );
-                return r;
             }
             r.records += 1;
             r.first_seq.get_or_insert(e.seq);
@@ -524,39 +596,53 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
             expected += 1;
             since_valid += 1;
         }
+        prev2_hash = prev.map(|p| p.hash);
+        prev = Some(Prev {
+            file: fi,
+            line: ln,
+            hash,
+            seq: (!e.is_checkpoint()).then_some(e.seq),
+        });
+    }
+    r.files = paths.len();
+    if prev.is_none() {
+        return fail(
+            &mut r,
+            Status::Unverifiable,
+            ProblemKind::Io,
+            &paths[0],
+            0,
+            None,
+            "the files hold no trail lines".into(),
+        );
     }
     for k in &unknown_kids {
         r.notes.push(format!(
             "checkpoints under key id {k} could not be checked: no such key given"
         ));
     }
-    let Some((_, declared_first, last_reason)) = last_valid else {
-        let (p, l) = at(lines.len() - 1);
-        let status = if unknown_kids.is_empty() {
-            Status::UnverifiedTail
-        } else {
-            Status::Unverifiable
-        };
-        if status == Status::Unverifiable {
-            fail(
-                &mut r,
-                status,
-                ProblemKind::BadCheckpoint,
-                p,
-                l,
-                None,
-                "no checkpoint is under a key given (wrong key?)".into(),
-            );
-        } else {
-            r.status = status;
+    let (last_file, last_line) = prev
+        .as_ref()
+        .map(|p| (paths[p.file].clone(), p.line))
+        .unwrap_or_default();
+    let Some((_, declared_first, _)) = last_valid else {
+        if unknown_kids.is_empty() {
+            r.status = Status::UnverifiedTail;
             r.unverified_records = since_valid;
+            return r;
         }
-        return r;
+        return fail(
+            &mut r,
+            Status::Unverifiable,
+            ProblemKind::BadCheckpoint,
+            &last_file,
+            last_line,
+            None,
+            "no checkpoint is under a key given (wrong key?)".into(),
+        );
     };
     if !genesis && start_seq > declared_first && !opts.allow_partial_start {
-        let (p, l) = at(0);
-        fail(&mut r, Status::Tampered, ProblemKind::MissingStart, p, l, Some(start_seq), format!("the trail keeps records from {declared_first} on, but the files given start at record {start_seq}: earlier segments were deleted or not given"));
-        return r;
+        return fail(&mut r, Status::Tampered, ProblemKind::MissingStart, &paths[0], 1, Some(start_seq), format!("the trail keeps records from {declared_first} on, but the files given start at record {start_seq}: earlier segments were deleted or not given"));
     }
     if !genesis && opts.allow_partial_start {
         r.notes.push(format!(
@@ -564,12 +650,7 @@ pub fn verify_with(paths: &[PathBuf], keys: &[AuditKey], opts: VerifyOptions) ->
         ));
     }
     r.unverified_records = since_valid;
-    let last_line_valid_close = since_valid == 0
-        && last_reason == Reason::Close
-        && lines
-            .last()
-            .is_some_and(|l| l.ext.is_checkpoint() && Some(l.ext.seq) == r.verified_through);
-    r.closed = last_line_valid_close && !torn_tail;
+    r.closed = last_line_is_valid_close && !torn_tail;
     r.status = if r.closed {
         Status::Intact
     } else {
