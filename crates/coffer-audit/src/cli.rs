@@ -35,3 +35,22 @@ pub fn write_report(out: &mut dyn Write, report: &Report, json: bool) -> std::io
         write!(out, "{report}")
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_print_as_text_and_json() {
+        let r = crate::verify::verify(&[], &[]);
+        let mut text = Vec::new();
+        write_report(&mut text, &r, false).unwrap();
+        assert!(String::from_utf8(text).unwrap().starts_with("unverifiable"));
+        let mut json = Vec::new();
+        write_report(&mut json, &r, true).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["status"], "unverifiable");
+        assert_eq!(r.exit_code(), 2);
+    }
+}

@@ -473,3 +473,38 @@ fn fail_closed_after_close_is_an_error() {
         Err(coffer_audit::AuditError::Closed)
     );
 }
+
+/// The submission is a future: an async dispatcher awaits it (here with a minimal executor).
+#[test]
+fn submissions_can_be_awaited() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    fn block_on<F: Future + Unpin>(mut f: F) -> F::Output {
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Poll::Ready(v) = std::pin::Pin::new(&mut f).poll(&mut cx) {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "never resolved");
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(config(dir.path()), key()).unwrap();
+    let subs: Vec<_> = (0..20).map(|i| log.submit(&event("Decrypt", i))).collect();
+    for s in subs {
+        block_on(s).unwrap();
+    }
+    assert_eq!(log.stats().written, 20);
+    log.close().unwrap();
+    assert!(block_on(log.submit(&event("Decrypt", 99))).is_err());
+}
