@@ -7,6 +7,7 @@
 pub mod blob;
 pub mod iam;
 pub mod kms;
+pub mod ops;
 pub mod secretsmanager;
 pub mod sts;
 pub mod time;
