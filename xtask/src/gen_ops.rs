@@ -2,7 +2,7 @@
 //! `service.rs` (the services and the lookups across them).
 
 use crate::annotations::{KeyAnn, Spec};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// A Rust string literal.
@@ -40,15 +40,16 @@ fn key_rule(k: &KeyAnn) -> String {
     )
 }
 
-/// `crates/coffer-model/src/ops/<stem>.rs`.
-pub fn service_file(spec: &Spec<'_>) -> String {
+/// `crates/coffer-model/src/ops/<stem>.rs`: the operations, the actions and (`shapes`, from
+/// [`crate::gen_shapes`]) the shapes; `names` are the shapes' statics.
+pub fn service_file(spec: &Spec<'_>, names: &BTreeMap<String, String>, shapes: &str) -> String {
     let m = &spec.model.metadata;
     let op_enum = format!("{}Op", spec.rust);
     let action_enum = format!("{}Action", spec.rust);
     let mut o = header(
         &format!("{} and {}", spec.model_path, spec.annotations_path),
         &format!(
-            "{} ({}, API version {}): every operation of the model and every IAM action they need.",
+            "{} ({}, API version {}): every operation of the model, the IAM actions they need, and every shape.",
             m.service_id, m.service_full_name, m.api_version
         ),
     );
@@ -76,7 +77,11 @@ pub fn service_file(spec: &Spec<'_>) -> String {
         imports.push("KeyUsage");
     }
     imports.sort_unstable();
-    let _ = writeln!(o, "use super::{{{}}};\n", imports.join(", "));
+    let _ = writeln!(
+        o,
+        "#![allow(non_upper_case_globals)] // shape statics are named as in the model: S_<shape>\n\nuse super::shape::*;\nuse super::{{{}}};\n",
+        imports.join(", ")
+    );
 
     // The operations.
     let _ = writeln!(
@@ -221,11 +226,11 @@ pub fn service_file(spec: &Spec<'_>) -> String {
         let errors: Vec<String> = d.errors.iter().map(|e| lit(&e.shape)).collect();
         let _ = writeln!(
             o,
-            "    Operation {{\n        service: Service::{},\n        name: {},\n        input_shape: {},\n        output_shape: {},\n        result_wrapper: {},\n        checks: &[{checks}],\n        read_only: {},\n        served: {},\n        hot: {},\n        errors: &[{}],\n        idempotency_token: {},\n        idempotent: {},\n        unsigned: {},\n        deprecated: {},\n    }},",
+            "    Operation {{\n        service: Service::{},\n        name: {},\n        input: {},\n        output: {},\n        result_wrapper: {},\n        checks: &[{checks}],\n        read_only: {},\n        served: {},\n        hot: {},\n        errors: &[{}],\n        idempotency_token: {},\n        idempotent: {},\n        unsigned: {},\n        deprecated: {},\n    }},",
             spec.rust,
             lit(&d.name),
-            opt_lit(d.input.as_ref().map(|r| r.shape.as_str())),
-            opt_lit(d.output.as_ref().map(|r| r.shape.as_str())),
+            shape_ref(names, d.input.as_ref().map(|r| r.shape.as_str())),
+            shape_ref(names, d.output.as_ref().map(|r| r.shape.as_str())),
             opt_lit(d.output.as_ref().and_then(|r| r.result_wrapper.as_deref())),
             op.read_only,
             op.served,
@@ -238,7 +243,15 @@ pub fn service_file(spec: &Spec<'_>) -> String {
         );
     }
     o.push_str("];\n");
+    o.push_str(shapes);
     o
+}
+
+fn shape_ref(names: &BTreeMap<String, String>, shape: Option<&str>) -> String {
+    match shape.and_then(|s| names.get(s)) {
+        Some(id) => format!("Some(&{id})"),
+        None => "None".into(),
+    }
 }
 
 /// `crates/coffer-model/src/ops/service.rs`.
@@ -253,7 +266,7 @@ pub fn registry_file(specs: &[Spec<'_>]) -> String {
     }
     let _ = writeln!(
         o,
-        "use super::{{{}, Action, Operation, Protocol, ServiceInfo}};\n",
+        "use super::{{{}, Action, Operation, Protocol, ServiceInfo, Shape}};\n",
         uses.join(", ")
     );
 
@@ -326,6 +339,15 @@ pub fn registry_file(specs: &[Spec<'_>]) -> String {
             o,
             "            Service::{0} => {0}Op::from_name(name).map(Op::{0}),",
             s.rust
+        );
+    }
+    o.push_str("        }\n    }\n\n");
+    o.push_str("    /// Its shape named `name`.\n    pub fn shape(self, name: &str) -> Option<&'static Shape> {\n        match self {\n");
+    for s in specs {
+        let _ = writeln!(
+            o,
+            "            Service::{} => super::{}::shape(name),",
+            s.rust, s.stem
         );
     }
     o.push_str("        }\n    }\n\n");

@@ -12,8 +12,7 @@
 
 mod annotations;
 mod gen_ops;
-// Some model fields are read only by the shape tables and codecs still to come.
-#[allow(dead_code)]
+mod gen_shapes;
 mod model;
 
 use std::collections::BTreeMap;
@@ -107,6 +106,21 @@ fn generate(root: &Path) -> Result<BTreeMap<String, String>, Vec<String>> {
             ));
             continue;
         }
+        for (name, op) in &model.operations.0 {
+            if op.http.method != "POST" || op.http.request_uri != "/" {
+                errors.push(format!(
+                    "{model_rel}: {name} is {} {}, not POST / as the JSON and Query protocols have it",
+                    op.http.method, op.http.request_uri
+                ));
+            }
+            for r in op.input.iter().chain(&op.output) {
+                if r.location_name.is_some() || r.xml_namespace.is_some() {
+                    errors.push(format!(
+                        "{model_rel}: {name}: locationName or xmlNamespace on an operation's input or output is not supported"
+                    ));
+                }
+            }
+        }
         loaded.push((stem.clone(), ann_rel, model_rel, ann, model));
     }
     let mut specs = Vec::new();
@@ -121,7 +135,16 @@ fn generate(root: &Path) -> Result<BTreeMap<String, String>, Vec<String>> {
     }
     let mut out = BTreeMap::new();
     for s in &specs {
-        out.insert(format!("{OUT_DIR}/{}.rs", s.stem), gen_ops::service_file(s));
+        let names = gen_shapes::static_names(s.model);
+        let shapes = gen_shapes::shapes(s.model, &s.rust, &names).map_err(|es| {
+            es.into_iter()
+                .map(|e| format!("{}: {e}", s.model_path))
+                .collect::<Vec<_>>()
+        })?;
+        out.insert(
+            format!("{OUT_DIR}/{}.rs", s.stem),
+            gen_ops::service_file(s, &names, &shapes),
+        );
     }
     out.insert(
         format!("{OUT_DIR}/service.rs"),

@@ -84,6 +84,7 @@ pub struct OpRef {
     #[serde(default)]
     pub result_wrapper: Option<String>,
     #[serde(default)]
+    #[allow(dead_code)] // accepted, not used
     pub documentation: Option<IgnoredAny>,
     #[serde(default)]
     pub location_name: Option<String>,
@@ -151,14 +152,18 @@ pub struct MemberDef {
     #[serde(default)]
     pub deprecated: bool,
     #[serde(default)]
+    #[allow(dead_code)] // accepted, not used
     pub deprecated_message: Option<IgnoredAny>,
     #[serde(default)]
+    #[allow(dead_code)] // accepted, not used
     pub deprecated_since: Option<IgnoredAny>,
     #[serde(default)]
+    #[allow(dead_code)] // accepted, not used
     pub documentation: Option<IgnoredAny>,
     /// botocore's marker that a value may be null (Coffer treats every member as optional
     /// unless `required`).
     #[serde(default, rename = "box")]
+    #[allow(dead_code)] // accepted, not used
     pub boxed: Option<IgnoredAny>,
 }
 
@@ -219,10 +224,13 @@ pub struct ShapeDef {
     #[serde(default)]
     pub deprecated: bool,
     #[serde(default)]
+    #[allow(dead_code)] // accepted, not used
     pub deprecated_message: Option<IgnoredAny>,
     #[serde(default)]
+    #[allow(dead_code)] // accepted, not used
     pub documentation: Option<IgnoredAny>,
     #[serde(default, rename = "box")]
+    #[allow(dead_code)] // accepted, not used
     pub boxed: Option<IgnoredAny>,
 }
 

@@ -15,7 +15,7 @@
 //! * By name within a service: [`KmsOp::from_name`], [`Service::operation`].
 //!
 //! Each returns an [`Op`] (or a per-service enum such as [`KmsOp`]), whose [`Op::info`] is the
-//! [`Operation`]: its input and output shapes, the model's errors, whether Coffer serves it
+//! [`Operation`]: its input and output [`Shape`]s, the model's errors, whether Coffer serves it
 //! (an operation of the model that Coffer does not serve answers the service's "unsupported"
 //! error), whether it is *hot* (served inline on the async runtime: it only reads memory),
 //! whether CloudTrail reports it read-only, and the [`Check`]s that authorize it.
@@ -32,6 +32,7 @@
 #![allow(clippy::doc_markdown)]
 
 mod key;
+pub mod shape;
 
 #[rustfmt::skip]
 pub mod cloudtrail;
@@ -52,6 +53,7 @@ pub use key::{is_asymmetric, KeyState, KeyUsage};
 pub use kms::{KmsAction, KmsOp};
 pub use secretsmanager::{SecretsManagerAction, SecretsManagerOp};
 pub use service::{from_query, from_target, Op, Service};
+pub use shape::{Member, Shape, ShapeKind, TimestampFormat};
 pub use sts::{StsAction, StsOp};
 
 /// How a service's requests and responses are encoded.
@@ -150,9 +152,9 @@ pub struct Operation {
     /// `eventName`.
     pub name: &'static str,
     /// The model's input structure.
-    pub input_shape: Option<&'static str>,
+    pub input: Option<&'static Shape>,
     /// The model's output structure (`None`: an empty answer).
-    pub output_shape: Option<&'static str>,
+    pub output: Option<&'static Shape>,
     /// Query services: the element wrapping the result (`AssumeRoleResult`).
     pub result_wrapper: Option<&'static str>,
     /// What authorizes it, in the order checked; empty: it needs no permission.
@@ -179,6 +181,12 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// The model's error structures for it (code, HTTP status).
+    pub fn error_shapes(&self) -> impl Iterator<Item = &'static Shape> {
+        let service = self.service;
+        self.errors.iter().filter_map(move |e| service.shape(e))
+    }
+
     /// The first check's action: the operation's own IAM action for all but a few.
     pub fn action(&self) -> Option<&'static Action> {
         self.checks.first().map(|c| c.action)

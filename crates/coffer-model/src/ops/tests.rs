@@ -119,8 +119,18 @@ fn the_table_is_the_model() {
         assert_eq!(names, table, "{s:?}");
         for o in s.operations() {
             let d = &ops[o.name];
-            assert_eq!(d["input"]["shape"].as_str(), o.input_shape, "{}", o.name);
-            assert_eq!(d["output"]["shape"].as_str(), o.output_shape, "{}", o.name);
+            assert_eq!(
+                d["input"]["shape"].as_str(),
+                o.input.map(|s| s.name),
+                "{}",
+                o.name
+            );
+            assert_eq!(
+                d["output"]["shape"].as_str(),
+                o.output.map(|s| s.name),
+                "{}",
+                o.name
+            );
             let errors: Vec<&str> = d["errors"]
                 .as_array()
                 .map(|e| e.iter().map(|e| e["shape"].as_str().unwrap()).collect())
@@ -128,7 +138,7 @@ fn the_table_is_the_model() {
             assert_eq!(errors, o.errors, "{}", o.name);
             assert!(!o.hot || o.served, "{} is hot but not served", o.name);
             for c in o.checks.iter().filter(|c| !c.resource.locators.is_empty()) {
-                let input = &m["shapes"][o.input_shape.unwrap()]["members"];
+                let input = &m["shapes"][o.input.unwrap().name]["members"];
                 for l in c.resource.locators {
                     assert!(input.get(l.member()).is_some(), "{}: {l:?}", o.name);
                 }
@@ -229,4 +239,142 @@ fn checks_say_what_authorizes() {
     assert_eq!(unserved.action().unwrap().iam, "iam:CreateUser");
     assert!(StsOp::AssumeRoleWithWebIdentity.info().unsigned);
     assert_eq!(IamOp::GetRole.info().result_wrapper, Some("GetRoleResult"));
+}
+
+/// The shape of `r` (a member reference in the model) is `m`'s, with the same traits.
+fn same_member(model: &serde_json::Value, r: &serde_json::Value, m: &Member, at: &str) {
+    assert_eq!(r["shape"].as_str(), Some(m.target.name), "{at}");
+    assert_eq!(r["locationName"].as_str(), m.location_name, "{at}");
+    assert_eq!(
+        r["flattened"].as_bool().unwrap_or(false),
+        m.flattened,
+        "{at}"
+    );
+    assert_eq!(
+        r["idempotencyToken"].as_bool().unwrap_or(false),
+        m.idempotency_token,
+        "{at}"
+    );
+    assert!(model["shapes"].get(m.target.name).is_some(), "{at}");
+}
+
+fn bound(v: &serde_json::Value) -> Option<i64> {
+    v.as_i64()
+}
+
+#[test]
+fn shapes_are_the_models() {
+    use shape::ShapeKind as K;
+    let mut total = 0;
+    for &s in Service::ALL {
+        let m = model(s);
+        let shapes = m["shapes"].as_object().unwrap();
+        let table = match s {
+            Service::Kms => &kms::SHAPES[..],
+            Service::SecretsManager => &secretsmanager::SHAPES[..],
+            Service::Sts => &sts::SHAPES[..],
+            Service::Iam => &iam::SHAPES[..],
+            Service::CloudTrail => &cloudtrail::SHAPES[..],
+        };
+        assert_eq!(table.len(), shapes.len(), "{s:?}");
+        assert!(table.windows(2).all(|w| w[0].name < w[1].name));
+        for (name, d) in shapes {
+            total += 1;
+            let shape = s
+                .shape(name)
+                .unwrap_or_else(|| panic!("{s:?} has no shape {name}"));
+            assert_eq!(shape.name, name);
+            assert_eq!(shape.service, s);
+            assert_eq!(d["type"].as_str(), Some(shape.kind.name()), "{name}");
+            assert_eq!(
+                d["sensitive"].as_bool().unwrap_or(false),
+                shape.sensitive,
+                "{name}"
+            );
+            match &shape.kind {
+                K::Structure(st) => {
+                    let members = d["members"].as_object().unwrap();
+                    let names: Vec<&str> = members.keys().map(String::as_str).collect();
+                    let ours: Vec<&str> = st.members.iter().map(|m| m.name).collect();
+                    let mut sorted = ours.clone();
+                    sorted.sort_unstable();
+                    assert_eq!(names, sorted, "{name}: members");
+                    let required: Vec<&str> = d["required"]
+                        .as_array()
+                        .map(|r| r.iter().map(|x| x.as_str().unwrap()).collect())
+                        .unwrap_or_default();
+                    for mem in st.members {
+                        assert_eq!(
+                            required.contains(&mem.name),
+                            mem.required,
+                            "{name}.{}",
+                            mem.name
+                        );
+                        same_member(&m, &members[mem.name], mem, &format!("{name}.{}", mem.name));
+                    }
+                    assert_eq!(
+                        d["exception"].as_bool().unwrap_or(false),
+                        st.exception,
+                        "{name}"
+                    );
+                    if let Some(e) = d.get("error") {
+                        let t = st.error.unwrap();
+                        assert_eq!(e["code"].as_str(), t.code, "{name}");
+                        assert_eq!(e["httpStatusCode"].as_u64(), t.http_status.map(u64::from));
+                    }
+                }
+                K::List(l) => {
+                    same_member(&m, &d["member"], &l.member, name);
+                    assert_eq!(d["min"].as_u64(), l.length.min, "{name}");
+                    assert_eq!(d["max"].as_u64(), l.length.max, "{name}");
+                }
+                K::Map(mp) => {
+                    same_member(&m, &d["key"], &mp.key, name);
+                    same_member(&m, &d["value"], &mp.value, name);
+                }
+                K::String(st) => {
+                    let values: Vec<&str> = d["enum"]
+                        .as_array()
+                        .map(|r| r.iter().map(|x| x.as_str().unwrap()).collect())
+                        .unwrap_or_default();
+                    assert_eq!(values, st.enum_values, "{name}");
+                    assert_eq!(d["pattern"].as_str(), st.pattern, "{name}");
+                    assert_eq!(d["min"].as_u64(), st.length.min, "{name}");
+                    assert_eq!(d["max"].as_u64(), st.length.max, "{name}");
+                }
+                K::Integer(r) | K::Long(r) => {
+                    assert_eq!(bound(&d["min"]), r.min, "{name}");
+                    assert_eq!(bound(&d["max"]), r.max, "{name}");
+                }
+                K::Blob(l) => {
+                    assert_eq!(d["min"].as_u64(), l.min, "{name}");
+                    assert_eq!(d["max"].as_u64(), l.max, "{name}");
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(total > 1500, "{total} shapes");
+    // Members point at the same statics the tables hold.
+    let input = KmsOp::Encrypt.info().input.unwrap();
+    let key_id = input.structure().unwrap().member("KeyId").unwrap();
+    assert!(std::ptr::eq(
+        key_id.target,
+        Service::Kms.shape("KeyIdType").unwrap()
+    ));
+    assert!(key_id.required);
+    let plaintext = input.structure().unwrap().member("Plaintext").unwrap();
+    assert!(plaintext.target.sensitive);
+    let errors: Vec<&str> = KmsOp::Encrypt
+        .info()
+        .error_shapes()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(errors, KmsOp::Encrypt.info().errors);
+    let no_such = Service::Iam.shape("NoSuchEntityException").unwrap();
+    let t = no_such.structure().unwrap().error.unwrap();
+    assert_eq!(
+        (t.code, t.http_status, t.sender_fault),
+        (Some("NoSuchEntity"), Some(404), true)
+    );
 }
