@@ -1,6 +1,6 @@
 //! The generated operation registry (coffer_model::ops) agrees with the tables still written by
 //! hand: dispatch's operation lists and hot set, the IAM front's served list, the STS actions the
-//! Query front routes, and KMS's per-operation key rules (coffer_core::kms::ops).
+//! Query front routes, and KMS's per-operation key rules (coffer_kms::ops).
 //!
 //! Temporary: delete this file once dispatch, authorization and the KMS key checks read the
 //! registry and the hand tables are gone.
@@ -64,7 +64,7 @@ fn the_query_fronts_serve_the_served_sets() {
 
 #[test]
 fn key_rules_are_kms_ops_rules() {
-    use coffer_core::kms::ops;
+    use coffer_kms::ops;
     let mut with_rules: BTreeSet<&str> = Service::Kms
         .actions()
         .iter()

@@ -1,5 +1,5 @@
 //! KMS key states and key usages, with AWS's names: what the registry's [`super::KeyRule`]s
-//! are made of. coffer-core's `kms::records::KeyState` is meant to become a re-export of
+//! are made of. coffer-kms's `records::KeyState` is meant to become a re-export of
 //! [`KeyState`] (same variants, same serialized names, so stored records read unchanged).
 
 use serde::{Deserialize, Serialize};
