@@ -1,151 +1,48 @@
-//! From operation name to service method, for each JSON 1.1 service. Request bodies are decoded
-//! into the operation's wire type here; a body that does not fit is a `SerializationException`.
+//! From operation to service method, for each JSON 1.1 service. The operation is already known
+//! from the registry (`coffer_model::ops`, generated from the botocore models); each match below
+//! is exhaustive over the model's operations, so a new operation in the model fails to compile
+//! until it is routed or answered as unsupported. Request bodies are decoded once, straight from
+//! bytes into the operation's wire type; a body that does not fit is a `SerializationException`.
+//! Responses are serialised once, into a per-thread buffer that keeps its capacity.
 
 use crate::error::ApiError;
 use crate::Coffer;
+use bytes::{BufMut, Bytes, BytesMut};
 use coffer_core::RequestContext;
-use serde::de::DeserializeOwned;
+use coffer_model::ops::{KmsOp, Locator, Operation, ResourceKind, SecretsManagerOp};
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Serialize;
+use std::cell::RefCell;
 
-/// Every KMS operation in the official model (those Coffer does not serve yet answer
-/// `UnsupportedOperationException`).
-pub const KMS_OPERATIONS: &[&str] = &[
-    "CancelKeyDeletion",
-    "Decapsulate",
-    "Encapsulate",
-    "ConnectCustomKeyStore",
-    "CreateAlias",
-    "CreateCustomKeyStore",
-    "CreateGrant",
-    "CreateKey",
-    "Decrypt",
-    "DeleteAlias",
-    "DeleteCustomKeyStore",
-    "DeleteImportedKeyMaterial",
-    "DeriveSharedSecret",
-    "DescribeCustomKeyStores",
-    "DescribeKey",
-    "DisableKey",
-    "DisableKeyRotation",
-    "DisconnectCustomKeyStore",
-    "EnableKey",
-    "EnableKeyRotation",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateMac",
-    "GenerateRandom",
-    "GetKeyLastUsage",
-    "GetKeyPolicy",
-    "GetKeyRotationStatus",
-    "GetParametersForImport",
-    "GetPublicKey",
-    "ImportKeyMaterial",
-    "ListAliases",
-    "ListGrants",
-    "ListKeyPolicies",
-    "ListKeyRotations",
-    "ListKeys",
-    "ListResourceTags",
-    "ListRetirableGrants",
-    "PutKeyPolicy",
-    "ReEncrypt",
-    "ReplicateKey",
-    "RetireGrant",
-    "RevokeGrant",
-    "RotateKeyOnDemand",
-    "ScheduleKeyDeletion",
-    "Sign",
-    "TagResource",
-    "UntagResource",
-    "UpdateAlias",
-    "UpdateCustomKeyStore",
-    "UpdateKeyDescription",
-    "UpdatePrimaryRegion",
-    "Verify",
-    "VerifyMac",
-];
-
-/// Every Secrets Manager operation in the official model.
-pub const SECRETS_MANAGER_OPERATIONS: &[&str] = &[
-    "AssociateCrossAccountReplica",
-    "BatchGetSecretValue",
-    "CancelRotateSecret",
-    "CreateSecret",
-    "DeleteResourcePolicy",
-    "DeleteSecret",
-    "DescribeSecret",
-    "DisassociateCrossAccountReplica",
-    "GetRandomPassword",
-    "GetResourcePolicy",
-    "GetSecretValue",
-    "ListResourcePolicies",
-    "ListSecretVersionIds",
-    "ListSecrets",
-    "PutResourcePolicy",
-    "PutSecretValue",
-    "RemoveRegionsFromReplication",
-    "ReplicateSecretToRegions",
-    "RestoreSecret",
-    "RotateSecret",
-    "StopReplicationToReplica",
-    "TagResource",
-    "UntagResource",
-    "UpdateSecret",
-    "UpdateSecretVersionStage",
-    "ValidateResourcePolicy",
-];
-
-/// Whether a KMS request names no key: no `KeyId` (Decrypt and ReEncrypt find theirs in the
-/// ciphertext; RetireGrant may name its grant by token, which names the key).
-fn names_no_key(op: &str, body: &[u8]) -> bool {
-    if matches!(op, "Decrypt" | "ReEncrypt" | "RetireGrant") {
-        return false;
-    }
-    let fields: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    fields.get("KeyId").and_then(|v| v.as_str()).is_none()
-}
-
-/// Operations served inline on the async runtime: they only read memory. Everything else may
-/// write to the store and runs on the blocking pool.
-pub fn is_hot(op: &str) -> bool {
-    matches!(
-        op,
-        "Encrypt"
-            | "Decrypt"
-            | "GenerateDataKey"
-            | "GenerateDataKeyWithoutPlaintext"
-            | "GenerateRandom"
-            | "ReEncrypt"
-            | "DescribeKey"
-            | "GetSecretValue"
-            | "GenerateMac"
-            | "VerifyMac"
-    )
-}
-
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
+/// Decodes a JSON 1.1 request body into its wire type, in one pass.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let body: &[u8] = match first {
+        None => b"{}",
+        Some(b'{') => body,
+        Some(_) => {
+            return Err(if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+                ApiError::serialization("Start of structure or map found where not expected.")
+            } else {
+                not_json()
+            })
+        }
     };
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| ApiError::serialization("The request body is not valid JSON."))?;
-    if !value.is_object() {
-        return Err(ApiError::serialization(
-            "Start of structure or map found where not expected.",
-        ));
-    }
-    serde_json::from_value(value).map_err(|e| {
+    serde_json::from_slice(body).map_err(|e| {
+        // A type error may come before a syntax error further on: the body must be JSON first.
+        if !e.is_data() || serde_json::from_slice::<IgnoredAny>(body).is_err() {
+            return not_json();
+        }
         // serde's message names the member and expected type, never the value.
         ApiError::serialization(format!(
             "The request body could not be read: {}",
             strip_value(&e.to_string())
         ))
     })
+}
+
+fn not_json() -> ApiError {
+    ApiError::serialization("The request body is not valid JSON.")
 }
 
 /// Keeps serde's description of what was expected but drops any echoed input.
@@ -160,92 +57,119 @@ fn strip_value(msg: &str) -> String {
     }
 }
 
-fn encode<T: Serialize>(v: T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(&v).map_err(|e| {
-        tracing::error!(error = %e, "response encoding");
-        ApiError {
-            code: "InternalFailure",
-            status: http::StatusCode::INTERNAL_SERVER_ERROR,
-            message: "We encountered an internal error. Please try again.".into(),
+thread_local! {
+    /// Response bytes are written here; each response takes its part, the capacity stays.
+    static OUT: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(16 * 1024));
+}
+
+/// Serialises a response once into the thread's buffer.
+pub fn encode<T: Serialize>(v: T) -> Result<Bytes, ApiError> {
+    OUT.with(|out| {
+        let mut buf = out.borrow_mut();
+        if buf.capacity() < 1024 {
+            buf.reserve(16 * 1024);
+        }
+        let mut w = (&mut *buf).writer();
+        match serde_json::to_writer(&mut w, &v) {
+            Ok(()) => Ok(buf.split().freeze()),
+            Err(e) => {
+                buf.clear();
+                Err(ApiError::internal("InternalFailure", &e))
+            }
         }
     })
 }
 
+/// Whether a role session's request must be authorized on `*` before it runs: its first check
+/// is on no resource, on an alias (Coffer checks aliases' actions on `*`), or on a key the
+/// request may leave unnamed and does. A named key is authorized where it is found
+/// (`Kms::resolve`); a ciphertext or grant token names its key itself.
+fn account_level(info: &Operation, body: &[u8]) -> bool {
+    let Some(check) = info.checks.first() else {
+        return false;
+    };
+    match (check.resource.kind, check.resource.locators.first()) {
+        (ResourceKind::Any | ResourceKind::Alias, _) => true,
+        (ResourceKind::Key, Some(Locator::Member(m))) if check.resource.optional => {
+            let fields: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            fields.get(*m).and_then(|v| v.as_str()).is_none()
+        }
+        _ => false,
+    }
+}
+
 /// Runs one KMS operation.
-pub fn kms(c: &Coffer, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn kms(c: &Coffer, ctx: &RequestContext, op: KmsOp, body: &[u8]) -> Result<Bytes, ApiError> {
     let k = &c.kms;
-    // A role session's use of a key is authorized where the key is found (`Kms::resolve`); an
-    // operation that names no key is authorized here, on `*`.
-    if ctx.role.is_some() && KMS_OPERATIONS.contains(&op) && names_no_key(op, body) {
-        k.authorize_account(ctx, op)?;
+    let info = op.info();
+    if ctx.role.is_some() && account_level(info, body) {
+        if let Some(action) = info.action() {
+            k.authorize_account(ctx, action.iam)?;
+        }
     }
     macro_rules! call {
         ($m:ident) => {
             encode(k.$m(ctx, decode(body)?)?)
         };
     }
+    use KmsOp as O;
     match op {
-        "CreateKey" => call!(create_key),
-        "DescribeKey" => call!(describe_key),
-        "ListKeys" => call!(list_keys),
-        "EnableKey" => call!(enable_key),
-        "DisableKey" => call!(disable_key),
-        "EnableKeyRotation" => call!(enable_key_rotation),
-        "DisableKeyRotation" => call!(disable_key_rotation),
-        "GetKeyRotationStatus" => call!(get_key_rotation_status),
-        "ScheduleKeyDeletion" => call!(schedule_key_deletion),
-        "CancelKeyDeletion" => call!(cancel_key_deletion),
-        "CreateAlias" => call!(create_alias),
-        "UpdateAlias" => call!(update_alias),
-        "DeleteAlias" => call!(delete_alias),
-        "ListAliases" => call!(list_aliases),
-        "TagResource" => call!(tag_resource),
-        "UntagResource" => call!(untag_resource),
-        "ListResourceTags" => call!(list_resource_tags),
-        "GetKeyPolicy" => call!(get_key_policy),
-        "PutKeyPolicy" => call!(put_key_policy),
-        "ListKeyPolicies" => call!(list_key_policies),
-        "UpdateKeyDescription" => call!(update_key_description),
-        "Encrypt" => call!(encrypt),
-        "Decrypt" => call!(decrypt),
-        "ReEncrypt" => call!(re_encrypt),
-        "GenerateDataKey" => call!(generate_data_key),
-        "GenerateDataKeyWithoutPlaintext" => call!(generate_data_key_without_plaintext),
-        "GenerateRandom" => call!(generate_random),
-        "ReplicateKey" => call!(replicate_key),
-        "UpdatePrimaryRegion" => call!(update_primary_region),
-        "RotateKeyOnDemand" => call!(rotate_key_on_demand),
-        "ListKeyRotations" => call!(list_key_rotations),
-        "CreateGrant" => call!(create_grant),
-        "Sign" => call!(sign),
-        "Verify" => call!(verify),
-        "GetPublicKey" => call!(get_public_key),
-        "GenerateMac" => call!(generate_mac),
-        "VerifyMac" => call!(verify_mac),
-        "DeriveSharedSecret" => call!(derive_shared_secret),
-        "Encapsulate" => call!(encapsulate),
-        "Decapsulate" => call!(decapsulate),
-        "GenerateDataKeyPair" => call!(generate_data_key_pair),
-        "GenerateDataKeyPairWithoutPlaintext" => call!(generate_data_key_pair_without_plaintext),
-        "ListGrants" => call!(list_grants),
-        "ListRetirableGrants" => call!(list_retirable_grants),
-        "RetireGrant" => call!(retire_grant),
-        "RevokeGrant" => call!(revoke_grant),
-        "GetParametersForImport" => call!(get_parameters_for_import),
-        "ImportKeyMaterial" => call!(import_key_material),
-        "DeleteImportedKeyMaterial" => call!(delete_imported_key_material),
-        "GetKeyLastUsage" => call!(get_key_last_usage),
-        "CreateCustomKeyStore" => call!(create_custom_key_store),
-        "ConnectCustomKeyStore" => call!(connect_custom_key_store),
-        "DeleteCustomKeyStore" => call!(delete_custom_key_store),
-        "DescribeCustomKeyStores" => call!(describe_custom_key_stores),
-        "DisconnectCustomKeyStore" => call!(disconnect_custom_key_store),
-        "UpdateCustomKeyStore" => call!(update_custom_key_store),
-        other if KMS_OPERATIONS.contains(&other) => Err(ApiError::bad_request(
-            "UnsupportedOperationException",
-            format!("Coffer does not support the KMS operation {other} yet."),
-        )),
-        other => Err(ApiError::unknown_operation(other)),
+        O::CreateKey => call!(create_key),
+        O::DescribeKey => call!(describe_key),
+        O::ListKeys => call!(list_keys),
+        O::EnableKey => call!(enable_key),
+        O::DisableKey => call!(disable_key),
+        O::EnableKeyRotation => call!(enable_key_rotation),
+        O::DisableKeyRotation => call!(disable_key_rotation),
+        O::GetKeyRotationStatus => call!(get_key_rotation_status),
+        O::ScheduleKeyDeletion => call!(schedule_key_deletion),
+        O::CancelKeyDeletion => call!(cancel_key_deletion),
+        O::CreateAlias => call!(create_alias),
+        O::UpdateAlias => call!(update_alias),
+        O::DeleteAlias => call!(delete_alias),
+        O::ListAliases => call!(list_aliases),
+        O::TagResource => call!(tag_resource),
+        O::UntagResource => call!(untag_resource),
+        O::ListResourceTags => call!(list_resource_tags),
+        O::GetKeyPolicy => call!(get_key_policy),
+        O::PutKeyPolicy => call!(put_key_policy),
+        O::ListKeyPolicies => call!(list_key_policies),
+        O::UpdateKeyDescription => call!(update_key_description),
+        O::Encrypt => call!(encrypt),
+        O::Decrypt => call!(decrypt),
+        O::ReEncrypt => call!(re_encrypt),
+        O::GenerateDataKey => call!(generate_data_key),
+        O::GenerateDataKeyWithoutPlaintext => call!(generate_data_key_without_plaintext),
+        O::GenerateRandom => call!(generate_random),
+        O::ReplicateKey => call!(replicate_key),
+        O::UpdatePrimaryRegion => call!(update_primary_region),
+        O::RotateKeyOnDemand => call!(rotate_key_on_demand),
+        O::ListKeyRotations => call!(list_key_rotations),
+        O::CreateGrant => call!(create_grant),
+        O::Sign => call!(sign),
+        O::Verify => call!(verify),
+        O::GetPublicKey => call!(get_public_key),
+        O::GenerateMac => call!(generate_mac),
+        O::VerifyMac => call!(verify_mac),
+        O::DeriveSharedSecret => call!(derive_shared_secret),
+        O::Encapsulate => call!(encapsulate),
+        O::Decapsulate => call!(decapsulate),
+        O::GenerateDataKeyPair => call!(generate_data_key_pair),
+        O::GenerateDataKeyPairWithoutPlaintext => call!(generate_data_key_pair_without_plaintext),
+        O::ListGrants => call!(list_grants),
+        O::ListRetirableGrants => call!(list_retirable_grants),
+        O::RetireGrant => call!(retire_grant),
+        O::RevokeGrant => call!(revoke_grant),
+        O::GetParametersForImport => call!(get_parameters_for_import),
+        O::ImportKeyMaterial => call!(import_key_material),
+        O::DeleteImportedKeyMaterial => call!(delete_imported_key_material),
+        O::GetKeyLastUsage => call!(get_key_last_usage),
+        O::CreateCustomKeyStore => call!(create_custom_key_store),
+        O::ConnectCustomKeyStore => call!(connect_custom_key_store),
+        O::DeleteCustomKeyStore => call!(delete_custom_key_store),
+        O::DescribeCustomKeyStores => call!(describe_custom_key_stores),
+        O::DisconnectCustomKeyStore => call!(disconnect_custom_key_store),
+        O::UpdateCustomKeyStore => call!(update_custom_key_store),
     }
 }
 
@@ -253,11 +177,11 @@ pub fn kms(c: &Coffer, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Ve
 pub fn secrets_manager(
     c: &Coffer,
     ctx: &RequestContext,
-    op: &str,
+    op: SecretsManagerOp,
     body: &[u8],
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Bytes, ApiError> {
     let s = &c.secrets;
-    if ctx.role.is_some() && SECRETS_MANAGER_OPERATIONS.contains(&op) {
+    if ctx.role.is_some() {
         s.authorize_request(ctx, op, body)?;
     }
     macro_rules! call {
@@ -265,37 +189,53 @@ pub fn secrets_manager(
             encode(s.$m(ctx, decode(body)?)?)
         };
     }
+    use SecretsManagerOp as O;
     match op {
-        "CreateSecret" => call!(create_secret),
-        "DescribeSecret" => call!(describe_secret),
-        "GetSecretValue" => call!(get_secret_value),
-        "PutSecretValue" => call!(put_secret_value),
-        "UpdateSecret" => call!(update_secret),
-        "DeleteSecret" => call!(delete_secret),
-        "RestoreSecret" => call!(restore_secret),
-        "ListSecrets" => call!(list_secrets),
-        "ListSecretVersionIds" => call!(list_secret_version_ids),
-        "GetResourcePolicy" => call!(get_resource_policy),
-        "PutResourcePolicy" => call!(put_resource_policy),
-        "DeleteResourcePolicy" => call!(delete_resource_policy),
-        "ValidateResourcePolicy" => call!(validate_resource_policy),
-        "ListResourcePolicies" => call!(list_resource_policies),
-        "AssociateCrossAccountReplica" => call!(associate_cross_account_replica),
-        "DisassociateCrossAccountReplica" => call!(disassociate_cross_account_replica),
-        "TagResource" => call!(tag_resource),
-        "UntagResource" => call!(untag_resource),
-        "ReplicateSecretToRegions" => call!(replicate_secret_to_regions),
-        "RemoveRegionsFromReplication" => call!(remove_regions_from_replication),
-        "StopReplicationToReplica" => call!(stop_replication_to_replica),
-        "UpdateSecretVersionStage" => call!(update_secret_version_stage),
-        "BatchGetSecretValue" => call!(batch_get_secret_value),
-        "RotateSecret" => call!(rotate_secret),
-        "CancelRotateSecret" => call!(cancel_rotate_secret),
-        "GetRandomPassword" => encode(s.get_random_password(decode(body)?)?),
-        other if SECRETS_MANAGER_OPERATIONS.contains(&other) => Err(ApiError::bad_request(
-            "InvalidRequestException",
-            format!("Coffer does not support the Secrets Manager operation {other} yet."),
-        )),
-        other => Err(ApiError::unknown_operation(other)),
+        O::CreateSecret => call!(create_secret),
+        O::DescribeSecret => call!(describe_secret),
+        O::GetSecretValue => call!(get_secret_value),
+        O::PutSecretValue => call!(put_secret_value),
+        O::UpdateSecret => call!(update_secret),
+        O::DeleteSecret => call!(delete_secret),
+        O::RestoreSecret => call!(restore_secret),
+        O::ListSecrets => call!(list_secrets),
+        O::ListSecretVersionIds => call!(list_secret_version_ids),
+        O::GetResourcePolicy => call!(get_resource_policy),
+        O::PutResourcePolicy => call!(put_resource_policy),
+        O::DeleteResourcePolicy => call!(delete_resource_policy),
+        O::ValidateResourcePolicy => call!(validate_resource_policy),
+        O::ListResourcePolicies => call!(list_resource_policies),
+        O::AssociateCrossAccountReplica => call!(associate_cross_account_replica),
+        O::DisassociateCrossAccountReplica => call!(disassociate_cross_account_replica),
+        O::TagResource => call!(tag_resource),
+        O::UntagResource => call!(untag_resource),
+        O::ReplicateSecretToRegions => call!(replicate_secret_to_regions),
+        O::RemoveRegionsFromReplication => call!(remove_regions_from_replication),
+        O::StopReplicationToReplica => call!(stop_replication_to_replica),
+        O::UpdateSecretVersionStage => call!(update_secret_version_stage),
+        O::BatchGetSecretValue => call!(batch_get_secret_value),
+        O::RotateSecret => call!(rotate_secret),
+        O::CancelRotateSecret => call!(cancel_rotate_secret),
+        O::GetRandomPassword => encode(s.get_random_password(decode(body)?)?),
     }
+}
+
+/// The answer to an operation of the model that Coffer does not serve: each service's own
+/// "unsupported" error.
+pub fn unsupported(info: &Operation) -> ApiError {
+    use coffer_model::ops::Service;
+    let code = match info.service {
+        Service::Kms => "UnsupportedOperationException",
+        Service::SecretsManager => "InvalidRequestException",
+        Service::CloudTrail => "UnsupportedOperationException",
+        Service::Sts | Service::Iam => "InvalidAction",
+    };
+    ApiError::bad_request(
+        code,
+        format!(
+            "Coffer does not support the {} operation {} yet.",
+            info.service.info().service_id,
+            info.name
+        ),
+    )
 }

@@ -81,8 +81,8 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>, request_id: Option<&str>) -> Response {
-    let mut resp = (status, body).into_response();
+fn json_response(status: StatusCode, body: impl Into<Body>, request_id: Option<&str>) -> Response {
+    let mut resp = (status, body.into()).into_response();
     let h = resp.headers_mut();
     h.insert(
         http::header::CONTENT_TYPE,
@@ -357,57 +357,64 @@ async fn json_request(
     target: &str,
     request_id: &str,
 ) -> (Response, String) {
-    let (service, op) = match target.split_once('.') {
-        Some(("TrentService", op)) => ("kms", op.to_string()),
-        Some(("secretsmanager", op)) => ("secretsmanager", op.to_string()),
-        _ => {
-            return (
-                json_error(&ApiError::unknown_operation(target), request_id),
-                target.to_string(),
-            )
-        }
+    use coffer_model::ops::{self, Op};
+    let Some(op) = ops::from_target(target) else {
+        return (
+            json_error(&ApiError::unknown_operation(target), request_id),
+            target.to_string(),
+        );
     };
-    let caller = match authenticate(app, parts, body, Protocol::Json, Some(service)) {
+    let info = op.info();
+    let label = format!("{}:{}", info.service.signing_name(), info.name);
+    let caller = match authenticate(
+        app,
+        parts,
+        body,
+        Protocol::Json,
+        Some(info.service.signing_name()),
+    ) {
         Ok(c) => c,
-        Err(e) => return (json_error(&e, request_id), op),
+        Err(e) => return (json_error(&e, request_id), label),
     };
+    if !info.served {
+        return (json_error(&dispatch::unsupported(info), request_id), label);
+    }
     let run = {
         let app = app.clone();
-        let op = op.clone();
         let body = body.clone();
         move || {
             let c = &app.coffer;
-            if service == "kms" {
-                dispatch::kms(c, &caller.ctx, &op, &body)
-            } else {
-                dispatch::secrets_manager(c, &caller.ctx, &op, &body)
+            match op {
+                Op::Kms(op) => dispatch::kms(c, &caller.ctx, op, &body),
+                Op::SecretsManager(op) => dispatch::secrets_manager(c, &caller.ctx, op, &body),
+                _ => Err(dispatch::unsupported(op.info())),
             }
         }
     };
-    let result = if dispatch::is_hot(&op) {
+    let result = if info.hot {
         run()
     } else {
         match tokio::task::spawn_blocking(run).await {
             Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "operation task failed");
-                Err(ApiError {
-                    code: if service == "kms" {
-                        "KMSInternalException"
-                    } else {
-                        "InternalServiceError"
-                    },
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: "We encountered an internal error. Please try again.".into(),
-                })
-            }
+            Err(e) => Err(ApiError::internal(internal_code(info.service), &e)),
         }
     };
     let resp = match result {
         Ok(bytes) => json_response(StatusCode::OK, bytes, Some(request_id)),
         Err(e) => json_error(&e, request_id),
     };
-    (resp, format!("{service}:{op}"))
+    (resp, label)
+}
+
+/// Each service's internal-error code.
+fn internal_code(service: coffer_model::ops::Service) -> &'static str {
+    use coffer_model::ops::Service;
+    match service {
+        Service::Kms => "KMSInternalException",
+        Service::SecretsManager => "InternalServiceError",
+        Service::CloudTrail => "InternalServerErrorException",
+        Service::Sts | Service::Iam => "InternalFailure",
+    }
 }
 
 fn query_request(
@@ -439,24 +446,36 @@ fn query_request(
             action,
         );
     }
-    let resp = match (caller.service.as_str(), action.as_str()) {
-        ("sts", "GetCallerIdentity") => xml_response(
+    use coffer_model::ops::{self, Op, StsOp};
+    let invalid = || {
+        let e = ApiError::bad_request(
+            "InvalidAction",
+            format!(
+                "Could not find operation {action} for service {}: Coffer does not support it yet.",
+                caller.service
+            ),
+        );
+        if caller.service == ops::Service::Iam.signing_name() {
+            iam::error_response(e.code, e.status, &e.message, request_id)
+        } else {
+            xml_error(&e, request_id)
+        }
+    };
+    let resp = match ops::from_query(&caller.service, &action) {
+        Some(op) if !op.info().served => invalid(),
+        Some(Op::Sts(StsOp::GetCallerIdentity)) => xml_response(
             StatusCode::OK,
             sts::get_caller_identity(&caller, request_id),
             request_id,
         ),
-        ("sts", "AssumeRole") => match sts::assume_role(&app.coffer, &caller, &params, request_id) {
-            Ok(body) => xml_response(StatusCode::OK, body, request_id),
-            Err(e) => xml_error(&e, request_id),
-        },
-        ("iam", action) => iam::handle(&app.coffer, &caller.ctx, action, &params, request_id),
-        (service, action) => xml_error(
-            &ApiError::bad_request(
-                "InvalidAction",
-                format!("Could not find operation {action} for service {service}: Coffer does not support it yet."),
-            ),
-            request_id,
-        ),
+        Some(Op::Sts(StsOp::AssumeRole)) => {
+            match sts::assume_role(&app.coffer, &caller, &params, request_id) {
+                Ok(body) => xml_response(StatusCode::OK, body, request_id),
+                Err(e) => xml_error(&e, request_id),
+            }
+        }
+        Some(Op::Iam(op)) => iam::handle(&app.coffer, &caller.ctx, op, &params, request_id),
+        _ => invalid(),
     };
     (resp, format!("{}:{action}", caller.service))
 }

@@ -39,7 +39,7 @@ fn wrap(action: &str, inner: &str, request_id: &str) -> String {
 /// GetCallerIdentity.
 pub(crate) fn get_caller_identity(caller: &Caller, request_id: &str) -> String {
     wrap(
-        "GetCallerIdentity",
+        coffer_model::ops::StsOp::GetCallerIdentity.name(),
         &format!(
             "    <Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n",
             xml_escape(&caller.ctx.principal_arn),
@@ -210,7 +210,7 @@ pub(crate) fn assume_role(
         })
         .unwrap_or_default();
     Ok(wrap(
-        "AssumeRole",
+        coffer_model::ops::StsOp::AssumeRole.name(),
         &format!(
             "    <AssumedRoleUser>\n      <Arn>{}</Arn>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n{packed}",
             xml_escape(&assumed_arn),

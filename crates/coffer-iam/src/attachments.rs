@@ -2,6 +2,7 @@
 //! ListEntitiesForPolicy.
 
 use super::*;
+use coffer_model::ops::IamAction;
 
 impl Iam {
     /// `ListEntitiesForPolicy`: the roles it is attached to (Coffer has no users or groups, and
@@ -33,7 +34,7 @@ impl Iam {
         req.paging.check(&mut v);
         v.finish()?;
         let arn = req.policy_arn.as_deref().unwrap_or_default();
-        self.authorize(ctx, "ListEntitiesForPolicy", arn)?;
+        self.authorize(ctx, IamAction::ListEntitiesForPolicy, arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         let account_prefix = format!("{}/", ctx.account_id);
@@ -76,7 +77,11 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let (role, arn) = (given(role), given(arn));
-        self.authorize(ctx, "AttachRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(
+            ctx,
+            IamAction::AttachRolePolicy,
+            &self.role_arn_for(ctx, role),
+        )?;
         let mut st = self.state.write();
         let mut r = st.role(&ctx.account_id, role)?.clone();
         let policy_arn = Self::find_policy(&st, ctx, arn, |arn| {
@@ -111,7 +116,11 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let (role, arn) = (given(role), given(arn));
-        self.authorize(ctx, "DetachRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(
+            ctx,
+            IamAction::DetachRolePolicy,
+            &self.role_arn_for(ctx, role),
+        )?;
         let mut st = self.state.write();
         let mut r = st.role(&ctx.account_id, role)?.clone();
         if IamArn::parse(arn).is_none_or(|a| a.kind != "policy") {
@@ -151,7 +160,7 @@ impl Iam {
         let role = given(role);
         self.authorize(
             ctx,
-            "ListAttachedRolePolicies",
+            IamAction::ListAttachedRolePolicies,
             &self.role_arn_for(ctx, role),
         )?;
         let prefix = path_prefix.unwrap_or("/");

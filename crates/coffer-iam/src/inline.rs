@@ -1,6 +1,7 @@
 //! Inline role policies: Put/Get/Delete/ListRolePolicies.
 
 use super::*;
+use coffer_model::ops::IamAction;
 
 impl Iam {
     /// `PutRolePolicy`: adds or replaces an inline policy; a role's inline policies together
@@ -19,7 +20,7 @@ impl Iam {
         wire::check_document(&mut v, "PolicyDocument", document);
         v.finish()?;
         let (role, name, doc) = (given(role), given(name), given(document));
-        self.authorize(ctx, "PutRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, IamAction::PutRolePolicy, &self.role_arn_for(ctx, role))?;
         document::validate(doc, Kind::Inline)?;
         let mut st = self.state.write();
         let r = st.role(&ctx.account_id, role)?;
@@ -72,7 +73,7 @@ impl Iam {
         check_policy_name(&mut v, name);
         v.finish()?;
         let (role, name) = (given(role), given(name));
-        self.authorize(ctx, "GetRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(ctx, IamAction::GetRolePolicy, &self.role_arn_for(ctx, role))?;
         let st = self.state.read();
         let r = st.role(&ctx.account_id, role)?;
         st.inline
@@ -100,7 +101,11 @@ impl Iam {
         check_policy_name(&mut v, name);
         v.finish()?;
         let (role, name) = (given(role), given(name));
-        self.authorize(ctx, "DeleteRolePolicy", &self.role_arn_for(ctx, role))?;
+        self.authorize(
+            ctx,
+            IamAction::DeleteRolePolicy,
+            &self.role_arn_for(ctx, role),
+        )?;
         let mut st = self.state.write();
         let r = st.role(&ctx.account_id, role)?;
         let role_key = entity_key(&r.account, &r.name);
@@ -137,7 +142,11 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let role = given(role);
-        self.authorize(ctx, "ListRolePolicies", &self.role_arn_for(ctx, role))?;
+        self.authorize(
+            ctx,
+            IamAction::ListRolePolicies,
+            &self.role_arn_for(ctx, role),
+        )?;
         let st = self.state.read();
         let r = st.role(&ctx.account_id, role)?;
         let items = st

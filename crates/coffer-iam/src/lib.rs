@@ -377,7 +377,7 @@ impl Iam {
     fn authorize(
         &self,
         ctx: &RequestContext,
-        action: &str,
+        action: coffer_model::ops::IamAction,
         resource: &str,
     ) -> Result<(), IamError> {
         let Some(role) = &ctx.role else {
@@ -394,12 +394,12 @@ impl Iam {
         let mut context = coffer_policy::Context::new();
         context.set("aws:PrincipalArn", &role.role_arn);
         context.set("aws:PrincipalAccount", &ctx.account_id);
-        let action = format!("iam:{action}");
+        let action = action.info().iam;
         let req = coffer_policy::Request {
             principal_arn: &ctx.principal_arn,
             principal_account: &ctx.account_id,
             role_arn: Some(&role.role_arn),
-            action: &action,
+            action,
             resource,
             context: &context,
         };
@@ -567,15 +567,17 @@ impl Iam {
     /// another account.
     fn refuse_aws_managed(
         ctx: &RequestContext,
-        action: &str,
+        action: coffer_model::ops::IamAction,
         p: &PolicyRecord,
     ) -> Result<(), IamError> {
         if p.account != aws_managed::ACCOUNT {
             return Ok(());
         }
         Err(IamError::AccessDenied(format!(
-            "User: {} is not authorized to perform: iam:{action} on resource: policy {}",
-            ctx.principal_arn, p.arn
+            "User: {} is not authorized to perform: {} on resource: policy {}",
+            ctx.principal_arn,
+            action.info().iam,
+            p.arn
         )))
     }
 

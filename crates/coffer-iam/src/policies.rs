@@ -2,6 +2,7 @@
 //! Create/Get/List/Delete/SetDefaultPolicyVersion and policy tags.
 
 use super::*;
+use coffer_model::ops::IamAction;
 
 impl Iam {
     /// `CreatePolicy`: version `v1`, the default.
@@ -21,7 +22,7 @@ impl Iam {
         let name = req.policy_name.unwrap_or_default();
         let path = req.path.unwrap_or_else(|| "/".into());
         let arn = wire::arn(ctx.partition(), &ctx.account_id, "policy", &path, &name);
-        self.authorize(ctx, "CreatePolicy", &arn)?;
+        self.authorize(ctx, IamAction::CreatePolicy, &arn)?;
         let tags = req.tags.unwrap_or_default();
         check_duplicate_tags(&tags)?;
         let doc = req.policy_document.unwrap_or_default();
@@ -75,7 +76,7 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let arn = given(arn);
-        self.authorize(ctx, "GetPolicy", arn)?;
+        self.authorize(ctx, IamAction::GetPolicy, arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         Ok(policy_view(&st, &p, &ctx.account_id))
@@ -87,10 +88,10 @@ impl Iam {
         check_policy_arn(&mut v, arn);
         v.finish()?;
         let arn = given(arn);
-        self.authorize(ctx, "DeletePolicy", arn)?;
+        self.authorize(ctx, IamAction::DeletePolicy, arn)?;
         let mut st = self.state.write();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
-        Self::refuse_aws_managed(ctx, "DeletePolicy", &p)?;
+        Self::refuse_aws_managed(ctx, IamAction::DeletePolicy, &p)?;
         if st.attachment_count(&p.arn, &ctx.account_id) > 0 {
             return Err(IamError::DeleteConflict(
                 "Cannot delete a policy attached to entities.".into(),
@@ -127,7 +128,11 @@ impl Iam {
         );
         req.paging.check(&mut v);
         v.finish()?;
-        self.authorize(ctx, "ListPolicies", &Self::wildcard_arn(ctx, "policy"))?;
+        self.authorize(
+            ctx,
+            IamAction::ListPolicies,
+            &Self::wildcard_arn(ctx, "policy"),
+        )?;
         let st = self.state.read();
         let none = req.policy_usage_filter.as_deref() == Some("PermissionsBoundary");
         let scope = req.scope.as_deref().unwrap_or("All");
@@ -175,11 +180,11 @@ impl Iam {
         wire::check_document(&mut v, "PolicyDocument", document);
         v.finish()?;
         let (arn, doc) = (given(arn), given(document));
-        self.authorize(ctx, "CreatePolicyVersion", arn)?;
+        self.authorize(ctx, IamAction::CreatePolicyVersion, arn)?;
         document::check(doc, Kind::Managed)?;
         let mut st = self.state.write();
         let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
-        Self::refuse_aws_managed(ctx, "CreatePolicyVersion", &p)?;
+        Self::refuse_aws_managed(ctx, IamAction::CreatePolicyVersion, &p)?;
         if p.versions.len() >= MAX_VERSIONS {
             return Err(IamError::LimitExceeded(
                 "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version."
@@ -217,7 +222,7 @@ impl Iam {
         check_version_id(&mut v, version_id);
         v.finish()?;
         let (arn, id) = (given(arn), given(version_id));
-        self.authorize(ctx, "GetPolicyVersion", arn)?;
+        self.authorize(ctx, IamAction::GetPolicyVersion, arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         p.versions
@@ -239,7 +244,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let arn = given(arn);
-        self.authorize(ctx, "ListPolicyVersions", arn)?;
+        self.authorize(ctx, IamAction::ListPolicyVersions, arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         page(
@@ -260,10 +265,10 @@ impl Iam {
         check_version_id(&mut v, version_id);
         v.finish()?;
         let (arn, id) = (given(arn), given(version_id));
-        self.authorize(ctx, "DeletePolicyVersion", arn)?;
+        self.authorize(ctx, IamAction::DeletePolicyVersion, arn)?;
         let mut st = self.state.write();
         let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
-        Self::refuse_aws_managed(ctx, "DeletePolicyVersion", &p)?;
+        Self::refuse_aws_managed(ctx, IamAction::DeletePolicyVersion, &p)?;
         let Some(i) = p.versions.iter().position(|v| v.id == id) else {
             return Err(version_not_found(arn, id));
         };
@@ -288,10 +293,10 @@ impl Iam {
         check_version_id(&mut v, version_id);
         v.finish()?;
         let (arn, id) = (given(arn), given(version_id));
-        self.authorize(ctx, "SetDefaultPolicyVersion", arn)?;
+        self.authorize(ctx, IamAction::SetDefaultPolicyVersion, arn)?;
         let mut st = self.state.write();
         let mut p = Self::find_policy(&st, ctx, arn, policy_not_found)?.into_owned();
-        Self::refuse_aws_managed(ctx, "SetDefaultPolicyVersion", &p)?;
+        Self::refuse_aws_managed(ctx, IamAction::SetDefaultPolicyVersion, &p)?;
         if !p.versions.iter().any(|v| v.id == id) {
             return Err(version_not_found(arn, id));
         }
@@ -305,7 +310,7 @@ impl Iam {
     pub(super) fn update_policy_with(
         &self,
         ctx: &RequestContext,
-        action: &str,
+        action: IamAction,
         arn: &str,
         change: impl FnOnce(&mut PolicyRecord) -> Result<(), IamError>,
     ) -> Result<(), IamError> {
@@ -331,7 +336,7 @@ impl Iam {
         v.finish()?;
         let tags = tags.unwrap_or_default();
         check_duplicate_tags(tags)?;
-        self.update_policy_with(ctx, "TagPolicy", given(arn), |p| {
+        self.update_policy_with(ctx, IamAction::TagPolicy, given(arn), |p| {
             p.tags = merge_tags(&p.tags, tags)?;
             Ok(())
         })
@@ -352,7 +357,7 @@ impl Iam {
         }
         v.finish()?;
         let keys = keys.unwrap_or_default();
-        self.update_policy_with(ctx, "UntagPolicy", given(arn), |p| {
+        self.update_policy_with(ctx, IamAction::UntagPolicy, given(arn), |p| {
             p.tags = remove_tags(&p.tags, keys);
             Ok(())
         })
@@ -370,7 +375,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let arn = given(arn);
-        self.authorize(ctx, "ListPolicyTags", arn)?;
+        self.authorize(ctx, IamAction::ListPolicyTags, arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         page(ordered(tags_of(&p.tags)), paging)

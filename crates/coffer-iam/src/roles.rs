@@ -2,6 +2,7 @@
 //! tags and ListInstanceProfilesForRole.
 
 use super::*;
+use coffer_model::ops::IamAction;
 
 impl Iam {
     /// `CreateRole`.
@@ -42,7 +43,7 @@ impl Iam {
         let name = req.role_name.unwrap_or_default();
         let path = req.path.unwrap_or_else(|| "/".into());
         let arn = wire::arn(ctx.partition(), &ctx.account_id, "role", &path, &name);
-        self.authorize(ctx, "CreateRole", &arn)?;
+        self.authorize(ctx, IamAction::CreateRole, &arn)?;
         if req.permissions_boundary.is_some() {
             // Accepting a boundary without enforcing it would grant more than the caller asked.
             return Err(IamError::InvalidInput(
@@ -100,7 +101,7 @@ impl Iam {
         check_role_name(&mut v, name);
         v.finish()?;
         let name = given(name);
-        self.authorize(ctx, "GetRole", &self.role_arn_for(ctx, name))?;
+        self.authorize(ctx, IamAction::GetRole, &self.role_arn_for(ctx, name))?;
         let st = self.state.read();
         st.role(&ctx.account_id, name).map(role_view)
     }
@@ -122,7 +123,7 @@ impl Iam {
         );
         paging.check(&mut v);
         v.finish()?;
-        self.authorize(ctx, "ListRoles", &Self::wildcard_arn(ctx, "role"))?;
+        self.authorize(ctx, IamAction::ListRoles, &Self::wildcard_arn(ctx, "role"))?;
         let prefix = path_prefix.unwrap_or("/");
         let st = self.state.read();
         let mut items: Vec<(String, Role)> = st
@@ -141,7 +142,7 @@ impl Iam {
         check_role_name(&mut v, name);
         v.finish()?;
         let name = given(name);
-        self.authorize(ctx, "DeleteRole", &self.role_arn_for(ctx, name))?;
+        self.authorize(ctx, IamAction::DeleteRole, &self.role_arn_for(ctx, name))?;
         let mut st = self.state.write();
         let key = entity_key(&ctx.account_id, name);
         let role = st.role(&ctx.account_id, name)?;
@@ -167,7 +168,7 @@ impl Iam {
     pub(super) fn update_role_with(
         &self,
         ctx: &RequestContext,
-        action: &str,
+        action: IamAction,
         name: &str,
         change: impl FnOnce(&mut RoleRecord) -> Result<(), IamError>,
     ) -> Result<Role, IamError> {
@@ -198,7 +199,7 @@ impl Iam {
             wire::MAX_SESSION_DURATION,
         );
         v.finish()?;
-        self.update_role_with(ctx, "UpdateRole", given(name), |r| {
+        self.update_role_with(ctx, IamAction::UpdateRole, given(name), |r| {
             if let Some(d) = description {
                 r.description = Some(d);
             }
@@ -222,7 +223,7 @@ impl Iam {
         v.required("Description", &description);
         check_role_description(&mut v, description.as_deref());
         v.finish()?;
-        self.update_role_with(ctx, "UpdateRoleDescription", given(name), |r| {
+        self.update_role_with(ctx, IamAction::UpdateRoleDescription, given(name), |r| {
             r.description = description;
             Ok(())
         })
@@ -241,7 +242,7 @@ impl Iam {
         wire::check_document(&mut v, "PolicyDocument", document);
         v.finish()?;
         let doc = given(document);
-        self.update_role_with(ctx, "UpdateAssumeRolePolicy", given(name), |r| {
+        self.update_role_with(ctx, IamAction::UpdateAssumeRolePolicy, given(name), |r| {
             document::check(doc, Kind::Trust)?;
             r.trust_policy = doc.to_string();
             Ok(())
@@ -263,7 +264,7 @@ impl Iam {
         v.finish()?;
         let tags = tags.unwrap_or_default();
         check_duplicate_tags(tags)?;
-        self.update_role_with(ctx, "TagRole", given(name), |r| {
+        self.update_role_with(ctx, IamAction::TagRole, given(name), |r| {
             r.tags = merge_tags(&r.tags, tags)?;
             Ok(())
         })
@@ -285,7 +286,7 @@ impl Iam {
         }
         v.finish()?;
         let keys = keys.unwrap_or_default();
-        self.update_role_with(ctx, "UntagRole", given(name), |r| {
+        self.update_role_with(ctx, IamAction::UntagRole, given(name), |r| {
             r.tags = remove_tags(&r.tags, keys);
             Ok(())
         })
@@ -304,7 +305,7 @@ impl Iam {
         paging.check(&mut v);
         v.finish()?;
         let name = given(name);
-        self.authorize(ctx, "ListRoleTags", &self.role_arn_for(ctx, name))?;
+        self.authorize(ctx, IamAction::ListRoleTags, &self.role_arn_for(ctx, name))?;
         let st = self.state.read();
         let role = st.role(&ctx.account_id, name)?;
         page(ordered(tags_of(&role.tags)), paging)
@@ -325,7 +326,7 @@ impl Iam {
         let name = given(name);
         self.authorize(
             ctx,
-            "ListInstanceProfilesForRole",
+            IamAction::ListInstanceProfilesForRole,
             &self.role_arn_for(ctx, name),
         )?;
         self.state.read().role(&ctx.account_id, name).map(|_| ())

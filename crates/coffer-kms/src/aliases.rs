@@ -47,7 +47,7 @@ impl Kms {
             ));
         }
         let mut w = self.world.write();
-        let (key, _) = self.resolve(&w, ctx, &ops::CREATE_ALIAS, &target)?;
+        let (key, _) = self.resolve(&w, ctx, ops::KmsAction::CreateAlias.info(), &target)?;
         let arn = alias_arn(ctx.partition(), &ctx.region, &ctx.account_id, &name);
         if w.region(&ctx.account_id, &ctx.region)
             .is_some_and(|r| r.aliases.contains_key(&name))
@@ -116,7 +116,7 @@ impl Kms {
         let (name, target) = Self::validate_alias_request(&req, true)?;
         let mut w = self.world.write();
         let mut rec = Self::existing_alias(&w, ctx, &name)?;
-        let (key, _) = self.resolve(&w, ctx, &ops::UPDATE_ALIAS, &target)?;
+        let (key, _) = self.resolve(&w, ctx, ops::KmsAction::UpdateAlias.info(), &target)?;
         if rec.target_key_id != key.key_id {
             Self::check_alias_quota(&w, ctx, &key.key_id)?;
         }
@@ -156,7 +156,7 @@ impl Kms {
         let w = self.world.read();
         let filter = match &req.key_id {
             Some(k) => Some(
-                self.resolve(&w, ctx, &ops::LIST_ALIASES, k)?
+                self.resolve(&w, ctx, ops::KmsAction::ListAliases.info(), k)?
                     .0
                     .key_id
                     .clone(),

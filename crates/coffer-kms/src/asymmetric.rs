@@ -108,15 +108,21 @@ impl Kms {
         let mt: a::MessageType = parse(Some(req.message_type.as_deref().unwrap_or("RAW")))?;
         let message = req.message.unwrap_or_default();
         let key_ref = req.key_id.unwrap_or_default();
-        self.with_pair(ctx, &ops::SIGN, &key_ref, req.dry_run, |_, _, pair, arn| {
-            let signature = a::sign(pair, alg, message.as_slice(), mt)
-                .map_err(|e| crypto_error(e, arn, "Sign"))?;
-            Ok(SignResponse {
-                key_id: arn.to_string(),
-                signature: Blob::new(signature),
-                signing_algorithm: alg.as_str().into(),
-            })
-        })
+        self.with_pair(
+            ctx,
+            ops::KmsAction::Sign.info(),
+            &key_ref,
+            req.dry_run,
+            |_, _, pair, arn| {
+                let signature = a::sign(pair, alg, message.as_slice(), mt)
+                    .map_err(|e| crypto_error(e, arn, coffer_model::ops::KmsOp::Sign.name()))?;
+                Ok(SignResponse {
+                    key_id: arn.to_string(),
+                    signature: Blob::new(signature),
+                    signing_algorithm: alg.as_str().into(),
+                })
+            },
+        )
     }
 
     /// `Verify`: an invalid signature is `KMSInvalidSignatureException`.
@@ -133,7 +139,7 @@ impl Kms {
         let key_ref = req.key_id.unwrap_or_default();
         self.with_pair(
             ctx,
-            &ops::VERIFY,
+            ops::KmsAction::Verify.info(),
             &key_ref,
             req.dry_run,
             |_, _, pair, arn| {
@@ -169,7 +175,7 @@ impl Kms {
         v.finish()?;
         let key_ref = req.key_id.unwrap_or_default();
         let w = self.world.read();
-        let (key, fam) = self.resolve(&w, ctx, &ops::GET_PUBLIC_KEY, &key_ref)?;
+        let (key, fam) = self.resolve(&w, ctx, ops::KmsAction::GetPublicKey.info(), &key_ref)?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
         let Some(MaterialKey::Pair(pair)) = fam.current().map(|m| &m.key) else {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -234,17 +240,22 @@ impl Kms {
         req: MacRequest,
     ) -> Result<GenerateMacResponse, KmsError> {
         Self::validate_mac(&req, false)?;
-        self.with_hmac(ctx, &ops::GENERATE_MAC, &req, |hmac, alg, arn| {
-            let message = req.message.as_ref().map(Blob::as_slice).unwrap_or_default();
-            let mac = hmac
-                .generate_mac(alg, message)
-                .map_err(|e| crypto_error(e, arn, "GenerateMac"))?;
-            Ok(GenerateMacResponse {
-                mac: Blob::new(mac),
-                mac_algorithm: alg.as_str().into(),
-                key_id: arn.to_string(),
-            })
-        })
+        self.with_hmac(
+            ctx,
+            ops::KmsAction::GenerateMac.info(),
+            &req,
+            |hmac, alg, arn| {
+                let message = req.message.as_ref().map(Blob::as_slice).unwrap_or_default();
+                let mac = hmac
+                    .generate_mac(alg, message)
+                    .map_err(|e| crypto_error(e, arn, "GenerateMac"))?;
+                Ok(GenerateMacResponse {
+                    mac: Blob::new(mac),
+                    mac_algorithm: alg.as_str().into(),
+                    key_id: arn.to_string(),
+                })
+            },
+        )
     }
 
     /// `VerifyMac`: a MAC that does not match is `KMSInvalidMacException`.
@@ -254,21 +265,26 @@ impl Kms {
         req: MacRequest,
     ) -> Result<VerifyMacResponse, KmsError> {
         Self::validate_mac(&req, true)?;
-        self.with_hmac(ctx, &ops::VERIFY_MAC, &req, |hmac, alg, arn| {
-            let message = req.message.as_ref().map(Blob::as_slice).unwrap_or_default();
-            let mac = req.mac.as_ref().map(Blob::as_slice).unwrap_or_default();
-            if !hmac
-                .verify_mac(alg, message, mac)
-                .map_err(|e| crypto_error(e, arn, "VerifyMac"))?
-            {
-                return Err(KmsError::InvalidMac(String::new()));
-            }
-            Ok(VerifyMacResponse {
-                key_id: arn.to_string(),
-                mac_valid: true,
-                mac_algorithm: alg.as_str().into(),
-            })
-        })
+        self.with_hmac(
+            ctx,
+            ops::KmsAction::VerifyMac.info(),
+            &req,
+            |hmac, alg, arn| {
+                let message = req.message.as_ref().map(Blob::as_slice).unwrap_or_default();
+                let mac = req.mac.as_ref().map(Blob::as_slice).unwrap_or_default();
+                if !hmac
+                    .verify_mac(alg, message, mac)
+                    .map_err(|e| crypto_error(e, arn, "VerifyMac"))?
+                {
+                    return Err(KmsError::InvalidMac(String::new()));
+                }
+                Ok(VerifyMacResponse {
+                    key_id: arn.to_string(),
+                    mac_valid: true,
+                    mac_algorithm: alg.as_str().into(),
+                })
+            },
+        )
     }
 
     /// `DeriveSharedSecret` (ECDH).
@@ -303,7 +319,7 @@ impl Kms {
         let key_ref = req.key_id.unwrap_or_default();
         self.with_pair(
             ctx,
-            &ops::DERIVE_SHARED_SECRET,
+            ops::KmsAction::DeriveSharedSecret.info(),
             &key_ref,
             req.dry_run,
             |_, fam, pair, arn| {
@@ -330,15 +346,21 @@ impl Kms {
         dry: Option<bool>,
     ) -> Result<EncryptResponse, KmsError> {
         let alg: a::EncryptionAlgorithm = parse(Some(algorithm))?;
-        self.with_pair(ctx, &ops::ENCRYPT, key_ref, dry, |_, _, pair, arn| {
-            let ct = a::encrypt(pair.public_key(), alg, plaintext)
-                .map_err(|e| crypto_error(e, arn, "Encrypt"))?;
-            Ok(EncryptResponse {
-                ciphertext_blob: Blob::new(ct),
-                key_id: arn.to_string(),
-                encryption_algorithm: alg.as_str().into(),
-            })
-        })
+        self.with_pair(
+            ctx,
+            ops::KmsAction::Encrypt.info(),
+            key_ref,
+            dry,
+            |_, _, pair, arn| {
+                let ct = a::encrypt(pair.public_key(), alg, plaintext)
+                    .map_err(|e| crypto_error(e, arn, coffer_model::ops::KmsOp::Encrypt.name()))?;
+                Ok(EncryptResponse {
+                    ciphertext_blob: Blob::new(ct),
+                    key_id: arn.to_string(),
+                    encryption_algorithm: alg.as_str().into(),
+                })
+            },
+        )
     }
 
     /// RSA `Decrypt`: needs the key named, since the ciphertext does not name it.
@@ -358,17 +380,23 @@ impl Kms {
             })
         })?;
         let alg: a::EncryptionAlgorithm = parse(Some(algorithm))?;
-        self.with_pair(ctx, &ops::DECRYPT, key_ref, dry, |_, fam, pair, arn| {
-            let plain =
-                a::decrypt(pair, alg, ciphertext).map_err(|e| crypto_error(e, arn, "Decrypt"))?;
-            let material = fam
-                .rec
-                .materials
-                .last()
-                .map(|m| m.id.clone())
-                .unwrap_or_default();
-            Ok((plain, arn.to_string(), material))
-        })
+        self.with_pair(
+            ctx,
+            ops::KmsAction::Decrypt.info(),
+            key_ref,
+            dry,
+            |_, fam, pair, arn| {
+                let plain = a::decrypt(pair, alg, ciphertext)
+                    .map_err(|e| crypto_error(e, arn, "Decrypt"))?;
+                let material = fam
+                    .rec
+                    .materials
+                    .last()
+                    .map(|m| m.id.clone())
+                    .unwrap_or_default();
+                Ok((plain, arn.to_string(), material))
+            },
+        )
     }
 
     fn generate_data_key_pair_common(
@@ -426,7 +454,12 @@ impl Kms {
         ctx: &RequestContext,
         req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairResponse, KmsError> {
-        self.generate_data_key_pair_common(ctx, &ops::GENERATE_DATA_KEY_PAIR, req, true)
+        self.generate_data_key_pair_common(
+            ctx,
+            ops::KmsAction::GenerateDataKeyPair.info(),
+            req,
+            true,
+        )
     }
 
     /// `GenerateDataKeyPairWithoutPlaintext`.
@@ -437,7 +470,7 @@ impl Kms {
     ) -> Result<GenerateDataKeyPairResponse, KmsError> {
         self.generate_data_key_pair_common(
             ctx,
-            &ops::GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT,
+            ops::KmsAction::GenerateDataKeyPairWithoutPlaintext.info(),
             req,
             false,
         )
@@ -480,7 +513,7 @@ impl Kms {
         let key_ref = req.key_id.unwrap_or_default();
         self.with_pair(
             ctx,
-            &ops::ENCAPSULATE,
+            ops::KmsAction::Encapsulate.info(),
             &key_ref,
             req.dry_run,
             |_, _, pair, arn| {
@@ -508,12 +541,13 @@ impl Kms {
         let blob = req.shared_secret_ciphertext_blob.unwrap_or_default();
         self.with_pair(
             ctx,
-            &ops::DECAPSULATE,
+            ops::KmsAction::Decapsulate.info(),
             &key_ref,
             req.dry_run,
             |_, _, pair, arn| {
-                let secret = a::decapsulate(pair, blob.as_slice())
-                    .map_err(|e| crypto_error(e, arn, "Decapsulate"))?;
+                let secret = a::decapsulate(pair, blob.as_slice()).map_err(|e| {
+                    crypto_error(e, arn, coffer_model::ops::KmsOp::Decapsulate.name())
+                })?;
                 Ok(EncapsulateResponse {
                     key_id: arn.to_string(),
                     shared_secret: Blob::from(secret),

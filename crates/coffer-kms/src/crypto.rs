@@ -141,7 +141,7 @@ impl Kms {
         let enc_ctx = req.encryption_context.unwrap_or_default();
         let (blob, arn, _) = self.seal(
             ctx,
-            &ops::ENCRYPT,
+            ops::KmsAction::Encrypt.info(),
             req.key_id.as_deref().unwrap_or_default(),
             &enc_ctx,
             plaintext.as_slice(),
@@ -202,7 +202,7 @@ impl Kms {
         Self::symmetric_only(req.encryption_algorithm.as_deref())?;
         let (plain, arn, material) = self.open(
             ctx,
-            &ops::DECRYPT,
+            ops::KmsAction::Decrypt.info(),
             blob.as_slice(),
             req.key_id.as_deref(),
             &req.encryption_context.unwrap_or_default(),
@@ -254,7 +254,7 @@ impl Kms {
         let blob = req.ciphertext_blob.unwrap_or_default();
         let (plain, source_arn, source_material) = self.open(
             ctx,
-            &ops::RE_ENCRYPT_FROM,
+            ops::KmsAction::ReEncryptFrom.info(),
             blob.as_slice(),
             req.source_key_id.as_deref(),
             &req.source_encryption_context.unwrap_or_default(),
@@ -262,7 +262,7 @@ impl Kms {
         )?;
         let (new_blob, arn, material) = self.seal(
             ctx,
-            &ops::RE_ENCRYPT_TO,
+            ops::KmsAction::ReEncryptTo.info(),
             req.destination_key_id.as_deref().unwrap_or_default(),
             &req.destination_encryption_context.unwrap_or_default(),
             &plain,
@@ -336,7 +336,7 @@ impl Kms {
         ctx: &RequestContext,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
-        self.generate_data_key_common(ctx, &ops::GENERATE_DATA_KEY, req, true)
+        self.generate_data_key_common(ctx, ops::KmsAction::GenerateDataKey.info(), req, true)
     }
 
     /// `GenerateDataKeyWithoutPlaintext`.
@@ -345,7 +345,12 @@ impl Kms {
         ctx: &RequestContext,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
-        self.generate_data_key_common(ctx, &ops::GENERATE_DATA_KEY_WITHOUT_PLAINTEXT, req, false)
+        self.generate_data_key_common(
+            ctx,
+            ops::KmsAction::GenerateDataKeyWithoutPlaintext.info(),
+            req,
+            false,
+        )
     }
 
     /// `GenerateRandom`.

@@ -161,7 +161,7 @@ impl Kms {
             v.one_of(
                 &format!("Operations.{}.member", i + 1),
                 Some(op),
-                GRANT_OPERATIONS,
+                grant_operations(),
             );
         }
         let source_arn = req
@@ -223,14 +223,14 @@ impl Kms {
         let (key, fam) = self.resolve(
             &w,
             ctx,
-            &ops::CREATE_GRANT,
+            ops::KmsAction::CreateGrant.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         // Every grant operation names a key operation; each must be one the key supports.
         let (spec, usage) = (fam.rec.key_spec.as_str(), fam.rec.key_usage.as_str());
         if !operations
             .iter()
-            .all(|op| ops::by_name(op).is_some_and(|k| k.supported_by(spec, usage)))
+            .all(|op| ops::by_name(op).is_some_and(|k| ops::rule(k).supported_by(spec, usage)))
         {
             return Err(invalid(OPERATION_NOT_SUPPORTED));
         }
@@ -322,7 +322,7 @@ impl Kms {
         let (key, _) = self.resolve(
             &w,
             ctx,
-            &ops::LIST_GRANTS,
+            ops::KmsAction::ListGrants.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let items: Vec<(String, GrantListEntry)> = w
@@ -452,7 +452,7 @@ impl Kms {
         };
         let key_id = {
             let w = self.world.read();
-            self.resolve(&w, ctx, &ops::RETIRE_GRANT, &key_ref)?
+            self.resolve(&w, ctx, ops::KmsAction::RetireGrant.info(), &key_ref)?
                 .0
                 .key_id
                 .clone()
@@ -478,7 +478,7 @@ impl Kms {
             self.resolve(
                 &w,
                 ctx,
-                &ops::REVOKE_GRANT,
+                ops::KmsAction::RevokeGrant.info(),
                 req.key_id.as_deref().unwrap_or_default(),
             )?
             .0

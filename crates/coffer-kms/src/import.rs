@@ -121,7 +121,12 @@ impl Kms {
         // Check the key first, so a wrong key is reported before an unsupported algorithm.
         {
             let w = self.world.read();
-            let (key, fam) = self.resolve(&w, ctx, &ops::GET_PARAMETERS_FOR_IMPORT, key_ref)?;
+            let (key, fam) = self.resolve(
+                &w,
+                ctx,
+                ops::KmsAction::GetParametersForImport.info(),
+                key_ref,
+            )?;
             let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
             Self::require_external(&arn, fam)?;
         }
@@ -155,7 +160,12 @@ impl Kms {
         let valid_to = now.plus_millis(TOKEN_VALIDITY_MS);
 
         let mut w = self.world.write();
-        let (key, fam) = self.resolve(&w, ctx, &ops::GET_PARAMETERS_FOR_IMPORT, key_ref)?;
+        let (key, fam) = self.resolve(
+            &w,
+            ctx,
+            ops::KmsAction::GetParametersForImport.info(),
+            key_ref,
+        )?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
         Self::require_external(&arn, fam)?;
         let wrapped = self.root.wrap(
@@ -365,7 +375,8 @@ impl Kms {
         let key_ref = req.key_id.as_deref().unwrap_or_default();
 
         let mut w = self.world.write();
-        let (key, fam) = self.resolve(&w, ctx, &ops::IMPORT_KEY_MATERIAL, key_ref)?;
+        let (key, fam) =
+            self.resolve(&w, ctx, ops::KmsAction::ImportKeyMaterial.info(), key_ref)?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
         Self::require_external(&arn, fam)?;
         let token_rec = self.check_token(&w, key, token.as_slice())?;
@@ -534,7 +545,7 @@ impl Kms {
         let (key, fam) = self.resolve(
             &w,
             ctx,
-            &ops::DELETE_IMPORTED_KEY_MATERIAL,
+            ops::KmsAction::DeleteImportedKeyMaterial.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);

@@ -39,7 +39,7 @@ impl Kms {
         let (key, _) = self.resolve(
             &w,
             ctx,
-            &ops::GET_KEY_POLICY,
+            ops::KmsAction::GetKeyPolicy.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         Self::check_policy_name(req.policy_name.as_deref())?;
@@ -66,7 +66,7 @@ impl Kms {
         check_policy_document(&policy)?;
         self.update_key(
             ctx,
-            &ops::PUT_KEY_POLICY,
+            ops::KmsAction::PutKeyPolicy.info(),
             req.key_id.as_deref().unwrap_or_default(),
             |k| {
                 k.policy = policy;
@@ -90,7 +90,7 @@ impl Kms {
         self.resolve(
             &w,
             ctx,
-            &ops::LIST_KEY_POLICIES,
+            ops::KmsAction::ListKeyPolicies.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         Ok(ListKeyPoliciesResponse {

@@ -285,7 +285,7 @@ impl Kms {
         let (key, fam) = self.resolve(
             &w,
             ctx,
-            &ops::DESCRIBE_KEY,
+            ops::KmsAction::DescribeKey.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         Ok(KeyMetadataResponse {
@@ -402,7 +402,7 @@ impl Kms {
     /// `EnableKey`.
     pub fn enable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, KmsError> {
         let id = Self::key_id_only(&req)?;
-        self.update_key(ctx, &ops::ENABLE_KEY, &id, |k| {
+        self.update_key(ctx, ops::KmsAction::EnableKey.info(), &id, |k| {
             k.state = KeyState::Enabled;
             Ok(())
         })?;
@@ -412,7 +412,7 @@ impl Kms {
     /// `DisableKey`.
     pub fn disable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, KmsError> {
         let id = Self::key_id_only(&req)?;
-        self.update_key(ctx, &ops::DISABLE_KEY, &id, |k| {
+        self.update_key(ctx, ops::KmsAction::DisableKey.info(), &id, |k| {
             k.state = KeyState::Disabled;
             Ok(())
         })?;
@@ -435,7 +435,7 @@ impl Kms {
         let (key, fam) = self.resolve(
             &w,
             ctx,
-            &ops::SCHEDULE_KEY_DELETION,
+            ops::KmsAction::ScheduleKeyDeletion.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
@@ -478,11 +478,11 @@ impl Kms {
         let id = Self::key_id_only(&req)?;
         let external = {
             let w = self.world.read();
-            let (_, fam) = self.resolve(&w, ctx, &ops::CANCEL_KEY_DELETION, &id)?;
+            let (_, fam) = self.resolve(&w, ctx, ops::KmsAction::CancelKeyDeletion.info(), &id)?;
             fam.rec.origin == "EXTERNAL"
         };
         let now = self.clock.now();
-        let key = self.update_key(ctx, &ops::CANCEL_KEY_DELETION, &id, |k| {
+        let key = self.update_key(ctx, ops::KmsAction::CancelKeyDeletion.info(), &id, |k| {
             // A key without (unexpired) imported material goes back to waiting for it.
             let holds = k
                 .imported
@@ -516,7 +516,7 @@ impl Kms {
         let description = req.description.unwrap_or_default();
         self.update_key(
             ctx,
-            &ops::UPDATE_KEY_DESCRIPTION,
+            ops::KmsAction::UpdateKeyDescription.info(),
             req.key_id.as_deref().unwrap_or_default(),
             |k| {
                 k.description = description;

@@ -272,7 +272,7 @@ impl Kms {
         let key_id: String = match Self::parse_ref(ctx, key_ref)? {
             KeyRef::Id(id) => id.to_string(),
             KeyRef::Alias(name) => {
-                if !op.accepts_alias {
+                if !ops::rule(op).accepts_alias {
                     return Err(KmsError::NotFound(format!("Invalid keyId '{key_ref}'")));
                 }
                 let alias = w
@@ -300,10 +300,10 @@ impl Kms {
             self.authorize(w, ctx, op, key, fam, &arn)?;
         }
         let state = self.effective_state(key);
-        if !op.states.contains(&state) {
+        if !ops::rule(op).accepts(state) {
             return Err(state_error(op, state, &arn));
         }
-        if let Some(usage) = op.usage {
+        if let Some(usage) = ops::usage(op) {
             if fam.rec.key_usage != usage {
                 return Err(KmsError::InvalidKeyUsage(format!(
                     "{arn} key usage is {} which is not valid for {}.",
@@ -311,12 +311,12 @@ impl Kms {
                 )));
             }
         }
-        if op.symmetric_only && fam.rec.key_spec != "SYMMETRIC_DEFAULT" {
+        if ops::rule(op).symmetric_only && fam.rec.key_spec != "SYMMETRIC_DEFAULT" {
             let msg = format!(
                 "{arn} key spec is {} which is not valid for {}.",
                 fam.rec.key_spec, op.name
             );
-            return Err(if op.usage.is_some() {
+            return Err(if ops::rule(op).usage.is_some() {
                 KmsError::InvalidKeyUsage(msg)
             } else {
                 KmsError::UnsupportedOperation(msg)
@@ -346,10 +346,7 @@ impl Kms {
             .authorizer
             .get()
             .ok_or_else(|| KmsError::Internal("no authorizer for a role session".into()))?;
-        let grant_name = match op.name {
-            "ReEncryptFrom" | "ReEncryptTo" => op.name,
-            n => n,
-        };
+        let grant_name = op.name;
         let grant_allows = w.region(&ctx.account_id, &ctx.region).is_some_and(|r| {
             r.grants.values().any(|g| {
                 g.key_id == key.key_id
@@ -380,7 +377,7 @@ impl Kms {
             .check_kms(
                 ctx,
                 coffer_core::authz::Ask {
-                    action: op.action,
+                    action: op.iam,
                     resource: arn,
                     context: c,
                 },
@@ -391,8 +388,8 @@ impl Kms {
     }
 
     /// Authorizes a role session's request that names no key (CreateKey, ListKeys, ListAliases,
-    /// GenerateRandom, …): `kms:<op>` on `*`.
-    pub fn authorize_account(&self, ctx: &RequestContext, op: &str) -> Result<(), KmsError> {
+    /// GenerateRandom, …): the IAM `action` (`kms:CreateKey`) on `*`.
+    pub fn authorize_account(&self, ctx: &RequestContext, action: &str) -> Result<(), KmsError> {
         if ctx.role.is_none() {
             return Ok(());
         }
@@ -406,7 +403,7 @@ impl Kms {
             .check(
                 ctx,
                 coffer_core::authz::Ask {
-                    action: &format!("kms:{op}"),
+                    action,
                     resource: "*",
                     context: c,
                 },
@@ -438,7 +435,7 @@ impl Kms {
 fn state_error(op: &KeyOp, state: KeyState, arn: &str) -> KmsError {
     match state {
         KeyState::Disabled => KmsError::Disabled(format!("{arn} is disabled.")),
-        KeyState::Enabled if !op.states.contains(&KeyState::Disabled) => {
+        KeyState::Enabled if !ops::rule(op).accepts(KeyState::Disabled) => {
             KmsError::InvalidState(format!("{arn} is not pending deletion."))
         }
         KeyState::Enabled => KmsError::InvalidState(format!("{arn} is enabled.")),

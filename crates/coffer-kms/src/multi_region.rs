@@ -35,7 +35,7 @@ impl Kms {
         let (key, fam) = self.resolve(
             &w,
             ctx,
-            &ops::REPLICATE_KEY,
+            ops::KmsAction::ReplicateKey.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
@@ -141,7 +141,7 @@ impl Kms {
         let (key, fam) = self.resolve(
             &w,
             ctx,
-            &ops::UPDATE_PRIMARY_REGION,
+            ops::KmsAction::UpdatePrimaryRegion.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);

@@ -34,7 +34,7 @@ impl KeyProvider for Kms {
             ..ctx.clone()
         };
         let w = self.world.read();
-        let (key, _) = self.resolve(&w, ctx, &ops::DESCRIBE_KEY, key_ref)?;
+        let (key, _) = self.resolve(&w, ctx, ops::KmsAction::DescribeKey.info(), key_ref)?;
         Ok(key_arn(
             ctx.partition(),
             &key.region,
@@ -118,7 +118,7 @@ impl KeyProvider for Kms {
             coffer_crypto::random::bytes(32).map_err(|e| KeyFailure::Internal(e.to_string()))?;
         let (blob, _, _) = self.seal(
             ctx,
-            &ops::GENERATE_DATA_KEY,
+            ops::KmsAction::GenerateDataKey.info(),
             key_ref,
             enc_ctx,
             &data_key,
@@ -134,7 +134,14 @@ impl KeyProvider for Kms {
         enc_ctx: &BTreeMap<String, String>,
     ) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
         let ctx = &ctx.via_service("secretsmanager");
-        let (plain, _, _) = self.open(ctx, &ops::DECRYPT, blob, None, enc_ctx, None)?;
+        let (plain, _, _) = self.open(
+            ctx,
+            ops::KmsAction::Decrypt.info(),
+            blob,
+            None,
+            enc_ctx,
+            None,
+        )?;
         Ok(plain)
     }
 }

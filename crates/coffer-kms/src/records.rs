@@ -37,33 +37,9 @@ pub const IMPORT_TABLE: &str = "kms_import";
 /// Table of last uses.
 pub const LAST_USE_TABLE: &str = "kms_last_use";
 
-/// The state of one regional key (AWS `KeyState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyState {
-    /// Usable.
-    Enabled,
-    /// Disabled by its owner.
-    Disabled,
-    /// Scheduled for deletion.
-    PendingDeletion,
-    /// A primary waiting for its replicas to be deleted before its own window starts.
-    PendingReplicaDeletion,
-    /// An `EXTERNAL` key without (or whose) imported material (expired or was deleted).
-    PendingImport,
-}
-
-impl KeyState {
-    /// AWS's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Enabled => "Enabled",
-            KeyState::Disabled => "Disabled",
-            KeyState::PendingDeletion => "PendingDeletion",
-            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
-            KeyState::PendingImport => "PendingImport",
-        }
-    }
-}
+/// The state of one regional key (AWS `KeyState`): the registry's type, so stored records and
+/// the key rules of [`crate::ops`] share it.
+pub use coffer_model::ops::KeyState;
 
 /// One version of a family's key material, wrapped under the root key.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,7 +56,7 @@ impl Kms {
         let now = self.clock.now();
         self.update_family(
             ctx,
-            &ops::ENABLE_KEY_ROTATION,
+            ops::KmsAction::EnableKeyRotation.info(),
             req.key_id.as_deref().unwrap_or_default(),
             |key, fam| {
                 Self::rotation_allowed(ctx, key, fam)?;
@@ -80,12 +80,17 @@ impl Kms {
         req: KeyIdRequest,
     ) -> Result<Empty, KmsError> {
         let id = Self::key_id_only(&req)?;
-        self.update_family(ctx, &ops::DISABLE_KEY_ROTATION, &id, |key, fam| {
-            Self::rotation_allowed(ctx, key, fam)?;
-            fam.rotation_enabled = false;
-            fam.next_rotation = None;
-            Ok(())
-        })?;
+        self.update_family(
+            ctx,
+            ops::KmsAction::DisableKeyRotation.info(),
+            &id,
+            |key, fam| {
+                Self::rotation_allowed(ctx, key, fam)?;
+                fam.rotation_enabled = false;
+                fam.next_rotation = None;
+                Ok(())
+            },
+        )?;
         Ok(Empty {})
     }
 
@@ -97,7 +102,7 @@ impl Kms {
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
         let id = Self::key_id_only(&req)?;
         let w = self.world.read();
-        let (key, fam) = self.resolve(&w, ctx, &ops::GET_KEY_ROTATION_STATUS, &id)?;
+        let (key, fam) = self.resolve(&w, ctx, ops::KmsAction::GetKeyRotationStatus.info(), &id)?;
         let enabled = fam.rec.rotation_enabled;
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: enabled,
@@ -119,7 +124,7 @@ impl Kms {
     ) -> Result<KeyIdResponse, KmsError> {
         let id = Self::key_id_only(&req)?;
         let mut w = self.world.write();
-        let (key, fam) = self.resolve(&w, ctx, &ops::ROTATE_KEY_ON_DEMAND, &id)?;
+        let (key, fam) = self.resolve(&w, ctx, ops::KmsAction::RotateKeyOnDemand.info(), &id)?;
         Self::rotation_allowed(ctx, key, &fam.rec)?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
         let done = fam
@@ -175,7 +180,7 @@ impl Kms {
         let (key, fam) = self.resolve(
             &w,
             ctx,
-            &ops::LIST_KEY_ROTATIONS,
+            ops::KmsAction::ListKeyRotations.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);

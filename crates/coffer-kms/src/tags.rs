@@ -22,7 +22,7 @@ impl Kms {
         let tags = req.tags.unwrap_or_default();
         self.update_key(
             ctx,
-            &ops::TAG_RESOURCE,
+            ops::KmsAction::TagResource.info(),
             req.key_id.as_deref().unwrap_or_default(),
             |k| merge_tags(&mut k.tags, &tags),
         )?;
@@ -45,7 +45,7 @@ impl Kms {
         let keys = req.tag_keys.unwrap_or_default();
         self.update_key(
             ctx,
-            &ops::UNTAG_RESOURCE,
+            ops::KmsAction::UntagResource.info(),
             req.key_id.as_deref().unwrap_or_default(),
             |k| {
                 k.tags.retain(|(tk, _)| !keys.contains(tk));
@@ -69,7 +69,7 @@ impl Kms {
         let (key, _) = self.resolve(
             &w,
             ctx,
-            &ops::LIST_RESOURCE_TAGS,
+            ops::KmsAction::ListResourceTags.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let items: Vec<(String, Tag)> = key

@@ -24,21 +24,23 @@ pub(super) struct Usage {
 
 /// The `KeyLastUsageTrackingOperation` an operation counts as, if it is one.
 fn tracked_name(op: &KeyOp) -> Option<&'static str> {
-    match op.name {
-        "ReEncryptFrom" | "ReEncryptTo" => Some("ReEncrypt"),
-        n @ ("Decapsulate"
-        | "Decrypt"
-        | "DeriveSharedSecret"
-        | "Encapsulate"
-        | "Encrypt"
-        | "GenerateDataKey"
-        | "GenerateDataKeyPair"
-        | "GenerateDataKeyPairWithoutPlaintext"
-        | "GenerateDataKeyWithoutPlaintext"
-        | "GenerateMac"
-        | "Sign"
-        | "Verify"
-        | "VerifyMac") => Some(n),
+    use ops::KmsAction as A;
+    let action = ops::KmsAction::from_name(op.name)?;
+    match action {
+        A::ReEncryptFrom | A::ReEncryptTo => Some(coffer_model::ops::KmsOp::ReEncrypt.name()),
+        A::Decapsulate
+        | A::Decrypt
+        | A::DeriveSharedSecret
+        | A::Encapsulate
+        | A::Encrypt
+        | A::GenerateDataKey
+        | A::GenerateDataKeyPair
+        | A::GenerateDataKeyPairWithoutPlaintext
+        | A::GenerateDataKeyWithoutPlaintext
+        | A::GenerateMac
+        | A::Sign
+        | A::Verify
+        | A::VerifyMac => Some(op.name),
         _ => None,
     }
 }
@@ -111,7 +113,7 @@ impl Kms {
         let (key, _) = self.resolve(
             &w,
             ctx,
-            &ops::GET_KEY_LAST_USAGE,
+            ops::KmsAction::GetKeyLastUsage.info(),
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let last = self

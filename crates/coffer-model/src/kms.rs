@@ -62,28 +62,14 @@ pub const ENCRYPTION_ALGORITHMS: &[&str] = &[
 ];
 /// Every data key spec.
 pub const DATA_KEY_SPECS: &[&str] = &["AES_256", "AES_128"];
-/// Every operation a grant can allow.
-pub const GRANT_OPERATIONS: &[&str] = &[
-    "Decrypt",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "Sign",
-    "Verify",
-    "GetPublicKey",
-    "CreateGrant",
-    "RetireGrant",
-    "DescribeKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
-    "VerifyMac",
-    "DeriveSharedSecret",
-    "Encapsulate",
-    "Decapsulate",
-];
+/// Every operation a grant can allow: the model's `GrantOperation` enum, from the registry.
+pub fn grant_operations() -> &'static [&'static str] {
+    use crate::ops::{Service, ShapeKind};
+    match Service::Kms.shape("GrantOperation").map(|s| &s.kind) {
+        Some(ShapeKind::String(s)) => s.enum_values,
+        _ => &[],
+    }
+}
 /// Every `ResourceOwnerType` (whose keys `ListKeys` lists).
 pub const RESOURCE_OWNERS: &[&str] = &["SELF", "OTHER_ACCOUNTS_VIA_RAM"];
 

@@ -1,15 +1,19 @@
-//! Authorization of Secrets Manager requests from role sessions (ADR 0009): every operation's
-//! action is `secretsmanager:<Operation>`, on the secret it names (its ARN, with its resource
-//! policy and tags as condition keys) or on `*` for operations that name none. Checked in one
-//! place, [`SecretsManager::authorize_request`], which the dispatcher calls before the operation;
-//! BatchGetSecretValue also checks `secretsmanager:GetSecretValue` on each secret it reads.
+//! Authorization of Secrets Manager requests from role sessions (ADR 0009): each operation's
+//! action and resource come from the operation registry (`coffer_model::ops`): the action on the
+//! secret the request names (its ARN, with its resource policy and tags as condition keys), or on
+//! `*` for operations that name none. Checked in one place, [`SecretsManager::authorize_request`],
+//! which the dispatcher calls before the operation; BatchGetSecretValue's second check
+//! (`secretsmanager:GetSecretValue` on each secret it reads) is made as it reads them.
 
 use super::*;
 use coffer_core::authz::{Ask, Authorizer};
+use coffer_model::ops::{Locator, ResourceKind, SecretsManagerAction, SecretsManagerOp};
 use coffer_policy::Context;
 
-/// Operations that name no secret: authorized on `*`.
-const ACCOUNT_OPERATIONS: &[&str] = &["ListSecrets", "GetRandomPassword", "BatchGetSecretValue"];
+/// The IAM action for reading a secret's value (BatchGetSecretValue checks it per secret).
+pub(super) fn get_secret_value_action() -> &'static str {
+    SecretsManagerAction::GetSecretValue.info().iam
+}
 
 impl SecretsManager {
     /// Uses `authz` for role sessions (set once, when the services are opened together).
@@ -65,34 +69,30 @@ impl SecretsManager {
             .map_err(|d| SmError::AccessDenied(d.message))
     }
 
-    /// Authorizes a request before it runs: `secretsmanager:<op>` on the secret the body names
-    /// (`SecretId`; CreateSecret's `Name`), or on `*`. Root callers pass. A secret that does not
-    /// exist is checked by the ARN it would have, so that a caller without permission learns
-    /// nothing about which secrets exist.
+    /// Authorizes a request before it runs: the registry's first check of `op` (its action on the
+    /// secret the body names, CreateSecret's `Name` included, or on `*`). Root callers pass. A
+    /// secret that does not exist is checked by the ARN it would have, so that a caller without
+    /// permission learns nothing about which secrets exist.
     pub fn authorize_request(
         &self,
         ctx: &RequestContext,
-        op: &str,
+        op: SecretsManagerOp,
         body: &[u8],
     ) -> Result<(), SmError> {
         if ctx.role.is_none() {
             return Ok(());
         }
-        let action = format!("secretsmanager:{op}");
-        let fields: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let field = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
+        let Some(first) = op.info().checks.first() else {
+            return Ok(());
         };
+        let action = first.action.iam;
         let authz = self.authorizer()?;
         let check = |resource: &str, context: Context, policy: Option<&str>| {
             authz
                 .check(
                     ctx,
                     Ask {
-                        action: &action,
+                        action,
                         resource,
                         context,
                     },
@@ -100,63 +100,67 @@ impl SecretsManager {
                 )
                 .map_err(|d| SmError::AccessDenied(d.message))
         };
-        let named = if op == "CreateSecret" {
-            None
-        } else {
-            field("SecretId")
+        let member = match (first.resource.kind, first.resource.locators.first()) {
+            (ResourceKind::Secret, Some(Locator::Member(m))) => *m,
+            _ => return check("*", Context::new(), None),
         };
-        match named {
-            Some(id) => {
-                let st = self.state.read();
-                match Self::lookup(&st, ctx, &id) {
-                    Ok(s) => check(
-                        &s.rec.arn,
-                        Self::secret_context(&s.rec),
-                        s.rec.policy.as_deref(),
-                    ),
-                    Err(_) => {
-                        let arn = if id.starts_with("arn:") {
-                            id
-                        } else {
-                            secret_arn(&ctx.region, &ctx.account_id, &id, "??????")
-                        };
-                        let mut c = Context::new();
-                        c.set("secretsmanager:SecretId", &arn);
-                        check(&arn, c, None)
-                    }
+        let fields: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let Some(id) = field(member) else {
+            return if first.resource.optional {
+                check("*", Context::new(), None)
+            } else {
+                // The operation reports the missing member.
+                Ok(())
+            };
+        };
+        if op == SecretsManagerOp::CreateSecret {
+            let arn = secret_arn(&ctx.region, &ctx.account_id, &id, "??????");
+            let mut c = Context::new();
+            c.set("secretsmanager:Name", &id);
+            if let Some(k) = field("KmsKeyId") {
+                c.set("secretsmanager:KmsKeyId", &k);
+            }
+            if let Some(d) = field("Description") {
+                c.set("secretsmanager:Description", &d);
+            }
+            for tag in fields
+                .get("Tags")
+                .and_then(|t| t.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(k), Some(v)) = (
+                    tag.get("Key").and_then(|k| k.as_str()),
+                    tag.get("Value").and_then(|v| v.as_str()),
+                ) {
+                    c.set(&format!("aws:RequestTag/{k}"), v);
                 }
             }
-            None if op == "CreateSecret" => {
-                let name = field("Name").unwrap_or_default();
-                let arn = secret_arn(&ctx.region, &ctx.account_id, &name, "??????");
+            return check(&arn, c, None);
+        }
+        let st = self.state.read();
+        match Self::lookup(&st, ctx, &id) {
+            Ok(s) => check(
+                &s.rec.arn,
+                Self::secret_context(&s.rec),
+                s.rec.policy.as_deref(),
+            ),
+            Err(_) => {
+                let arn = if id.starts_with("arn:") {
+                    id
+                } else {
+                    secret_arn(&ctx.region, &ctx.account_id, &id, "??????")
+                };
                 let mut c = Context::new();
-                c.set("secretsmanager:Name", &name);
-                if let Some(k) = field("KmsKeyId") {
-                    c.set("secretsmanager:KmsKeyId", &k);
-                }
-                if let Some(d) = field("Description") {
-                    c.set("secretsmanager:Description", &d);
-                }
-                for tag in fields
-                    .get("Tags")
-                    .and_then(|t| t.as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    if let (Some(k), Some(v)) = (
-                        tag.get("Key").and_then(|k| k.as_str()),
-                        tag.get("Value").and_then(|v| v.as_str()),
-                    ) {
-                        c.set(&format!("aws:RequestTag/{k}"), v);
-                    }
-                }
+                c.set("secretsmanager:SecretId", &arn);
                 check(&arn, c, None)
             }
-            None if ACCOUNT_OPERATIONS.contains(&op) || op == "ValidateResourcePolicy" => {
-                check("*", Context::new(), None)
-            }
-            // Every other operation needs a SecretId; the operation reports it missing.
-            None => Ok(()),
         }
     }
 }

@@ -246,7 +246,7 @@ impl SecretsManager {
                 let found = secret_id_chars(id)
                     .and_then(|_| Self::lookup(&st, ctx, id))
                     .and_then(|s| {
-                        self.check_secret(ctx, "secretsmanager:GetSecretValue", s)
+                        self.check_secret(ctx, authorize::get_secret_value_action(), s)
                             .map(|()| s)
                     });
                 match found {
@@ -268,7 +268,7 @@ impl SecretsManager {
             let max = usize::try_from(req.max_results.unwrap_or(20)).unwrap_or(20);
             for s in found.iter().skip(offset).take(max) {
                 let arn = s.rec.arn.clone();
-                match self.check_secret(ctx, "secretsmanager:GetSecretValue", s) {
+                match self.check_secret(ctx, authorize::get_secret_value_action(), s) {
                     Ok(()) => read(s, &arn, &mut values, &mut errors),
                     Err(e) => errors.push(api_error(&arn, &e)),
                 }
