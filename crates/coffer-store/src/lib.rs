@@ -15,12 +15,14 @@ pub mod conformance;
 mod group;
 mod memory;
 mod net;
+mod postgres;
 mod sqlite;
 mod watch;
 
 use std::time::Duration;
 
 pub use memory::MemoryStore;
+pub use postgres::{PostgresOptions, PostgresStore, SslMode};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use watch::Subscription;
 

@@ -32,7 +32,6 @@ impl Watch {
 
     /// Wakes every waiter without news (e.g. a lost connection was re-established: some
     /// notifications may have been missed, so followers should poll).
-    #[allow(dead_code)] // used by the PostgreSQL listener
     pub(crate) fn poke(&self) {
         let _guard = self.latest.lock();
         self.changed.notify_all();
