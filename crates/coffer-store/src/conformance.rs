@@ -2,9 +2,14 @@
 //!
 //! Call [`run_all`] from a backend's tests with a function that opens a fresh, empty store; or
 //! call the individual checks (each takes an empty store and panics with a message on failure).
+//! A durable backend also runs [`run_reopen`] with a function that reopens one database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{Store, Transaction};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::{Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction};
 
 /// One conformance check: takes a fresh, empty store and panics if the backend misbehaves.
 pub type Check = fn(&dyn Store);
@@ -27,6 +32,35 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("unusual_keys", unusual_keys),
     ("many_records", many_records),
     ("concurrent_commits", concurrent_commits),
+    ("versions_increase", versions_increase),
+    ("condition_version", condition_version),
+    ("condition_absent", condition_absent),
+    (
+        "conditions_see_state_before_writes",
+        conditions_see_state_before_writes,
+    ),
+    (
+        "conflict_aborts_whole_transaction",
+        conflict_aborts_whole_transaction,
+    ),
+    (
+        "no_op_commit_uses_no_sequence",
+        no_op_commit_uses_no_sequence,
+    ),
+    (
+        "concurrent_cas_no_lost_update",
+        concurrent_cas_no_lost_update,
+    ),
+    ("create_if_absent_race", create_if_absent_race),
+    ("change_log_order", change_log_order),
+    (
+        "change_log_limit_whole_commits",
+        change_log_limit_whole_commits,
+    ),
+    ("change_log_concurrent", change_log_concurrent),
+    ("subscribe_wakes", subscribe_wakes),
+    ("clear_resets_log", clear_resets_log),
+    ("compact_log", compact_log),
 ];
 
 /// Runs every check in [`CHECKS`], each against a fresh store from `open`.
@@ -526,4 +560,758 @@ pub fn concurrent_commits(store: &dyn Store) {
             "last count of thread {t}"
         );
     }
+}
+
+// ----- versions, conditions, change log --------------------------------------------------
+
+fn commit_info(store: &dyn Store, tx: &Transaction, what: &str) -> CommitInfo {
+    match store.commit_info(tx) {
+        Ok(info) => info,
+        Err(e) => panic!("{what}: commit failed: {e}"),
+    }
+}
+
+fn put_info(store: &dyn Store, table: &str, key: &str, value: &[u8]) -> CommitInfo {
+    let mut tx = Transaction::new();
+    tx.put(table, key, value.to_vec());
+    commit_info(store, &tx, &format!("put ({table:?}, {key:?})"))
+}
+
+fn get_v(store: &dyn Store, table: &str, key: &str) -> Option<Record> {
+    match store.get_versioned(table, key) {
+        Ok(record) => record,
+        Err(e) => panic!("get_versioned ({table:?}, {key:?}) failed: {e}"),
+    }
+}
+
+fn bounds(store: &dyn Store) -> LogBounds {
+    match store.log_bounds() {
+        Ok(bounds) => bounds,
+        Err(e) => panic!("log_bounds failed: {e}"),
+    }
+}
+
+fn changes(store: &dyn Store, after: u64, limit: usize) -> Vec<Change> {
+    match store.changes_since(after, limit) {
+        Ok(changes) => changes,
+        Err(e) => panic!("changes_since({after}, {limit}) failed: {e}"),
+    }
+}
+
+fn expect_conflict(result: Result<CommitInfo, StoreError>, table: &str, key: &str, what: &str) {
+    match result {
+        Err(StoreError::Conflict { table: t, key: k }) => {
+            assert_eq!(
+                (t.as_str(), k.as_str()),
+                (table, key),
+                "{what}: conflict names the record"
+            )
+        }
+        other => panic!("{what}: expected a conflict on ({table:?}, {key:?}), got {other:?}"),
+    }
+}
+
+fn change(seq: u64, table: &str, key: &str, value: Option<&[u8]>) -> Change {
+    Change {
+        seq,
+        table: table.to_string(),
+        key: key.to_string(),
+        record: value.map(|v| Record {
+            value: v.to_vec(),
+            version: seq,
+        }),
+    }
+}
+
+/// Every put gives the record the commit's sequence as its version: versions grow with every
+/// put, are the same for every record of one commit, and are not reused after a delete.
+pub fn versions_increase(store: &dyn Store) {
+    let first = put_info(store, "t", "k", b"a");
+    let r1 = get_v(store, "t", "k").expect("record after put");
+    assert!(r1.version >= 1, "versions start at 1");
+    assert_eq!(r1.version, first.seq, "version is the commit's sequence");
+    assert_eq!(r1.value, b"a".to_vec());
+
+    let second = put_info(store, "t", "k", b"a");
+    let r2 = get_v(store, "t", "k").unwrap();
+    assert!(second.seq > first.seq, "sequences increase");
+    assert_eq!(
+        r2.version, second.seq,
+        "a put of the same bytes still advances the version"
+    );
+
+    let mut tx = Transaction::new();
+    tx.put("t", "k", b"b".to_vec())
+        .put("u", "other", b"o".to_vec());
+    let third = commit_info(store, &tx, "two records");
+    assert_eq!(get_v(store, "t", "k").unwrap().version, third.seq);
+    assert_eq!(get_v(store, "u", "other").unwrap().version, third.seq);
+    match store.scan_versioned("t") {
+        Ok(rows) => assert_eq!(
+            rows,
+            vec![(
+                "k".to_string(),
+                Record {
+                    value: b"b".to_vec(),
+                    version: third.seq
+                }
+            )],
+            "scan_versioned"
+        ),
+        Err(e) => panic!("scan_versioned failed: {e}"),
+    }
+
+    let mut tx = Transaction::new();
+    tx.delete("t", "k");
+    let deleted = commit_info(store, &tx, "delete");
+    assert!(deleted.seq > third.seq, "a delete is a commit");
+    assert_eq!(get_v(store, "t", "k"), None, "a deleted record is gone");
+    let again = put_info(store, "t", "k", b"c");
+    let r3 = get_v(store, "t", "k").unwrap();
+    assert!(
+        r3.version > third.seq && r3.version == again.seq,
+        "a re-created record never gets an old version back"
+    );
+}
+
+/// `require_version` commits when the record is at that version and conflicts otherwise
+/// (stale version, absent record), leaving the record untouched.
+pub fn condition_version(store: &dyn Store) {
+    put(store, "t", "k", b"one");
+    let v1 = get_v(store, "t", "k").unwrap().version;
+    let mut tx = Transaction::new();
+    tx.require_version("t", "k", v1)
+        .put("t", "k", b"two".to_vec());
+    let info = commit_info(store, &tx, "compare-and-set at the current version");
+    let r = get_v(store, "t", "k").unwrap();
+    assert_eq!((r.value.as_slice(), r.version), (&b"two"[..], info.seq));
+
+    // The same transaction again: v1 is now stale.
+    expect_conflict(store.commit_info(&tx), "t", "k", "stale version");
+    assert_eq!(
+        get_v(store, "t", "k").unwrap(),
+        r,
+        "a conflict changes nothing"
+    );
+    expect_conflict(
+        store.commit(&tx).map(|()| CommitInfo { seq: 0 }),
+        "t",
+        "k",
+        "commit",
+    );
+
+    let mut tx = Transaction::new();
+    tx.require_version("t", "absent", 1)
+        .put("t", "absent", b"x".to_vec());
+    expect_conflict(
+        store.commit_info(&tx),
+        "t",
+        "absent",
+        "version of an absent record",
+    );
+    assert_eq!(get_v(store, "t", "absent"), None);
+
+    let mut tx = Transaction::new();
+    tx.require("t", "k", Some(r.version)).delete("t", "k");
+    commit_info(store, &tx, "delete at the current version");
+    assert_eq!(get_v(store, "t", "k"), None);
+}
+
+/// `require_absent` commits only when the record does not exist.
+pub fn condition_absent(store: &dyn Store) {
+    let mut create = Transaction::new();
+    create
+        .require_absent("t", "k")
+        .put("t", "k", b"first".to_vec());
+    commit_info(store, &create, "create if absent");
+    assert_eq!(get(store, "t", "k").as_deref(), Some(&b"first"[..]));
+
+    let mut again = Transaction::new();
+    again
+        .require("t", "k", None)
+        .put("t", "k", b"second".to_vec());
+    expect_conflict(
+        store.commit_info(&again),
+        "t",
+        "k",
+        "create of an existing record",
+    );
+    assert_eq!(get(store, "t", "k").as_deref(), Some(&b"first"[..]));
+
+    let mut tx = Transaction::new();
+    tx.delete("t", "k");
+    commit(store, &tx, "delete");
+    commit_info(store, &again, "create after delete");
+    assert_eq!(get(store, "t", "k").as_deref(), Some(&b"second"[..]));
+
+    // Only the named record counts: same key elsewhere, another key here.
+    let mut tx = Transaction::new();
+    tx.require_absent("u", "k")
+        .require_absent("t", "k2")
+        .put("u", "k", b"u".to_vec());
+    commit_info(store, &tx, "absent in another table");
+}
+
+/// Conditions are checked against the state before the transaction's writes; a transaction of
+/// conditions alone commits nothing and reports the current sequence.
+pub fn conditions_see_state_before_writes(store: &dyn Store) {
+    let mut tx = Transaction::new();
+    tx.put("t", "k", b"v".to_vec()).require_absent("t", "k");
+    commit_info(
+        store,
+        &tx,
+        "condition listed after a put of the same record",
+    );
+    let r = get_v(store, "t", "k").unwrap();
+
+    let head = bounds(store).head;
+    let mut check = Transaction::new();
+    check
+        .require_version("t", "k", r.version)
+        .require_absent("t", "other");
+    assert!(
+        check.is_empty(),
+        "conditions alone are an empty transaction"
+    );
+    let info = commit_info(store, &check, "conditions only, holding");
+    assert_eq!(info.seq, head, "conditions alone use no sequence");
+    let mut failing = Transaction::new();
+    failing.require_absent("t", "k");
+    expect_conflict(
+        store.commit_info(&failing),
+        "t",
+        "k",
+        "conditions only, failing",
+    );
+    assert_eq!(bounds(store).head, head);
+}
+
+/// One failed condition among several aborts every write of the transaction, across tables;
+/// no sequence is used and nothing reaches the change log.
+pub fn conflict_aborts_whole_transaction(store: &dyn Store) {
+    put(store, "a", "1", b"a1");
+    put(store, "b", "1", b"b1");
+    let va = get_v(store, "a", "1").unwrap().version;
+    let before = bounds(store);
+
+    let mut tx = Transaction::new();
+    tx.require_version("a", "1", va)
+        .require_absent("b", "1")
+        .put("a", "1", b"changed".to_vec())
+        .put("c", "new", b"new".to_vec())
+        .delete("b", "1");
+    expect_conflict(store.commit_info(&tx), "b", "1", "second condition fails");
+    assert_eq!(
+        get(store, "a", "1").as_deref(),
+        Some(&b"a1"[..]),
+        "a untouched"
+    );
+    assert_eq!(
+        get(store, "b", "1").as_deref(),
+        Some(&b"b1"[..]),
+        "b untouched"
+    );
+    assert!(scan(store, "c").is_empty(), "c untouched");
+    assert_eq!(bounds(store), before, "no sequence used");
+    assert!(
+        changes(store, before.head, 100).is_empty(),
+        "nothing logged"
+    );
+
+    let mut tx = Transaction::new();
+    tx.require_version("a", "1", va)
+        .require_version("b", "1", get_v(store, "b", "1").unwrap().version)
+        .put("a", "1", b"changed".to_vec())
+        .put("c", "new", b"new".to_vec())
+        .delete("b", "1");
+    let info = commit_info(store, &tx, "all conditions hold");
+    assert_eq!(info.seq, before.head + 1, "the next sequence");
+    assert_eq!(get(store, "a", "1").as_deref(), Some(&b"changed"[..]));
+    assert_eq!(get(store, "b", "1"), None);
+    assert_eq!(get(store, "c", "new").as_deref(), Some(&b"new"[..]));
+}
+
+/// A transaction that changes nothing (deletes of absent records, a put then a delete of a new
+/// record) uses no sequence and logs nothing; an empty transaction reports the head.
+pub fn no_op_commit_uses_no_sequence(store: &dyn Store) {
+    let info = put_info(store, "t", "k", b"v");
+    let mut tx = Transaction::new();
+    tx.delete("t", "absent").delete("nothing", "k");
+    assert_eq!(
+        commit_info(store, &tx, "deletes of absent records").seq,
+        info.seq
+    );
+    let mut tx = Transaction::new();
+    tx.put("t", "brief", b"x".to_vec()).delete("t", "brief");
+    assert_eq!(commit_info(store, &tx, "put then delete").seq, info.seq);
+    assert_eq!(
+        commit_info(store, &Transaction::new(), "empty").seq,
+        info.seq
+    );
+    assert_eq!(bounds(store).head, info.seq);
+    assert!(changes(store, info.seq, 10).is_empty());
+    assert_eq!(
+        put_info(store, "t", "k2", b"v").seq,
+        info.seq + 1,
+        "no gap after no-ops"
+    );
+}
+
+/// Many threads increment one counter by read, compare-and-set, retry: exactly one winner per
+/// version read, every increment lands once (no lost update), and the winners form one chain.
+pub fn concurrent_cas_no_lost_update(store: &dyn Store) {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 25;
+    put(store, "t", "counter", &0u64.to_be_bytes());
+    let barrier = Barrier::new(THREADS);
+    let wins: Vec<(u64, u64, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let mut wins = Vec::new();
+                    for _ in 0..PER_THREAD {
+                        loop {
+                            let r = get_v(store, "t", "counter").expect("counter");
+                            let n = u64::from_be_bytes(r.value.as_slice().try_into().unwrap());
+                            let mut tx = Transaction::new();
+                            tx.require_version("t", "counter", r.version).put(
+                                "t",
+                                "counter",
+                                (n + 1).to_be_bytes().to_vec(),
+                            );
+                            match store.commit_info(&tx) {
+                                Ok(info) => {
+                                    wins.push((r.version, info.seq, n + 1));
+                                    break;
+                                }
+                                Err(StoreError::Conflict { .. }) => continue,
+                                Err(e) => panic!("compare-and-set failed: {e}"),
+                            }
+                        }
+                    }
+                    wins
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let total = (THREADS * PER_THREAD) as u64;
+    let r = get_v(store, "t", "counter").unwrap();
+    assert_eq!(
+        r.value,
+        total.to_be_bytes().to_vec(),
+        "every increment landed"
+    );
+    let read_versions: BTreeSet<u64> = wins.iter().map(|w| w.0).collect();
+    assert_eq!(
+        read_versions.len(),
+        wins.len(),
+        "exactly one winner per version read"
+    );
+    let values: BTreeSet<u64> = wins.iter().map(|w| w.2).collect();
+    assert_eq!(values, (1..=total).collect(), "each value written once");
+    let mut chain = wins.clone();
+    chain.sort();
+    for pair in chain.windows(2) {
+        assert_eq!(
+            pair[0].1, pair[1].0,
+            "each winner read the previous winner's version"
+        );
+    }
+    assert_eq!(
+        chain.last().unwrap().1,
+        r.version,
+        "the last winner's version is current"
+    );
+}
+
+/// Threads racing to create one record with `require_absent`: exactly one wins each race.
+pub fn create_if_absent_race(store: &dyn Store) {
+    const THREADS: usize = 12;
+    const ROUNDS: usize = 6;
+    for round in 0..ROUNDS {
+        let key = format!("name-{round}");
+        let barrier = Barrier::new(THREADS);
+        let outcomes: Vec<(usize, bool)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (barrier, key) = (&barrier, &key);
+                    scope.spawn(move || {
+                        let mut tx = Transaction::new();
+                        tx.require_absent("names", key)
+                            .put("names", key, t.to_string().into_bytes())
+                            .put("owners", &format!("{key}/{t}"), b"x".to_vec());
+                        barrier.wait();
+                        match store.commit_info(&tx) {
+                            Ok(_) => (t, true),
+                            Err(StoreError::Conflict { table, key: k }) => {
+                                assert_eq!((table.as_str(), k.as_str()), ("names", key.as_str()));
+                                (t, false)
+                            }
+                            Err(e) => panic!("create failed: {e}"),
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<usize> = outcomes.iter().filter(|o| o.1).map(|o| o.0).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one creation wins");
+        assert_eq!(
+            get(store, "names", &key),
+            Some(winners[0].to_string().into_bytes()),
+            "round {round}: the winner's record"
+        );
+    }
+    assert_eq!(scan(store, "owners").len(), ROUNDS, "losers wrote nothing");
+}
+
+/// The change log holds every commit's net effect in commit order, sorted by table and key
+/// within a commit, with the new bytes (empty values included) and deletions.
+pub fn change_log_order(store: &dyn Store) {
+    let start = bounds(store).head;
+    assert_eq!(
+        bounds(store).compacted,
+        start,
+        "a fresh store's log is complete"
+    );
+    assert!(
+        changes(store, start, 100).is_empty(),
+        "nothing after the head"
+    );
+
+    let mut tx = Transaction::new();
+    tx.put("b", "1", b"y".to_vec())
+        .put("a", "1", b"x".to_vec())
+        .put("a", "0", b"w".to_vec());
+    let c1 = commit_info(store, &tx, "c1");
+    let mut tx = Transaction::new();
+    tx.put("a", "1", b"first".to_vec())
+        .delete("b", "1")
+        .put("a", "1", b"x2".to_vec())
+        .delete("b", "never");
+    let c2 = commit_info(store, &tx, "c2");
+    let mut tx = Transaction::new();
+    tx.put("a", "empty", Vec::new())
+        .put("c", "bin", vec![0, 0xff]);
+    let c3 = commit_info(store, &tx, "c3");
+    assert_eq!((c1.seq, c2.seq, c3.seq), (start + 1, start + 2, start + 3));
+
+    let expected = vec![
+        change(c1.seq, "a", "0", Some(b"w")),
+        change(c1.seq, "a", "1", Some(b"x")),
+        change(c1.seq, "b", "1", Some(b"y")),
+        change(c2.seq, "a", "1", Some(b"x2")),
+        change(c2.seq, "b", "1", None),
+        change(c3.seq, "a", "empty", Some(b"")),
+        change(c3.seq, "c", "bin", Some(&[0, 0xff])),
+    ];
+    assert_eq!(changes(store, start, 100), expected, "the whole log");
+    assert_eq!(
+        changes(store, c1.seq, 100),
+        expected[3..].to_vec(),
+        "after c1"
+    );
+    assert_eq!(changes(store, c3.seq, 100), Vec::new(), "after the head");
+    assert_eq!(bounds(store).head, c3.seq);
+}
+
+/// `limit` counts entries but never splits a commit.
+pub fn change_log_limit_whole_commits(store: &dyn Store) {
+    let start = bounds(store).head;
+    let mut seqs = Vec::new();
+    for i in 0..4u8 {
+        let mut tx = Transaction::new();
+        for k in 0..3u8 {
+            tx.put("t", &format!("{i}-{k}"), vec![i, k]);
+        }
+        seqs.push(commit_info(store, &tx, "three records").seq);
+    }
+    let count = |after, limit| {
+        let got = changes(store, after, limit);
+        let commits: BTreeSet<u64> = got.iter().map(|c| c.seq).collect();
+        (got.len(), commits.len())
+    };
+    assert_eq!(count(start, 0), (0, 0), "limit 0");
+    assert_eq!(
+        count(start, 1),
+        (3, 1),
+        "limit 1 returns the whole first commit"
+    );
+    assert_eq!(count(start, 3), (3, 1), "limit 3");
+    assert_eq!(count(start, 4), (6, 2), "limit 4 rounds up to two commits");
+    assert_eq!(count(start, 1000), (12, 4), "everything");
+    assert_eq!(count(seqs[2], 1), (3, 1), "from the middle");
+}
+
+/// Commits from many threads get distinct, gap-free sequences; a reader following the log
+/// while they run sees them in order with no gap; replaying the log gives the final state.
+pub fn change_log_concurrent(store: &dyn Store) {
+    const THREADS: usize = 6;
+    const PER_THREAD: usize = 20;
+    let start = bounds(store).head;
+    let total = THREADS * PER_THREAD;
+    let (seqs, followed) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            // Follow the log until every commit has been seen.
+            let mut cursor = start;
+            let mut seen = 0usize;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while seen < total {
+                assert!(
+                    Instant::now() < deadline,
+                    "the follower never saw every commit"
+                );
+                let batch = changes(store, cursor, 7);
+                let mut expected = cursor;
+                for c in &batch {
+                    if c.seq != expected {
+                        assert_eq!(
+                            c.seq,
+                            expected + 1,
+                            "the follower saw a gap after {expected}"
+                        );
+                        expected = c.seq;
+                        seen += 1;
+                    }
+                }
+                cursor = expected;
+                if batch.is_empty() {
+                    std::thread::yield_now();
+                }
+            }
+            cursor
+        });
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..PER_THREAD)
+                        .map(|i| {
+                            let mut tx = Transaction::new();
+                            tx.put("t", &format!("{t}-{i:03}"), vec![t as u8, i as u8])
+                                .put("counts", &t.to_string(), vec![i as u8]);
+                            commit_info(store, &tx, "concurrent commit").seq
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let seqs: Vec<u64> = writers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        (seqs, reader.join().unwrap())
+    });
+    let distinct: BTreeSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(distinct.len(), total, "every commit has its own sequence");
+    let all: BTreeSet<u64> = (start + 1..=start + total as u64).collect();
+    assert_eq!(distinct, all, "sequences are gap-free");
+    assert_eq!(
+        followed,
+        start + total as u64,
+        "the follower reached the head"
+    );
+
+    let log = changes(store, start, usize::MAX);
+    assert_eq!(log.len(), 2 * total, "two entries per commit");
+    for pair in log.windows(2) {
+        assert!(
+            (pair[0].seq, &pair[0].table, &pair[0].key)
+                < (pair[1].seq, &pair[1].table, &pair[1].key),
+            "log order"
+        );
+    }
+    let mut replay: BTreeMap<(String, String), Record> = BTreeMap::new();
+    for c in log {
+        match c.record {
+            Some(record) => replay.insert((c.table, c.key), record),
+            None => replay.remove(&(c.table, c.key)),
+        };
+    }
+    let mut state: BTreeMap<(String, String), Record> = BTreeMap::new();
+    for table in ["t", "counts"] {
+        for (key, record) in store.scan_versioned(table).unwrap() {
+            state.insert((table.to_string(), key), record);
+        }
+    }
+    assert_eq!(replay, state, "replaying the log gives the stored state");
+}
+
+/// A subscription learns of commits: at once for this handle's own commits, and by waking a
+/// waiter for a commit made by another thread.
+pub fn subscribe_wakes(store: &dyn Store) {
+    let sub = store.subscribe().expect("subscribe");
+    let start = sub.latest();
+    let info = put_info(store, "t", "k", b"v");
+    assert!(
+        sub.latest() >= info.seq,
+        "the commit is known once commit returns"
+    );
+    assert_eq!(
+        sub.wait(start, Duration::from_secs(10)),
+        sub.latest(),
+        "no wait when known"
+    );
+
+    let other = sub.clone();
+    let after = info.seq;
+    let woken = std::thread::scope(|scope| {
+        let waiter = scope.spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let seen = other.wait(after, Duration::from_secs(5));
+                if seen > after || Instant::now() > deadline {
+                    return seen;
+                }
+            }
+        });
+        let second = put_info(store, "t", "k2", b"v");
+        (waiter.join().unwrap(), second.seq)
+    });
+    assert!(
+        woken.0 >= woken.1,
+        "the waiter learned of the commit ({woken:?})"
+    );
+    let timeout = sub.wait(u64::MAX - 1, Duration::from_millis(1));
+    assert!(
+        timeout >= woken.1,
+        "a timed-out wait reports the latest sequence"
+    );
+}
+
+/// `clear` empties the log and marks it compacted past every earlier sequence, so followers
+/// reload; versions keep growing after it.
+pub fn clear_resets_log(store: &dyn Store) {
+    let sub = store.subscribe().expect("subscribe");
+    let before = put_info(store, "t", "k", b"v");
+    store.clear().unwrap();
+    let after = bounds(store);
+    assert!(
+        after.compacted > before.seq,
+        "clear marks the log compacted past the old head"
+    );
+    assert!(after.head >= after.compacted);
+    assert!(sub.latest() >= after.head, "clear wakes subscribers");
+    match store.changes_since(before.seq, 10) {
+        Err(StoreError::LogTruncated {
+            after: a,
+            compacted,
+        }) => {
+            assert_eq!(a, before.seq);
+            assert_eq!(compacted, after.compacted);
+        }
+        other => panic!("a follower at the old head must reload, got {other:?}"),
+    }
+    assert!(changes(store, after.head, 10).is_empty());
+    let next = put_info(store, "t", "k", b"w");
+    assert!(next.seq > after.head, "sequences continue after clear");
+    assert_eq!(get_v(store, "t", "k").unwrap().version, next.seq);
+    assert_eq!(
+        changes(store, after.head, 10),
+        vec![change(next.seq, "t", "k", Some(b"w"))]
+    );
+}
+
+/// `compact_log` drops old entries: reading from before the compaction point fails with
+/// `LogTruncated`, reading from it works; compaction stops at the head.
+pub fn compact_log(store: &dyn Store) {
+    let seqs: Vec<u64> = (0..5u8)
+        .map(|i| put_info(store, "t", &i.to_string(), &[i]).seq)
+        .collect();
+    store.compact_log(seqs[2]).unwrap();
+    assert_eq!(bounds(store).compacted, seqs[2]);
+    match store.changes_since(seqs[1], 10) {
+        Err(StoreError::LogTruncated { compacted, .. }) => assert_eq!(compacted, seqs[2]),
+        other => panic!("expected LogTruncated, got {other:?}"),
+    }
+    let rest: Vec<u64> = changes(store, seqs[2], 10).iter().map(|c| c.seq).collect();
+    assert_eq!(
+        rest,
+        seqs[3..].to_vec(),
+        "the entries after the compaction point remain"
+    );
+    store.compact_log(seqs[0]).unwrap();
+    assert_eq!(
+        bounds(store).compacted,
+        seqs[2],
+        "compaction never moves back"
+    );
+    store.compact_log(u64::MAX).unwrap();
+    let b = bounds(store);
+    assert_eq!(
+        (b.compacted, b.head),
+        (seqs[4], seqs[4]),
+        "compaction stops at the head"
+    );
+    let next = put_info(store, "t", "next", b"n");
+    assert_eq!(
+        changes(store, b.head, 10),
+        vec![change(next.seq, "t", "next", Some(b"n"))]
+    );
+    assert_eq!(scan(store, "t").len(), 6, "compaction keeps the records");
+}
+
+// ----- durability across reopening --------------------------------------------------------
+
+/// Runs the checks that need a durable backend. `open` opens the same database every time; the
+/// first call must find it empty.
+pub fn run_reopen(open: &dyn Fn() -> Box<dyn Store>) {
+    eprintln!("conformance: reopen_keeps_versions_and_log");
+    reopen_keeps_versions_and_log(open);
+}
+
+/// Versions, the change log, its bounds and the sequence survive closing and reopening.
+pub fn reopen_keeps_versions_and_log(open: &dyn Fn() -> Box<dyn Store>) {
+    let (log, bounds_before, record) = {
+        let store = open();
+        let start = bounds(store.as_ref()).head;
+        put(store.as_ref(), "t", "a", b"1");
+        let mut tx = Transaction::new();
+        tx.put("t", "b", b"2".to_vec()).delete("t", "a");
+        commit(store.as_ref(), &tx, "second");
+        put(store.as_ref(), "u", "c", b"3");
+        (
+            changes(store.as_ref(), start, 100),
+            bounds(store.as_ref()),
+            get_v(store.as_ref(), "t", "b").unwrap(),
+        )
+    };
+    let store = open();
+    let store = store.as_ref();
+    assert_eq!(bounds(store), bounds_before, "log bounds after reopening");
+    assert_eq!(
+        changes(store, bounds_before.head - 3, 100),
+        log,
+        "changes_since after reopening"
+    );
+    assert_eq!(
+        get_v(store, "t", "b").as_ref(),
+        Some(&record),
+        "version after reopening"
+    );
+    assert_eq!(
+        store.subscribe().unwrap().latest(),
+        bounds_before.head,
+        "subscription starts at the head"
+    );
+    let next = put_info(store, "t", "b", b"4");
+    assert_eq!(
+        next.seq,
+        bounds_before.head + 1,
+        "sequences continue after reopening"
+    );
+    let mut tx = Transaction::new();
+    tx.require_version("t", "b", record.version)
+        .put("t", "b", b"5".to_vec());
+    expect_conflict(
+        store.commit_info(&tx),
+        "t",
+        "b",
+        "a stale version after reopening",
+    );
 }

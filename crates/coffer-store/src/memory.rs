@@ -1,15 +1,56 @@
 //! An in-memory backend for tests of the layers above.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::{Store, StoreError, Transaction, Write};
+use crate::net::{net_writes, whole_commits};
+use crate::watch::{Subscription, Watch};
+use crate::{
+    Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction, DEFAULT_LOG_RETENTION,
+};
 
-/// A [`Store`] held in a `BTreeMap`, lost when dropped. For tests only: nothing is durable.
 #[derive(Debug, Default)]
+struct State {
+    tables: BTreeMap<String, BTreeMap<String, Record>>,
+    log: VecDeque<Change>,
+    bounds: LogBounds,
+}
+
+impl State {
+    fn version(&self, table: &str, key: &str) -> Option<u64> {
+        self.tables
+            .get(table)
+            .and_then(|records| records.get(key))
+            .map(|r| r.version)
+    }
+
+    fn compact(&mut self, through: u64) {
+        let through = through.min(self.bounds.head);
+        while self.log.front().is_some_and(|c| c.seq <= through) {
+            self.log.pop_front();
+        }
+        self.bounds.compacted = self.bounds.compacted.max(through);
+    }
+}
+
+/// A [`Store`] held in memory, lost when dropped. For tests only: nothing is durable.
+///
+/// It implements versions, conditions, the change log (keeping the last
+/// [`DEFAULT_LOG_RETENTION`] commits, or as many as [`MemoryStore::with_log_retention`] says)
+/// and subscriptions exactly as the durable backends do.
+#[derive(Debug)]
 pub struct MemoryStore {
-    tables: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
+    state: Mutex<State>,
+    retention: u64,
+    watch: Arc<Watch>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_log_retention(DEFAULT_LOG_RETENTION)
+    }
 }
 
 impl MemoryStore {
@@ -17,56 +58,162 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// An empty store whose change log keeps the last `retention` commits (at least 1).
+    pub fn with_log_retention(retention: u64) -> Self {
+        MemoryStore {
+            state: Mutex::new(State::default()),
+            retention: retention.max(1),
+            watch: Watch::new(0),
+        }
+    }
 }
 
 impl Store for MemoryStore {
     fn scan(&self, table: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let tables = self.tables.lock();
-        Ok(tables
-            .get(table)
-            .map(|records| {
-                records
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone()))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self
+            .scan_versioned(table)?
+            .into_iter()
+            .map(|(key, record)| (key, record.value))
+            .collect())
     }
 
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tables = self.tables.lock();
-        Ok(tables
+        Ok(self.get_versioned(table, key)?.map(|r| r.value))
+    }
+
+    fn commit(&self, tx: &Transaction) -> Result<(), StoreError> {
+        self.commit_info(tx).map(drop)
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        let mut state = self.state.lock();
+        state.tables.clear();
+        state.log.clear();
+        state.bounds.head += 1;
+        state.bounds.compacted = state.bounds.head;
+        let head = state.bounds.head;
+        drop(state);
+        self.watch.advance(head);
+        Ok(())
+    }
+
+    fn get_versioned(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError> {
+        let state = self.state.lock();
+        Ok(state
+            .tables
             .get(table)
             .and_then(|records| records.get(key))
             .cloned())
     }
 
-    fn commit(&self, tx: &Transaction) -> Result<(), StoreError> {
+    fn scan_versioned(&self, table: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        let state = self.state.lock();
+        Ok(state
+            .tables
+            .get(table)
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|(key, record)| (key.clone(), record.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn commit_info(&self, tx: &Transaction) -> Result<CommitInfo, StoreError> {
+        let mut state = self.state.lock();
+        for condition in &tx.conditions {
+            let (table, key) = condition.target();
+            if !condition.holds(state.version(table, key)) {
+                return Err(condition.conflict());
+            }
+        }
+        let seq = state.bounds.head + 1;
+        let mut changes = Vec::new();
         // Nothing below can fail, so applying in place under the lock is atomic.
-        let mut tables = self.tables.lock();
-        for write in &tx.writes {
-            match write {
-                Write::Put { table, key, value } => {
-                    tables
-                        .entry(table.clone())
+        for write in net_writes(tx) {
+            match write.value {
+                Some(value) => {
+                    let record = Record {
+                        value: value.to_vec(),
+                        version: seq,
+                    };
+                    state
+                        .tables
+                        .entry(write.table.to_string())
                         .or_default()
-                        .insert(key.clone(), value.clone());
+                        .insert(write.key.to_string(), record.clone());
+                    changes.push(Change {
+                        seq,
+                        table: write.table.to_string(),
+                        key: write.key.to_string(),
+                        record: Some(record),
+                    });
                 }
-                Write::Delete { table, key } => {
-                    if let Some(records) = tables.get_mut(table) {
-                        records.remove(key);
-                        if records.is_empty() {
-                            tables.remove(table);
-                        }
+                None => {
+                    let Some(records) = state.tables.get_mut(write.table) else {
+                        continue;
+                    };
+                    if records.remove(write.key).is_none() {
+                        continue;
                     }
+                    if records.is_empty() {
+                        state.tables.remove(write.table);
+                    }
+                    changes.push(Change {
+                        seq,
+                        table: write.table.to_string(),
+                        key: write.key.to_string(),
+                        record: None,
+                    });
                 }
             }
         }
+        if changes.is_empty() {
+            return Ok(CommitInfo {
+                seq: state.bounds.head,
+            });
+        }
+        state.bounds.head = seq;
+        state.log.extend(changes);
+        if seq > self.retention {
+            state.compact(seq - self.retention);
+        }
+        drop(state);
+        self.watch.advance(seq);
+        Ok(CommitInfo { seq })
+    }
+
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let state = self.state.lock();
+        if after < state.bounds.compacted {
+            return Err(StoreError::LogTruncated {
+                after,
+                compacted: state.bounds.compacted,
+            });
+        }
+        let start = state.log.partition_point(|c| c.seq <= after);
+        let mut taken: Vec<Change> = Vec::new();
+        for change in state.log.range(start..) {
+            if taken.len() >= limit && taken.last().is_some_and(|l| l.seq != change.seq) {
+                break;
+            }
+            taken.push(change.clone());
+        }
+        Ok(whole_commits(taken, limit))
+    }
+
+    fn log_bounds(&self) -> Result<LogBounds, StoreError> {
+        Ok(self.state.lock().bounds)
+    }
+
+    fn compact_log(&self, through: u64) -> Result<(), StoreError> {
+        self.state.lock().compact(through);
         Ok(())
     }
 
-    fn clear(&self) -> Result<(), StoreError> {
-        self.tables.lock().clear();
-        Ok(())
+    fn subscribe(&self) -> Result<Subscription, StoreError> {
+        Ok(Subscription::new(self.watch.clone()))
     }
 }

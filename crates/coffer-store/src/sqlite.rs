@@ -1,13 +1,25 @@
 //! The embedded SQLite backend.
+//!
+//! One writer connection, used by the group-commit leader only: concurrent commits are applied
+//! in one SQLite transaction, each inside its own SAVEPOINT (so a failed condition or write
+//! aborts only its own transaction), and made durable by one fsync. Reads go through a small
+//! pool of separate connections, which WAL lets read the last committed state while a commit is
+//! being written and synced.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::{Store, StoreError, Transaction, Write};
+use crate::group::{BatchResults, GroupCommit};
+use crate::net::{net_writes, to_i64, to_u64};
+use crate::watch::{Subscription, Watch};
+use crate::{
+    Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction, DEFAULT_LOG_RETENTION,
+};
 
 /// Schema migrations, applied in order. Migration `i` takes the database from
 /// `user_version == i` to `user_version == i + 1`, inside the same SQLite transaction as the
@@ -20,6 +32,24 @@ const MIGRATIONS: &[&str] = &[
          value BLOB NOT NULL,
          PRIMARY KEY (tbl, key)
      ) WITHOUT ROWID;",
+    // 2: record versions and the change log. Records written before have version 1, the
+    // sequence of a notional first commit that the (empty) log marks as compacted.
+    "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE changes (
+         seq   INTEGER NOT NULL,
+         tbl   TEXT NOT NULL,
+         key   TEXT NOT NULL,
+         value BLOB,
+         PRIMARY KEY (seq, tbl, key)
+     ) WITHOUT ROWID;
+     CREATE TABLE log_state (
+         id        INTEGER PRIMARY KEY CHECK (id = 1),
+         head      INTEGER NOT NULL,
+         compacted INTEGER NOT NULL
+     );
+     INSERT INTO log_state (id, head, compacted)
+         SELECT 1, n, n FROM (SELECT EXISTS (SELECT 1 FROM records) AS n);
+     UPDATE records SET version = 1;",
 ];
 
 /// `PRAGMA application_id` stamped on every Coffer database ("COFR"), so that a file belonging to
@@ -29,11 +59,36 @@ const APPLICATION_ID: i64 = 0x434F_4652;
 /// How long a statement waits for a lock held by another connection (e.g. a second process).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] kept in one SQLite database file (WAL journal, `synchronous=FULL`).
-///
-/// A single connection is shared behind a mutex; calls are serialised.
+/// Tuning of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// How many recent commits the change log keeps (at least 1); older entries are compacted
+    /// away as commits land.
+    pub log_retention: u64,
+    /// The most transactions one group commit applies together (1: every commit alone).
+    pub max_batch: usize,
+    /// How many idle read connections are kept open.
+    pub idle_readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            log_retention: DEFAULT_LOG_RETENTION,
+            max_batch: 512,
+            idle_readers: 8,
+        }
+    }
+}
+
+/// A [`Store`] kept in one SQLite database file (WAL journal, `synchronous=FULL`), with group
+/// commit (see the module documentation).
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    group: GroupCommit,
+    watch: Arc<Watch>,
+    options: SqliteOptions,
     path: PathBuf,
 }
 
@@ -49,20 +104,31 @@ fn backend(context: &str, e: impl fmt::Display) -> StoreError {
     StoreError::Backend(format!("sqlite {context}: {e}"))
 }
 
+/// Opens a connection to `path` with the busy timeout and durability settings.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| backend("open", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| backend("busy_timeout", e))?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating it if absent, with mode 0600 on unix) the database at `path` and brings its
-    /// schema up to date.
+    /// schema up to date, with the default [`SqliteOptions`].
     ///
     /// Fails with [`StoreError::Schema`] if the file was written by a newer Coffer or is not a
     /// Coffer database, and with [`StoreError::Backend`] on I/O or SQLite errors.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit options.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         create_private(path)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| backend("open", e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| backend("busy_timeout", e))?;
+        let mut conn = connect(path)?;
 
         // Refuse unknown files before changing anything in them (the journal mode lives in the
         // file header).
@@ -87,8 +153,16 @@ impl SqliteStore {
         migrate(&mut conn)?;
         restrict_permissions(path)?;
 
+        let head = read_bounds(&conn)?.head;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            group: GroupCommit::new(options.max_batch),
+            watch: Watch::new(head),
+            options: SqliteOptions {
+                log_retention: options.log_retention.max(1),
+                ..options
+            },
             path: path.to_path_buf(),
         })
     }
@@ -97,6 +171,228 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Writes a consistent copy of the whole database (records and change log, as of one
+    /// commit) to the new file `dest` (created with mode 0600; it must not exist or be empty)
+    /// while commits go on, and syncs it to disk. Returns the sequence of the last commit in the
+    /// copy. The copy opens with [`SqliteStore::open`].
+    ///
+    /// Uses `VACUUM INTO`, which reads in one transaction (WAL: writers are not blocked).
+    pub fn snapshot_to(&self, dest: &Path) -> Result<u64, StoreError> {
+        let Some(dest_str) = dest.to_str() else {
+            return Err(StoreError::Backend(format!(
+                "sqlite snapshot: the path {} is not UTF-8",
+                dest.display()
+            )));
+        };
+        if std::fs::metadata(dest).is_ok_and(|m| m.len() > 0) {
+            return Err(StoreError::Backend(format!(
+                "sqlite snapshot: {} exists and is not empty",
+                dest.display()
+            )));
+        }
+        create_private(dest)?;
+        let conn = connect(&self.path)?;
+        conn.execute("VACUUM INTO ?1", [dest_str])
+            .map_err(|e| backend("snapshot", e))?;
+        drop(conn);
+        std::fs::File::open(dest)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| backend("snapshot sync", e))?;
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            sync_dir(dir)?;
+        }
+        let copy = connect(dest)?;
+        check_identity(&copy)?;
+        Ok(read_bounds(&copy)?.head)
+    }
+
+    /// Runs `f` on an idle read connection (opening one if none is idle).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self.readers.lock().pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path)?;
+                conn.pragma_update(None, "query_only", true)
+                    .map_err(|e| backend("query_only", e))?;
+                conn
+            }
+        };
+        let result = f(&mut conn);
+        if conn.is_autocommit() {
+            let mut readers = self.readers.lock();
+            if readers.len() < self.options.idle_readers {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Applies a batch of transactions in one SQLite transaction (the group-commit leader).
+    fn apply_batch(&self, txs: &[Transaction]) -> BatchResults {
+        let mut conn = self.writer.lock();
+        let mut results: BatchResults = Vec::with_capacity(txs.len());
+        let outcome = (|| -> Result<u64, StoreError> {
+            let mut db_tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| backend("begin", e))?;
+            let bounds = read_bounds(&db_tx)?;
+            let mut head = bounds.head;
+            for tx in txs {
+                let result = (|| {
+                    let savepoint = db_tx.savepoint().map_err(|e| backend("savepoint", e))?;
+                    match apply_one(&savepoint, tx, head + 1)? {
+                        true => {
+                            savepoint.commit().map_err(|e| backend("release", e))?;
+                            head += 1;
+                        }
+                        false => drop(savepoint), // nothing changed: rolled back, no sequence
+                    }
+                    Ok(CommitInfo { seq: head })
+                })();
+                results.push(result);
+            }
+            if head != bounds.head {
+                let compacted =
+                    compaction_point(head, bounds.compacted, self.options.log_retention);
+                if compacted > bounds.compacted {
+                    db_tx
+                        .execute(
+                            "DELETE FROM changes WHERE seq <= ?1",
+                            [to_i64(compacted, "sequence")?],
+                        )
+                        .map_err(|e| backend("compact", e))?;
+                }
+                db_tx
+                    .execute(
+                        "UPDATE log_state SET head = ?1, compacted = ?2 WHERE id = 1",
+                        (to_i64(head, "sequence")?, to_i64(compacted, "sequence")?),
+                    )
+                    .map_err(|e| backend("log head", e))?;
+                db_tx.commit().map_err(|e| backend("commit", e))?;
+            }
+            Ok(head)
+        })();
+        drop(conn);
+        match outcome {
+            Ok(head) => {
+                self.watch.advance(head);
+                results
+            }
+            Err(e) => txs.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection and commits.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.writer.lock();
+        let db_tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| backend("begin", e))?;
+        let value = f(&db_tx)?;
+        db_tx.commit().map_err(|e| backend("commit", e))?;
+        Ok(value)
+    }
+}
+
+/// Where to compact the log to after a commit reached `head`: keep `retention` commits, and
+/// compact in steps so that not every commit pays for a delete.
+pub(crate) fn compaction_point(head: u64, compacted: u64, retention: u64) -> u64 {
+    let step = (retention / 8).clamp(1, 1024);
+    let target = head.saturating_sub(retention);
+    if target >= compacted.saturating_add(step) {
+        target
+    } else {
+        compacted
+    }
+}
+
+/// Checks the conditions of `tx` and applies its writes, logged under `seq`. Returns whether
+/// anything changed (if not, the caller rolls back and no sequence is used).
+fn apply_one(conn: &Connection, tx: &Transaction, seq: u64) -> Result<bool, StoreError> {
+    let seq = to_i64(seq, "sequence")?;
+    {
+        let mut version = conn
+            .prepare_cached("SELECT version FROM records WHERE tbl = ?1 AND key = ?2")
+            .map_err(|e| backend("condition", e))?;
+        for condition in &tx.conditions {
+            let (table, key) = condition.target();
+            let current: Option<i64> = version
+                .query_row([table, key], |row| row.get(0))
+                .optional()
+                .map_err(|e| backend("condition", e))?;
+            let current = current.map(|v| to_u64(v, "version")).transpose()?;
+            if !condition.holds(current) {
+                return Err(condition.conflict());
+            }
+        }
+    }
+    let mut put = conn
+        .prepare_cached(
+            "INSERT INTO records (tbl, key, value, version) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value, version = excluded.version",
+        )
+        .map_err(|e| backend("put", e))?;
+    let mut delete = conn
+        .prepare_cached("DELETE FROM records WHERE tbl = ?1 AND key = ?2")
+        .map_err(|e| backend("delete", e))?;
+    let mut log = conn
+        .prepare_cached("INSERT INTO changes (seq, tbl, key, value) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(|e| backend("log", e))?;
+    let mut changed = false;
+    for write in net_writes(tx) {
+        match write.value {
+            Some(value) => {
+                put.execute((write.table, write.key, value, seq))
+                    .map_err(|e| backend("put", e))?;
+            }
+            None => {
+                let removed = delete
+                    .execute((write.table, write.key))
+                    .map_err(|e| backend("delete", e))?;
+                if removed == 0 {
+                    continue;
+                }
+            }
+        }
+        log.execute((seq, write.table, write.key, write.value))
+            .map_err(|e| backend("log", e))?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+fn read_bounds(conn: &Connection) -> Result<LogBounds, StoreError> {
+    let (head, compacted): (i64, i64) = conn
+        .query_row(
+            "SELECT head, compacted FROM log_state WHERE id = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(|e| backend("read log state", e))?;
+    Ok(LogBounds {
+        compacted: to_u64(compacted, "sequence")?,
+        head: to_u64(head, "sequence")?,
+    })
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| backend(&format!("sync {}", dir.display()), e))
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 fn user_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -218,71 +514,176 @@ fn restrict_permissions(_path: &Path) -> Result<(), StoreError> {
 
 impl Store for SqliteStore {
     fn scan(&self, table: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT key, value FROM records WHERE tbl = ?1 ORDER BY key")
-            .map_err(|e| backend("scan", e))?;
-        let rows = stmt
-            .query_map([table], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(|e| backend("scan", e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| backend("scan", e))
+        Ok(self
+            .scan_versioned(table)?
+            .into_iter()
+            .map(|(key, record)| (key, record.value))
+            .collect())
     }
 
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT value FROM records WHERE tbl = ?1 AND key = ?2")
-            .map_err(|e| backend("get", e))?;
-        stmt.query_row([table, key], |row| row.get(0))
-            .optional()
-            .map_err(|e| backend("get", e))
+        Ok(self.get_versioned(table, key)?.map(|r| r.value))
     }
 
     fn commit(&self, tx: &Transaction) -> Result<(), StoreError> {
-        if tx.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.conn.lock();
-        // Dropping `db_tx` without committing (any early return below) rolls back.
-        let db_tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| backend("begin", e))?;
-        {
-            let mut put = db_tx
-                .prepare_cached(
-                    "INSERT INTO records (tbl, key, value) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
-                )
-                .map_err(|e| backend("put", e))?;
-            let mut delete = db_tx
-                .prepare_cached("DELETE FROM records WHERE tbl = ?1 AND key = ?2")
-                .map_err(|e| backend("delete", e))?;
-            for write in &tx.writes {
-                match write {
-                    Write::Put { table, key, value } => {
-                        put.execute((table, key, value))
-                            .map_err(|e| backend("put", e))?;
-                    }
-                    Write::Delete { table, key } => {
-                        delete
-                            .execute((table, key))
-                            .map_err(|e| backend("delete", e))?;
-                    }
-                }
-            }
-        }
-        db_tx.commit().map_err(|e| backend("commit", e))
+        self.commit_info(tx).map(drop)
     }
 
     fn clear(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.lock();
-        let db_tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| backend("begin", e))?;
-        db_tx
-            .execute("DELETE FROM records", [])
-            .map_err(|e| backend("clear", e))?;
-        db_tx.commit().map_err(|e| backend("commit", e))
+        let head = self.write(|db_tx| {
+            db_tx
+                .execute_batch(
+                    "DELETE FROM records; DELETE FROM changes; \
+                     UPDATE log_state SET head = head + 1, compacted = head + 1 WHERE id = 1;",
+                )
+                .map_err(|e| backend("clear", e))?;
+            Ok(read_bounds(db_tx)?.head)
+        })?;
+        self.watch.advance(head);
+        Ok(())
+    }
+
+    fn get_versioned(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT value, version FROM records WHERE tbl = ?1 AND key = ?2")
+                .map_err(|e| backend("get", e))?;
+            let row: Option<(Vec<u8>, i64)> = stmt
+                .query_row([table, key], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+                .map_err(|e| backend("get", e))?;
+            row.map(|(value, version)| {
+                Ok(Record {
+                    value,
+                    version: to_u64(version, "version")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn scan_versioned(&self, table: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT key, value, version FROM records WHERE tbl = ?1 ORDER BY key",
+                )
+                .map_err(|e| backend("scan", e))?;
+            let rows = stmt
+                .query_map([table], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get(1)?, row.get::<_, i64>(2)?))
+                })
+                .map_err(|e| backend("scan", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (key, value, version) = row.map_err(|e| backend("scan", e))?;
+                out.push((
+                    key,
+                    Record {
+                        value,
+                        version: to_u64(version, "version")?,
+                    },
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    fn commit_info(&self, tx: &Transaction) -> Result<CommitInfo, StoreError> {
+        if tx.writes.is_empty() && tx.conditions.is_empty() {
+            return Ok(CommitInfo {
+                seq: self.log_bounds()?.head,
+            });
+        }
+        self.group.commit(tx, &|batch| self.apply_batch(batch))
+    }
+
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let after_i = to_i64(after, "sequence")?;
+        let limit_i = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|conn| {
+            // One read transaction: the compaction point and the entries agree.
+            let read = conn.transaction().map_err(|e| backend("begin read", e))?;
+            let bounds = read_bounds(&read)?;
+            if after < bounds.compacted {
+                return Err(StoreError::LogTruncated {
+                    after,
+                    compacted: bounds.compacted,
+                });
+            }
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            // The sequence of the limit-th entry: every entry up to that commit is returned.
+            let last: Option<i64> = read
+                .prepare_cached(
+                    "SELECT seq FROM changes WHERE seq > ?1 ORDER BY seq, tbl, key LIMIT 1 OFFSET ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row((after_i, limit_i - 1), |row| row.get(0))
+                        .optional()
+                })
+                .map_err(|e| backend("changes", e))?;
+            let mut stmt = read
+                .prepare_cached(
+                    "SELECT seq, tbl, key, value FROM changes WHERE seq > ?1 AND seq <= ?2 \
+                     ORDER BY seq, tbl, key",
+                )
+                .map_err(|e| backend("changes", e))?;
+            let rows = stmt
+                .query_map((after_i, last.unwrap_or(i64::MAX)), |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<Vec<u8>>>(3)?,
+                    ))
+                })
+                .map_err(|e| backend("changes", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, table, key, value) = row.map_err(|e| backend("changes", e))?;
+                let seq = to_u64(seq, "sequence")?;
+                out.push(Change {
+                    seq,
+                    table,
+                    key,
+                    record: value.map(|value| Record {
+                        value,
+                        version: seq,
+                    }),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn log_bounds(&self) -> Result<LogBounds, StoreError> {
+        self.read(|conn| read_bounds(conn))
+    }
+
+    fn compact_log(&self, through: u64) -> Result<(), StoreError> {
+        self.write(|db_tx| {
+            let bounds = read_bounds(db_tx)?;
+            let through = through.min(bounds.head);
+            if through <= bounds.compacted {
+                return Ok(());
+            }
+            let through = to_i64(through, "sequence")?;
+            db_tx
+                .execute("DELETE FROM changes WHERE seq <= ?1", [through])
+                .map_err(|e| backend("compact", e))?;
+            db_tx
+                .execute(
+                    "UPDATE log_state SET compacted = ?1 WHERE id = 1",
+                    [through],
+                )
+                .map_err(|e| backend("compact", e))?;
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self) -> Result<Subscription, StoreError> {
+        Ok(Subscription::new(self.watch.clone()))
     }
 }

@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use coffer_store::{SqliteStore, Store, StoreError, Transaction};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use coffer_store::{LogBounds, Record, SqliteOptions, SqliteStore, Store, StoreError, Transaction};
 
 fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("coffer.db")
@@ -273,4 +275,254 @@ fn committed_data_survives_kill_9() {
         assert_eq!(value, &(i as u32).to_be_bytes().to_vec());
     }
     assert_eq!(store.scan("u").unwrap().len(), 50);
+}
+
+/// A database written by the first schema (no versions, no change log) is migrated: its records
+/// get version 1, the log starts compacted at 1, and the next commit is sequence 2.
+#[test]
+fn version_1_database_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let conn = raw(&path);
+        conn.execute_batch(
+            "PRAGMA application_id = 1129268818;
+             CREATE TABLE records (tbl TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                                   PRIMARY KEY (tbl, key)) WITHOUT ROWID;
+             INSERT INTO records VALUES ('keys', 'k1', x'0102');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.get_versioned("keys", "k1").unwrap(),
+        Some(Record {
+            value: vec![1, 2],
+            version: 1
+        })
+    );
+    assert_eq!(
+        store.log_bounds().unwrap(),
+        LogBounds {
+            compacted: 1,
+            head: 1
+        }
+    );
+    assert!(matches!(
+        store.changes_since(0, 10),
+        Err(StoreError::LogTruncated {
+            after: 0,
+            compacted: 1
+        })
+    ));
+    let mut tx = Transaction::new();
+    tx.require_version("keys", "k1", 1)
+        .put("keys", "k1", vec![3]);
+    assert_eq!(store.commit_info(&tx).unwrap().seq, 2);
+    let version: i64 = raw(&path)
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+/// The change log keeps about `log_retention` commits on its own.
+#[test]
+fn log_is_compacted_to_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        log_retention: 16,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(&db_path(&dir), options).unwrap();
+    for i in 0..100u32 {
+        put(&store, "t", &format!("k{}", i % 7), &i.to_be_bytes());
+    }
+    let bounds = store.log_bounds().unwrap();
+    assert_eq!(bounds.head, 100);
+    assert!(
+        bounds.compacted >= 100 - 16 - 2 && bounds.compacted <= 100 - 16,
+        "compacted through {}",
+        bounds.compacted
+    );
+    assert!(matches!(
+        store.changes_since(0, 10),
+        Err(StoreError::LogTruncated { .. })
+    ));
+    let kept = store.changes_since(bounds.compacted, 1000).unwrap();
+    assert_eq!(kept.len() as u64, bounds.head - bounds.compacted);
+    let rows: i64 = raw(&db_path(&dir))
+        .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows as usize, kept.len(), "compacted entries are deleted");
+}
+
+/// In a group commit, a transaction whose write fails (a trigger refuses it) fails alone: the
+/// transactions batched with it commit.
+#[test]
+fn a_failing_transaction_fails_alone_in_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).unwrap();
+    raw(&path)
+        .execute_batch(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON records WHEN NEW.key LIKE 'boom%' \
+             BEGIN SELECT RAISE(ABORT, 'boom refused'); END;",
+        )
+        .unwrap();
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 30;
+    let barrier = std::sync::Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let (store, barrier) = (&store, &barrier);
+            scope.spawn(move || {
+                barrier.wait();
+                for i in 0..PER_THREAD {
+                    let bad = (t + i) % 3 == 0;
+                    let key = format!("{}{t}-{i}", if bad { "boom" } else { "ok" });
+                    let mut tx = Transaction::new();
+                    tx.put("t", &format!("side-{t}-{i}"), vec![1])
+                        .put("t", &key, vec![2]);
+                    match (bad, store.commit_info(&tx)) {
+                        (false, Ok(_)) => {}
+                        (true, Err(StoreError::Backend(m))) => assert!(m.contains("boom refused")),
+                        (bad, other) => panic!("bad={bad}: {other:?}"),
+                    }
+                }
+            });
+        }
+    });
+    let rows = store.scan("t").unwrap();
+    let good = (0..THREADS)
+        .flat_map(|t| (0..PER_THREAD).map(move |i| (t, i)))
+        .filter(|(t, i)| (t + i) % 3 != 0)
+        .count();
+    assert_eq!(
+        rows.len(),
+        2 * good,
+        "every good transaction, whole; no part of a bad one"
+    );
+    let log = store.changes_since(0, usize::MAX).unwrap();
+    assert_eq!(log.len(), 2 * good);
+    assert_eq!(
+        store.log_bounds().unwrap().head as usize,
+        good,
+        "no sequence for failures"
+    );
+}
+
+/// Reads are served while a commit waits for the database's write lock (here held by another
+/// connection): they do not queue behind the writer.
+#[test]
+fn reads_do_not_wait_for_a_commit_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).unwrap();
+    put(&store, "t", "k", b"v");
+    let blocker = raw(&path);
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut tx = Transaction::new();
+            tx.put("t", "k2", b"w".to_vec());
+            let result = store.commit(&tx);
+            done.store(true, Ordering::SeqCst);
+            result
+        });
+        for _ in 0..50 {
+            assert_eq!(store.get("t", "k").unwrap(), Some(b"v".to_vec()));
+            assert_eq!(store.scan("t").unwrap().len(), 1);
+            assert_eq!(store.log_bounds().unwrap().head, 1);
+        }
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "the commit cannot finish while the lock is held"
+        );
+        blocker.execute_batch("COMMIT").unwrap();
+        writer.join().unwrap().unwrap();
+    });
+    assert_eq!(store.get("t", "k2").unwrap(), Some(b"w".to_vec()));
+}
+
+/// Snapshots taken while writers commit are consistent: every record in a snapshot is at the
+/// snapshot's sequence (each commit rewrites all of them), and the copy opens as a store.
+#[test]
+fn snapshot_is_consistent_under_concurrent_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&db_path(&dir)).unwrap();
+    let tables = ["a", "b", "c"];
+    let stop = AtomicBool::new(false);
+    let last = AtomicU64::new(0);
+    let snapshots: Vec<(PathBuf, u64)> = std::thread::scope(|scope| {
+        for w in 0..4u8 {
+            let (store, stop, last) = (&store, &stop, &last);
+            scope.spawn(move || {
+                for n in 0..5_000u32 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let mut tx = Transaction::new();
+                    for table in tables {
+                        for k in 0..4 {
+                            tx.put(
+                                table,
+                                &format!("k{k}"),
+                                [&[w][..], &n.to_be_bytes()].concat(),
+                            );
+                        }
+                    }
+                    let seq = store.commit_info(&tx).unwrap().seq;
+                    last.fetch_max(seq, Ordering::SeqCst);
+                }
+            });
+        }
+        let mut snapshots = Vec::new();
+        for i in 0..3 {
+            // Wait until writers have made progress since the previous snapshot.
+            let floor = last.load(Ordering::SeqCst) + 5;
+            while last.load(Ordering::SeqCst) < floor {
+                std::thread::yield_now();
+            }
+            let dest = dir.path().join(format!("snapshot-{i}.db"));
+            let seq = store.snapshot_to(&dest).unwrap();
+            snapshots.push((dest, seq));
+        }
+        stop.store(true, Ordering::SeqCst);
+        snapshots
+    });
+    let mut previous = 0;
+    for (dest, seq) in snapshots {
+        assert!(seq > previous, "snapshots progress");
+        previous = seq;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "snapshot file mode");
+        }
+        let copy = SqliteStore::open(&dest).unwrap();
+        assert_eq!(copy.log_bounds().unwrap().head, seq);
+        let mut values = std::collections::BTreeSet::new();
+        for table in tables {
+            let rows = copy.scan_versioned(table).unwrap();
+            assert_eq!(rows.len(), 4, "table {table} complete");
+            for (_, record) in rows {
+                assert_eq!(
+                    record.version, seq,
+                    "every record at the snapshot's sequence"
+                );
+                values.insert(record.value);
+            }
+        }
+        assert_eq!(values.len(), 1, "every record from the same commit");
+        let bounds = copy.log_bounds().unwrap();
+        assert!(copy.changes_since(bounds.compacted, usize::MAX).is_ok());
+    }
+    let existing = dir.path().join("snapshot-0.db");
+    assert!(
+        store.snapshot_to(&existing).is_err(),
+        "a non-empty target is refused"
+    );
 }
