@@ -97,10 +97,10 @@ impl Authorizer {
             .map(|d| self.parse(d).unwrap_or_else(allow_nothing))
     }
 
-    /// Adds the global condition keys Coffer knows for a role session's request. Coffer serves
-    /// plain HTTP, so `aws:SecureTransport` is `false` (terminate TLS in front of it and such
-    /// conditions stay unmet, which is the safe side). `aws:username` belongs to IAM users; an
-    /// assumed-role session has none.
+    /// Adds the global condition keys Coffer knows for a role session's request.
+    /// `aws:SecureTransport` is `true` exactly for requests that reached Coffer's own TLS
+    /// listener (TLS terminated in front of Coffer leaves it `false`, the safe side).
+    /// `aws:username` belongs to IAM users; an assumed-role session has none.
     fn with_principal(&self, ctx: &RequestContext, role: &RoleSession, mut c: Context) -> Context {
         let now = self.clock.now().millis;
         c.set("aws:PrincipalArn", &role.role_arn);
@@ -109,7 +109,14 @@ impl Authorizer {
         c.set("aws:RequestedRegion", &ctx.region);
         c.set("aws:EpochTime", (now / 1000).to_string());
         c.set("aws:CurrentTime", iso8601(now));
-        c.set("aws:SecureTransport", "false");
+        c.set(
+            "aws:SecureTransport",
+            if ctx.secure_transport {
+                "true"
+            } else {
+                "false"
+            },
+        );
         c
     }
 

@@ -14,6 +14,8 @@ pub struct RequestContext {
     /// the authorizer. `None` is an account's root user (or Coffer itself), allowed everything in
     /// its account, as AWS's root user is.
     pub role: Option<std::sync::Arc<RoleSession>>,
+    /// The request came over TLS: the `aws:SecureTransport` condition key.
+    pub secure_transport: bool,
 }
 
 /// An assumed-role session (STS AssumeRole): whose permissions a caller holds.

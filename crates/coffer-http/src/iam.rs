@@ -283,7 +283,7 @@ fn envelope(action: &str, result: Option<&str>, request_id: &str) -> String {
 
 /// An IAM error response: `(code, HTTP status, message)`.
 pub(crate) fn error_response(
-    code: &str,
+    code: &'static str,
     status: StatusCode,
     message: &str,
     request_id: &str,
@@ -293,7 +293,7 @@ pub(crate) fn error_response(
     } else {
         "Sender"
     };
-    xml_response(
+    let mut resp = xml_response(
         status,
         format!(
             "<ErrorResponse xmlns=\"{XML_NAMESPACE}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{code}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
@@ -301,7 +301,10 @@ pub(crate) fn error_response(
             xml_escape(request_id)
         ),
         request_id,
-    )
+    );
+    resp.extensions_mut()
+        .insert(crate::metrics::ErrorCode(code));
+    resp
 }
 
 fn render_error(e: IamError, request_id: &str) -> Response {

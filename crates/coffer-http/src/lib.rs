@@ -7,9 +7,12 @@
 pub mod dispatch;
 pub mod error;
 pub mod iam;
+pub mod metrics;
+pub mod server;
 pub mod services;
 pub mod sigv4;
 mod sts;
+pub mod tls;
 
 pub use services::{Coffer, CoreError};
 
@@ -38,6 +41,21 @@ pub struct Config {
     pub dev: bool,
     /// The account of `--dev` callers whose access key ID is not 12 digits.
     pub dev_account: String,
+    /// Largest request body accepted, in bytes (default [`MAX_BODY_BYTES`]).
+    pub max_body_bytes: usize,
+    /// A request body must arrive within this.
+    pub body_timeout: std::time::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dev: false,
+            dev_account: "000000000000".into(),
+            max_body_bytes: MAX_BODY_BYTES,
+            body_timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 /// What every request handler shares.
@@ -104,6 +122,7 @@ fn json_error(e: &ApiError, request_id: &str) -> Response {
     let mut resp = json_response(e.status, bytes, Some(request_id));
     resp.headers_mut()
         .insert("x-amzn-errortype", HeaderValue::from_static(e.code));
+    resp.extensions_mut().insert(metrics::ErrorCode(e.code));
     resp
 }
 
@@ -134,7 +153,7 @@ fn xml_error(e: &ApiError, request_id: &str) -> Response {
     } else {
         "Sender"
     };
-    xml_response(
+    let mut resp = xml_response(
         e.status,
         format!(
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
@@ -142,7 +161,9 @@ fn xml_error(e: &ApiError, request_id: &str) -> Response {
             xml_escape(&e.message)
         ),
         request_id,
-    )
+    );
+    resp.extensions_mut().insert(metrics::ErrorCode(e.code));
+    resp
 }
 
 /// Who is calling, from where (after SigV4).
@@ -165,6 +186,10 @@ fn authenticate(
     protocol: Protocol,
     service: Option<&str>,
 ) -> Result<Caller, ApiError> {
+    let secure_transport = parts
+        .extensions
+        .get::<server::ConnInfo>()
+        .is_some_and(|c| c.tls);
     let rp = RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -182,6 +207,7 @@ fn authenticate(
                     region: "us-east-1".into(),
                     principal_arn: principal.arn.clone(),
                     role: None,
+                    secure_transport,
                 },
                 principal,
                 service: service.unwrap_or("sts").to_string(),
@@ -228,6 +254,7 @@ fn authenticate(
                 region,
                 principal_arn: arn.clone(),
                 role: Some(session.role.clone()),
+                secure_transport,
             },
             principal: Principal {
                 account_id: session.account_id.clone(),
@@ -271,6 +298,7 @@ fn authenticate(
             region,
             principal_arn,
             role: None,
+            secure_transport,
         },
         principal,
         service: parsed.credential.service.clone(),
@@ -280,6 +308,7 @@ fn authenticate(
 /// Every AWS API request.
 async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
+    let _in_flight = metrics::InFlight::start();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     let target = parts
@@ -291,9 +320,13 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     } else {
         Protocol::Query
     };
-    let body = match read_body(body, &parts.headers).await {
+    let body = match read_body(body, &parts.headers, &app.config).await {
         Ok(b) => b,
-        Err(e) => return render(&e, protocol, &request_id),
+        Err(e) => {
+            let resp = render(&e, protocol, &request_id);
+            metrics::record_request("", &resp, started.elapsed());
+            return resp;
+        }
     };
     let (response, op) = match target {
         Some(t) => json_request(&app, &parts, &body, &t, &request_id).await,
@@ -321,6 +354,7 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
+    metrics::record_request(&op, &response, started.elapsed());
     response
 }
 
@@ -331,23 +365,37 @@ fn render(e: &ApiError, protocol: Protocol, request_id: &str) -> Response {
     }
 }
 
-async fn read_body(body: Body, headers: &HeaderMap) -> Result<bytes::Bytes, ApiError> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    config: &Config,
+) -> Result<bytes::Bytes, ApiError> {
+    let max = config.max_body_bytes;
     let too_large = || ApiError {
         code: "RequestEntityTooLargeException",
         status: StatusCode::PAYLOAD_TOO_LARGE,
-        message: format!("Request body is larger than the {MAX_BODY_BYTES} byte limit."),
+        message: format!("Request body is larger than the {max} byte limit."),
     };
     if let Some(len) = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
     {
-        if len.parse::<usize>().map_or(true, |n| n > MAX_BODY_BYTES) {
+        if len.parse::<usize>().map_or(true, |n| n > max) {
             return Err(too_large());
         }
     }
-    to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())
+    match tokio::time::timeout(config.body_timeout, to_bytes(body, max)).await {
+        Ok(r) => r.map_err(|_| too_large()),
+        Err(_) => Err(ApiError {
+            code: if headers.contains_key("x-amz-target") {
+                "RequestTimeoutException"
+            } else {
+                "RequestTimeout"
+            },
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: "Your socket connection to the server was not read from or written to within the timeout period.".into(),
+        }),
+    }
 }
 
 async fn json_request(

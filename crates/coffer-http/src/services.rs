@@ -110,10 +110,43 @@ impl Coffer {
     /// secret rotations (which log their own outcome), expired STS sessions. Returns how many
     /// resources were deleted.
     pub fn run_due(&self) -> Result<usize, CoreError> {
-        let secrets = self.secrets.purge_due()?;
-        let keys = self.kms.run_due()?;
+        self.run_due_until(&|| false)
+    }
+
+    /// [`Coffer::run_due`], checking `stop` between its steps: a shutdown waits for the step
+    /// that runs, never for the rest.
+    pub fn run_due_until(&self, stop: &dyn Fn() -> bool) -> Result<usize, CoreError> {
+        let mut done = 0;
+        if stop() {
+            return Ok(done);
+        }
+        done += self.secrets.purge_due()?;
+        if stop() {
+            return Ok(done);
+        }
+        done += self.kms.run_due()?;
+        if stop() {
+            return Ok(done);
+        }
         self.secrets.rotate_due()?;
-        let sessions = self.sts.purge_expired()?;
-        Ok(secrets + keys + sessions)
+        if stop() {
+            return Ok(done);
+        }
+        done += self.sts.purge_expired()?;
+        Ok(done)
+    }
+
+    /// Writes what is kept in memory between scheduler runs (KMS last-use records, secrets'
+    /// LastAccessedDate): the last step of a graceful shutdown.
+    pub fn flush(&self) -> Result<(), CoreError> {
+        self.kms.flush_usage()?;
+        self.secrets.flush_access_dates()?;
+        Ok(())
+    }
+
+    /// Reads from the store: `Ok` when it answers (the readiness probe).
+    pub fn check_store(&self) -> Result<(), CoreError> {
+        self.store.get("meta", "readiness-probe")?;
+        Ok(())
     }
 }

@@ -3,37 +3,12 @@
 
 use super::*;
 use coffer_core::{RequestContext, RoleSession};
-use coffer_store::{MemoryStore, StoreError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use coffer_store::FaultStore;
 
 const ACCOUNT: &str = "111122223333";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 const DECRYPT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}"#;
 const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
-
-#[derive(Default)]
-struct FlakyStore {
-    inner: MemoryStore,
-    fail: AtomicBool,
-}
-
-impl Store for FlakyStore {
-    fn scan(&self, table: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.inner.scan(table)
-    }
-    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(table, key)
-    }
-    fn commit(&self, tx: &Transaction) -> Result<(), StoreError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("disk on fire".into()));
-        }
-        self.inner.commit(tx)
-    }
-    fn clear(&self) -> Result<(), StoreError> {
-        self.inner.clear()
-    }
-}
 
 struct Fixed;
 impl Clock for Fixed {
@@ -52,11 +27,12 @@ fn ctx_of(account: &str) -> RequestContext {
         region: "us-east-1".into(),
         principal_arn: format!("arn:aws:iam::{account}:root"),
         role: None,
+        secure_transport: false,
     }
 }
 
-fn setup() -> (Arc<FlakyStore>, Iam) {
-    let store = Arc::new(FlakyStore::default());
+fn setup() -> (Arc<FaultStore>, Iam) {
+    let store = Arc::new(FaultStore::memory());
     let iam = Iam::load(store.clone(), Arc::new(Fixed)).unwrap();
     (store, iam)
 }
@@ -745,7 +721,7 @@ fn state_survives_a_reload_and_failed_writes_change_nothing() {
         iam.get_policy(&ctx(), Some(&p.arn)).unwrap()
     );
 
-    store.fail.store(true, Ordering::SeqCst);
+    store.fail_commits(true);
     assert!(matches!(
         iam.detach_role_policy(&ctx(), Some("app"), Some(&p.arn)),
         Err(IamError::Store(_))
@@ -760,7 +736,7 @@ fn state_survives_a_reload_and_failed_writes_change_nothing() {
             }
         )
         .is_err());
-    store.fail.store(false, Ordering::SeqCst);
+    store.fail_commits(false);
     assert_eq!(
         iam.get_policy(&ctx(), Some(&p.arn))
             .unwrap()

@@ -149,10 +149,27 @@ impl Kms {
             self.commit(&tx)?;
             let materials = Self::with_material(&fam, material);
             w.put_family(Family { rec, materials });
+            metrics::counter!("coffer_rotation_runs_total", "kind" => "key").increment(1);
         }
         drop(w);
         self.flush_usage()?;
         Ok(deleted)
+    }
+
+    /// How many regional keys there are in each key state (AWS's state names), every account
+    /// and Region together: what metrics and `coffer status` report.
+    pub fn key_counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let w = self.world.read();
+        let mut out = std::collections::BTreeMap::new();
+        for k in w
+            .regions
+            .values()
+            .flat_map(|rs| rs.values())
+            .flat_map(|r| r.keys.values())
+        {
+            *out.entry(k.state.as_str()).or_insert(0) += 1;
+        }
+        out
     }
 
     /// The earliest instant at which [`Kms::run_due`] has work, if any.

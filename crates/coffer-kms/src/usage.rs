@@ -67,7 +67,7 @@ impl Kms {
     }
 
     /// Writes recorded uses the store has not seen (and forgets those of deleted keys).
-    pub(super) fn flush_usage(&self) -> Result<(), KmsError> {
+    pub fn flush_usage(&self) -> Result<(), KmsError> {
         let w = self.world.read();
         let mut usage = self.usage.lock();
         if usage.dirty.is_empty() {

@@ -36,6 +36,7 @@ fn ctx(region: &str) -> RequestContext {
         region: region.into(),
         principal_arn: "arn:aws:iam::111122223333:root".into(),
         role: None,
+        secure_transport: false,
     }
 }
 

@@ -17,6 +17,7 @@ fn in_account(account: &str) -> RequestContext {
         region: EU_C.into(),
         principal_arn: format!("arn:aws:iam::{account}:root"),
         role: None,
+        secure_transport: false,
     }
 }
 
@@ -31,7 +32,7 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let store = Arc::new(TestStore::default());
+        let store = Arc::new(TestStore::memory());
         let kms = Arc::new(FakeKms::default());
         // The fake KMS knows keys per region; "replica-key" stands for the replica account's key.
         kms.add_key(&[EU_C], "primary-key");

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::rotation::{RotationEvent, RotationFailure, RotationStep, Rotator, RotatorRegistry};
-use super::tests::{ctx, id, text, token, FakeKms, TestClock, TestStore, ACCOUNT, EU_C, EU_W, T0};
+use super::tests::{
+    ctx, id, text, token, AllBytes, FakeKms, TestClock, TestStore, ACCOUNT, EU_C, EU_W, T0,
+};
 use super::*;
 use coffer_model::secretsmanager::*;
 use parking_lot::Mutex;
@@ -138,7 +140,7 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let store = Arc::new(TestStore::default());
+        let store = Arc::new(TestStore::memory());
         let kms = Arc::new(FakeKms::default());
         kms.add_key(&[EU_C, EU_W], "mrk-1");
         let clock = Arc::new(TestClock(std::sync::atomic::AtomicI64::new(T0)));

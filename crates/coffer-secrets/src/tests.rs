@@ -5,68 +5,33 @@ use super::*;
 use coffer_core::{Clock, RequestContext};
 use coffer_model::secretsmanager::*;
 use coffer_model::{Blob, Timestamp};
-use coffer_store::{Store, StoreError, Transaction, Write};
+use coffer_store::{FaultStore, Store};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
 // ----- fakes ------------------------------------------------------------------------------
 
-#[derive(Default)]
-pub(super) struct TestStore {
-    data: Mutex<BTreeMap<(String, String), Vec<u8>>>,
-    fail: AtomicBool,
+/// The service's store in these tests: memory behind a [`FaultStore`], so a test can make
+/// commits fail.
+pub(super) type TestStore = FaultStore;
+
+/// Every byte the service's tables hold, to search for plaintext.
+pub(super) trait AllBytes {
+    fn all_bytes(&self) -> Vec<u8>;
 }
 
-impl Store for TestStore {
-    fn scan(&self, table: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        Ok(self
-            .data
-            .lock()
-            .iter()
-            .filter(|((t, _), _)| t == table)
-            .map(|((_, k), v)| (k.clone(), v.clone()))
-            .collect())
-    }
-    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .data
-            .lock()
-            .get(&(table.to_string(), key.to_string()))
-            .cloned())
-    }
-    fn commit(&self, tx: &Transaction) -> Result<(), StoreError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("disk on fire".into()));
-        }
-        let mut d = self.data.lock();
-        for w in &tx.writes {
-            match w {
-                Write::Put { table, key, value } => {
-                    d.insert((table.clone(), key.clone()), value.clone());
-                }
-                Write::Delete { table, key } => {
-                    d.remove(&(table.clone(), key.clone()));
-                }
-            }
-        }
-        Ok(())
-    }
-    fn clear(&self) -> Result<(), StoreError> {
-        self.data.lock().clear();
-        Ok(())
-    }
-}
-
-impl TestStore {
-    pub(super) fn all_bytes(&self) -> Vec<u8> {
+impl AllBytes for FaultStore {
+    fn all_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for ((t, k), v) in self.data.lock().iter() {
-            out.extend_from_slice(t.as_bytes());
-            out.extend_from_slice(k.as_bytes());
-            out.extend_from_slice(v);
+        for table in [crate::record::SECRET_TABLE, crate::record::VERSION_TABLE] {
+            for (k, v) in self.scan(table).unwrap() {
+                out.extend_from_slice(table.as_bytes());
+                out.extend_from_slice(k.as_bytes());
+                out.extend_from_slice(&v);
+            }
         }
         out
     }
@@ -238,7 +203,7 @@ pub(super) const T0: i64 = 1_700_000_000_123;
 
 impl Env {
     fn new() -> Self {
-        let store = Arc::new(TestStore::default());
+        let store = Arc::new(FaultStore::memory());
         let kms = Arc::new(FakeKms::default());
         kms.add_key(&[EU_C, EU_W], "mrk-1");
         kms.add_key(&[EU_C], "k-central");
@@ -266,6 +231,7 @@ pub(super) fn ctx(region: &str) -> RequestContext {
         region: region.into(),
         principal_arn: format!("arn:aws:iam::{ACCOUNT}:root"),
         role: None,
+        secure_transport: false,
     }
 }
 
@@ -1390,7 +1356,7 @@ fn failed_commit_changes_nothing() {
     let env = Env::new();
     let sm = &env.sm;
     create(sm, EU_C, "f", Some("v1"));
-    env.store.fail.store(true, Ordering::SeqCst);
+    env.store.fail_commits(true);
     assert!(matches!(
         put(sm, "f", &token(2), "v2"),
         Err(SmError::Store(_))
@@ -1404,7 +1370,7 @@ fn failed_commit_changes_nothing() {
             }
         )
         .is_err());
-    env.store.fail.store(false, Ordering::SeqCst);
+    env.store.fail_commits(false);
     assert_eq!(value_of(&get(sm, EU_C, "f").unwrap()), "v1");
     assert_eq!(stages(sm, "f").len(), 1);
     assert_eq!(list(sm, EU_C).len(), 1);
@@ -2036,8 +2002,8 @@ fn last_accessed_dates_are_flushed_without_a_write() {
     // A failed flush keeps the dates for the next one.
     env.advance_days(1);
     get(sm, EU_C, "read-me").unwrap();
-    env.store.fail.store(true, Ordering::SeqCst);
+    env.store.fail_commits(true);
     assert!(sm.flush_access_dates().is_err());
-    env.store.fail.store(false, Ordering::SeqCst);
+    env.store.fail_commits(false);
     assert_eq!(sm.flush_access_dates().unwrap(), 1);
 }

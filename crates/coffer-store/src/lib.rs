@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+mod fault;
 mod group;
 mod memory;
 mod net;
@@ -21,6 +22,7 @@ mod watch;
 
 use std::time::Duration;
 
+pub use fault::FaultStore;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore, SslMode};
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -272,40 +274,26 @@ pub trait Store: Send + Sync + 'static {
     fn clear(&self) -> Result<(), StoreError>;
 
     /// One record with its version.
-    fn get_versioned(&self, _table: &str, _key: &str) -> Result<Option<Record>, StoreError> {
-        Err(StoreError::Unsupported("get_versioned"))
-    }
+    fn get_versioned(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError>;
     /// Every record of `table` with its version, ordered by key (byte order).
-    fn scan_versioned(&self, _table: &str) -> Result<Vec<(String, Record)>, StoreError> {
-        Err(StoreError::Unsupported("scan_versioned"))
-    }
+    fn scan_versioned(&self, table: &str) -> Result<Vec<(String, Record)>, StoreError>;
     /// Applies `tx` as [`Store::commit`] does and reports its sequence number.
-    fn commit_info(&self, _tx: &Transaction) -> Result<CommitInfo, StoreError> {
-        Err(StoreError::Unsupported("commit_info"))
-    }
+    fn commit_info(&self, tx: &Transaction) -> Result<CommitInfo, StoreError>;
     /// The change-log entries of the commits after `after`, in commit order (and by table, key
     /// within a commit). `limit` bounds the number of entries, rounded up to a whole commit so
     /// that a reader always stops at a commit boundary; 0 returns nothing.
     ///
     /// Fails with [`StoreError::LogTruncated`] if `after` is older than the log's compaction
     /// point ([`LogBounds::compacted`]).
-    fn changes_since(&self, _after: u64, _limit: usize) -> Result<Vec<Change>, StoreError> {
-        Err(StoreError::Unsupported("changes_since"))
-    }
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError>;
     /// The extent of the change log.
-    fn log_bounds(&self) -> Result<LogBounds, StoreError> {
-        Err(StoreError::Unsupported("log_bounds"))
-    }
+    fn log_bounds(&self) -> Result<LogBounds, StoreError>;
     /// Drops the change-log entries of the commits up to `through` (capped at the head). The
     /// backends also compact on their own, keeping a configured number of recent commits.
-    fn compact_log(&self, _through: u64) -> Result<(), StoreError> {
-        Err(StoreError::Unsupported("compact_log"))
-    }
+    fn compact_log(&self, through: u64) -> Result<(), StoreError>;
     /// A handle that wakes when new commits land (this process's commits for SQLite and memory;
     /// any node's for PostgreSQL, through LISTEN/NOTIFY).
-    fn subscribe(&self) -> Result<Subscription, StoreError> {
-        Err(StoreError::Unsupported("subscribe"))
-    }
+    fn subscribe(&self) -> Result<Subscription, StoreError>;
 }
 
 /// How long a follower should wait on a [`Subscription`] before polling

@@ -4,6 +4,12 @@
 //! and latency through the AWS SDK for Rust. Loopback only; bounded in count and time.
 //!
 //!     cargo run --release -p coffer --example bench -- [--requests N] [--concurrency C]
+//!     cargo run --release -p coffer --example bench -- --tls-compare [--requests N]
+//!
+//! `--tls-compare` measures only Encrypt and GetSecretValue (SigV4-signed) at 8 and 64
+//! concurrent requests against two servers, one plain HTTP and one TLS (a certificate from a CA
+//! the benchmark makes), and reports requests per second, p99 and CPU time per request of the
+//! server and of the client.
 //!
 //! Without `--endpoint` it builds (`cargo build --release -p coffer --bin coffer`, unless
 //! `--no-build`) and starts `target/release/coffer serve --dev` on a free port with a
@@ -52,6 +58,9 @@ struct Args {
     secret_key: String,
     #[arg(long, default_value = "eu-central-1")]
     region: String,
+    /// Compare plain HTTP with TLS (Encrypt, GetSecretValue; 8 and 64 in flight) and stop.
+    #[arg(long)]
+    tls_compare: bool,
 }
 
 struct Started {
@@ -118,10 +127,20 @@ fn http_get_status(addr: &str, path: &str) -> Option<u16> {
 }
 
 fn start_server(bin: &PathBuf, dir: Arc<tempfile::TempDir>) -> Result<Started> {
+    start_server_with(bin, dir, &[])
+}
+
+fn start_server_with(
+    bin: &PathBuf,
+    dir: Arc<tempfile::TempDir>,
+    extra: &[&str],
+) -> Result<Started> {
     let t0 = Instant::now();
+    let tls = !extra.is_empty();
     let mut child = Command::new(bin)
         .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
+        .args(extra)
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -144,13 +163,17 @@ fn start_server(bin: &PathBuf, dir: Arc<tempfile::TempDir>) -> Result<Started> {
     let to_line = t0.elapsed();
     let addr = line
         .trim()
-        .strip_prefix("coffer listening on http://")
+        .strip_prefix(if tls {
+            "coffer listening on https://"
+        } else {
+            "coffer listening on http://"
+        })
         .with_context(|| format!("unexpected first line {line:?}"))?
         .to_string();
     // First successful health response (bounded).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if http_get_status(&addr, "/_coffer/health") == Some(200) {
+        if tls || http_get_status(&addr, "/_coffer/health") == Some(200) {
             break;
         }
         if Instant::now() > deadline {
@@ -162,7 +185,7 @@ fn start_server(bin: &PathBuf, dir: Arc<tempfile::TempDir>) -> Result<Started> {
     Ok(Started {
         child,
         _dir: dir,
-        endpoint: format!("http://{addr}"),
+        endpoint: format!("{}://{addr}", if tls { "https" } else { "http" }),
         to_line,
         to_health,
     })
@@ -353,9 +376,215 @@ async fn role_session(
     Ok((kms, sm))
 }
 
+/// CPU seconds (user + system) of a process so far, from /proc.
+fn cpu_seconds(pid: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3; utime 14, stime 15.
+    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+async fn tls_compare(args: &Args) -> Result<()> {
+    let bin = release_binary(args)?;
+    // A CA and a server certificate for 127.0.0.1, made here.
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate()?;
+    let cert =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?
+            .signed_by(&key, &issuer)?;
+    let tls_dir = Arc::new(
+        tempfile::Builder::new()
+            .prefix("coffer-bench-tls-")
+            .tempdir()?,
+    );
+    std::fs::write(tls_dir.path().join("s.crt"), cert.pem())?;
+    std::fs::write(tls_dir.path().join("s.key"), key.serialize_pem())?;
+    std::fs::write(
+        tls_dir.path().join("coffer.toml"),
+        format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            tls_dir.path().join("s.crt").display(),
+            tls_dir.path().join("s.key").display()
+        ),
+    )?;
+    let config = tls_dir.path().join("coffer.toml");
+    let plain_dir = Arc::new(tempfile::Builder::new().prefix("coffer-bench-").tempdir()?);
+    let plain = start_server(&bin, plain_dir)?;
+    let tls = start_server_with(
+        &bin,
+        tls_dir.clone(),
+        &["--config", config.to_str().context("path")?],
+    )?;
+    let ca_pem = ca_cert.pem();
+    let mut rows = Vec::new();
+    for (transport, server) in [("plain", &plain), ("TLS", &tls)] {
+        let creds = creds_root(args);
+        let http = (transport == "TLS").then(|| {
+            use aws_smithy_http_client::tls as t;
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(t::Provider::Rustls(t::rustls_provider::CryptoMode::AwsLc))
+                .tls_context(
+                    t::TlsContext::builder()
+                        .with_trust_store(
+                            t::TrustStore::empty().with_pem_certificate(ca_pem.as_bytes().to_vec()),
+                        )
+                        .build()
+                        .expect("tls context"),
+                )
+                .build_https()
+        });
+        let mut kb = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new(args.region.clone()))
+            .endpoint_url(&server.endpoint)
+            .credentials_provider(creds.clone())
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled());
+        kb.set_http_client(http.clone());
+        let kms = aws_sdk_kms::Client::from_conf(kb.build());
+        let mut sb = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new(
+                args.region.clone(),
+            ))
+            .endpoint_url(&server.endpoint)
+            .credentials_provider(creds)
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled());
+        sb.set_http_client(http);
+        let sm = aws_sdk_secretsmanager::Client::from_conf(sb.build());
+        let key_id = kms
+            .create_key()
+            .send()
+            .await?
+            .key_metadata()
+            .map(|m| m.key_id().to_string())
+            .context("KeyMetadata")?;
+        sm.create_secret()
+            .name("bench")
+            .secret_string("s".repeat(args.payload.clamp(1, 65536)))
+            .send()
+            .await?;
+        let plaintext = aws_sdk_kms::primitives::Blob::new(vec![7u8; args.payload.clamp(1, 4096)]);
+        let pid = server.child.id().to_string();
+        for concurrency in [8usize, 64] {
+            // Warm-up: the connections of this concurrency.
+            let _ = run_op(
+                "warm-up",
+                concurrency * 4,
+                concurrency,
+                Duration::from_secs(30),
+                {
+                    let sm = sm.clone();
+                    move || {
+                        let f = sm.get_secret_value().secret_id("bench").send();
+                        async move { f.await.is_ok() }
+                    }
+                },
+            )
+            .await;
+            for op in ["Encrypt", "GetSecretValue"] {
+                let (s0, c0) = (cpu_seconds(&pid), cpu_seconds("self"));
+                let max = Duration::from_secs(args.max_seconds);
+                let stats = if op == "Encrypt" {
+                    let (kms, key_id, plaintext) = (kms.clone(), key_id.clone(), plaintext.clone());
+                    run_op("Encrypt", args.requests, concurrency, max, move || {
+                        let f = kms
+                            .encrypt()
+                            .key_id(key_id.clone())
+                            .plaintext(plaintext.clone())
+                            .send();
+                        async move { f.await.is_ok() }
+                    })
+                    .await
+                } else {
+                    let sm = sm.clone();
+                    run_op(
+                        "GetSecretValue",
+                        args.requests,
+                        concurrency,
+                        max,
+                        move || {
+                            let f = sm.get_secret_value().secret_id("bench").send();
+                            async move { f.await.is_ok() }
+                        },
+                    )
+                    .await
+                };
+                let (s1, c1) = (cpu_seconds(&pid), cpu_seconds("self"));
+                rows.push((transport, op, concurrency, stats, s1 - s0, c1 - c0));
+            }
+        }
+    }
+    println!();
+    println!(
+        "coffer bench --tls-compare: {} requests per row, SigV4-signed, payload {} B, keep-alive, {} CPU(s) shared by client and server",
+        args.requests,
+        args.payload,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "{:<16} {:>4} {:>6} {:>9} {:>7} {:>9} {:>8} {:>15} {:>15}",
+        "operation",
+        "in",
+        "",
+        "requests",
+        "errors",
+        "req/s",
+        "p99 ms",
+        "server µs CPU/req",
+        "client µs CPU/req"
+    );
+    let mut errors = 0;
+    for (transport, op, c, st, server_cpu, client_cpu) in &rows {
+        errors += st.errors;
+        let n = st.sent.max(1) as f64;
+        println!(
+            "{:<16} {:>4} {:>6} {:>9} {:>7} {:>9.0} {:>8.2} {:>15.0} {:>15.0}",
+            op,
+            c,
+            transport,
+            st.sent,
+            st.errors,
+            st.sent as f64 / st.wall.as_secs_f64(),
+            pct(&st.lat_us, 0.99),
+            server_cpu * 1e6 / n,
+            client_cpu * 1e6 / n,
+        );
+    }
+    println!();
+    for op in ["Encrypt", "GetSecretValue"] {
+        for c in [8usize, 64] {
+            let rps = |t: &str| {
+                rows.iter()
+                    .find(|r| r.0 == t && r.1 == op && r.2 == c)
+                    .map(|r| r.3.sent as f64 / r.3.wall.as_secs_f64())
+                    .unwrap_or(f64::NAN)
+            };
+            println!(
+                "{op:<16} {c:>4} in flight: TLS throughput {:.0}% of plain",
+                100.0 * rps("TLS") / rps("plain")
+            );
+        }
+    }
+    drop(tls_dir);
+    if errors > 0 {
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if args.tls_compare {
+        return tls_compare(&args).await;
+    }
     // Without --endpoint: start once on an empty data dir (first start creates the root key,
     // the database and the root credentials), stop, and start again on the same data dir.
     let mut cold = None;

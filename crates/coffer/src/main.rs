@@ -1,24 +1,47 @@
-//! `coffer`: a self-hosted server that speaks the AWS KMS, Secrets Manager and STS APIs.
+//! `coffer`: a self-hosted server that speaks the AWS KMS, Secrets Manager, IAM and STS APIs.
 #![forbid(unsafe_code)]
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+mod client;
+mod config;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
 use coffer_core::SystemClock;
 use coffer_crypto::RootKey;
+use coffer_http::server::{Limits, Listener, Ops, SchedulerState};
+use coffer_http::tls::{TlsFiles, TlsState};
+use coffer_http::App;
 use coffer_http::Coffer;
-use coffer_http::{App, Config};
 use coffer_store::SqliteStore;
+use config::{Config, Flags, LogFormat};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The git commit of this build (`COFFER_GIT_COMMIT` at compile time), else `unknown`.
+const COMMIT: &str = match option_env!("COFFER_GIT_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Parser)]
 #[command(
     name = "coffer",
     version,
-    about = "AWS-compatible KMS and Secrets Manager, self-hosted"
+    about = "AWS-compatible KMS, Secrets Manager, IAM and STS, self-hosted",
+    long_about = "Coffer speaks the AWS KMS, Secrets Manager, IAM and STS APIs, so the AWS CLI, \
+                  the SDKs and Terraform work against it unchanged.\n\n\
+                  First time? `coffer operator init --data-dir /var/lib/coffer` creates the data \
+                  directory and prints the root credentials once; `coffer config example > \
+                  coffer.toml` writes a commented configuration; `coffer serve --config \
+                  coffer.toml` runs the server. For a quick local try: `coffer serve --dev`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,29 +52,105 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Check a configuration file, or print an example one.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version and build of this binary.
+    Version,
+    /// Ask a running server how it is (a SigV4-signed call by an account's root user).
+    Status(StatusArgs),
+    /// Exit 0 when a server answers its readiness probe (for container health checks).
+    Health(HealthArgs),
+    /// Set up a data directory.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
 }
 
-#[derive(clap::Args)]
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file (and the certificate and rotator files it names) without
+    /// starting anything; COFFER_* environment variables are applied as `serve` would.
+    Check {
+        /// The file to check.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print a fully commented configuration with every key and its default.
+    Example,
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create the data directory, the root key and the account's root credentials without
+    /// serving, and print the credentials once (they are not written to a file). Refuses a
+    /// directory that is already initialised.
+    Init {
+        /// The data directory to create (it may exist if empty of Coffer files).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The 12-digit account ID of the root user (default: a random one).
+        #[arg(long, value_parser = parse_account)]
+        account: Option<String>,
+    },
+}
+
+#[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:4566", env = "COFFER_LISTEN")]
-    listen: SocketAddr,
-    /// Directory holding the database, the root key and the root credentials.
-    #[arg(long, default_value = "coffer-data", env = "COFFER_DATA_DIR")]
-    data_dir: PathBuf,
-    /// Local-testing mode: any well-formed credentials are accepted and the reset endpoints work.
-    #[arg(long, env = "COFFER_DEV")]
+    /// The configuration file (TOML); `coffer config example` prints one. Also `COFFER_CONFIG`.
+    #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port) [key: listen; default 127.0.0.1:4566].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory holding the database, the root key and the root credentials [key: data_dir;
+    /// default coffer-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Local-testing mode: any well-formed credentials are accepted and the reset endpoints
+    /// work [key: dev].
+    #[arg(long)]
     dev: bool,
-    /// The account of `--dev` callers whose access key ID is not 12 digits.
-    #[arg(long, default_value = "000000000000", value_parser = parse_account)]
-    dev_account: String,
-    /// How often due work (deletions at the end of their window, rotations) is checked, in seconds.
-    #[arg(long, default_value_t = 30)]
-    scheduler_interval: u64,
+    /// The account of `--dev` callers whose access key ID is not 12 digits [key: dev_account].
+    #[arg(long, value_parser = parse_account)]
+    dev_account: Option<String>,
+    /// How often due work (deletions at the end of their window, rotations) is checked, in
+    /// seconds [key: scheduler.interval; default 30].
+    #[arg(long)]
+    scheduler_interval: Option<u64>,
     /// Rotators standing in for rotation Lambda functions, by RotationLambdaARN (TOML, or JSON
-    /// if the name ends in `.json`).
-    #[arg(long, env = "COFFER_ROTATORS")]
+    /// if the name ends in `.json`) [key: rotators.file].
+    #[arg(long)]
     rotators: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The server, e.g. https://coffer.example.com:4566.
+    #[arg(long, value_name = "URL")]
+    endpoint: String,
+    /// Credentials file (AWS shared-credentials format), e.g. coffer-data/root-credentials.
+    /// Default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then ~/.aws/credentials.
+    #[arg(long, value_name = "FILE")]
+    credentials_file: Option<PathBuf>,
+    /// Profile in the credentials file (default: AWS_PROFILE, else `default`).
+    #[arg(long)]
+    profile: Option<String>,
+    /// PEM CA certificates to trust for https:// (default: AWS_CA_BUNDLE, else the system's).
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    /// Print the server's JSON answer as it is.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct HealthArgs {
+    /// The server (API or metrics listener).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// PEM CA certificates to trust for https://.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
 }
 
 fn parse_account(s: &str) -> Result<String, String> {
@@ -62,22 +161,106 @@ fn parse_account(s: &str) -> Result<String, String> {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match cli.command {
-        Command::Serve(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(serve(args))
+    let result = match cli.command {
+        Command::Serve(args) => runtime().and_then(|rt| {
+            let r = rt.block_on(serve(args));
+            rt.shutdown_timeout(Duration::from_secs(2));
+            r
+        }),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", config::EXAMPLE);
+            Ok(())
         }
+        Command::Config(ConfigCommand::Check { config }) => config_check(&config),
+        Command::Version => {
+            println!(
+                "coffer {VERSION} (commit {COMMIT}, {}-{})",
+                std::env::consts::ARCH,
+                std::env::consts::OS
+            );
+            Ok(())
+        }
+        Command::Status(args) => runtime().and_then(|rt| rt.block_on(status(args))),
+        Command::Health(args) => runtime().and_then(|rt| rt.block_on(health(args))),
+        Command::Operator(OperatorCommand::Init { data_dir, account }) => {
+            operator_init(&data_dir, account.as_deref())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            eprintln!("coffer: error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn env_vars() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("COFFER_"))
+        .collect()
+}
+
+fn config_check(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(Some(path), &env_vars(), &Flags::default())?;
+    if let Some(files) = tls_files(&config) {
+        coffer_http::tls::load(&files)?;
+    }
+    rotators(&config)?;
+    println!(
+        "{}: OK (listen {}{}, data_dir {}, store {})",
+        path.display(),
+        if config.tls_enabled() {
+            "https://"
+        } else {
+            "http://"
+        },
+        config.listen,
+        config.data_dir.display(),
+        config.store.kind.as_str()
+    );
+    Ok(())
+}
+
+fn tls_files(config: &Config) -> Option<TlsFiles> {
+    Some(TlsFiles {
+        cert_file: config.tls.cert_file.clone()?,
+        key_file: config.tls.key_file.clone()?,
+        client_ca_file: config.tls.client_ca_file.clone(),
+    })
+}
+
+/// The rotators of the file and of `[[rotators.rotator]]` together.
+fn rotators(config: &Config) -> anyhow::Result<Option<coffer_secrets::RotatorsConfig>> {
+    let mut all = match &config.rotators.file {
+        Some(path) => coffer_secrets::RotatorsConfig::load(path)?,
+        None if config.rotators.rotator.is_empty() => return Ok(None),
+        None => coffer_secrets::RotatorsConfig::default(),
+    };
+    all.rotators.extend(config.rotators.rotator.iter().cloned());
+    Ok(Some(all))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
 }
 
@@ -114,86 +297,452 @@ fn write_credentials(path: &Path, access_key_id: &str, secret: &str) -> anyhow::
     Ok(())
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    private_dir(&args.data_dir)?;
-    let (root, created) = RootKey::load_or_create(&args.data_dir.join("root-key"))?;
-    if created {
-        tracing::info!(path = %args.data_dir.join("root-key").display(), "created a new root key; back it up: without it nothing stored can be read");
+/// Files whose presence means a data directory is initialised.
+const DATA_FILES: &[&str] = &["root-key", "coffer.db", "root-credentials"];
+
+fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<Coffer>, bool)> {
+    private_dir(data_dir)?;
+    let key_path = data_dir.join("root-key");
+    let (root, created) = RootKey::load_or_create(&key_path)?;
+    let sqlite: Arc<dyn coffer_store::Store> =
+        Arc::new(SqliteStore::open(&data_dir.join("coffer.db"))?);
+    let store = Arc::new(coffer_http::metrics::MeteredStore(sqlite));
+    let coffer = Arc::new(Coffer::open(store, root, Arc::new(SystemClock))?);
+    Ok((coffer, created))
+}
+
+fn operator_init(data_dir: &Path, account: Option<&str>) -> anyhow::Result<()> {
+    if let Some(f) = DATA_FILES.iter().find(|f| data_dir.join(f).exists()) {
+        bail!(
+            "{} is already initialised (it holds {f}); nothing was changed",
+            data_dir.display()
+        );
     }
-    let store = Arc::new(SqliteStore::open(&args.data_dir.join("coffer.db"))?);
-    let clock = Arc::new(SystemClock);
-    let coffer = Arc::new(Coffer::open(store, root, clock)?);
-    if let Some(path) = &args.rotators {
-        let config = coffer_secrets::RotatorsConfig::load(path)?;
-        tracing::info!(path = %path.display(), rotators = config.rotators.len(), "rotators");
-        coffer.use_rotators(&config);
+    if data_dir.exists() && !data_dir.is_dir() {
+        bail!("{} exists and is not a directory", data_dir.display());
+    }
+    let (coffer, _) = open_store(data_dir)?;
+    let creds = coffer.identity.ensure_root_credentials(account)?;
+    let dir = data_dir.display();
+    let mut out = std::io::stdout().lock();
+    let text = zeroize::Zeroizing::new(format!(
+        "Coffer data directory initialised: {dir}\n\
+         \n\
+         Root credentials of account {account}. They are shown this once and are not written \
+         to any file:\n\
+         \n\
+         [coffer]\n\
+         aws_access_key_id = {ak}\n\
+         aws_secret_access_key = {sk}\n\
+         \n\
+         Keep them in a password manager or an AWS credentials file (the lines above are a \
+         profile). Back up {dir}/root-key apart from the database: without it nothing stored \
+         can be read.\n\
+         \n\
+         Start the server:  coffer serve --data-dir {dir}\n",
+        account = creds.account_id,
+        ak = creds.access_key_id,
+        sk = creds.secret_access_key.as_str(),
+    ));
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The process's signals: SIGTERM and SIGINT stop, SIGHUP reloads.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<(Signals, Option<tokio::signal::unix::Signal>)> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok((
+            Signals {
+                term: signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
+                int: signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
+            },
+            // Installed now so that a SIGHUP during start-up does not end the process.
+            Some(signal(SignalKind::hangup()).context("installing SIGHUP handler")?),
+        ))
     }
 
-    let creds_path = args.data_dir.join("root-credentials");
-    let creds = coffer
-        .identity
-        .ensure_root_credentials(args.dev.then_some(args.dev_account.as_str()))?;
-    if !creds_path.exists() {
-        write_credentials(&creds_path, &creds.access_key_id, &creds.secret_access_key)?;
+    /// The next stop signal's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
-    tracing::info!(account = %creds.account_id, path = %creds_path.display(), "root credentials");
-    if args.dev {
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (mut signals, hangup) = Signals::install()?;
+    let flags = Flags {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        dev: args.dev,
+        dev_account: args.dev_account,
+        scheduler_interval: args.scheduler_interval,
+        rotators: args.rotators,
+    };
+    // Everything that can be checked is checked before the data directory is touched.
+    let config = Config::load(args.config.as_deref(), &env_vars(), &flags)?;
+    init_logging(&config);
+    let tls = match tls_files(&config) {
+        Some(files) => Some(Arc::new(TlsState::new(files)?)),
+        None => None,
+    };
+    let rotators = rotators(&config)?;
+    let api_tcp = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let metrics_tcp = match (config.metrics.enabled, config.metrics.listen) {
+        (true, Some(addr)) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?,
+        ),
+        _ => None,
+    };
+    let metrics = if config.metrics.enabled {
+        Some(coffer_http::metrics::install(
+            &coffer_http::metrics::BuildInfo {
+                version: VERSION,
+                commit: COMMIT,
+            },
+        )?)
+    } else {
+        None
+    };
+
+    // The data directory: created, opened, loaded (off the runtime; a stop signal meanwhile
+    // ends start-up with an error and nothing served).
+    let data_dir = config.data_dir.clone();
+    let (dev, dev_account) = (config.dev, config.dev_account.clone());
+    let open = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (coffer, created) = open_store(&data_dir)?;
+        if created {
+            tracing::info!(path = %data_dir.join("root-key").display(), "created a new root key; back it up: without it nothing stored can be read");
+        }
+        let new_account = coffer.identity.root_credentials().is_none();
+        let creds = coffer
+            .identity
+            .ensure_root_credentials(dev.then_some(dev_account.as_str()))?;
+        let creds_path = data_dir.join("root-credentials");
+        if new_account {
+            write_credentials(&creds_path, &creds.access_key_id, &creds.secret_access_key)?;
+            tracing::info!(account = %creds.account_id, path = %creds_path.display(), "root credentials written");
+        } else {
+            tracing::info!(account = %creds.account_id, "root credentials");
+        }
+        Ok(coffer)
+    });
+    let coffer = tokio::select! {
+        r = open => r.context("start-up task failed")??,
+        s = signals.next() => bail!("{s} during start-up: stopped before serving"),
+    };
+    if let Some(r) = &rotators {
+        tracing::info!(rotators = r.rotators.len(), "rotators");
+        coffer.use_rotators(r);
+    }
+    if config.dev {
         tracing::warn!(
-            "--dev: any well-formed credentials are accepted; do not expose this server"
+            "dev mode: any well-formed credentials are accepted; do not expose this server"
         );
+    }
+    if !config.tls_enabled() && !config.listen.ip().is_loopback() {
+        tracing::warn!(listen = %config.listen, "serving plain HTTP on a non-loopback address (allow_plaintext = true)");
     }
 
     let app = Arc::new(App {
         coffer: coffer.clone(),
-        config: Config {
-            dev: args.dev,
-            dev_account: args.dev_account.clone(),
+        config: coffer_http::Config {
+            dev: config.dev,
+            dev_account: config.dev_account.clone(),
+            max_body_bytes: config.limits.max_body_bytes,
+            body_timeout: config.limits.read_timeout,
         },
     });
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
-
-    let interval = Duration::from_secs(args.scheduler_interval.max(1));
-    let sched = coffer.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        loop {
-            tick.tick().await;
-            let c = sched.clone();
-            match tokio::task::spawn_blocking(move || c.run_due()).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(deleted = n, "scheduled deletions done"),
-                Ok(Err(e)) => tracing::error!(error = %e, "scheduled work failed"),
-                Err(e) => tracing::error!(error = %e, "scheduler task failed"),
-            }
-        }
+    let stop = CancellationToken::new();
+    let scheduler_state = Arc::new(SchedulerState::default());
+    scheduler_state
+        .interval_secs
+        .store(config.scheduler.interval.as_secs(), Ordering::Relaxed);
+    let ops = Arc::new(Ops {
+        app,
+        metrics: metrics.clone(),
+        stopping: stop.clone(),
+        started: Instant::now(),
+        version: VERSION,
+        commit: COMMIT,
+        store_kind: config.store.kind.as_str(),
+        tls: tls.is_some(),
+        scheduler: scheduler_state.clone(),
     });
+    let limits = Limits {
+        max_header_bytes: config.limits.max_header_bytes,
+        max_concurrent_requests: config.limits.max_concurrent_requests,
+        max_connections: config.limits.max_connections,
+        read_timeout: config.limits.read_timeout,
+        idle_timeout: config.limits.idle_timeout,
+        ..Limits::default()
+    };
+    let tracker = TaskTracker::new();
+    let api_addr = api_tcp.local_addr()?;
+    let api = Listener {
+        tcp: api_tcp,
+        tls: tls.clone(),
+        router: coffer_http::server::api_router(
+            ops.clone(),
+            &limits,
+            metrics.is_some() && metrics_tcp.is_none(),
+        ),
+        limits: limits.clone(),
+    };
+    let mut listeners = vec![tokio::spawn(api.run(stop.clone(), tracker.clone()))];
+    let metrics_addr = match metrics_tcp {
+        Some(tcp) => {
+            let addr = tcp.local_addr()?;
+            let l = Listener {
+                tcp,
+                tls: None,
+                router: coffer_http::server::metrics_router(ops.clone()),
+                limits: limits.clone(),
+            };
+            listeners.push(tokio::spawn(l.run(stop.clone(), tracker.clone())));
+            Some(addr)
+        }
+        None => None,
+    };
+    if let Some(m) = metrics.clone() {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => m.upkeep(),
+                }
+            }
+        });
+    }
+    if let Some(tls) = &tls {
+        if !config.tls.reload_interval.is_zero() {
+            tokio::spawn(coffer_http::server::watch_certificates(
+                tls.clone(),
+                config.tls.reload_interval,
+                stop.clone(),
+            ));
+        }
+    }
+    if let Some(mut hup) = hangup {
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match &tls {
+                    Some(t) => coffer_http::server::reload_certificates(t, "SIGHUP"),
+                    None => tracing::info!("SIGHUP: no TLS certificates to reload"),
+                }
+            }
+        });
+    }
+    let scheduler = tokio::spawn(run_scheduler(
+        coffer.clone(),
+        config.scheduler.interval,
+        stop.clone(),
+        scheduler_state,
+    ));
 
-    println!("coffer listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("coffer listening on {scheme}://{api_addr}");
+    if let Some(addr) = metrics_addr {
+        println!("coffer metrics listening on http://{addr}");
+    }
     std::io::stdout().flush()?;
-    axum::serve(listener, coffer_http::router(app))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    tracing::info!(listen = %api_addr, tls = tls.is_some(), metrics = ?metrics_addr, "serving");
+
+    // Until SIGTERM or SIGINT; then stop accepting, drain, stop the scheduler, flush, close.
+    let first = signals.next().await;
+    let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+    tracing::info!(signal = first, grace = ?config.shutdown_grace, "shutting down: no new connections; finishing requests in flight");
+    stop.cancel();
+    tracker.close();
+    for l in listeners {
+        let _ = l.await;
+    }
+    tokio::select! {
+        _ = tracker.wait() => {}
+        _ = tokio::time::sleep_until(deadline) => {
+            tracing::warn!("shutdown grace period over: closing the connections left");
+        }
+        s = signals.next() => second_signal(s),
+    }
+    tokio::select! {
+        _ = scheduler => {}
+        _ = tokio::time::sleep_until(deadline) => {
+            tracing::warn!("shutdown grace period over: not waiting for the scheduler's step");
+        }
+        s = signals.next() => second_signal(s),
+    }
+    let c = coffer.clone();
+    let flush = tokio::task::spawn_blocking(move || c.flush());
+    tokio::select! {
+        r = flush => match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
+            Err(e) => tracing::error!(error = %e, "final flush task failed"),
+        },
+        s = signals.next() => second_signal(s),
+    }
+    drop(ops);
+    drop(coffer);
+    tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+fn second_signal(s: &str) -> ! {
+    tracing::warn!(signal = s, "second signal: exiting at once");
+    eprintln!("coffer: {s} again: exiting at once");
+    std::process::exit(1)
+}
+
+async fn run_scheduler(
+    coffer: Arc<Coffer>,
+    interval: Duration,
+    stop: CancellationToken,
+    state: Arc<SchedulerState>,
+) {
+    let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let due = tokio::select! {
+            _ = stop.cancelled() => return,
+            t = tick.tick() => t,
+        };
+        let lag = due.elapsed();
+        state.running.store(true, Ordering::Relaxed);
+        let started = Instant::now();
+        let (c, s) = (coffer.clone(), stop.clone());
+        let result =
+            tokio::task::spawn_blocking(move || c.run_due_until(&|| s.is_cancelled())).await;
+        let took = started.elapsed();
+        let ok = matches!(result, Ok(Ok(_)));
+        match result {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(deleted = n, "scheduled deletions done"),
+            Ok(Err(e)) => tracing::error!(error = %e, "scheduled work failed"),
+            Err(e) => tracing::error!(error = %e, "scheduler task failed"),
         }
+        coffer_http::metrics::record_scheduler_run(lag, took, ok);
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        state.last_lag_ms.store(ms(lag), Ordering::Relaxed);
+        state.last_duration_ms.store(ms(took), Ordering::Relaxed);
+        state.last_failed.store(!ok, Ordering::Relaxed);
+        state.runs.fetch_add(1, Ordering::Relaxed);
+        state.last_run_ms.store(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+            Ordering::Relaxed,
+        );
+        state.running.store(false, Ordering::Relaxed);
+    }
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let creds = client::credentials(args.credentials_file.as_deref(), args.profile.as_deref())?;
+    let url = format!(
+        "{}/_coffer/admin/status",
+        args.endpoint.trim_end_matches('/')
+    );
+    let reply = client::get(
+        &url,
+        Some(&creds),
+        args.ca_bundle.as_deref(),
+        Duration::from_secs(30),
+    )
+    .await?;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).with_context(|| {
+        format!(
+            "{} answered HTTP {} with a body that is not JSON",
+            args.endpoint, reply.status
+        )
+    })?;
+    if reply.status != 200 {
+        bail!(
+            "{} refused: HTTP {} {}: {}",
+            args.endpoint,
+            reply.status,
+            v["__type"].as_str().unwrap_or("?"),
+            v["message"].as_str().unwrap_or("")
+        );
+    }
+    if args.json {
+        println!("{v:#}");
+        return Ok(());
+    }
+    let s = &v["scheduler"];
+    let counts = |m: &serde_json::Value| {
+        m.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "none".into())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    println!(
+        "endpoint:   {}\nversion:    {} (commit {})\nuptime:     {} s\nmode:       {}{}\nstore:      {} ({})\nkms keys:   {} ({})\nsecrets:    {} ({})\nscheduler:  every {} s, {} runs, {}{}",
+        args.endpoint,
+        v["version"].as_str().unwrap_or("?"),
+        v["commit"].as_str().unwrap_or("?"),
+        v["uptime_seconds"],
+        if v["dev"].as_bool() == Some(true) { "dev" } else { "production" },
+        if v["tls"].as_bool() == Some(true) { ", TLS" } else { ", plain HTTP" },
+        v["store"]["kind"].as_str().unwrap_or("?"),
+        if v["store"]["reachable"].as_bool() == Some(true) { "reachable" } else { "NOT REACHABLE" },
+        v["counts"]["kms_keys_total"],
+        counts(&v["counts"]["kms_keys"]),
+        v["counts"]["secrets_total"],
+        counts(&v["counts"]["secrets"]),
+        s["interval_seconds"],
+        s["runs"],
+        match s["seconds_since_last_run"].as_i64() {
+            Some(n) => format!("last run {n} s ago, took {} ms, started {} ms late", s["last_duration_ms"], s["last_lag_ms"]),
+            None => "no run yet".into(),
+        },
+        if s["last_failed"].as_bool() == Some(true) { " (FAILED)" } else { "" },
+    );
+    Ok(())
+}
+
+async fn health(args: HealthArgs) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/_coffer/health/ready",
+        args.endpoint.trim_end_matches('/')
+    );
+    let reply = client::get(
+        &url,
+        None,
+        args.ca_bundle.as_deref(),
+        Duration::from_secs(5),
+    )
+    .await?;
+    if reply.status == 200 {
+        println!("ready");
+        Ok(())
+    } else {
+        bail!(
+            "not ready: HTTP {}: {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body).trim()
+        )
     }
 }

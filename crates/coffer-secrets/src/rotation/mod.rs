@@ -239,6 +239,7 @@ pub(crate) fn rotator_context(arn: &str, rotator: &str) -> Result<RequestContext
             parts[1], parts[4]
         ),
         role: None,
+        secure_transport: false,
     })
 }
 

@@ -230,6 +230,7 @@ impl SecretsManager {
             region: draft.rec.region.clone(),
             principal_arn: ctx.principal_arn.clone(),
             role: ctx.role.clone(),
+            secure_transport: ctx.secure_transport,
         };
         let sealed = match new_value.filter(|(id, _)| *id == vid) {
             Some((_, plain)) => self.seal(

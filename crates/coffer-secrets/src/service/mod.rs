@@ -563,6 +563,22 @@ impl SecretsManager {
         Ok(flushed.len())
     }
 
+    /// How many secrets there are by state (`Active`, `PendingDeletion`), every account and
+    /// Region together, replicas included: what metrics and `coffer status` report.
+    pub fn secret_counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let st = self.state.read();
+        let mut out = std::collections::BTreeMap::new();
+        for s in st.secrets.values() {
+            let state = if s.is_deleted() {
+                "PendingDeletion"
+            } else {
+                "Active"
+            };
+            *out.entry(state).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// The scheduler's Secrets Manager housekeeping: flushes changed read dates
     /// ([`Self::flush_access_dates`]), then deletes the secrets whose recovery window has
     /// ended; returns how many were deleted.

@@ -138,6 +138,7 @@ fn service_context(rec: &SecretRecord) -> RequestContext {
             rec.account
         ),
         role: None,
+        secure_transport: false,
     }
 }
 
@@ -502,11 +503,15 @@ impl SecretsManager {
                 rot.retry_at = None;
                 reschedule(rot, now);
                 tracing::info!(secret = %run.arn, version = %run.token, "rotation complete");
+                metrics::counter!("coffer_rotation_runs_total", "kind" => "secret").increment(1);
             }
             Some(why) => {
                 rot.failures = rot.failures.saturating_add(1);
                 rot.retry_at = Some(now + backoff(rot.failures));
                 tracing::warn!(secret = %run.arn, version = %run.token, attempts = rot.failures, reason = %why, "rotation failed; AWSPENDING stays for the next attempt");
+                metrics::counter!("coffer_rotation_runs_total", "kind" => "secret").increment(1);
+                metrics::counter!("coffer_rotation_failures_total", "kind" => "secret")
+                    .increment(1);
             }
         }
         let mut p = Pending::default();

@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod botocore;
+pub mod pki;
 
 use std::fmt::Debug;
 use std::fs;
@@ -53,6 +54,20 @@ pub struct Options {
     pub extra_args: Vec<String>,
     /// `RUST_LOG` for the server (unset by default).
     pub rust_log: Option<String>,
+    /// A configuration file (TOML) written into the server's directory as `coffer.toml` and
+    /// passed as `--config`. Relative paths in it are relative to [`Server::dir`].
+    pub config: Option<String>,
+    /// Environment variables for the server.
+    pub env: Vec<(String, String)>,
+    /// The server speaks TLS with a certificate this CA (PEM) issued: clients trust it.
+    pub ca_pem: Option<String>,
+    /// The client certificate to present (mutual TLS).
+    pub client_cert: Option<pki::Pem>,
+    /// Files to write into the server's directory before it starts: `(name, content)`.
+    pub files: Vec<(String, String)>,
+    /// Run `coffer operator init --data-dir DATA` before the first start; its stdout is
+    /// [`Server::init_stdout`].
+    pub operator_init: bool,
 }
 
 /// A running `coffer serve`.
@@ -66,6 +81,10 @@ pub struct Server {
     log_path: PathBuf,
     opts: Options,
     starts: u32,
+    /// What `coffer operator init` printed (with [`Options::operator_init`]).
+    pub init_stdout: String,
+    /// Lines the server printed on stdout after its listening line.
+    stdout_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     // Dropped last: removes data dir and logs.
     root: tempfile::TempDir,
 }
@@ -110,10 +129,67 @@ impl Server {
             log_path: PathBuf::new(),
             opts,
             starts: 0,
+            stdout_lines: Default::default(),
+            init_stdout: String::new(),
             root,
         };
+        if s.opts.operator_init {
+            let data = s.data_dir.to_str().unwrap().to_string();
+            let out = run_coffer(
+                s.root.path(),
+                &["operator", "init", "--data-dir", &data],
+                &[],
+            );
+            assert!(
+                out.status.success(),
+                "operator init: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            s.init_stdout = String::from_utf8(out.stdout).unwrap();
+        }
         s.spawn();
         s
+    }
+
+    /// The server's own directory (config file, certificates, logs; the data dir is `data`).
+    pub fn dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// How a TLS client reaches this server (trusting the test CA; the client certificate).
+    pub fn client_tls(&self) -> Option<pki::ClientTls> {
+        self.opts.ca_pem.as_ref().map(|ca| pki::ClientTls {
+            ca_pem: ca.clone(),
+            client: self.opts.client_cert.clone(),
+            alpn: Vec::new(),
+        })
+    }
+
+    /// A stdout line after the listening line that starts with `prefix` (waits up to 30 s).
+    pub fn stdout_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(l) = self
+                .stdout_lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.starts_with(prefix))
+            {
+                return l.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no stdout line starting with {prefix:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET path` over this server's transport (TLS when it has a certificate).
+    pub fn get(&self, path: &str) -> RawResponse {
+        self.raw("GET", path, &[], b"")
     }
 
     fn spawn(&mut self) {
@@ -124,6 +200,9 @@ impl Server {
             .path()
             .join(format!("server-{}.stderr.log", self.starts));
         let log = fs::File::create(&self.log_path).expect("create log file");
+        for (name, content) in &self.opts.files {
+            fs::write(self.root.path().join(name), content).expect("write a server file");
+        }
         let mut cmd = Command::new(server_binary());
         cmd.arg("serve")
             .arg("--listen")
@@ -151,14 +230,24 @@ impl Server {
             fs::write(&path, toml).expect("write rotators file");
             cmd.arg("--rotators").arg(path);
         }
+        if let Some(toml) = &self.opts.config {
+            let path = self.root.path().join("coffer.toml");
+            fs::write(&path, toml).expect("write config file");
+            cmd.arg("--config").arg(path);
+        }
         cmd.args(&self.opts.extra_args);
         if let Some(level) = &self.opts.rust_log {
             cmd.env("RUST_LOG", level);
+        }
+        for (k, v) in &self.opts.env {
+            cmd.env(k, v);
         }
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn coffer");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel::<Result<String, String>>();
+        let lines = self.stdout_lines.clone();
+        lines.lock().unwrap().clear();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
@@ -176,8 +265,12 @@ impl Server {
                 }
             }
             // Keep draining so the child never blocks on a full pipe.
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
+            for l in reader.lines() {
+                match l {
+                    Ok(l) => lines.lock().unwrap().push(l),
+                    Err(_) => break,
+                }
+            }
         });
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(line)) => line,
@@ -199,8 +292,13 @@ impl Server {
                 );
             }
         };
-        let prefix = "coffer listening on http://";
-        let rest = line.strip_prefix(prefix).unwrap_or_else(|| {
+        let scheme = if self.opts.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let prefix = format!("coffer listening on {scheme}://");
+        let rest = line.strip_prefix(&prefix).unwrap_or_else(|| {
             let _ = child.kill();
             panic!("unexpected first stdout line {line:?}, want `{prefix}127.0.0.1:PORT`")
         });
@@ -210,9 +308,10 @@ impl Server {
             .unwrap_or_else(|| panic!("cannot parse port from {line:?}"));
         assert_ne!(port, 0, "server reported port 0");
         self.addr = format!("127.0.0.1:{port}");
-        self.endpoint = format!("http://{}", self.addr);
+        self.endpoint = format!("{scheme}://{}", self.addr);
         self.child = Some(child);
-        let health = http(&self.addr, "GET", "/_coffer/health", &[], b"")
+        let health = self
+            .try_raw("GET", "/_coffer/health", &[], b"")
             .unwrap_or_else(|e| panic!("health check after listening line failed: {e}"));
         assert_eq!(
             health.status,
@@ -254,6 +353,33 @@ impl Server {
                     .status();
                 None
             }
+        }
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, `INT`, …) to the server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid();
+        let st = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -{signal} {pid}");
+    }
+
+    /// Waits (bounded) for the server to exit after a signal; `None` if it does not.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -319,16 +445,17 @@ impl Server {
     }
 
     pub fn kms_as(&self, region: &str, ak: &str, sk: &str) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::from_conf(
-            aws_sdk_kms::Config::builder()
+        {
+            let mut b = aws_sdk_kms::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(region.to_string()))
                 .endpoint_url(&self.endpoint)
                 .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
                 .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-                .timeout_config(timeouts())
-                .build(),
-        )
+                .timeout_config(timeouts());
+            b.set_http_client(self.sdk_http());
+            aws_sdk_kms::Client::from_conf(b.build())
+        }
     }
 
     pub fn secrets(&self, region: &str) -> aws_sdk_secretsmanager::Client {
@@ -337,8 +464,8 @@ impl Server {
     }
 
     pub fn secrets_as(&self, region: &str, ak: &str, sk: &str) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
+        {
+            let mut b = aws_sdk_secretsmanager::Config::builder()
                 .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
                 .region(aws_sdk_secretsmanager::config::Region::new(
                     region.to_string(),
@@ -346,9 +473,10 @@ impl Server {
                 .endpoint_url(&self.endpoint)
                 .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
                 .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
-                .timeout_config(timeouts())
-                .build(),
-        )
+                .timeout_config(timeouts());
+            b.set_http_client(self.sdk_http());
+            aws_sdk_secretsmanager::Client::from_conf(b.build())
+        }
     }
 
     pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
@@ -357,16 +485,17 @@ impl Server {
     }
 
     pub fn sts_as(&self, region: &str, ak: &str, sk: &str) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::Config::builder()
+        {
+            let mut b = aws_sdk_sts::Config::builder()
                 .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
                 .region(aws_sdk_sts::config::Region::new(region.to_string()))
                 .endpoint_url(&self.endpoint)
                 .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
                 .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
-                .timeout_config(timeouts())
-                .build(),
-        )
+                .timeout_config(timeouts());
+            b.set_http_client(self.sdk_http());
+            aws_sdk_sts::Client::from_conf(b.build())
+        }
     }
 
     /// The account ID that STS reports for the client credentials.
@@ -388,8 +517,27 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> RawResponse {
-        http(&self.addr, method, path, headers, body)
+        self.try_raw(method, path, headers, body)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}; server log:\n{}", self.log()))
+    }
+
+    /// A raw request over this server's transport; the I/O error if it fails.
+    pub fn try_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<RawResponse> {
+        match self.client_tls() {
+            Some(tls) => pki::https(&self.addr, &tls, method, path, headers, body),
+            None => http(&self.addr, method, path, headers, body),
+        }
+    }
+
+    /// The HTTP client the SDK clients use: one trusting the test CA on a TLS server.
+    fn sdk_http(&self) -> Option<aws_sdk_kms::config::SharedHttpClient> {
+        self.opts.ca_pem.as_deref().map(pki::sdk_http_client)
     }
 
     /// A SigV4-signed AWS JSON 1.1 request (`X-Amz-Target: target`).
@@ -487,6 +635,37 @@ impl<'a> SignedJson<'a> {
     pub fn at(mut self, t: SystemTime) -> Self {
         self.time = Some(t);
         self
+    }
+}
+
+/// Runs `coffer ARGS` to completion in `dir` with only `env` from the `COFFER_*` family; at
+/// most 60 s.
+pub fn run_coffer(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(server_binary());
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("COFFER_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn coffer");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("coffer {args:?} did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -710,7 +889,7 @@ pub fn http_streaming_upload(
     parse_response(&buf).map_err(|e| e.to_string())
 }
 
-fn parse_response(buf: &[u8]) -> std::io::Result<RawResponse> {
+pub(crate) fn parse_response(buf: &[u8]) -> std::io::Result<RawResponse> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
     let end = buf
         .windows(4)

@@ -1,0 +1,816 @@
+//! The configuration: one TOML file (`coffer serve --config FILE`), `COFFER_<SECTION>_<KEY>`
+//! environment variables over it, and command-line flags over both.
+//!
+//! One struct per section, every one `#[serde(deny_unknown_fields, default)]` with its defaults in
+//! its `Default` impl (the only place they are written). Adding a section (`seal`, `audit`, …) is
+//! one struct, one field of [`Config`], its name in [`SECTIONS`] and its keys in [`EXAMPLE`] and
+//! docs/configuration.md (a test checks the last two agree).
+//!
+//! Values from the environment are strings; every key's deserializer also takes its value as a
+//! string (`"true"`, `"30"`, `"30s"`), so one set of types serves the file and the environment.
+
+use coffer_secrets::RotatorConfig;
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The sections, as `COFFER_<SECTION>_<KEY>` reads them.
+pub const SECTIONS: &[&str] = &[
+    "tls",
+    "metrics",
+    "log",
+    "store",
+    "scheduler",
+    "rotators",
+    "limits",
+];
+
+/// The keys outside any section.
+pub const TOP_LEVEL: &[&str] = &[
+    "listen",
+    "data_dir",
+    "dev",
+    "dev_account",
+    "allow_plaintext",
+    "shutdown_grace",
+];
+
+/// Everything `coffer serve` is told.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the API listener (port 0 picks a free port).
+    #[serde(deserialize_with = "de::addr")]
+    pub listen: SocketAddr,
+    /// Directory of the database, the root key and the root credentials.
+    pub data_dir: PathBuf,
+    /// Local-testing mode: any well-formed credentials, reset endpoints.
+    #[serde(deserialize_with = "de::flag")]
+    pub dev: bool,
+    /// The account of `dev` callers whose access key ID is not 12 digits.
+    #[serde(deserialize_with = "de::account")]
+    pub dev_account: String,
+    /// Serve plain HTTP on a non-loopback address outside `dev`.
+    #[serde(deserialize_with = "de::flag")]
+    pub allow_plaintext: bool,
+    /// How long a shutdown waits for in-flight requests.
+    #[serde(deserialize_with = "de::duration")]
+    pub shutdown_grace: Duration,
+    /// `[tls]`
+    pub tls: Tls,
+    /// `[metrics]`
+    pub metrics: Metrics,
+    /// `[log]`
+    pub log: Log,
+    /// `[store]`
+    pub store: Store,
+    /// `[scheduler]`
+    pub scheduler: Scheduler,
+    /// `[rotators]`
+    pub rotators: Rotators,
+    /// `[limits]`
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            data_dir: PathBuf::from("coffer-data"),
+            dev: false,
+            dev_account: "000000000000".into(),
+            allow_plaintext: false,
+            shutdown_grace: Duration::from_secs(30),
+            tls: Tls::default(),
+            metrics: Metrics::default(),
+            log: Log::default(),
+            store: Store::default(),
+            scheduler: Scheduler::default(),
+            rotators: Rotators::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// `[tls]`: the API listener speaks TLS when `cert_file` and `key_file` are set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// PEM certificate chain (server certificate first).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificates for client certificates (mutual TLS).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub client_ca_file: Option<PathBuf>,
+    /// How often the files are checked for changes (0 turns the check off; SIGHUP still works).
+    #[serde(deserialize_with = "de::duration")]
+    pub reload_interval: Duration,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            reload_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Serve `GET /metrics`.
+    #[serde(deserialize_with = "de::flag")]
+    pub enabled: bool,
+    /// A listener of its own (plain HTTP) for `/metrics` and the health probes; unset, they
+    /// are on the API listener.
+    #[serde(deserialize_with = "de::opt_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// A `tracing` filter: `info`, `debug`, `coffer_http=debug,info`, … (`RUST_LOG` wins).
+    pub level: String,
+    /// `text` or `json` (one JSON object per line).
+    pub format: LogFormat,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Store {
+    /// The backend: `sqlite` (`<data_dir>/coffer.db`).
+    pub kind: StoreKind,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Sqlite,
+        }
+    }
+}
+
+/// Store backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded SQLite database.
+    Sqlite,
+}
+
+impl StoreKind {
+    /// The name in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scheduler {
+    /// How often due work (deletions, rotations, expiries) is looked for.
+    #[serde(deserialize_with = "de::duration")]
+    pub interval: Duration,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[rotators]`: what stands in for rotation Lambda functions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rotators {
+    /// A rotators file (`[[rotator]]` tables; JSON if it ends in `.json`).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub file: Option<PathBuf>,
+    /// Rotators written here (`[[rotators.rotator]]`), the same tables as in the file.
+    pub rotator: Vec<RotatorConfig>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    #[serde(deserialize_with = "de::count")]
+    pub max_body_bytes: usize,
+    /// Largest request head / header list, in bytes (at least 8192 for HTTP/1.1).
+    #[serde(deserialize_with = "de::count")]
+    pub max_header_bytes: usize,
+    /// Requests served at once; beyond it they are throttled.
+    #[serde(deserialize_with = "de::count")]
+    pub max_concurrent_requests: usize,
+    /// Connections open at once; beyond it they wait to be accepted.
+    #[serde(deserialize_with = "de::count")]
+    pub max_connections: usize,
+    /// TLS handshake, request headers and request body must each arrive within this.
+    #[serde(deserialize_with = "de::duration")]
+    pub read_timeout: Duration,
+    /// A connection without a request for this long is closed.
+    #[serde(deserialize_with = "de::duration")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let http = coffer_http::server::Limits::default();
+        Self {
+            max_body_bytes: coffer_http::MAX_BODY_BYTES,
+            max_header_bytes: http.max_header_bytes,
+            max_concurrent_requests: http.max_concurrent_requests,
+            max_connections: http.max_connections,
+            read_timeout: http.read_timeout,
+            idle_timeout: http.idle_timeout,
+        }
+    }
+}
+
+/// The command-line flags of `coffer serve` that override keys.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--listen`
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--dev`
+    pub dev: bool,
+    /// `--dev-account`
+    pub dev_account: Option<String>,
+    /// `--scheduler-interval` (seconds)
+    pub scheduler_interval: Option<u64>,
+    /// `--rotators`
+    pub rotators: Option<PathBuf>,
+}
+
+/// A configuration problem: one line naming the file and line, the variable or the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// The file (if any), then the environment, then the flags; checked.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
+        let text = match file {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?,
+            None => String::new(),
+        };
+        let name = file.map_or_else(|| "config".to_string(), |p| p.display().to_string());
+        let mut config = Self::from_toml(&name, &text)?;
+        let overrides = env_overrides(env)?;
+        if !overrides.is_empty() {
+            let mut table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| file_error(&name, &text, &e))?;
+            for (var, section, key, value) in &overrides {
+                let mut t = table.clone();
+                set(&mut t, section.as_deref(), key, value);
+                Config::deserialize(toml::Value::Table(t)).map_err(|e| {
+                    ConfigError(format!(
+                        "environment variable {var}: {}",
+                        e.message().trim()
+                    ))
+                })?;
+                set(&mut table, section.as_deref(), key, value);
+            }
+            config = Config::deserialize(toml::Value::Table(table))
+                .map_err(|e| ConfigError(format!("environment: {}", e.message().trim())))?;
+        }
+        config.apply(flags);
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses a file's text (no environment, no flags, no checks).
+    pub fn from_toml(name: &str, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| file_error(name, text, &e))
+    }
+
+    fn apply(&mut self, flags: &Flags) {
+        if let Some(l) = flags.listen {
+            self.listen = l;
+        }
+        if let Some(d) = &flags.data_dir {
+            self.data_dir = d.clone();
+        }
+        if flags.dev {
+            self.dev = true;
+        }
+        if let Some(a) = &flags.dev_account {
+            self.dev_account = a.clone();
+        }
+        if let Some(s) = flags.scheduler_interval {
+            self.scheduler.interval = Duration::from_secs(s);
+        }
+        if let Some(r) = &flags.rotators {
+            self.rotators.file = Some(r.clone());
+        }
+    }
+
+    /// What the types alone cannot say.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let err = |s: String| Err(ConfigError(s));
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), None) => return err("[tls] cert_file is set but key_file is not".into()),
+            (None, Some(_)) => return err("[tls] key_file is set but cert_file is not".into()),
+            (None, None) if self.tls.client_ca_file.is_some() => {
+                return err(
+                    "[tls] client_ca_file needs cert_file and key_file (mutual TLS is TLS)".into(),
+                )
+            }
+            _ => {}
+        }
+        if !self.dev
+            && !self.tls_enabled()
+            && !self.listen.ip().is_loopback()
+            && !self.allow_plaintext
+        {
+            return err(format!(
+                "refusing to serve plain HTTP on {}, a non-loopback address: secrets and data keys \
+                 would cross the network in clear. Set [tls] cert_file and key_file, or \
+                 allow_plaintext = true if TLS ends in front of Coffer",
+                self.listen
+            ));
+        }
+        let l = &self.limits;
+        for (key, v) in [
+            ("max_body_bytes", l.max_body_bytes),
+            ("max_header_bytes", l.max_header_bytes),
+            ("max_concurrent_requests", l.max_concurrent_requests),
+            ("max_connections", l.max_connections),
+        ] {
+            if v == 0 {
+                return err(format!("[limits] {key} must be at least 1"));
+            }
+        }
+        for (key, v) in [
+            ("read_timeout", l.read_timeout),
+            ("idle_timeout", l.idle_timeout),
+        ] {
+            if v.is_zero() {
+                return err(format!("[limits] {key} must be more than 0s"));
+            }
+        }
+        if self.scheduler.interval < Duration::from_secs(1) {
+            return err("[scheduler] interval must be at least 1s".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return err(format!("[log] level {:?}: {e}", self.log.level));
+        }
+        Ok(())
+    }
+
+    /// TLS is configured.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.cert_file.is_some() && self.tls.key_file.is_some()
+    }
+}
+
+fn set(table: &mut toml::Table, section: Option<&str>, key: &str, value: &str) {
+    let target = match section {
+        None => table,
+        Some(s) => {
+            let entry = table
+                .entry(s.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            match entry.as_table_mut() {
+                Some(t) => t,
+                None => return,
+            }
+        }
+    };
+    target.insert(key.to_string(), toml::Value::String(value.to_string()));
+}
+
+/// `(variable, section, key, value)` for every `COFFER_*` variable that names a key.
+///
+/// `COFFER_<SECTION>_<KEY>` for a known section must name one of its keys (a typo is an
+/// error); `COFFER_<KEY>` for a top-level key. Other `COFFER_*` variables (`COFFER_CONFIG`, the
+/// test suite's) are not configuration and are left alone. `COFFER_ROTATORS` is
+/// `COFFER_ROTATORS_FILE`, as before the config file existed.
+#[allow(clippy::type_complexity)]
+pub fn env_overrides(
+    env: &[(String, String)],
+) -> Result<Vec<(String, Option<String>, String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    let mut vars: Vec<&(String, String)> = env.iter().collect();
+    vars.sort();
+    for (var, value) in vars {
+        let Some(rest) = var.strip_prefix("COFFER_") else {
+            continue;
+        };
+        let name = rest.to_ascii_lowercase();
+        if name == "rotators" {
+            out.push((
+                var.clone(),
+                Some("rotators".into()),
+                "file".into(),
+                value.clone(),
+            ));
+            continue;
+        }
+        if TOP_LEVEL.contains(&name.as_str()) {
+            out.push((var.clone(), None, name, value.clone()));
+            continue;
+        }
+        if let Some((section, key)) = SECTIONS.iter().find_map(|s| {
+            name.strip_prefix(s)
+                .and_then(|k| k.strip_prefix('_'))
+                .map(|k| (*s, k))
+        }) {
+            if key.is_empty() {
+                return Err(ConfigError(format!(
+                    "environment variable {var}: no key after the section"
+                )));
+            }
+            out.push((
+                var.clone(),
+                Some(section.to_string()),
+                key.to_string(),
+                value.clone(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// One line: `FILE:LINE: [section] key: message`.
+fn file_error(name: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return ConfigError(format!("{name}: {message}"));
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let section = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let what = match (section, key) {
+        (Some(s), Some(k)) => format!(" key `{s}.{k}`:"),
+        (None, Some(k)) => format!(" key `{k}`:"),
+        _ => String::new(),
+    };
+    ConfigError(format!("{name}:{line_no}:{what} {message}"))
+}
+
+/// Deserializers that take a value in its TOML type or as a string (the environment's).
+mod de {
+    use super::*;
+    use serde::de::{Error, Unexpected, Visitor};
+    use std::fmt;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Int(i64),
+        Str(String),
+    }
+
+    fn raw<'de, D: Deserializer<'de>>(d: D, expected: &'static str) -> Result<Raw, D::Error> {
+        struct V(&'static str);
+        impl Visitor<'_> for V {
+            type Value = Raw;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<Raw, E> {
+                Ok(Raw::Bool(v))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Raw, E> {
+                Ok(Raw::Int(v))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Raw, E> {
+                i64::try_from(v)
+                    .map(Raw::Int)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Raw, E> {
+                Ok(Raw::Str(v.to_string()))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<Raw, E> {
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+        d.deserialize_any(V(expected))
+    }
+
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        const E: &str = "a boolean (true or false)";
+        match raw(d, E)? {
+            Raw::Bool(b) => Ok(b),
+            Raw::Str(s) if s.eq_ignore_ascii_case("true") || s == "1" => Ok(true),
+            Raw::Str(s) if s.eq_ignore_ascii_case("false") || s == "0" => Ok(false),
+            Raw::Str(s) => Err(D::Error::invalid_value(Unexpected::Str(&s), &E)),
+            Raw::Int(i) => Err(D::Error::invalid_type(Unexpected::Signed(i), &E)),
+        }
+    }
+
+    pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        const E: &str = "a whole number";
+        let n = match raw(d, E)? {
+            Raw::Int(i) => i,
+            Raw::Str(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| D::Error::invalid_value(Unexpected::Str(&s), &E))?,
+            Raw::Bool(b) => return Err(D::Error::invalid_type(Unexpected::Bool(b), &E)),
+        };
+        usize::try_from(n).map_err(|_| D::Error::invalid_value(Unexpected::Signed(n), &E))
+    }
+
+    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        const E: &str = "a duration (\"30s\", \"500ms\", \"2m\", or whole seconds)";
+        match raw(d, E)? {
+            Raw::Int(i) => u64::try_from(i)
+                .map(Duration::from_secs)
+                .map_err(|_| D::Error::invalid_value(Unexpected::Signed(i), &E)),
+            Raw::Str(s) => match s.trim().parse::<u64>() {
+                Ok(n) => Ok(Duration::from_secs(n)),
+                Err(_) => humantime::parse_duration(s.trim())
+                    .map_err(|_| D::Error::invalid_value(Unexpected::Str(&s), &E)),
+            },
+            Raw::Bool(b) => Err(D::Error::invalid_type(Unexpected::Bool(b), &E)),
+        }
+    }
+
+    fn string<'de, D: Deserializer<'de>>(d: D, e: &'static str) -> Result<String, D::Error> {
+        match raw(d, e)? {
+            Raw::Str(s) => Ok(s),
+            Raw::Int(i) => Err(D::Error::invalid_type(Unexpected::Signed(i), &e)),
+            Raw::Bool(b) => Err(D::Error::invalid_type(Unexpected::Bool(b), &e)),
+        }
+    }
+
+    pub fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        const E: &str = "an address such as \"127.0.0.1:4566\" or \"[::]:4566\"";
+        let s = string(d, E)?;
+        s.trim()
+            .parse()
+            .map_err(|_| D::Error::invalid_value(Unexpected::Str(&s), &E))
+    }
+
+    pub fn opt_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        const E: &str = "an address such as \"127.0.0.1:9464\"";
+        let s = string(d, E)?;
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        s.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::invalid_value(Unexpected::Str(&s), &E))
+    }
+
+    pub fn opt_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        let s = string(d, "a file path")?;
+        Ok((!s.is_empty()).then(|| PathBuf::from(s)))
+    }
+
+    pub fn account<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        const E: &str = "a 12-digit account ID (as a string)";
+        let s = string(d, E)?;
+        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(s)
+        } else {
+            Err(D::Error::invalid_value(Unexpected::Str(&s), &E))
+        }
+    }
+}
+
+/// `coffer config example`: every key with its default, commented.
+pub const EXAMPLE: &str = include_str!("coffer.example.toml");
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_is_default() {
+        assert_eq!(Config::from_toml("f", "").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn example_is_the_defaults() {
+        let c = Config::from_toml("example", EXAMPLE).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn example_commented_keys_are_valid() {
+        Config::from_toml("example", &uncommented()).unwrap();
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = Config::from_toml("c.toml", "dev = true\n\n[tls]\ncert_fle = \"x\"\n").unwrap_err();
+        assert!(e.0.starts_with("c.toml:4: key `tls.cert_fle`:"), "{e}");
+        assert!(e.0.contains("unknown field"), "{e}");
+        assert!(!e.0.contains('\n'));
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let e = Config::from_toml("c.toml", "# x\n[limits]\nmax_connections = true\n").unwrap_err();
+        assert!(
+            e.0.starts_with("c.toml:3: key `limits.max_connections`:"),
+            "{e}"
+        );
+        let e = Config::from_toml("c.toml", "dev = \"yes\"\n").unwrap_err();
+        assert!(e.0.starts_with("c.toml:1: key `dev`:"), "{e}");
+    }
+
+    #[test]
+    fn precedence_flag_env_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:1000\"\ndata_dir = \"from-file\"\n[scheduler]\ninterval = \"5m\"\n",
+        )
+        .unwrap();
+        let e = env(&[
+            ("COFFER_LISTEN", "127.0.0.1:2000"),
+            ("COFFER_DATA_DIR", "from-env"),
+            ("COFFER_LIMITS_MAX_CONNECTIONS", "7"),
+            ("COFFER_TEST_BIN", "/ignored"),
+        ]);
+        let flags = Flags {
+            listen: Some("127.0.0.1:3000".parse().unwrap()),
+            ..Flags::default()
+        };
+        let c = Config::load(Some(&f), &e, &flags).unwrap();
+        assert_eq!(c.listen.port(), 3000, "a flag beats the environment");
+        assert_eq!(c.data_dir, PathBuf::from("from-env"), "env beats the file");
+        assert_eq!(c.scheduler.interval, Duration::from_secs(300), "the file");
+        assert_eq!(c.limits.max_connections, 7);
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let e = Config::load(
+            None,
+            &env(&[("COFFER_TLS_CERTFILE", "x")]),
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("environment variable COFFER_TLS_CERTFILE:"),
+            "{e}"
+        );
+        let e =
+            Config::load(None, &env(&[("COFFER_DEV", "maybe")]), &Flags::default()).unwrap_err();
+        assert!(e.0.starts_with("environment variable COFFER_DEV:"), "{e}");
+    }
+
+    #[test]
+    fn plaintext_on_public_address_refused() {
+        let c = Config {
+            listen: "0.0.0.0:4566".parse().unwrap(),
+            ..Config::default()
+        };
+        let e = c.check().unwrap_err();
+        assert!(e.0.contains("allow_plaintext"), "{e}");
+        let ok = Config {
+            allow_plaintext: true,
+            ..c.clone()
+        };
+        ok.check().unwrap();
+        let dev = Config { dev: true, ..c };
+        dev.check().unwrap();
+    }
+
+    #[test]
+    fn missing_file() {
+        let e = Config::load(
+            Some(Path::new("/nonexistent/coffer.toml")),
+            &[],
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("cannot read config file /nonexistent/coffer.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn inline_rotators() {
+        let c = Config::from_toml(
+            "c",
+            "[[rotators.rotator]]\nkind = \"random-password\"\narn = \"arn:aws:lambda:us-east-1:000000000000:function:r\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.rotators.rotator.len(), 1);
+    }
+
+    /// The example with every `# key = value` line uncommented.
+    fn uncommented() -> String {
+        EXAMPLE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn docs_list_every_key() {
+        let docs = include_str!("../../../docs/configuration.md");
+        let mut section: Option<String> = None;
+        for line in uncommented().lines() {
+            if line.starts_with('[') && !line.starts_with("[[") {
+                let name = line.trim_matches(|c| c == '[' || c == ']').to_string();
+                assert!(docs.contains(&format!("`[{name}]`")), "docs miss [{name}]");
+                section = Some(name);
+                continue;
+            }
+            let Some((k, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            if k.starts_with('#') || k.contains(' ') {
+                continue;
+            }
+            let full = match &section {
+                Some(s) => format!("`{s}.{k}`"),
+                None => format!("`{k}`"),
+            };
+            assert!(
+                docs.contains(&full),
+                "docs/configuration.md does not list {full}"
+            );
+        }
+    }
+}
