@@ -407,9 +407,17 @@ async fn json_request(
 ) -> (Response, String) {
     use coffer_model::ops::{self, Op};
     let Some(op) = ops::from_target(target) else {
+        // Label an unknown operation of a known service by that service (metrics stay bounded).
+        let label = match target.split_once('.') {
+            Some((prefix, name)) => match ops::Service::from_target_prefix(prefix) {
+                Some(service) => format!("{}:{name}", service.signing_name()),
+                None => target.to_string(),
+            },
+            None => target.to_string(),
+        };
         return (
             json_error(&ApiError::unknown_operation(target), request_id),
-            target.to_string(),
+            label,
         );
     };
     let info = op.info();
