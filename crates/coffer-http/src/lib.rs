@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod error;
 pub mod iam;
 pub mod metrics;
+pub mod model_check;
 pub mod server;
 pub mod services;
 pub mod sigv4;
@@ -45,6 +46,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A request body must arrive within this.
     pub body_timeout: std::time::Duration,
+    /// Check every answer against the service model and log mismatches ([`model_check`]).
+    pub check_responses: bool,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             dev_account: "000000000000".into(),
             max_body_bytes: MAX_BODY_BYTES,
             body_timeout: std::time::Duration::from_secs(10),
+            check_responses: false,
         }
     }
 }
@@ -455,6 +459,9 @@ async fn json_request(
             Err(e) => Err(ApiError::internal(internal_code(info.service), &e)),
         }
     };
+    if app.config.check_responses {
+        model_check::json(info, &result);
+    }
     let resp = match result {
         Ok(bytes) => json_response(StatusCode::OK, bytes, Some(request_id)),
         Err(e) => json_error(&e, request_id),

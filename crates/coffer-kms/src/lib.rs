@@ -434,6 +434,11 @@ impl Kms {
 /// AWS's error for an operation attempted in a key state it does not accept.
 fn state_error(op: &KeyOp, state: KeyState, arn: &str) -> KmsError {
     match state {
+        // CancelKeyDeletion (the one action that takes only PendingDeletion) answers a disabled
+        // key as it answers an enabled one; its model lists no DisabledException.
+        KeyState::Disabled if !ops::rule(op).accepts(KeyState::Enabled) => {
+            KmsError::InvalidState(format!("{arn} is not pending deletion."))
+        }
         KeyState::Disabled => KmsError::Disabled(format!("{arn} is disabled.")),
         KeyState::Enabled if !ops::rule(op).accepts(KeyState::Disabled) => {
             KmsError::InvalidState(format!("{arn} is not pending deletion."))

@@ -1,5 +1,5 @@
-//! The configuration: one TOML file (`coffer serve --config FILE`), `COFFER_<SECTION>_<KEY>`
-//! environment variables over it, and command-line flags over both.
+//! The configuration: one TOML file (`coffer serve --config FILE`), command-line flags over it,
+//! and `COFFER_<SECTION>_<KEY>` environment variables over both (the 12-factor order).
 //!
 //! One struct per section, every one `#[serde(deny_unknown_fields, default)]` with its defaults in
 //! its `Default` impl (the only place they are written). Adding a section (`seal`, `audit`, …) is
@@ -34,6 +34,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "dev_account",
     "allow_plaintext",
     "shutdown_grace",
+    "check_responses",
 ];
 
 /// Everything `coffer serve` is told.
@@ -57,6 +58,9 @@ pub struct Config {
     /// How long a shutdown waits for in-flight requests.
     #[serde(deserialize_with = "de::duration")]
     pub shutdown_grace: Duration,
+    /// Check every answer against the service model and log mismatches (Coffer's own tests).
+    #[serde(deserialize_with = "de::flag")]
+    pub check_responses: bool,
     /// `[tls]`
     pub tls: Tls,
     /// `[metrics]`
@@ -82,6 +86,7 @@ impl Default for Config {
             dev_account: "000000000000".into(),
             allow_plaintext: false,
             shutdown_grace: Duration::from_secs(30),
+            check_responses: false,
             tls: Tls::default(),
             metrics: Metrics::default(),
             log: Log::default(),
@@ -295,7 +300,11 @@ pub struct Flags {
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// The file (if any), then the environment, then the flags; checked.
+    /// The file (if any), then the flags over it, then the environment over both; checked.
+    ///
+    /// This is the 12-factor order: an operator's `COFFER_<SECTION>_<KEY>` (from a unit
+    /// file, a container spec or a secret mount) wins over the flags baked into a command line,
+    /// which win over the file.
     pub fn load(
         file: Option<&Path>,
         env: &[(String, String)],
@@ -328,7 +337,13 @@ impl Config {
             config = Config::deserialize(toml::Value::Table(table))
                 .map_err(|e| ConfigError(format!("environment: {}", e.message().trim())))?;
         }
-        config.apply(flags);
+        // A flag applies where the environment is silent on its key.
+        let from_env = |section: Option<&str>, key: &str| {
+            overrides
+                .iter()
+                .any(|(_, s, k, _)| s.as_deref() == section && k == key)
+        };
+        config.apply(flags, &from_env);
         config.check()?;
         Ok(config)
     }
@@ -338,23 +353,38 @@ impl Config {
         toml::from_str(text).map_err(|e| file_error(name, text, &e))
     }
 
-    fn apply(&mut self, flags: &Flags) {
-        if let Some(l) = flags.listen {
+    fn apply(&mut self, flags: &Flags, from_env: &dyn Fn(Option<&str>, &str) -> bool) {
+        if let Some(l) = flags.listen.filter(|_| !from_env(None, "listen")) {
             self.listen = l;
         }
-        if let Some(d) = &flags.data_dir {
+        if let Some(d) = flags
+            .data_dir
+            .as_ref()
+            .filter(|_| !from_env(None, "data_dir"))
+        {
             self.data_dir = d.clone();
         }
-        if flags.dev {
+        if flags.dev && !from_env(None, "dev") {
             self.dev = true;
         }
-        if let Some(a) = &flags.dev_account {
+        if let Some(a) = flags
+            .dev_account
+            .as_ref()
+            .filter(|_| !from_env(None, "dev_account"))
+        {
             self.dev_account = a.clone();
         }
-        if let Some(s) = flags.scheduler_interval {
+        if let Some(s) = flags
+            .scheduler_interval
+            .filter(|_| !from_env(Some("scheduler"), "interval"))
+        {
             self.scheduler.interval = Duration::from_secs(s);
         }
-        if let Some(r) = &flags.rotators {
+        if let Some(r) = flags
+            .rotators
+            .as_ref()
+            .filter(|_| !from_env(Some("rotators"), "file"))
+        {
             self.rotators.file = Some(r.clone());
         }
     }
@@ -691,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn precedence_flag_env_file() {
+    fn precedence_env_flag_file() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(
@@ -707,12 +737,22 @@ mod tests {
         ]);
         let flags = Flags {
             listen: Some("127.0.0.1:3000".parse().unwrap()),
+            scheduler_interval: Some(60),
+            dev_account: Some("333333333333".into()),
             ..Flags::default()
         };
         let c = Config::load(Some(&f), &e, &flags).unwrap();
-        assert_eq!(c.listen.port(), 3000, "a flag beats the environment");
+        assert_eq!(
+            c.dev_account, "333333333333",
+            "a flag where the environment is silent"
+        );
+        assert_eq!(c.listen.port(), 2000, "the environment beats a flag");
         assert_eq!(c.data_dir, PathBuf::from("from-env"), "env beats the file");
-        assert_eq!(c.scheduler.interval, Duration::from_secs(300), "the file");
+        assert_eq!(
+            c.scheduler.interval,
+            Duration::from_secs(60),
+            "a flag beats the file"
+        );
         assert_eq!(c.limits.max_connections, 7);
     }
 

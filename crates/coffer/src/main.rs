@@ -465,6 +465,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             dev_account: config.dev_account.clone(),
             max_body_bytes: config.limits.max_body_bytes,
             body_timeout: config.limits.read_timeout,
+            check_responses: config.check_responses,
         },
     });
     let stop = CancellationToken::new();

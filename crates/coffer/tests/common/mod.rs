@@ -219,6 +219,8 @@ impl Server {
                 cmd.env_remove(k);
             }
         }
+        // Every answer is checked against the service model; Drop fails the test on a mismatch.
+        cmd.env("COFFER_CHECK_RESPONSES", "true");
         if self.opts.dev {
             cmd.arg("--dev");
         }
@@ -585,7 +587,18 @@ impl Drop for Server {
                 self.log_path.display(),
                 self.log()
             );
+            return;
         }
+        let log = String::from_utf8_lossy(&self.all_logs()).into_owned();
+        let mismatches: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("answer does not match the service model"))
+            .collect();
+        assert!(
+            mismatches.is_empty(),
+            "the server answered outside the service model:\n{}",
+            mismatches.join("\n")
+        );
     }
 }
 
