@@ -313,7 +313,7 @@ fn authenticate(
 async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let _in_flight = metrics::InFlight::start();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = coffer_crypto::random::uuid_v4();
     let (parts, body) = req.into_parts();
     let target = parts
         .headers

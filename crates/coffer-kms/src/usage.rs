@@ -58,7 +58,7 @@ impl Kms {
             key_id: key.key_id.clone(),
             operation: operation.to_string(),
             timestamp: self.clock.now(),
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: coffer_crypto::random::uuid_v4(),
         };
         let store_key = rec.store_key();
         let mut usage = self.usage.lock();
