@@ -32,6 +32,10 @@ pub struct ServiceAnn {
     /// Operations whose names start so are read-only unless they say otherwise.
     #[serde(default)]
     pub read_only_prefixes: Vec<String>,
+    /// JSON services: further `X-Amz-Target` prefixes clients send (the Smithy-based SDKs send
+    /// the service shape's name, `CloudTrail_20131101`, where botocore sends the model's).
+    #[serde(default)]
+    pub target_prefix_aliases: Vec<String>,
 }
 
 /// `[actions.X]`.

@@ -312,6 +312,9 @@ pub fn registry_file(specs: &[Spec<'_>]) -> String {
     for s in specs {
         if let Some(t) = &s.model.metadata.target_prefix {
             let _ = writeln!(o, "            {} => Service::{},", lit(t), s.rust);
+            for alias in &s.ann.service.target_prefix_aliases {
+                let _ = writeln!(o, "            {} => Service::{},", lit(alias), s.rust);
+            }
         }
     }
     o.push_str("            _ => return None,\n        })\n    }\n\n");
@@ -428,13 +431,15 @@ pub fn registry_file(specs: &[Spec<'_>]) -> String {
     o.push_str("/// The operation an `X-Amz-Target` header names (`TrentService.Encrypt`,\n/// `secretsmanager.GetSecretValue`), if the prefix is a JSON service's and the model has the\n/// operation. Whether Coffer serves it is [`Operation::served`].\npub fn from_target(target: &str) -> Option<Op> {\n    let (prefix, name) = target.rsplit_once('.')?;\n    match prefix {\n");
     for s in specs {
         if let Some(t) = &s.model.metadata.target_prefix {
-            let _ = writeln!(
-                o,
-                "        {} => {}Op::from_name(name).map(Op::{}),",
-                lit(t),
-                s.rust,
-                s.rust
-            );
+            for prefix in std::iter::once(t).chain(&s.ann.service.target_prefix_aliases) {
+                let _ = writeln!(
+                    o,
+                    "        {} => {}Op::from_name(name).map(Op::{}),",
+                    lit(prefix),
+                    s.rust,
+                    s.rust
+                );
+            }
         }
     }
     o.push_str("        _ => None,\n    }\n}\n\n");

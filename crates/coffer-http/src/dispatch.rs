@@ -239,3 +239,43 @@ pub fn unsupported(info: &Operation) -> ApiError {
         ),
     )
 }
+
+/// CloudTrail LookupEvents over the audit trail (ADR 0010): the caller's account and Region
+/// only; a role session needs `cloudtrail:LookupEvents` (on `*`: CloudTrail has no
+/// resource-level permissions for it). Without a trail the request is still checked and finds
+/// no events.
+pub fn lookup_events(
+    c: &Coffer,
+    audit: Option<&coffer_audit::AuditLog>,
+    ctx: &RequestContext,
+    body: &[u8],
+) -> Result<Bytes, ApiError> {
+    let request: serde_json::Value = decode(body)?;
+    if ctx.role.is_some() {
+        c.authz
+            .check(
+                ctx,
+                coffer_core::authz::Ask {
+                    action: "cloudtrail:LookupEvents",
+                    resource: "*",
+                    context: coffer_policy::Context::new(),
+                },
+                None,
+            )
+            .map_err(|d| ApiError::bad_request("AccessDeniedException", d.message))?;
+    }
+    let lookup_error = |e: coffer_audit::LookupError| ApiError::bad_request(e.code, e.message);
+    match audit {
+        Some(log) => encode(
+            log.lookup_events(&ctx.account_id, &ctx.region, &request)
+                .map_err(lookup_error)?,
+        ),
+        None => {
+            coffer_audit::LookupEventsRequest::from_json(&request).map_err(lookup_error)?;
+            encode(coffer_audit::LookupEventsResponse {
+                events: Vec::new(),
+                next_token: None,
+            })
+        }
+    }
+}

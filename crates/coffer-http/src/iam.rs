@@ -304,6 +304,8 @@ pub(crate) fn error_response(
     );
     resp.extensions_mut()
         .insert(crate::metrics::ErrorCode(code));
+    resp.extensions_mut()
+        .insert(crate::ErrorMessage(message.to_string()));
     resp
 }
 

@@ -4,6 +4,7 @@
 //! This crate knows nothing of how state is stored.
 #![forbid(unsafe_code)]
 
+mod audit;
 pub mod dispatch;
 pub mod error;
 pub mod iam;
@@ -68,7 +69,13 @@ pub struct App {
     pub coffer: Arc<Coffer>,
     /// Behaviour.
     pub config: Config,
+    /// The audit trail (ADR 0010): one record per request; `None` when it is off.
+    pub audit: Option<Arc<coffer_audit::AuditLog>>,
 }
+
+/// A rendered error's message, for the audit record (beside [`metrics::ErrorCode`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorMessage(pub String);
 
 /// The whole HTTP surface.
 pub fn router(app: Arc<App>) -> Router {
@@ -127,6 +134,8 @@ fn json_error(e: &ApiError, request_id: &str) -> Response {
     resp.headers_mut()
         .insert("x-amzn-errortype", HeaderValue::from_static(e.code));
     resp.extensions_mut().insert(metrics::ErrorCode(e.code));
+    resp.extensions_mut()
+        .insert(ErrorMessage(e.message.clone()));
     resp
 }
 
@@ -167,6 +176,8 @@ fn xml_error(e: &ApiError, request_id: &str) -> Response {
         request_id,
     );
     resp.extensions_mut().insert(metrics::ErrorCode(e.code));
+    resp.extensions_mut()
+        .insert(ErrorMessage(e.message.clone()));
     resp
 }
 
@@ -175,6 +186,10 @@ pub(crate) struct Caller {
     ctx: RequestContext,
     principal: Principal,
     service: String,
+    /// The access key ID that signed the request (`None`: an unsigned `--dev` request).
+    access_key_id: Option<String>,
+    /// A role session's issue time, epoch milliseconds.
+    session_issued: Option<i64>,
 }
 
 fn now_utc(app: &App) -> time::OffsetDateTime {
@@ -215,6 +230,8 @@ fn authenticate(
                 },
                 principal,
                 service: service.unwrap_or("sts").to_string(),
+                access_key_id: None,
+                session_issued: None,
             });
         }
         Err(e) => return Err(auth_error(&e, protocol)),
@@ -266,6 +283,8 @@ fn authenticate(
                 user_id: format!("{}:{}", session.role_id, session.role.session_name),
             },
             service: parsed.credential.service.clone(),
+            access_key_id: Some(ak.clone()),
+            session_issued: Some(session.issued),
         });
     }
     let principal = if app.config.dev {
@@ -306,6 +325,8 @@ fn authenticate(
         },
         principal,
         service: parsed.credential.service.clone(),
+        access_key_id: Some(parsed.credential.access_key_id.clone()),
+        session_issued: None,
     })
 }
 
@@ -327,7 +348,10 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     let body = match read_body(body, &parts.headers, &app.config).await {
         Ok(b) => b,
         Err(e) => {
-            let resp = render(&e, protocol, &request_id);
+            let mut resp = render(&e, protocol, &request_id);
+            if let Some(log) = &app.audit {
+                resp = audit_unread(&app, log, &parts, target.as_deref(), &request_id, resp).await;
+            }
             metrics::record_request("", &resp, started.elapsed());
             return resp;
         }
@@ -402,6 +426,16 @@ async fn read_body(
     }
 }
 
+/// What a JSON 1.1 request came to, for the answer and its audit record.
+struct JsonOutcome {
+    response: Response,
+    label: String,
+    op: Option<coffer_model::ops::Op>,
+    caller: Option<Caller>,
+    /// The answer's body, on success.
+    ok: Option<bytes::Bytes>,
+}
+
 async fn json_request(
     app: &Arc<App>,
     parts: &http::request::Parts,
@@ -409,6 +443,157 @@ async fn json_request(
     target: &str,
     request_id: &str,
 ) -> (Response, String) {
+    let out = json_outcome(app, parts, body, target, request_id).await;
+    match &app.audit {
+        None => (out.response, out.label),
+        Some(log) => {
+            let label = out.label.clone();
+            (
+                audit_json(app, log, parts, Some(body), target, request_id, out).await,
+                label,
+            )
+        }
+    }
+}
+
+/// The record of a request whose body could not be read (too large, too slow).
+async fn audit_unread(
+    app: &Arc<App>,
+    log: &Arc<coffer_audit::AuditLog>,
+    parts: &http::request::Parts,
+    target: Option<&str>,
+    request_id: &str,
+    response: Response,
+) -> Response {
+    match target {
+        Some(t) => {
+            let out = JsonOutcome {
+                response,
+                label: String::new(),
+                op: coffer_model::ops::from_target(t),
+                caller: None,
+                ok: None,
+            };
+            audit_json(app, log, parts, None, t, request_id, out).await
+        }
+        None => {
+            let params: Vec<(String, String)> =
+                form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+            let action = params
+                .iter()
+                .find(|(k, _)| k == "Action")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let out = QueryOutcome {
+                response,
+                label: String::new(),
+                action,
+                caller: None,
+                ok: None,
+            };
+            let (app, log, parts, id) = (
+                app.clone(),
+                log.clone(),
+                parts.clone(),
+                request_id.to_string(),
+            );
+            let fallback = || {
+                xml_error(
+                    &ApiError::internal("InternalFailure", &"audit task failed"),
+                    request_id,
+                )
+            };
+            tokio::task::spawn_blocking(move || audit_query(&app, &log, &parts, &params, &id, out))
+                .await
+                .unwrap_or_else(|_| fallback())
+        }
+    }
+}
+
+/// Writes the record of a JSON 1.1 request and returns the answer to send: the operation's, or
+/// the service's internal error when a fail-closed trail could not take the record.
+async fn audit_json(
+    app: &App,
+    log: &coffer_audit::AuditLog,
+    parts: &http::request::Parts,
+    body: Option<&[u8]>,
+    target: &str,
+    request_id: &str,
+    out: JsonOutcome,
+) -> Response {
+    use coffer_model::ops;
+    let (service, operation, info) = match out.op {
+        Some(op) => {
+            let info = op.info();
+            (info.service, info.name, Some(info))
+        }
+        None => {
+            let (prefix, name) = target.split_once('.').unwrap_or((target, ""));
+            match ops::Service::from_target_prefix(prefix) {
+                Some(service) => (service, name, None),
+                None => {
+                    tracing::debug!("no audit record: the target names no service");
+                    return out.response;
+                }
+            }
+        }
+    };
+    let request: Option<serde_json::Value> = match body {
+        None => None,
+        Some(b) if b.iter().all(u8::is_ascii_whitespace) => {
+            Some(serde_json::Value::Object(serde_json::Map::new()))
+        }
+        Some(b) => serde_json::from_slice(b).ok(),
+    };
+    let response: Option<serde_json::Value> =
+        out.ok.as_ref().and_then(|b| serde_json::from_slice(b).ok());
+    let code = out
+        .response
+        .extensions()
+        .get::<metrics::ErrorCode>()
+        .map(|c| c.0);
+    let message = out
+        .response
+        .extensions()
+        .get::<ErrorMessage>()
+        .map_or("", |m| m.0.as_str());
+    let call = audit::Call {
+        service,
+        operation,
+        info,
+        caller: out.caller.as_ref(),
+        parts,
+        request: request.as_ref(),
+        response: response.as_ref(),
+        error: code.map(|c| (c, message)),
+        request_id,
+    };
+    let Some(event) = audit::event(app, &call) else {
+        return out.response;
+    };
+    let written = tokio::time::timeout(log.wait_timeout(), log.submit(&event)).await;
+    match written {
+        Ok(Ok(())) => out.response,
+        Ok(Err(e)) => json_error(
+            &ApiError::internal(internal_code(service), &format!("audit trail: {e}")),
+            request_id,
+        ),
+        Err(_) => json_error(
+            &ApiError::internal(internal_code(service), &"audit trail: timed out"),
+            request_id,
+        ),
+    }
+}
+
+async fn json_outcome(
+    app: &Arc<App>,
+    parts: &http::request::Parts,
+    body: &bytes::Bytes,
+    target: &str,
+    request_id: &str,
+) -> JsonOutcome {
     use coffer_model::ops::{self, Op};
     let Some(op) = ops::from_target(target) else {
         // Label an unknown operation of a known service by that service (metrics stay bounded).
@@ -419,13 +604,23 @@ async fn json_request(
             },
             None => target.to_string(),
         };
-        return (
-            json_error(&ApiError::unknown_operation(target), request_id),
+        return JsonOutcome {
+            response: json_error(&ApiError::unknown_operation(target), request_id),
             label,
-        );
+            op: None,
+            caller: None,
+            ok: None,
+        };
     };
     let info = op.info();
     let label = format!("{}:{}", info.service.signing_name(), info.name);
+    let fail = |e: &ApiError, caller: Option<Caller>, label: String| JsonOutcome {
+        response: json_error(e, request_id),
+        label,
+        op: Some(op),
+        caller,
+        ok: None,
+    };
     let caller = match authenticate(
         app,
         parts,
@@ -434,39 +629,58 @@ async fn json_request(
         Some(info.service.signing_name()),
     ) {
         Ok(c) => c,
-        Err(e) => return (json_error(&e, request_id), label),
+        Err(e) => return fail(&e, None, label),
     };
     if !info.served {
-        return (json_error(&dispatch::unsupported(info), request_id), label);
+        return fail(&dispatch::unsupported(info), Some(caller), label);
     }
     let run = {
         let app = app.clone();
         let body = body.clone();
         move || {
             let c = &app.coffer;
-            match op {
+            let result = match op {
                 Op::Kms(op) => dispatch::kms(c, &caller.ctx, op, &body),
                 Op::SecretsManager(op) => dispatch::secrets_manager(c, &caller.ctx, op, &body),
+                Op::CloudTrail(ops::CloudTrailOp::LookupEvents) => {
+                    dispatch::lookup_events(c, app.audit.as_deref(), &caller.ctx, &body)
+                }
                 _ => Err(dispatch::unsupported(op.info())),
-            }
+            };
+            (result, caller)
         }
     };
-    let result = if info.hot {
+    let (result, caller) = if info.hot {
         run()
     } else {
         match tokio::task::spawn_blocking(run).await {
             Ok(r) => r,
-            Err(e) => Err(ApiError::internal(internal_code(info.service), &e)),
+            Err(e) => {
+                return fail(
+                    &ApiError::internal(internal_code(info.service), &e),
+                    None,
+                    label,
+                )
+            }
         }
     };
     if app.config.check_responses {
         model_check::json(info, &result);
     }
-    let resp = match result {
-        Ok(bytes) => json_response(StatusCode::OK, bytes, Some(request_id)),
-        Err(e) => json_error(&e, request_id),
+    let (response, ok) = match result {
+        Ok(bytes) => {
+            let ok = app.audit.is_some().then(|| bytes.clone());
+            (json_response(StatusCode::OK, bytes, Some(request_id)), ok)
+        }
+        Err(e) => (json_error(&e, request_id), None),
     };
-    (resp, label)
+    JsonOutcome {
+        response,
+        label,
+        op: Some(op),
+        caller: Some(caller),
+        ok,
+    }
 }
 
 /// Each service's internal-error code.
@@ -475,9 +689,19 @@ fn internal_code(service: coffer_model::ops::Service) -> &'static str {
     match service {
         Service::Kms => "KMSInternalException",
         Service::SecretsManager => "InternalServiceError",
-        Service::CloudTrail => "InternalServerErrorException",
-        Service::Sts | Service::Iam => "InternalFailure",
+        // CloudTrail's model lists no internal error: AWS's common one.
+        Service::CloudTrail | Service::Sts | Service::Iam => "InternalFailure",
     }
+}
+
+/// What a Query request came to, for the answer and its audit record.
+struct QueryOutcome {
+    response: Response,
+    label: String,
+    action: String,
+    caller: Option<Caller>,
+    /// The answer as the service's JSON form, where Coffer builds one (AssumeRole).
+    ok: Option<serde_json::Value>,
 }
 
 fn query_request(
@@ -491,6 +715,98 @@ fn query_request(
             .chain(form_urlencoded::parse(body))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+    let out = query_outcome(app, parts, body, &params, request_id);
+    match &app.audit {
+        None => (out.response, out.label),
+        Some(log) => {
+            let label = out.label.clone();
+            (
+                audit_query(app, log, parts, &params, request_id, out),
+                label,
+            )
+        }
+    }
+}
+
+/// [`audit_json`] for a Query request (on a blocking thread).
+fn audit_query(
+    app: &App,
+    log: &coffer_audit::AuditLog,
+    parts: &http::request::Parts,
+    params: &[(String, String)],
+    request_id: &str,
+    out: QueryOutcome,
+) -> Response {
+    use coffer_model::ops;
+    let signing_name = match &out.caller {
+        Some(c) => Some(c.service.clone()),
+        None => audit::claimed_scope(parts).service,
+    };
+    let Some(service) = signing_name
+        .as_deref()
+        .and_then(ops::Service::from_signing_name)
+    else {
+        tracing::debug!("no audit record: the request names no service");
+        return out.response;
+    };
+    let op = ops::from_query(service.signing_name(), &out.action);
+    let info = op.map(|op| op.info());
+    let request = info.and_then(|i| coffer_protocol::query::decode_input(i, params).ok());
+    let code = out
+        .response
+        .extensions()
+        .get::<metrics::ErrorCode>()
+        .map(|c| c.0);
+    let message = out
+        .response
+        .extensions()
+        .get::<ErrorMessage>()
+        .map_or("", |m| m.0.as_str());
+    let call = audit::Call {
+        service,
+        operation: info.map_or(out.action.as_str(), |i| i.name),
+        info,
+        caller: out.caller.as_ref(),
+        parts,
+        request: request.as_ref(),
+        response: out.ok.as_ref(),
+        error: code.map(|c| (c, message)),
+        request_id,
+    };
+    let Some(event) = audit::event(app, &call) else {
+        return out.response;
+    };
+    match log.record(&event) {
+        Ok(()) => out.response,
+        Err(e) => {
+            tracing::error!(error = %e, "audit trail: the record could not be written; request refused");
+            let message = "We encountered an internal error. Please try again.";
+            if service == ops::Service::Iam {
+                iam::error_response(
+                    "ServiceFailure",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    message,
+                    request_id,
+                )
+            } else {
+                let err = ApiError {
+                    code: "InternalFailure",
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: message.into(),
+                };
+                xml_error(&err, request_id)
+            }
+        }
+    }
+}
+
+fn query_outcome(
+    app: &App,
+    parts: &http::request::Parts,
+    body: &[u8],
+    params: &[(String, String)],
+    request_id: &str,
+) -> QueryOutcome {
     let action = params
         .iter()
         .find(|(k, _)| k == "Action")
@@ -498,16 +814,27 @@ fn query_request(
         .unwrap_or_default();
     let caller = match authenticate(app, parts, body, Protocol::Query, None) {
         Ok(c) => c,
-        Err(e) => return (xml_error(&e, request_id), action),
+        Err(e) => {
+            return QueryOutcome {
+                response: xml_error(&e, request_id),
+                label: action.clone(),
+                action,
+                caller: None,
+                ok: None,
+            }
+        }
     };
     if action.is_empty() {
-        return (
-            xml_error(
+        return QueryOutcome {
+            response: xml_error(
                 &ApiError::bad_request("MissingAction", "Missing Action"),
                 request_id,
             ),
+            label: action.clone(),
             action,
-        );
+            caller: Some(caller),
+            ok: None,
+        };
     }
     use coffer_model::ops::{self, Op, StsOp};
     let invalid = || {
@@ -524,7 +851,8 @@ fn query_request(
             xml_error(&e, request_id)
         }
     };
-    let resp = match ops::from_query(&caller.service, &action) {
+    let mut ok = None;
+    let response = match ops::from_query(&caller.service, &action) {
         Some(op) if !op.info().served => invalid(),
         Some(Op::Sts(StsOp::GetCallerIdentity)) => xml_response(
             StatusCode::OK,
@@ -532,13 +860,22 @@ fn query_request(
             request_id,
         ),
         Some(Op::Sts(StsOp::AssumeRole)) => {
-            match sts::assume_role(&app.coffer, &caller, &params, request_id) {
-                Ok(body) => xml_response(StatusCode::OK, body, request_id),
+            match sts::assume_role(&app.coffer, &caller, params, request_id) {
+                Ok((body, json)) => {
+                    ok = app.audit.is_some().then_some(json);
+                    xml_response(StatusCode::OK, body, request_id)
+                }
                 Err(e) => xml_error(&e, request_id),
             }
         }
-        Some(Op::Iam(op)) => iam::handle(&app.coffer, &caller.ctx, op, &params, request_id),
+        Some(Op::Iam(op)) => iam::handle(&app.coffer, &caller.ctx, op, params, request_id),
         _ => invalid(),
     };
-    (resp, format!("{}:{action}", caller.service))
+    QueryOutcome {
+        response,
+        label: format!("{}:{action}", caller.service),
+        action,
+        caller: Some(caller),
+        ok,
+    }
 }

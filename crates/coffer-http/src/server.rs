@@ -44,6 +44,10 @@ pub struct ConnInfo {
     pub remote: SocketAddr,
     /// The connection is TLS (`aws:SecureTransport`).
     pub tls: bool,
+    /// TLS: the protocol version, as CloudTrail's `tlsDetails` names it (`TLSv1.3`).
+    pub tls_version: Option<&'static str>,
+    /// TLS: the cipher suite, as CloudTrail's `tlsDetails` names it (`TLS_AES_128_GCM_SHA256`).
+    pub cipher_suite: Option<&'static str>,
 }
 
 /// Connection and request limits (see the module documentation).
@@ -451,7 +455,7 @@ impl Listener {
                     Some(tls) => conn.serve_tls(stream, &tls).await,
                     None => {
                         let _open = OpenConnection::new(false);
-                        conn.serve(TokioIo::new(stream), false).await;
+                        conn.serve(TokioIo::new(stream), None).await;
                     }
                 }
             });
@@ -491,7 +495,18 @@ impl Conn {
             h = tokio::time::timeout(self.limits.read_timeout, acceptor.accept(stream)) => h,
         };
         match handshake {
-            Ok(Ok(s)) => self.serve(TokioIo::new(s), true).await,
+            Ok(Ok(s)) => {
+                let (_, conn) = s.get_ref();
+                let version = conn.protocol_version().map(|v| match v {
+                    rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+                    rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+                    _ => "TLS",
+                });
+                let suite = conn
+                    .negotiated_cipher_suite()
+                    .and_then(|c| c.suite().as_str());
+                self.serve(TokioIo::new(s), Some((version, suite))).await
+            }
             Ok(Err(e)) => {
                 metrics::counter!("coffer_tls_handshake_failures_total").increment(1);
                 tracing::debug!(remote = %self.remote, error = %e, "TLS handshake failed");
@@ -503,14 +518,19 @@ impl Conn {
         }
     }
 
-    async fn serve<I>(self, io: TokioIo<I>, tls: bool)
-    where
+    async fn serve<I>(
+        self,
+        io: TokioIo<I>,
+        tls: Option<(Option<&'static str>, Option<&'static str>)>,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let activity = Activity::new();
         let info = ConnInfo {
             remote: self.remote,
-            tls,
+            tls: tls.is_some(),
+            tls_version: tls.and_then(|t| t.0),
+            cipher_suite: tls.and_then(|t| t.1),
         };
         let router = self.router.clone();
         let act = activity.clone();

@@ -137,13 +137,14 @@ fn lower_first(s: &str) -> String {
 
 /// AssumeRole: the caller must be allowed by the role's trust policy (and, for a role session
 /// caller trusted through its account, by its own policies); the session gets the role's
-/// permissions, limited by `Policy` when given.
+/// permissions, limited by `Policy` when given. Returns the XML answer and, for the audit
+/// record, the answer's JSON form without the secret access key and the session token.
 pub(crate) fn assume_role(
     coffer: &Coffer,
     caller: &Caller,
     params: &[(String, String)],
     request_id: &str,
-) -> Result<String, ApiError> {
+) -> Result<(String, serde_json::Value), ApiError> {
     check_assume_role(params)?;
     for unsupported in [
         "PolicyArns.member.1.arn",
@@ -202,6 +203,7 @@ pub(crate) fn assume_role(
         .issue(&account, session, &role.role_id, duration)
         .map_err(|e| ApiError::internal("InternalFailure", &e))?;
     let packed = session_policy
+        .as_ref()
         .map(|p| {
             format!(
                 "    <PackedPolicySize>{}</PackedPolicySize>\n",
@@ -209,7 +211,20 @@ pub(crate) fn assume_role(
             )
         })
         .unwrap_or_default();
-    Ok(wrap(
+    let mut recorded = serde_json::json!({
+        "Credentials": {
+            "AccessKeyId": &creds.access_key_id,
+            "Expiration": iso8601(creds.expiration.millis),
+        },
+        "AssumedRoleUser": {
+            "Arn": &assumed_arn,
+            "AssumedRoleId": format!("{}:{session_name}", role.role_id),
+        },
+    });
+    if let Some(p) = &session_policy {
+        recorded["PackedPolicySize"] = ((p.len() * 100 / 2048).min(100)).into();
+    }
+    let xml = wrap(
         coffer_model::ops::StsOp::AssumeRole.name(),
         &format!(
             "    <AssumedRoleUser>\n      <Arn>{}</Arn>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n{packed}",
@@ -222,5 +237,6 @@ pub(crate) fn assume_role(
             iso8601(creds.expiration.millis),
         ),
         request_id,
-    ))
+    );
+    Ok((xml, recorded))
 }

@@ -46,6 +46,9 @@ struct SessionRecord {
     token_sha256: String,
     /// Expiry, epoch milliseconds.
     expires: i64,
+    /// When it was issued, epoch milliseconds (0 in records written before it was kept).
+    #[serde(default)]
+    issued: i64,
 }
 
 /// A session as the authenticator needs it.
@@ -62,6 +65,8 @@ pub struct Session {
     token_sha256: [u8; 32],
     /// Expiry, epoch milliseconds.
     pub expires: i64,
+    /// When it was issued, epoch milliseconds (CloudTrail's `sessionContext.attributes.creationDate`).
+    pub issued: i64,
 }
 
 impl Session {
@@ -168,6 +173,7 @@ impl Sts {
                     secret,
                     token_sha256,
                     expires: rec.expires,
+                    issued: rec.issued,
                 },
             );
         }
@@ -211,7 +217,8 @@ impl Sts {
             base64::engine::general_purpose::STANDARD.encode(token_bytes.as_slice())
         ));
         let token_sha256 = digest::sha256(token.as_bytes());
-        let expires = self.clock.now().millis + duration_secs * 1000;
+        let issued = self.clock.now().millis;
+        let expires = issued + duration_secs * 1000;
         let wrapped = self
             .root
             .wrap(&aad(&access_key_id), secret.as_bytes())
@@ -228,6 +235,7 @@ impl Sts {
             wrapped_secret: hex::encode(wrapped),
             token_sha256: hex::encode(token_sha256),
             expires,
+            issued,
         };
         let mut tx = Transaction::new();
         tx.put(
@@ -245,6 +253,7 @@ impl Sts {
                 secret: Zeroizing::new(secret.as_bytes().to_vec()),
                 token_sha256,
                 expires,
+                issued,
             },
         );
         Ok(IssuedCredentials {

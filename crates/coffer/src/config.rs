@@ -24,6 +24,7 @@ pub const SECTIONS: &[&str] = &[
     "scheduler",
     "rotators",
     "limits",
+    "audit",
 ];
 
 /// The keys outside any section.
@@ -75,6 +76,8 @@ pub struct Config {
     pub rotators: Rotators,
     /// `[limits]`
     pub limits: Limits,
+    /// `[audit]`
+    pub audit: Audit,
 }
 
 impl Default for Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             scheduler: Scheduler::default(),
             rotators: Rotators::default(),
             limits: Limits::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -277,6 +281,96 @@ impl Default for Limits {
     }
 }
 
+/// `[audit]`: the tamper-evident audit trail (ADR 0010), one CloudTrail record per request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// On or off; unset, the trail is on when `file` or `stdout` is set.
+    #[serde(deserialize_with = "de::opt_flag")]
+    pub enabled: Option<bool>,
+    /// The trail's file (`DIR/STEM.EXT`; segments are `DIR/STEM.<first record>.EXT`); with
+    /// `enabled = true` and neither `file` nor `stdout`, `<data_dir>/audit/trail.jsonl`.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub file: Option<PathBuf>,
+    /// Also (or only) write every record to standard output.
+    #[serde(deserialize_with = "de::flag")]
+    pub stdout: bool,
+    /// Refuse a request whose record cannot be written; unset, true outside `dev`.
+    #[serde(deserialize_with = "de::opt_flag")]
+    pub fail_closed: Option<bool>,
+    /// When the file is fsynced: `batch`, `always` or `never`.
+    pub fsync: Fsync,
+    /// A segment is closed before it would pass this many bytes.
+    #[serde(deserialize_with = "de::count")]
+    pub max_file_bytes: usize,
+    /// Segments whose last write is older are deleted ("0s" keeps every segment).
+    #[serde(deserialize_with = "de::duration")]
+    pub retention: Duration,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        let d = coffer_audit::AuditConfig::file("audit.jsonl");
+        Self {
+            enabled: None,
+            file: None,
+            stdout: false,
+            fail_closed: None,
+            fsync: Fsync::Batch,
+            max_file_bytes: usize::try_from(d.max_file_bytes).unwrap_or(usize::MAX),
+            retention: d.retention.unwrap_or(Duration::ZERO),
+        }
+    }
+}
+
+/// `[audit] fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// After every record.
+    Always,
+    /// Once per batch of records written together.
+    Batch,
+    /// Never (the kernel writes back).
+    Never,
+}
+
+impl Audit {
+    /// Whether the trail is on.
+    pub fn on(&self) -> bool {
+        self.enabled.unwrap_or(self.file.is_some() || self.stdout)
+    }
+}
+
+impl Config {
+    /// The audit trail's configuration, `None` when it is off.
+    pub fn audit_config(&self) -> Option<coffer_audit::AuditConfig> {
+        let a = &self.audit;
+        if !a.on() {
+            return None;
+        }
+        let file = match (&a.file, a.stdout) {
+            (Some(f), _) => Some(f.clone()),
+            (None, true) => None,
+            (None, false) => Some(self.data_dir.join("audit").join("trail.jsonl")),
+        };
+        let base = coffer_audit::AuditConfig::file("audit.jsonl");
+        Some(coffer_audit::AuditConfig {
+            file,
+            stdout: a.stdout,
+            fail_closed: a.fail_closed.unwrap_or(!self.dev),
+            fsync: match a.fsync {
+                Fsync::Always => coffer_audit::FsyncPolicy::Always,
+                Fsync::Batch => coffer_audit::FsyncPolicy::Batch,
+                Fsync::Never => coffer_audit::FsyncPolicy::Never,
+            },
+            max_file_bytes: u64::try_from(a.max_file_bytes).unwrap_or(u64::MAX),
+            retention: (!a.retention.is_zero()).then_some(a.retention),
+            ..base
+        })
+    }
+}
+
 /// The command-line flags of `coffer serve` that override keys.
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
@@ -435,6 +529,9 @@ impl Config {
         }
         if self.scheduler.interval < Duration::from_secs(1) {
             return err("[scheduler] interval must be at least 1s".into());
+        }
+        if self.audit.max_file_bytes < 64 * 1024 {
+            return err("[audit] max_file_bytes must be at least 65536".into());
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return err(format!("[log] level {:?}: {e}", self.log.level));
@@ -597,6 +694,10 @@ mod de {
             Raw::Str(s) => Err(D::Error::invalid_value(Unexpected::Str(&s), &E)),
             Raw::Int(i) => Err(D::Error::invalid_type(Unexpected::Signed(i), &E)),
         }
+    }
+
+    pub fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        flag(d).map(Some)
     }
 
     pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {

@@ -70,6 +70,35 @@ enum Command {
     /// Set up a data directory.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Work with the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check an audit trail: exit 0 only for an intact trail that ends with a `close`
+    /// checkpoint; 1 when a record was deleted, altered, inserted or reordered (the first bad
+    /// record is named); 2 when it cannot be checked (unreadable file, wrong key); 3 when it is
+    /// sound so far but has no `close` checkpoint at the end (a running or crashed server).
+    Verify {
+        /// The trail's segment files, in order (a shell glob such as `audit/trail.*.jsonl`).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The data directory whose root key the trail's checkpoints were made under [key:
+        /// data_dir; default coffer-data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The configuration file (for data_dir).
+        #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Accept a trail whose first segments were deleted (by retention or by hand).
+        #[arg(long)]
+        allow_partial_start: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +199,28 @@ fn parse_account(s: &str) -> Result<String, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Audit(AuditCommand::Verify {
+            files,
+            data_dir,
+            config,
+            json,
+            allow_partial_start,
+        }) => {
+            return match audit_key(config.as_deref(), data_dir) {
+                Ok(key) => coffer_audit::cli::verify_command_with(
+                    &files,
+                    &[key],
+                    json,
+                    coffer_audit::VerifyOptions {
+                        allow_partial_start,
+                    },
+                ),
+                Err(e) => {
+                    eprintln!("coffer: error: {}", format!("{e:#}").replace('\n', " "));
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Serve(args) => runtime().and_then(|rt| {
             let r = rt.block_on(serve(args));
             rt.shutdown_timeout(Duration::from_secs(2));
@@ -303,18 +354,72 @@ fn write_credentials(path: &Path, access_key_id: &str, secret: &str) -> anyhow::
     Ok(())
 }
 
+/// The audit trail's checkpoint key, derived from the root key.
+fn audit_key_of(root: &RootKey) -> coffer_audit::AuditKey {
+    coffer_audit::AuditKey::new(root.fingerprint("audit/checkpoint", b"v1"))
+}
+
+/// The checkpoint key of the data directory that `--data-dir` / the configuration names; the
+/// root key is read, never created.
+fn audit_key(
+    config: Option<&Path>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<coffer_audit::AuditKey> {
+    let flags = Flags {
+        data_dir,
+        ..Flags::default()
+    };
+    let config = Config::load(config, &env_vars(), &flags)?;
+    let path = config.data_dir.join("root-key");
+    if !path.exists() {
+        bail!(
+            "no root key at {}: give the data directory the trail was written with (--data-dir)",
+            path.display()
+        );
+    }
+    let (root, _) = RootKey::load_or_create(&path)?;
+    Ok(audit_key_of(&root))
+}
+
+/// Opens the audit trail the configuration asks for (`None`: off).
+fn open_audit(
+    config: &Config,
+    root: &RootKey,
+) -> anyhow::Result<Option<Arc<coffer_audit::AuditLog>>> {
+    let Some(audit) = config.audit_config() else {
+        return Ok(None);
+    };
+    if let Some(dir) = audit
+        .file
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        private_dir(dir).context("the audit trail's directory")?;
+    }
+    let what = audit
+        .file
+        .as_ref()
+        .map_or_else(|| "stdout".to_string(), |f| f.display().to_string());
+    let (fail_closed, fsync) = (audit.fail_closed, audit.fsync);
+    let log = coffer_audit::AuditLog::open(audit, audit_key_of(root))
+        .with_context(|| format!("opening the audit trail {what}"))?;
+    tracing::info!(trail = %what, fail_closed, fsync = ?fsync, "audit trail");
+    Ok(Some(Arc::new(log)))
+}
+
 /// Files whose presence means a data directory is initialised.
 const DATA_FILES: &[&str] = &["root-key", "coffer.db", "root-credentials"];
 
-fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<Coffer>, bool)> {
+fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
     private_dir(data_dir)?;
     let key_path = data_dir.join("root-key");
     let (root, created) = RootKey::load_or_create(&key_path)?;
     let sqlite: Arc<dyn coffer_store::Store> =
         Arc::new(SqliteStore::open(&data_dir.join("coffer.db"))?);
     let store = Arc::new(coffer_http::metrics::MeteredStore(sqlite));
-    let coffer = Arc::new(Coffer::open(store, root, Arc::new(SystemClock))?);
-    Ok((coffer, created))
+    let coffer = Arc::new(Coffer::open(store, root.clone(), Arc::new(SystemClock))?);
+    Ok((coffer, created, root))
 }
 
 fn operator_init(data_dir: &Path, account: Option<&str>) -> anyhow::Result<()> {
@@ -327,7 +432,7 @@ fn operator_init(data_dir: &Path, account: Option<&str>) -> anyhow::Result<()> {
     if data_dir.exists() && !data_dir.is_dir() {
         bail!("{} exists and is not a directory", data_dir.display());
     }
-    let (coffer, _) = open_store(data_dir)?;
+    let (coffer, _, _) = open_store(data_dir)?;
     let creds = coffer.identity.ensure_root_credentials(account)?;
     let dir = data_dir.display();
     let mut out = std::io::stdout().lock();
@@ -429,8 +534,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // ends start-up with an error and nothing served).
     let data_dir = config.data_dir.clone();
     let (dev, dev_account) = (config.dev, config.dev_account.clone());
+    let audit_cfg = config.clone();
     let open = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let (coffer, created) = open_store(&data_dir)?;
+        let (coffer, created, root) = open_store(&data_dir)?;
+        let audit = open_audit(&audit_cfg, &root)?;
         if created {
             tracing::info!(path = %data_dir.join("root-key").display(), "created a new root key; back it up: without it nothing stored can be read");
         }
@@ -445,9 +552,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
         }
-        Ok(coffer)
+        Ok((coffer, audit))
     });
-    let coffer = tokio::select! {
+    let (coffer, audit) = tokio::select! {
         r = open => r.context("start-up task failed")??,
         s = signals.next() => bail!("{s} during start-up: stopped before serving"),
     };
@@ -473,6 +580,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_timeout: config.limits.read_timeout,
             check_responses: config.check_responses,
         },
+        audit: audit.clone(),
     });
     let stop = CancellationToken::new();
     let scheduler_state = Arc::new(SchedulerState::default());
@@ -604,6 +712,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Err(e) => tracing::error!(error = %e, "final flush task failed"),
         },
         s = signals.next() => second_signal(s),
+    }
+    if let Some(log) = audit {
+        // The `close` checkpoint: `coffer audit verify` passes only for a trail that has it.
+        let close = tokio::task::spawn_blocking(move || log.close());
+        tokio::select! {
+            r = close => match r {
+                Ok(Ok(())) => tracing::info!("audit trail closed"),
+                Ok(Err(e)) => tracing::error!(error = %e, "closing the audit trail failed"),
+                Err(e) => tracing::error!(error = %e, "closing the audit trail: task failed"),
+            },
+            s = signals.next() => second_signal(s),
+        }
     }
     drop(ops);
     drop(coffer);

@@ -1737,11 +1737,11 @@ pub static OPERATIONS: [Operation; 60] = [
         checks: &[
             Check {
                 action: &ACTIONS[CloudTrailAction::LookupEvents as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Any, locators: &[], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         errors: &["InvalidLookupAttributesException", "InvalidTimeRangeException", "InvalidMaxResultsException", "InvalidNextTokenException", "InvalidEventCategoryException", "UnsupportedOperationException", "OperationNotPermittedException"],
         idempotency_token: None,

@@ -55,6 +55,7 @@ impl Service {
     pub fn from_target_prefix(prefix: &str) -> Option<Self> {
         Some(match prefix {
             "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" => Service::CloudTrail,
+            "CloudTrail_20131101" => Service::CloudTrail,
             "TrentService" => Service::Kms,
             "secretsmanager" => Service::SecretsManager,
             _ => return None,
@@ -617,6 +618,7 @@ pub fn from_target(target: &str) -> Option<Op> {
     let (prefix, name) = target.rsplit_once('.')?;
     match prefix {
         "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" => CloudTrailOp::from_name(name).map(Op::CloudTrail),
+        "CloudTrail_20131101" => CloudTrailOp::from_name(name).map(Op::CloudTrail),
         "TrentService" => KmsOp::from_name(name).map(Op::Kms),
         "secretsmanager" => SecretsManagerOp::from_name(name).map(Op::SecretsManager),
         _ => None,

@@ -1,0 +1,272 @@
+//! One CloudTrail record per request (ADR 0010): what the front knows of a request — who called
+//! (or which access key claimed to), from where, the decoded request and answer, the error —
+//! turned into a [`coffer_audit::Event`] and submitted to the trail. Nothing here runs when the
+//! trail is off: the request and the answer are parsed into JSON only for the record.
+//!
+//! Redaction (plaintexts, ciphertext blobs, secret values, passwords, key material, credentials)
+//! is coffer-audit's: the event is built from the whole request and answer, and
+//! [`coffer_audit::Event::api_call`] removes what CloudTrail never records.
+
+use crate::server::ConnInfo;
+use crate::{App, Caller};
+use coffer_audit::{ApiCall, Event, Resource, RoleSessionIdentity, TlsDetails, UserIdentity};
+use coffer_core::context::partition_of;
+use coffer_model::ops::{self, Locator, Operation, ResourceKind};
+use serde_json::Value;
+
+/// What one request left for its record.
+pub(crate) struct Call<'a> {
+    /// The service the request was for.
+    pub service: ops::Service,
+    /// The operation's name (CloudTrail's `eventName`), as sent when the model lacks it.
+    pub operation: &'a str,
+    /// The operation, when the model has it.
+    pub info: Option<&'static Operation>,
+    /// The authenticated caller; `None` when authentication failed.
+    pub caller: Option<&'a Caller>,
+    /// The request's head.
+    pub parts: &'a http::request::Parts,
+    /// The request as the service's JSON form (`None`: it could not be read).
+    pub request: Option<&'a Value>,
+    /// The answer as JSON, on success.
+    pub response: Option<&'a Value>,
+    /// The error code and message, on failure.
+    pub error: Option<(&'a str, &'a str)>,
+    /// The request ID.
+    pub request_id: &'a str,
+}
+
+/// The access key ID, Region and service a request claims in its SigV4 credential scope (header
+/// or presigned query), whether or not it authenticates.
+pub(crate) fn claimed_scope(parts: &http::request::Parts) -> Scope {
+    let credential = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or(c).to_string())
+        .or_else(|| {
+            form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "X-Amz-Credential")
+                .map(|(_, v)| v.into_owned())
+        });
+    let Some(credential) = credential else {
+        return Scope::default();
+    };
+    let mut it = credential
+        .split('/')
+        .map(|s| (!s.is_empty()).then(|| s.to_string()));
+    let access_key_id = it.next().flatten();
+    let _date = it.next();
+    Scope {
+        access_key_id,
+        region: it.next().flatten(),
+        service: it.next().flatten(),
+    }
+}
+
+/// What a request's credential scope claims.
+#[derive(Debug, Default)]
+pub(crate) struct Scope {
+    pub access_key_id: Option<String>,
+    pub region: Option<String>,
+    pub service: Option<String>,
+}
+
+fn millis_to_time(millis: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// CloudTrail's `userIdentity` for an authenticated caller.
+fn identity(app: &App, caller: &Caller) -> UserIdentity {
+    let ctx = &caller.ctx;
+    let ak = caller.access_key_id.as_deref();
+    match (&ctx.role, ak) {
+        (Some(role), Some(ak)) => {
+            // arn:aws:iam::ACCOUNT:role/PATH/NAME
+            let path = role
+                .role_arn
+                .split_once(":role")
+                .map(|(_, rest)| rest)
+                .and_then(|rest| rest.strip_suffix(role.role_name.as_str()))
+                .unwrap_or("/");
+            let role_id = caller
+                .principal
+                .user_id
+                .split_once(':')
+                .map_or(caller.principal.user_id.as_str(), |(id, _)| id);
+            UserIdentity::assumed_role(&RoleSessionIdentity {
+                account_id: &ctx.account_id,
+                role_name: &role.role_name,
+                role_path: path,
+                role_id,
+                session_name: &role.session_name,
+                access_key_id: ak,
+                issued_at: millis_to_time(caller.session_issued.unwrap_or(0)),
+                mfa_authenticated: false,
+                source_identity: None,
+            })
+        }
+        _ if caller.principal.arn.ends_with(":root") => UserIdentity::root(&ctx.account_id, ak),
+        _ => {
+            let _ = app;
+            UserIdentity::unknown(Some(&ctx.account_id), ak)
+        }
+    }
+}
+
+/// A KMS key's ARN from what a request or answer names it by: an ARN, or a key ID (an alias
+/// names no key by itself).
+fn kms_key_arn(id: &str, region: &str, account: &str) -> Option<String> {
+    if id.starts_with("arn:") {
+        return id.contains(":key/").then(|| id.to_string());
+    }
+    if id.is_empty() || id.starts_with("alias/") {
+        return None;
+    }
+    Some(format!(
+        "arn:{}:kms:{region}:{account}:key/{id}",
+        partition_of(region)
+    ))
+}
+
+/// CloudTrail's `resources`: the KMS key or secret the operation acted on, as far as the
+/// request and the answer name it.
+fn resources(
+    info: &Operation,
+    request: Option<&Value>,
+    response: Option<&Value>,
+    region: &str,
+    account: &str,
+) -> Vec<Resource> {
+    let Some(check) = info.checks.first() else {
+        return Vec::new();
+    };
+    let str_at = |v: Option<&Value>, path: &[&str]| -> Option<String> {
+        let mut v = v?;
+        for p in path {
+            v = v.get(*p)?;
+        }
+        v.as_str().map(str::to_string)
+    };
+    let member = match check.resource.locators.first() {
+        Some(Locator::Member(m)) => Some(*m),
+        _ => None,
+    };
+    match check.resource.kind {
+        ResourceKind::Key => {
+            let named = [
+                str_at(response, &["KeyMetadata", "Arn"]),
+                str_at(response, &["KeyId"]),
+                member.and_then(|m| str_at(request, &[m])),
+            ];
+            named
+                .iter()
+                .flatten()
+                .find_map(|id| kms_key_arn(id, region, account))
+                .map(|arn| vec![Resource::kms_key(&arn, account)])
+                .unwrap_or_default()
+        }
+        ResourceKind::Secret => {
+            let named = [
+                str_at(response, &["ARN"]),
+                member.and_then(|m| str_at(request, &[m])),
+            ];
+            named
+                .iter()
+                .flatten()
+                .find(|a| a.starts_with("arn:") && a.contains(":secret:"))
+                .map(|arn| vec![Resource::secret(arn, account)])
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The record of one request, or `None` for a service CloudTrail has no event source for.
+pub(crate) fn event(app: &App, call: &Call<'_>) -> Option<Event> {
+    let service = coffer_audit::Service::from_signing_name(call.service.signing_name())?;
+    let conn = call.parts.extensions.get::<ConnInfo>();
+    let source_ip = conn.map_or_else(|| "127.0.0.1".to_string(), |c| c.remote.ip().to_string());
+    let user_agent = call
+        .parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let (identity, region, account) = match call.caller {
+        Some(c) => (
+            identity(app, c),
+            c.ctx.region.clone(),
+            c.ctx.account_id.clone(),
+        ),
+        None => {
+            let Scope {
+                access_key_id: ak,
+                region,
+                ..
+            } = claimed_scope(call.parts);
+            // The account the claimed key belongs to, when it is one Coffer issued.
+            let account = ak.as_deref().and_then(|ak| {
+                app.coffer
+                    .sts
+                    .lookup(ak)
+                    .map(|s| s.account_id)
+                    .or_else(|| app.coffer.identity.lookup(ak).map(|(p, _)| p.account_id))
+            });
+            let account = account.unwrap_or_else(|| {
+                if app.config.dev {
+                    app.config.dev_account.clone()
+                } else {
+                    String::new()
+                }
+            });
+            (
+                UserIdentity::unknown(
+                    Some(account.as_str()).filter(|a| !a.is_empty()),
+                    ak.as_deref(),
+                ),
+                region
+                    .filter(|r| coffer_core::context::is_region_name(r))
+                    .unwrap_or_else(|| "us-east-1".to_string()),
+                account,
+            )
+        }
+    };
+    let tls = conn.filter(|c| c.tls).map(|c| TlsDetails {
+        tls_version: c.tls_version.unwrap_or_default().to_string(),
+        cipher_suite: c.cipher_suite.unwrap_or_default().to_string(),
+        client_provided_host_header: call
+            .parts
+            .headers
+            .get(http::header::HOST)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default(),
+    });
+    let read_only = match call.info {
+        Some(info) => info.read_only,
+        None => coffer_audit::redact::default_read_only(service, call.operation),
+    };
+    let resources = call
+        .info
+        .map(|info| resources(info, call.request, call.response, &region, &account))
+        .unwrap_or_default();
+    Some(Event::api_call(ApiCall {
+        service,
+        operation: call.operation,
+        region: &region,
+        identity,
+        source_ip: &source_ip,
+        user_agent: &user_agent,
+        request: call.request,
+        response: call.response,
+        error: call.error,
+        request_id: call.request_id,
+        read_only,
+        resources,
+        recipient_account_id: &account,
+        tls,
+        time: time::OffsetDateTime::now_utc(),
+    }))
+}
