@@ -67,7 +67,7 @@ impl From<KmsError> for ApiError {
             LimitExceeded(m) => ("LimitExceededException", 400, m),
             UnsupportedOperation(m) => ("UnsupportedOperationException", 400, m),
             Tag(m) => ("TagException", 400, m),
-            DryRun(m) => ("DryRunOperationException", 412, m),
+            DryRun(m) => ("DryRunOperationException", 400, m),
             NotAuthorized(m) => ("NotAuthorizedException", 400, m),
             AccessDenied(m) => ("AccessDeniedException", 400, m),
             InvalidGrantToken(m) => ("InvalidGrantTokenException", 400, m),

@@ -124,10 +124,24 @@ fn json_response(status: StatusCode, body: impl Into<Body>, request_id: Option<&
 }
 
 fn json_error(e: &ApiError, request_id: &str) -> Response {
+    json_error_of(None, e, request_id)
+}
+
+/// A JSON 1.1 error answer as `service` writes it: Secrets Manager names the member `Message`,
+/// KMS (and an unknown service) `message`.
+fn json_error_of(
+    service: Option<coffer_model::ops::Service>,
+    e: &ApiError,
+    request_id: &str,
+) -> Response {
+    let member = match service {
+        Some(coffer_model::ops::Service::SecretsManager) => "Message",
+        _ => "message",
+    };
     let mut body = serde_json::Map::new();
     body.insert("__type".into(), e.code.into());
     if !e.message.is_empty() {
-        body.insert("message".into(), e.message.clone().into());
+        body.insert(member.into(), e.message.clone().into());
     }
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut resp = json_response(e.status, bytes, Some(request_id));
@@ -348,7 +362,7 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     let body = match read_body(body, &parts.headers, &app.config).await {
         Ok(b) => b,
         Err(e) => {
-            let mut resp = render(&e, protocol, &request_id);
+            let mut resp = render(&e, protocol, target.as_deref(), &request_id);
             if let Some(log) = &app.audit {
                 resp = audit_unread(&app, log, &parts, target.as_deref(), &request_id, resp).await;
             }
@@ -386,9 +400,9 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     response
 }
 
-fn render(e: &ApiError, protocol: Protocol, request_id: &str) -> Response {
+fn render(e: &ApiError, protocol: Protocol, target: Option<&str>, request_id: &str) -> Response {
     match protocol {
-        Protocol::Json => json_error(e, request_id),
+        Protocol::Json => json_error_of(service_of_target(target), e, request_id),
         Protocol::Query => xml_error(e, request_id),
     }
 }
@@ -576,11 +590,13 @@ async fn audit_json(
     let written = tokio::time::timeout(log.wait_timeout(), log.submit(&event)).await;
     match written {
         Ok(Ok(())) => out.response,
-        Ok(Err(e)) => json_error(
+        Ok(Err(e)) => json_error_of(
+            Some(service),
             &ApiError::internal(internal_code(service), &format!("audit trail: {e}")),
             request_id,
         ),
-        Err(_) => json_error(
+        Err(_) => json_error_of(
+            Some(service),
             &ApiError::internal(internal_code(service), &"audit trail: timed out"),
             request_id,
         ),
@@ -604,8 +620,9 @@ async fn json_outcome(
             },
             None => target.to_string(),
         };
+        let service = service_of_target(Some(target));
         return JsonOutcome {
-            response: json_error(&ApiError::unknown_operation(target), request_id),
+            response: json_error_of(service, &ApiError::unknown_operation(target), request_id),
             label,
             op: None,
             caller: None,
@@ -615,7 +632,7 @@ async fn json_outcome(
     let info = op.info();
     let label = format!("{}:{}", info.service.signing_name(), info.name);
     let fail = |e: &ApiError, caller: Option<Caller>, label: String| JsonOutcome {
-        response: json_error(e, request_id),
+        response: json_error_of(Some(info.service), e, request_id),
         label,
         op: Some(op),
         caller,
@@ -672,7 +689,7 @@ async fn json_outcome(
             let ok = app.audit.is_some().then(|| bytes.clone());
             (json_response(StatusCode::OK, bytes, Some(request_id)), ok)
         }
-        Err(e) => (json_error(&e, request_id), None),
+        Err(e) => (json_error_of(Some(info.service), &e, request_id), None),
     };
     JsonOutcome {
         response,
@@ -681,6 +698,13 @@ async fn json_outcome(
         caller: Some(caller),
         ok,
     }
+}
+
+/// The service an `X-Amz-Target` names by its prefix, if any.
+fn service_of_target(target: Option<&str>) -> Option<coffer_model::ops::Service> {
+    target
+        .and_then(|t| t.split_once('.'))
+        .and_then(|(prefix, _)| coffer_model::ops::Service::from_target_prefix(prefix))
 }
 
 /// Each service's internal-error code.

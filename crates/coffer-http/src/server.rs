@@ -329,7 +329,7 @@ async fn overloaded(headers: HeaderMap, err: BoxError) -> Response {
         Some(("secretsmanager", op)) => format!("secretsmanager:{op}"),
         _ => String::new(),
     };
-    let resp = crate::render(&e, protocol, &request_id);
+    let resp = crate::render(&e, protocol, target.as_deref(), &request_id);
     crate::metrics::record_request(&op, &resp, Duration::ZERO);
     resp
 }

@@ -16,26 +16,49 @@ use zeroize::Zeroizing;
 fn crypto_error(e: AsymmetricError, arn: &str, op: &str) -> KmsError {
     use AsymmetricError::*;
     match e {
-        Unsupported(u) => KmsError::UnsupportedOperation(format!("Coffer does not support this: {u}.")),
-        WrongKeySpec { spec, .. } => {
-            KmsError::InvalidKeyUsage(format!("{arn} key spec is {spec} which is not valid for {op}."))
+        Unsupported(u) => {
+            KmsError::UnsupportedOperation(format!("Coffer does not support this: {u}."))
         }
-        AlgorithmNotValid { algorithm, .. } => {
-            KmsError::InvalidKeyUsage(format!("Algorithm {algorithm} is incompatible with key spec of {arn}."))
+        WrongKeySpec { spec, .. } => KmsError::InvalidKeyUsage(format!(
+            "{arn} key spec is {spec} which is not valid for {op}."
+        )),
+        // For an HMAC key AWS names the key spec; for the others, the key.
+        AlgorithmNotValid { algorithm, spec } if spec.as_str().starts_with("HMAC_") => {
+            KmsError::InvalidKeyUsage(format!(
+                "Algorithm {algorithm} is incompatible with key spec {spec}."
+            ))
         }
-        MessageTypeNotValid { algorithm, message_type } => ValidationError {
+        AlgorithmNotValid { algorithm, .. } => KmsError::InvalidKeyUsage(format!(
+            "Algorithm {algorithm} is incompatible with key spec of {arn}."
+        )),
+        MessageTypeNotValid {
+            algorithm,
+            message_type,
+        } => ValidationError {
             message: format!("MessageType {message_type} is not valid with {algorithm}."),
         }
         .into(),
-        DigestLength { algorithm, .. } => {
-            ValidationError { message: format!("Digest is invalid length for algorithm {algorithm}.") }.into()
+        DigestLength { algorithm, .. } => ValidationError {
+            message: format!("Digest is invalid length for algorithm {algorithm}."),
         }
-        PlaintextTooLong { max, actual } => ValidationError {
-            message: format!("Plaintext of {actual} bytes is longer than the {max} bytes the key and algorithm can encrypt."),
+        .into(),
+        PlaintextTooLong {
+            spec,
+            algorithm,
+            max,
+            ..
+        } => ValidationError {
+            message: format!(
+                "Algorithm {} and key spec {} cannot encrypt data larger than {max} bytes.",
+                algorithm.as_str(),
+                spec.as_str()
+            ),
         }
         .into(),
         InvalidPublicKey(spec) => ValidationError {
-            message: format!("PublicKey is not a valid DER-encoded SubjectPublicKeyInfo for {spec}."),
+            message: format!(
+                "PublicKey is not a valid DER-encoded SubjectPublicKeyInfo for {spec}."
+            ),
         }
         .into(),
         InvalidCiphertext => KmsError::InvalidCiphertext(String::new()),
@@ -340,38 +363,35 @@ impl Kms {
     pub(crate) fn encrypt_rsa(
         &self,
         ctx: &RequestContext,
+        op: &KeyOp,
         key_ref: &str,
         algorithm: &str,
         plaintext: &[u8],
         dry: Option<bool>,
     ) -> Result<EncryptResponse, KmsError> {
         let alg: a::EncryptionAlgorithm = parse(Some(algorithm))?;
-        self.with_pair(
-            ctx,
-            ops::KmsAction::Encrypt.info(),
-            key_ref,
-            dry,
-            |_, _, pair, arn| {
-                let ct = a::encrypt(pair.public_key(), alg, plaintext)
-                    .map_err(|e| crypto_error(e, arn, coffer_model::ops::KmsOp::Encrypt.name()))?;
-                Ok(EncryptResponse {
-                    ciphertext_blob: Blob::new(ct),
-                    key_id: arn.to_string(),
-                    encryption_algorithm: alg.as_str().into(),
-                })
-            },
-        )
+        self.with_pair(ctx, op, key_ref, dry, |_, _, pair, arn| {
+            let ct = a::encrypt(pair.public_key(), alg, plaintext)
+                .map_err(|e| crypto_error(e, arn, op.name))?;
+            Ok(EncryptResponse {
+                ciphertext_blob: Blob::new(ct),
+                key_id: arn.to_string(),
+                encryption_algorithm: alg.as_str().into(),
+            })
+        })
     }
 
-    /// RSA `Decrypt`: needs the key named, since the ciphertext does not name it.
+    /// RSA `Decrypt` (and ReEncrypt's source side): needs the key named, since the ciphertext
+    /// does not name it. (plaintext, key ARN).
     pub(crate) fn decrypt_rsa(
         &self,
         ctx: &RequestContext,
+        op: &KeyOp,
         key_ref: Option<&str>,
         algorithm: &str,
         ciphertext: &[u8],
         dry: Option<bool>,
-    ) -> Result<(Zeroizing<Vec<u8>>, String, String), KmsError> {
+    ) -> Result<(Zeroizing<Vec<u8>>, String), KmsError> {
         let key_ref = key_ref.ok_or_else(|| {
             KmsError::from(ValidationError {
                 message:
@@ -380,23 +400,11 @@ impl Kms {
             })
         })?;
         let alg: a::EncryptionAlgorithm = parse(Some(algorithm))?;
-        self.with_pair(
-            ctx,
-            ops::KmsAction::Decrypt.info(),
-            key_ref,
-            dry,
-            |_, fam, pair, arn| {
-                let plain = a::decrypt(pair, alg, ciphertext)
-                    .map_err(|e| crypto_error(e, arn, "Decrypt"))?;
-                let material = fam
-                    .rec
-                    .materials
-                    .last()
-                    .map(|m| m.id.clone())
-                    .unwrap_or_default();
-                Ok((plain, arn.to_string(), material))
-            },
-        )
+        self.with_pair(ctx, op, key_ref, dry, |_, _, pair, arn| {
+            let plain =
+                a::decrypt(pair, alg, ciphertext).map_err(|e| crypto_error(e, arn, op.name))?;
+            Ok((plain, arn.to_string()))
+        })
     }
 
     fn generate_data_key_pair_common(

@@ -78,8 +78,9 @@ pub(crate) fn check_policy_document(policy: &str) -> Result<(), KmsError> {
 pub(crate) fn validate_tags(v: &mut Validator, tags: &Option<Vec<Tag>>) {
     if let Some(tags) = tags {
         for (i, t) in tags.iter().enumerate() {
-            let k = format!("Tags.{}.member.TagKey", i + 1);
-            let val = format!("Tags.{}.member.TagValue", i + 1);
+            // AWS names these members in lower camel case throughout: tags.1.member.tagKey.
+            let k = format!("Tags.{}.member.tagKey", i + 1);
+            let val = format!("Tags.{}.member.tagValue", i + 1);
             v.required(&k, &t.tag_key);
             v.length(&k, t.tag_key.as_deref(), 1, 128);
             v.required(&val, &t.tag_value);
@@ -93,15 +94,32 @@ pub(crate) fn merge_tags(
     existing: &mut Vec<(String, String)>,
     tags: &[Tag],
 ) -> Result<(), KmsError> {
+    // What AWS refuses in the request itself, in its order: a key given twice, more than 50
+    // tags, a reserved prefix (in any case: `AWS:` too).
+    let mut seen = std::collections::HashSet::new();
+    if tags
+        .iter()
+        .filter_map(|t| t.tag_key.as_deref())
+        .any(|k| !seen.insert(k))
+    {
+        return Err(KmsError::Tag("Duplicate tag keys".into()));
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(KmsError::Tag("Too many tags".into()));
+    }
+    if tags
+        .iter()
+        .filter_map(|t| t.tag_key.as_deref())
+        .any(|k| k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")))
+    {
+        return Err(KmsError::Tag(
+            "Tags beginning with aws: are reserved".into(),
+        ));
+    }
     for t in tags {
         let (Some(k), Some(val)) = (&t.tag_key, &t.tag_value) else {
             continue;
         };
-        if k.starts_with("aws:") {
-            return Err(KmsError::Tag(
-                "Tags beginning with aws: are reserved.".into(),
-            ));
-        }
         match existing.iter_mut().find(|(ek, _)| ek == k) {
             Some(e) => e.1 = val.clone(),
             None => existing.push((k.clone(), val.clone())),

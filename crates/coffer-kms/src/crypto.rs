@@ -131,6 +131,7 @@ impl Kms {
         {
             return self.encrypt_rsa(
                 ctx,
+                ops::KmsAction::Encrypt.info(),
                 req.key_id.as_deref().unwrap_or_default(),
                 alg,
                 plaintext.as_slice(),
@@ -185,8 +186,9 @@ impl Kms {
         if let Some(alg @ ("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256")) =
             req.encryption_algorithm.as_deref()
         {
-            let (plain, arn, material) = self.decrypt_rsa(
+            let (plain, arn) = self.decrypt_rsa(
                 ctx,
+                ops::KmsAction::Decrypt.info(),
                 req.key_id.as_deref(),
                 alg,
                 blob.as_slice(),
@@ -196,7 +198,7 @@ impl Kms {
                 key_id: arn,
                 plaintext: Blob::from(plain),
                 encryption_algorithm: alg.into(),
-                key_material_id: material,
+                key_material_id: None,
             });
         }
         Self::symmetric_only(req.encryption_algorithm.as_deref())?;
@@ -212,7 +214,7 @@ impl Kms {
             key_id: arn,
             plaintext: Blob::from(plain),
             encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
-            key_material_id: material,
+            key_material_id: Some(material),
         })
     }
 
@@ -249,31 +251,67 @@ impl Kms {
         );
         validate_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        Self::symmetric_only(req.source_encryption_algorithm.as_deref())?;
-        Self::symmetric_only(req.destination_encryption_algorithm.as_deref())?;
         let blob = req.ciphertext_blob.unwrap_or_default();
-        let (plain, source_arn, source_material) = self.open(
-            ctx,
-            ops::KmsAction::ReEncryptFrom.info(),
-            blob.as_slice(),
-            req.source_key_id.as_deref(),
-            &req.source_encryption_context.unwrap_or_default(),
-            None,
-        )?;
-        let (new_blob, arn, material) = self.seal(
-            ctx,
-            ops::KmsAction::ReEncryptTo.info(),
-            req.destination_key_id.as_deref().unwrap_or_default(),
-            &req.destination_encryption_context.unwrap_or_default(),
-            &plain,
-            req.dry_run,
-        )?;
+        // Either side may be an RSA key (RSAES-OAEP), the other symmetric, as in AWS.
+        let source_alg = req.source_encryption_algorithm.as_deref();
+        let (plain, source_arn, source_material) = match rsa_algorithm(source_alg) {
+            Some(alg) => {
+                let (plain, arn) = self.decrypt_rsa(
+                    ctx,
+                    ops::KmsAction::ReEncryptFrom.info(),
+                    req.source_key_id.as_deref(),
+                    alg,
+                    blob.as_slice(),
+                    None,
+                )?;
+                (plain, arn, None)
+            }
+            None => {
+                Self::symmetric_only(source_alg)?;
+                let (plain, arn, material) = self.open(
+                    ctx,
+                    ops::KmsAction::ReEncryptFrom.info(),
+                    blob.as_slice(),
+                    req.source_key_id.as_deref(),
+                    &req.source_encryption_context.unwrap_or_default(),
+                    None,
+                )?;
+                (plain, arn, Some(material))
+            }
+        };
+        let dest_alg = req.destination_encryption_algorithm.as_deref();
+        let destination = req.destination_key_id.as_deref().unwrap_or_default();
+        let (new_blob, arn, material) = match rsa_algorithm(dest_alg) {
+            Some(alg) => {
+                let out = self.encrypt_rsa(
+                    ctx,
+                    ops::KmsAction::ReEncryptTo.info(),
+                    destination,
+                    alg,
+                    &plain,
+                    req.dry_run,
+                )?;
+                (out.ciphertext_blob.as_slice().to_vec(), out.key_id, None)
+            }
+            None => {
+                Self::symmetric_only(dest_alg)?;
+                let (blob, arn, material) = self.seal(
+                    ctx,
+                    ops::KmsAction::ReEncryptTo.info(),
+                    destination,
+                    &req.destination_encryption_context.unwrap_or_default(),
+                    &plain,
+                    req.dry_run,
+                )?;
+                (blob, arn, Some(material))
+            }
+        };
         Ok(ReEncryptResponse {
             ciphertext_blob: Blob::new(new_blob),
             source_key_id: source_arn,
             key_id: arn,
-            source_encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
-            destination_encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+            source_encryption_algorithm: source_alg.unwrap_or("SYMMETRIC_DEFAULT").into(),
+            destination_encryption_algorithm: dest_alg.unwrap_or("SYMMETRIC_DEFAULT").into(),
             source_key_material_id: source_material,
             destination_key_material_id: material,
         })
@@ -359,6 +397,12 @@ impl Kms {
         _ctx: &RequestContext,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
+        if req.number_of_bytes.is_none() {
+            // AWS's own wording here, not the generic "must not be null".
+            return Err(KmsError::Validation(ValidationError {
+                message: "NumberOfBytes is required.".into(),
+            }));
+        }
         let mut v = Validator::new();
         v.range("NumberOfBytes", req.number_of_bytes, 1, 1024);
         v.length(
@@ -384,4 +428,9 @@ impl Kms {
             plaintext: Blob::from(bytes),
         })
     }
+}
+
+/// The RSAES-OAEP algorithm an EncryptionAlgorithm member names, if it names one.
+fn rsa_algorithm(alg: Option<&str>) -> Option<&str> {
+    alg.filter(|a| matches!(*a, "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256"))
 }

@@ -78,7 +78,10 @@ impl Kms {
             pending_deletion_window_in_days: (key.state == KeyState::PendingReplicaDeletion)
                 .then_some(key.pending_window_days)
                 .flatten(),
-            current_key_material_id: if external {
+            // Only symmetric encryption keys have key material IDs.
+            current_key_material_id: if fam.rec.key_spec != "SYMMETRIC_DEFAULT" {
+                None
+            } else if external {
                 imported.map(|m| m.material_id.clone())
             } else {
                 fam.rec.materials.last().map(|m| m.id.clone())
@@ -217,6 +220,19 @@ impl Kms {
                     format!("KeySpec SM2 is not supported in {}; it is available only in the China Regions.", ctx.region)
                 },
             ));
+        }
+        // Without a KeyUsage AWS defaults to ENCRYPT_DECRYPT; a spec that cannot encrypt (HMAC,
+        // ECC) is refused with this message rather than an incompatibility.
+        if req.key_usage.is_none()
+            && !spec
+                .key_usages()
+                .iter()
+                .any(|u| u.as_str() == "ENCRYPT_DECRYPT")
+        {
+            return Err(ValidationError {
+                message: "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+            }
+            .into());
         }
         let usage = req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT");
         if !spec.key_usages().iter().any(|u| u.as_str() == usage) {

@@ -243,7 +243,11 @@ impl Kms {
             if parts.len() != 5 || parts[1] != "kms" {
                 return Err(KmsError::NotFound(format!("Invalid keyId '{key_ref}'")));
             }
-            if parts[2] != ctx.region || parts[3] != ctx.account_id {
+            if parts[2] != ctx.region {
+                // AWS names the Region it could not serve, not the whole ARN.
+                return Err(KmsError::NotFound(format!("Invalid arn {}", parts[2])));
+            }
+            if parts[3] != ctx.account_id {
                 return Err(not_found());
             }
             if let Some(id) = parts[4].strip_prefix("key/") {
@@ -255,8 +259,11 @@ impl Kms {
             }
         } else if key_ref.starts_with("alias/") {
             Ok(KeyRef::Alias(key_ref.to_string()))
-        } else {
+        } else if is_key_id(key_ref) {
             Ok(KeyRef::Id(key_ref))
+        } else {
+            // Neither a key ID, an alias nor an ARN.
+            Err(KmsError::NotFound(format!("Invalid keyId '{key_ref}'")))
         }
     }
 
@@ -450,4 +457,18 @@ fn state_error(op: &KeyOp, state: KeyState, arn: &str) -> KmsError {
         }
         KeyState::PendingImport => KmsError::InvalidState(format!("{arn} is pending import.")),
     }
+}
+
+/// Whether `s` has the shape of a key ID: a UUID (`1234abcd-12ab-34cd-56ef-1234567890ab`) or a
+/// multi-Region one (`mrk-` and 32 hex digits).
+fn is_key_id(s: &str) -> bool {
+    if let Some(hex) = s.strip_prefix("mrk-") {
+        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }

@@ -46,8 +46,7 @@ impl Kms {
         }
         if key.region != fam.rec.primary_region {
             return Err(KmsError::UnsupportedOperation(format!(
-                "{arn} is not a multi-Region primary key. Replicate the primary key in {}.",
-                fam.rec.primary_region
+                "{arn} is not a multi-region primary key."
             )));
         }
         if coffer_core::context::partition_of(&replica_region) != ctx.partition()

@@ -411,7 +411,9 @@ pub struct DecryptResponse {
     pub key_id: String,
     pub plaintext: Blob,
     pub encryption_algorithm: String,
-    pub key_material_id: String,
+    /// Present only for a symmetric encryption key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
 }
 
 #[allow(missing_docs)]
@@ -438,8 +440,12 @@ pub struct ReEncryptResponse {
     pub key_id: String,
     pub source_encryption_algorithm: String,
     pub destination_encryption_algorithm: String,
-    pub source_key_material_id: String,
-    pub destination_key_material_id: String,
+    /// Present only when the source key is a symmetric encryption key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_key_material_id: Option<String>,
+    /// Present only when the destination key is a symmetric encryption key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_key_material_id: Option<String>,
 }
 
 #[allow(missing_docs)]
@@ -500,6 +506,8 @@ pub struct ReplicateKeyRequest {
 pub struct ReplicateKeyResponse {
     pub replica_key_metadata: KeyMetadata,
     pub replica_policy: String,
+    /// Omitted, as AWS does, when the replica has no tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replica_tags: Vec<Tag>,
 }
 

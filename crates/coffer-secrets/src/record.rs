@@ -54,6 +54,10 @@ pub(crate) struct SecretRecord {
     pub secret_type: Option<String>,
     #[serde(default)]
     pub tags: Vec<TagRec>,
+    /// Whether tags were ever set (CreateSecret with Tags, TagResource, UntagResource): AWS then
+    /// answers `"Tags": []` once every tag is gone, and omits the member otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tagged: bool,
     pub created: i64,
     pub last_changed: i64,
     pub last_accessed: Option<i64>,

@@ -610,7 +610,10 @@ fn rotate_secret_refusals() {
         )
         .unwrap_err();
     assert!(matches!(e, SmError::InvalidRequest(_)));
-    assert_eq!(e.to_string(), NO_FUNCTION);
+    assert_eq!(
+        e.to_string(),
+        "No Lambda rotation function ARN is associated with this secret."
+    );
     // A function no rotator stands in for: AWS's "cannot invoke", nothing stored.
     let e = env
         .rotate(

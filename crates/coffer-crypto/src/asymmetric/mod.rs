@@ -96,8 +96,12 @@ pub enum AsymmetricError {
         actual: usize,
     },
     /// The plaintext is longer than the key and algorithm can encrypt.
-    #[error("plaintext of {actual} bytes exceeds the {max}-byte limit")]
+    #[error("plaintext of {actual} bytes exceeds the {max}-byte limit of {algorithm} with {spec}")]
     PlaintextTooLong {
+        /// The key spec.
+        spec: KeySpec,
+        /// The encryption algorithm.
+        algorithm: EncryptionAlgorithm,
         /// The limit for this key spec and algorithm.
         max: usize,
         /// The given length.

@@ -56,6 +56,8 @@ pub fn encrypt(
     let max = max_plaintext_len(spec, algorithm)?;
     if plaintext.len() > max {
         return Err(AsymmetricError::PlaintextTooLong {
+            spec,
+            algorithm,
             max,
             actual: plaintext.len(),
         });
@@ -143,6 +145,8 @@ mod tests {
             assert_eq!(
                 encrypt(kp.public_key(), alg, &vec![0u8; max + 1]).unwrap_err(),
                 AsymmetricError::PlaintextTooLong {
+                    spec: KeySpec::Rsa2048,
+                    algorithm: alg,
                     max,
                     actual: max + 1
                 }

@@ -65,7 +65,7 @@ pub(super) fn list_entry(s: &Secret) -> SecretListEntry {
         last_changed_date: Some(ts(rec.last_changed)),
         last_accessed_date: s.last_accessed().map(ts),
         deleted_date: rec.deleted_date.map(ts),
-        tags: to_tags(&rec.tags),
+        tags: to_tags(rec),
         secret_versions_to_stages: stages_map(rec),
         owning_service: None,
         created_date: Some(ts(rec.created)),

@@ -315,9 +315,12 @@ fn check_token(v: &mut Validator, t: &Option<String>) {
     v.length("ClientRequestToken", t.as_deref(), 32, 64);
 }
 
-fn to_tags(tags: &[TagRec]) -> Option<Vec<Tag>> {
-    (!tags.is_empty()).then(|| {
-        tags.iter()
+/// The Tags member of DescribeSecret / ListSecrets: absent until tags were first set, then the
+/// list (empty once every tag is removed).
+fn to_tags(rec: &SecretRecord) -> Option<Vec<Tag>> {
+    (rec.tagged || !rec.tags.is_empty()).then(|| {
+        rec.tags
+            .iter()
             .map(|t| Tag {
                 key: Some(t.key.clone()),
                 value: Some(t.value.clone()),
@@ -755,28 +758,6 @@ impl SecretsManager {
         p.upsert(rec, blobs)?;
         self.commit(&mut st, p)?;
         Ok(resp)
-    }
-
-    /// Like [`Self::change`] but also allowed on secrets scheduled for deletion (tagging).
-    fn change_any(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        f: impl FnOnce(&mut SecretRecord) -> Result<(), SmError>,
-    ) -> Result<(), SmError> {
-        let mut st = self.state.write();
-        let s = Self::lookup(&st, ctx, id)?;
-        if s.is_replica() {
-            return Err(SmError::InvalidParameter(ON_REPLICA.to_string()));
-        }
-        let mut rec = s.snapshot();
-        let blobs = s.blobs.clone();
-        f(&mut rec)?;
-        rec.last_changed = self.clock.now().millis;
-        let mut p = Pending::default();
-        self.sync_replicas(&st, ctx, &mut rec, None, &mut p)?;
-        p.upsert(rec, blobs)?;
-        self.commit(&mut st, p)
     }
 }
 

@@ -95,6 +95,7 @@ impl SecretsManager {
             kms_key_id: kms_key_id.clone(),
             secret_type: None,
             tags: Vec::new(),
+            tagged: false,
             created: self.clock.now().millis,
             last_changed: prec.last_changed,
             last_accessed: None,
@@ -356,6 +357,7 @@ pub(super) fn mirror(
     rrec.description = prec.description.clone();
     rrec.secret_type = prec.secret_type.clone();
     rrec.tags = prec.tags.clone();
+    rrec.tagged = prec.tagged;
     rrec.last_changed = prec.last_changed;
     rrec.deleted_date = prec.deleted_date;
     rrec.deletion_date = prec.deletion_date;

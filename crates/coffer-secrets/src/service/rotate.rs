@@ -13,6 +13,8 @@ use crate::rotation::{RotationEvent, RotationFailure, RotationStep, Rotator};
 use crate::schedule::Plan;
 
 const NO_ROTATION_FUNCTION: &str = "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.";
+/// RotateSecret on a secret with no rotation function, and none given.
+const NO_LAMBDA_ARN: &str = "No Lambda rotation function ARN is associated with this secret.";
 const CANNOT_INVOKE: &str = "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.";
 const PREVIOUS_INCOMPLETE: &str =
     "A previous rotation isn't complete. That rotation will be reattempted.";
@@ -213,6 +215,12 @@ impl SecretsManager {
             )
             .map_err(SmError::InvalidParameter)?;
         }
+        // SDKs fill the token in; a raw caller without one is refused (RotateSecret says so
+        // with InvalidParameterException, where CreateSecret and PutSecretValue use
+        // InvalidRequestException).
+        if req.client_request_token.is_none() {
+            return Err(SmError::InvalidParameter(TOKEN_REQUIRED.to_string()));
+        }
         let immediately = req.rotate_immediately.unwrap_or(true);
         let now = self.clock.now().millis;
 
@@ -224,7 +232,7 @@ impl SecretsManager {
             let Some(lambda_arn) = blank_to_none(&req.rotation_lambda_arn)
                 .or_else(|| old.as_ref().and_then(|o| o.lambda_arn.clone()))
             else {
-                return Err(SmError::InvalidRequest(NO_ROTATION_FUNCTION.to_string()));
+                return Err(SmError::InvalidRequest(NO_LAMBDA_ARN.to_string()));
             };
             let Some(rotator) = self.rotator(&lambda_arn) else {
                 return Err(SmError::AccessDenied(CANNOT_INVOKE.to_string()));

@@ -1,4 +1,4 @@
-//! TagResource and UntagResource.
+//! TagResource and UntagResource (refused, as AWS does, on a secret scheduled for deletion).
 
 use super::*;
 
@@ -17,10 +17,12 @@ impl SecretsManager {
         })?;
         let tags = req.tags.clone().unwrap_or_default();
         check_system_tags(tags.iter().filter_map(|t| t.key.as_deref()))?;
-        self.change_any(ctx, &id, |rec| {
+        self.change(ctx, &id, |rec| {
             merge_tags(&mut rec.tags, &tags);
+            rec.tagged = true;
             check_tag_count(&rec.tags)
         })
+        .map(drop)
     }
 
     /// UntagResource.
@@ -37,9 +39,11 @@ impl SecretsManager {
         })?;
         let keys = req.tag_keys.clone().unwrap_or_default();
         check_system_tags(keys.iter().map(String::as_str))?;
-        self.change_any(ctx, &id, |rec| {
+        self.change(ctx, &id, |rec| {
             rec.tags.retain(|t| !keys.contains(&t.key));
+            rec.tagged = true;
             Ok(())
         })
+        .map(drop)
     }
 }

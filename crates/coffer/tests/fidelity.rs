@@ -1,0 +1,470 @@
+//! AWS's exact answers (issue #18): error bodies, messages and members that clients and test
+//! suites compare against what real AWS sends. Each test pins one fact about AWS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{EncryptionAlgorithmSpec, KeySpec, KeyUsageType, MacAlgorithmSpec, Tag};
+use common::*;
+
+// ----- Secrets Manager ------------------------------------------------------------------
+
+#[test]
+fn secrets_manager_errors_carry_capital_message_and_kms_lower_case() {
+    let srv = Server::dev();
+    let r = srv.signed_json(SignedJson::secrets(
+        "DescribeSecret",
+        br#"{"SecretId":"no-such-secret"}"#,
+    ));
+    assert_eq!(r.status, 400);
+    let v = r.json();
+    assert_eq!(v["__type"], "ResourceNotFoundException");
+    assert_eq!(
+        v["Message"], "Secrets Manager can't find the specified secret.",
+        "{v}"
+    );
+    assert!(v.get("message").is_none(), "{v}");
+
+    let r = srv.signed_json(SignedJson::kms(
+        "DescribeKey",
+        br#"{"KeyId":"00000000-0000-0000-0000-000000000000"}"#,
+    ));
+    let v = r.json();
+    assert_eq!(v["__type"], "NotFoundException");
+    assert!(
+        v["message"].as_str().unwrap().contains("does not exist"),
+        "{v}"
+    );
+    assert!(v.get("Message").is_none(), "{v}");
+}
+
+#[test]
+fn raw_callers_without_a_client_request_token_are_refused() {
+    let srv = Server::dev();
+    let r = srv.signed_json(SignedJson::secrets(
+        "CreateSecret",
+        br#"{"Name":"raw-token","SecretString":"v"}"#,
+    ));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error_code(), "InvalidRequestException");
+    assert_eq!(
+        r.error_message(),
+        "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+    );
+    let r = srv.signed_json(SignedJson::secrets(
+        "CreateSecret",
+        br#"{"Name":"raw-token","SecretString":"v","ClientRequestToken":"11111111-2222-3333-4444-555555555555"}"#,
+    ));
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let r = srv.signed_json(SignedJson::secrets(
+        "PutSecretValue",
+        br#"{"SecretId":"raw-token","SecretString":"w"}"#,
+    ));
+    assert_eq!(r.error_code(), "InvalidRequestException");
+    let r = srv.signed_json(SignedJson::secrets(
+        "RotateSecret",
+        br#"{"SecretId":"raw-token"}"#,
+    ));
+    assert_eq!(r.error_code(), "InvalidParameterException");
+    assert_eq!(
+        r.error_message(),
+        "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+    );
+}
+
+#[tokio::test]
+async fn rotate_secret_without_a_function_names_the_missing_lambda() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    sm.create_secret()
+        .name("no-lambda")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    let e = expect_err(
+        sm.rotate_secret().secret_id("no-lambda").send().await,
+        "InvalidRequestException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("No Lambda rotation function ARN is associated with this secret.")
+    );
+}
+
+#[tokio::test]
+async fn awsprevious_without_a_previous_version_is_not_found() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    sm.create_secret()
+        .name("one-version")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    let e = expect_err(
+        sm.get_secret_value()
+            .secret_id("one-version")
+            .version_stage("AWSPREVIOUS")
+            .send()
+            .await,
+        "ResourceNotFoundException",
+    );
+    assert_eq!(
+        e.message(),
+        Some(
+            "Secrets Manager can't find the specified secret value for staging label: AWSPREVIOUS"
+        )
+    );
+}
+
+#[tokio::test]
+async fn tags_are_an_empty_list_once_every_tag_is_removed() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    sm.create_secret()
+        .name("untagged")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    // Never tagged: the member is absent.
+    let r = srv.signed_json(SignedJson::secrets(
+        "DescribeSecret",
+        br#"{"SecretId":"untagged"}"#,
+    ));
+    assert!(r.json().get("Tags").is_none(), "{}", r.body_str());
+    sm.tag_resource()
+        .secret_id("untagged")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("team")
+                .value("a")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    sm.untag_resource()
+        .secret_id("untagged")
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let r = srv.signed_json(SignedJson::secrets(
+        "DescribeSecret",
+        br#"{"SecretId":"untagged"}"#,
+    ));
+    assert_eq!(r.json()["Tags"], serde_json::json!([]), "{}", r.body_str());
+    let d = sm
+        .describe_secret()
+        .secret_id("untagged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.tags(), &[]);
+}
+
+#[tokio::test]
+async fn tagging_a_secret_scheduled_for_deletion_is_refused() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    sm.create_secret()
+        .name("going")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    sm.delete_secret().secret_id("going").send().await.unwrap();
+    let tag = aws_sdk_secretsmanager::types::Tag::builder()
+        .key("k")
+        .value("v")
+        .build();
+    let e = expect_err(
+        sm.tag_resource().secret_id("going").tags(tag).send().await,
+        "InvalidRequestException",
+    );
+    assert!(
+        e.message().unwrap().contains("marked for deletion"),
+        "{e:?}"
+    );
+    let e = expect_err(
+        sm.untag_resource()
+            .secret_id("going")
+            .tag_keys("k")
+            .send()
+            .await,
+        "InvalidRequestException",
+    );
+    assert!(
+        e.message().unwrap().contains("marked for deletion"),
+        "{e:?}"
+    );
+}
+
+// ----- KMS --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn identifiers_that_are_no_key_and_arns_of_other_regions() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let e = expect_err(
+        kms.describe_key().key_id("fake-key-id").send().await,
+        "NotFoundException",
+    );
+    assert_eq!(e.message(), Some("Invalid keyId 'fake-key-id'"));
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let account = srv.account_id().await;
+    let other = format!("arn:aws:kms:us-west-2:{account}:key/{id}");
+    let e = expect_err(
+        kms.describe_key().key_id(&other).send().await,
+        "NotFoundException",
+    );
+    assert_eq!(e.message(), Some("Invalid arn us-west-2"));
+}
+
+#[tokio::test]
+async fn generate_random_needs_number_of_bytes() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let e = expect_err(kms.generate_random().send().await, "ValidationException");
+    assert_eq!(e.message(), Some("NumberOfBytes is required."));
+}
+
+#[test]
+fn dry_run_is_a_400() {
+    let srv = Server::dev();
+    let r = srv.signed_json(SignedJson::kms("CreateKey", b"{}"));
+    let id = r.json()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = format!(r#"{{"KeyId":"{id}","Plaintext":"aGk=","DryRun":true}}"#);
+    let r = srv.signed_json(SignedJson::kms("Encrypt", body.as_bytes()));
+    assert_eq!(r.status, 400, "{}", r.body_str());
+    assert_eq!(r.error_code(), "DryRunOperationException");
+}
+
+#[tokio::test]
+async fn tag_limits_and_reserved_prefixes() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let tag = |k: &str| Tag::builder().tag_key(k).tag_value("v").build().unwrap();
+    let many: Vec<Tag> = (0..51).map(|i| tag(&format!("k{i}"))).collect();
+    let e = expect_err(
+        kms.create_key().set_tags(Some(many)).send().await,
+        "TagException",
+    );
+    assert_eq!(e.message(), Some("Too many tags"));
+    for prefix in ["aws:x", "AWS:x", "Aws:x"] {
+        let e = expect_err(
+            kms.create_key().tags(tag(prefix)).send().await,
+            "TagException",
+        );
+        assert_eq!(e.message(), Some("Tags beginning with aws: are reserved"));
+    }
+    let e = expect_err(
+        kms.create_key()
+            .tags(tag("dup"))
+            .tags(tag("dup"))
+            .send()
+            .await,
+        "TagException",
+    );
+    assert_eq!(e.message(), Some("Duplicate tag keys"));
+    let long = "k".repeat(129);
+    let e = expect_err(
+        kms.create_key().tags(tag(&long)).send().await,
+        "ValidationException",
+    );
+    assert!(
+        e.message().unwrap().contains("'tags.1.member.tagKey'"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn rsa_limits_reencrypt_to_rsa_and_key_material_ids() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let rsa = kms
+        .create_key()
+        .key_spec(KeySpec::Rsa2048)
+        .key_usage(KeyUsageType::EncryptDecrypt)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        rsa.current_key_material_id(),
+        None,
+        "only symmetric keys have one"
+    );
+    let e = expect_err(
+        kms.encrypt()
+            .key_id(rsa.key_id())
+            .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha1)
+            .plaintext(Blob::new(vec![1u8; 215]))
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("Algorithm RSAES_OAEP_SHA_1 and key spec RSA_2048 cannot encrypt data larger than 214 bytes.")
+    );
+    // Symmetric → RSA and back.
+    let sym = kms.create_key().send().await.unwrap();
+    let sym_id = sym.key_metadata().unwrap().key_id().to_string();
+    assert!(sym
+        .key_metadata()
+        .unwrap()
+        .current_key_material_id()
+        .is_some());
+    let ct = kms
+        .encrypt()
+        .key_id(&sym_id)
+        .plaintext(Blob::new(b"move me".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let re = kms
+        .re_encrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .destination_key_id(rsa.key_id())
+        .destination_encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        re.destination_encryption_algorithm(),
+        Some(&EncryptionAlgorithmSpec::RsaesOaepSha256)
+    );
+    assert!(re.source_key_material_id().is_some());
+    assert_eq!(re.destination_key_material_id(), None);
+    let back = kms
+        .re_encrypt()
+        .ciphertext_blob(re.ciphertext_blob().unwrap().clone())
+        .source_key_id(rsa.key_id())
+        .source_encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+        .destination_key_id(&sym_id)
+        .send()
+        .await
+        .unwrap();
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(back.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"move me");
+    // Decrypt with another key than the ciphertext's.
+    let other = kms.create_key().send().await.unwrap();
+    let e = expect_err(
+        kms.decrypt()
+            .key_id(other.key_metadata().unwrap().key_id())
+            .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+            .send()
+            .await,
+        "IncorrectKeyException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("The key ID in the request does not identify a CMK that can perform this operation.")
+    );
+}
+
+#[tokio::test]
+async fn hmac_keys_need_a_key_usage_and_the_matching_algorithm() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let e = expect_err(
+        kms.create_key().key_spec(KeySpec::Hmac224).send().await,
+        "ValidationException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
+    );
+    let md = kms
+        .create_key()
+        .key_spec(KeySpec::Hmac224)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .clone();
+    assert_eq!(md.current_key_material_id(), None);
+    let e = expect_err(
+        kms.generate_mac()
+            .key_id(md.key_id())
+            .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+            .message(Blob::new(b"m".to_vec()))
+            .send()
+            .await,
+        "InvalidKeyUsageException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("Algorithm HMAC_SHA_256 is incompatible with key spec HMAC_224.")
+    );
+}
+
+#[tokio::test]
+async fn replicate_key_of_a_replica_and_replica_tags() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let id = kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let body = format!(r#"{{"KeyId":"{id}","ReplicaRegion":"{REPLICA}"}}"#);
+    let r = srv.signed_json(SignedJson::kms("ReplicateKey", body.as_bytes()));
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert!(r.json().get("ReplicaTags").is_none(), "{}", r.body_str());
+    let replica = srv.kms(REPLICA);
+    eventually(
+        "replica Enabled",
+        std::time::Duration::from_secs(15),
+        || async {
+            let md = replica.describe_key().key_id(&id).send().await.ok()?;
+            (md.key_metadata()?.key_state() == Some(&aws_sdk_kms::types::KeyState::Enabled))
+                .then_some(())
+        },
+    )
+    .await;
+    let account = srv.account_id().await;
+    let replica_arn = format!("arn:aws:kms:{REPLICA}:{account}:key/{id}");
+    let e = expect_err(
+        replica
+            .replicate_key()
+            .key_id(&id)
+            .replica_region("us-east-1")
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+    assert_eq!(
+        e.message(),
+        Some(format!("{replica_arn} is not a multi-region primary key.").as_str())
+    );
+}
