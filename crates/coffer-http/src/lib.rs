@@ -326,9 +326,13 @@ fn authenticate(
         principal
     };
     let partition = partition_of(&region);
-    let principal_arn = principal
-        .arn
-        .replacen("arn:aws:", &format!("arn:{partition}:"), 1);
+    let principal_arn = if partition == "aws" {
+        principal.arn.clone()
+    } else {
+        principal
+            .arn
+            .replacen("arn:aws:", &format!("arn:{partition}:"), 1)
+    };
     Ok(Caller {
         ctx: RequestContext {
             account_id: principal.account_id.clone(),
@@ -348,7 +352,7 @@ fn authenticate(
 async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let _in_flight = metrics::InFlight::start();
-    let request_id = coffer_crypto::random::uuid_v4();
+    let request_id = coffer_crypto::random::request_id();
     let (parts, body) = req.into_parts();
     let target = parts
         .headers

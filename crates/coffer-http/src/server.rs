@@ -226,7 +226,7 @@ fn unix_ms() -> i64 {
 /// `GET /_coffer/admin/status`, SigV4-signed (service `coffer`) by an account's root user:
 /// version, uptime, store, counts, scheduler state. Anyone else gets AWS's `AccessDenied`.
 async fn status(State(ops): State<Arc<Ops>>, req: Request) -> Response {
-    let request_id = coffer_crypto::random::uuid_v4();
+    let request_id = coffer_crypto::random::request_id();
     let (parts, _body) = req.into_parts();
     let caller = match crate::authenticate(&ops.app, &parts, b"", Protocol::Json, Some("coffer")) {
         Ok(c) => c,
@@ -297,7 +297,7 @@ async fn status(State(ops): State<Arc<Ops>>, req: Request) -> Response {
 
 /// A request beyond `max_concurrent_requests`: AWS's throttling error in the request's protocol.
 async fn overloaded(headers: HeaderMap, err: BoxError) -> Response {
-    let request_id = coffer_crypto::random::uuid_v4();
+    let request_id = coffer_crypto::random::request_id();
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

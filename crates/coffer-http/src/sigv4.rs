@@ -213,11 +213,10 @@ pub fn verify(
     check_time(parsed, now)?;
     let canonical = canonical_request(parsed, parts);
     let sts = string_to_sign(parsed, &canonical);
-    let key = signing_key(secret_access_key, &parsed.credential);
-    let expected = hmac_sha256(&key, sts.as_bytes());
-    let matches = hex::decode(parsed.signature.as_bytes())
-        .map(|provided| constant_time_eq(&expected, &provided))
-        .unwrap_or(false);
+    let key = cached_signing_key(secret_access_key, &parsed.credential);
+    let expected = hmac_sha256(&key[..], sts.as_bytes());
+    let matches = coffer_crypto::digest::hex_decode_32(parsed.signature.as_bytes())
+        .is_some_and(|provided| constant_time_eq(&expected, &provided));
     if matches {
         Ok(())
     } else {
@@ -547,18 +546,30 @@ fn date_from(year: u32, month: u32, day: u32) -> Option<Date> {
     Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()
 }
 
-/// `yyyymmddThhmmssZ` in UTC.
+/// `yyyymmddThhmmssZ` in UTC (written digit by digit: it is on every request's path).
 fn basic_format(t: OffsetDateTime) -> String {
     let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let mut out = String::with_capacity(16);
+    push_basic_format(&mut out, t);
+    out
+}
+
+fn push_basic_format(out: &mut String, t: OffsetDateTime) {
+    fn digits(out: &mut String, n: u32, width: u32) {
+        for i in (0..width).rev() {
+            let d = (n / 10u32.pow(i)) % 10;
+            out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+        }
+    }
+    let year = u32::try_from(t.year()).unwrap_or(0);
+    digits(out, year, 4);
+    digits(out, u32::from(u8::from(t.month())), 2);
+    digits(out, u32::from(t.day()), 2);
+    out.push('T');
+    digits(out, u32::from(t.hour()), 2);
+    digits(out, u32::from(t.minute()), 2);
+    digits(out, u32::from(t.second()), 2);
+    out.push('Z');
 }
 
 // ------------------------------------------------------------------ clock
@@ -567,9 +578,11 @@ fn check_time(parsed: &ParsedAuth, now: OffsetDateTime) -> Result<(), AuthError>
     let now = now
         .checked_sub(Duration::nanoseconds(i64::from(now.nanosecond())))
         .unwrap_or(now);
-    let (request, now_text) = (basic_format(parsed.amz_date), basic_format(now));
+    // The texts are only needed for an error: formatted then, not on every request.
+    let texts = || (basic_format(parsed.amz_date), basic_format(now));
     if let Some(latest) = now.checked_add(MAX_SKEW) {
         if parsed.amz_date > latest {
+            let (request, now_text) = texts();
             return Err(AuthError::Expired {
                 message: format!(
                     "Signature not yet current: {request} is still later than {} ({now_text} + 15 min.)",
@@ -591,6 +604,7 @@ fn check_time(parsed: &ParsedAuth, now: OffsetDateTime) -> Result<(), AuthError>
     }
     if let Some(earliest) = now.checked_sub(MAX_SKEW) {
         if parsed.amz_date < earliest {
+            let (request, now_text) = texts();
             return Err(AuthError::Expired {
                 message: format!(
                     "Signature expired: {request} is now earlier than {} ({now_text} - 15 min.)",
@@ -627,14 +641,88 @@ fn canonical_request(parsed: &ParsedAuth, parts: &RequestParts<'_>) -> Vec<u8> {
 
 fn string_to_sign(parsed: &ParsedAuth, canonical_request: &[u8]) -> String {
     let c = &parsed.credential;
-    format!(
-        "{ALGORITHM}\n{}\n{}/{}/{}/{TERMINATOR}\n{}",
-        basic_format(parsed.amz_date),
-        c.date,
-        c.region,
-        c.service,
-        sha256_hex(canonical_request)
-    )
+    let mut out = String::with_capacity(
+        ALGORITHM.len() + 16 + c.date.len() + c.region.len() + c.service.len() + 64 + 20,
+    );
+    out.push_str(ALGORITHM);
+    out.push('\n');
+    let t = parsed.amz_date;
+    push_basic_format(&mut out, t.checked_to_offset(UtcOffset::UTC).unwrap_or(t));
+    out.push('\n');
+    for part in [c.date.as_str(), c.region.as_str(), c.service.as_str()] {
+        out.push_str(part);
+        out.push('/');
+    }
+    out.push_str(TERMINATOR);
+    out.push('\n');
+    out.push_str(&sha256_hex(canonical_request));
+    out
+}
+
+/// The signing keys derived lately, by scope: a client signs every request of a day with the
+/// same key, so the four HMACs of [`signing_key`] run once per (access key, day, Region,
+/// service) instead of once per request. An entry holds the secret it was derived from and is
+/// used only when the caller's secret equals it (compared in constant time), so a changed or
+/// revoked secret never reuses an old key. Bounded: cleared when full.
+struct SigningKeyCache {
+    entries: std::collections::HashMap<SigningScope, CachedKey>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct SigningScope {
+    access_key_id: String,
+    date: String,
+    region: String,
+    service: String,
+}
+
+struct CachedKey {
+    secret: zeroize::Zeroizing<Vec<u8>>,
+    key: zeroize::Zeroizing<[u8; 32]>,
+}
+
+const SIGNING_KEY_CACHE_MAX: usize = 4096;
+
+static SIGNING_KEYS: std::sync::LazyLock<std::sync::Mutex<SigningKeyCache>> =
+    std::sync::LazyLock::new(|| {
+        std::sync::Mutex::new(SigningKeyCache {
+            entries: std::collections::HashMap::new(),
+        })
+    });
+
+/// [`signing_key`] through [`SigningKeyCache`].
+fn cached_signing_key(secret: &[u8], credential: &Credential) -> zeroize::Zeroizing<[u8; 32]> {
+    let scope = SigningScope {
+        access_key_id: credential.access_key_id.clone(),
+        date: credential.date.clone(),
+        region: credential.region.clone(),
+        service: credential.service.clone(),
+    };
+    if let Some(hit) = SIGNING_KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entries
+        .get(&scope)
+    {
+        if constant_time_eq(&hit.secret, secret) {
+            return hit.key.clone();
+        }
+    }
+    let key = zeroize::Zeroizing::new(signing_key(secret, credential));
+    let mut cache = SIGNING_KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.entries.len() >= SIGNING_KEY_CACHE_MAX {
+        cache.entries.clear();
+    }
+    cache.entries.insert(
+        scope,
+        CachedKey {
+            secret: zeroize::Zeroizing::new(secret.to_vec()),
+            key: key.clone(),
+        },
+    );
+    key
 }
 
 /// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").

@@ -42,7 +42,7 @@ impl Kms {
         Ok((
             blob,
             key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
-            hex::encode(material.id),
+            coffer_crypto::digest::hex_lower(&material.id),
         ))
     }
 
@@ -86,7 +86,7 @@ impl Kms {
         Ok((
             plain,
             key_arn(ctx.partition(), &key.region, &key.account, &key.key_id),
-            hex::encode(material.id),
+            coffer_crypto::digest::hex_lower(&material.id),
         ))
     }
 

@@ -51,19 +51,35 @@ impl Kms {
         let Some(operation) = tracked_name(op) else {
             return;
         };
-        let rec = LastUseRecord {
-            v: RECORD_VERSION,
-            account: key.account.clone(),
-            region: key.region.clone(),
-            key_id: key.key_id.clone(),
-            operation: operation.to_string(),
-            timestamp: self.clock.now(),
-            request_id: coffer_crypto::random::uuid_v4(),
-        };
-        let store_key = rec.store_key();
+        let timestamp = self.clock.now();
+        // An ID for the record, not a secret: the cheap generator (no RNG call per request).
+        let request_id = coffer_crypto::random::request_id();
+        let store_key = key.store_key();
         let mut usage = self.usage.lock();
-        usage.last.insert(store_key.clone(), rec);
-        usage.dirty.insert(store_key);
+        match usage.last.get_mut(&store_key) {
+            Some(rec) => {
+                if rec.operation != operation {
+                    rec.operation = operation.to_string();
+                }
+                rec.timestamp = timestamp;
+                rec.request_id = request_id;
+            }
+            None => {
+                let rec = LastUseRecord {
+                    v: RECORD_VERSION,
+                    account: key.account.clone(),
+                    region: key.region.clone(),
+                    key_id: key.key_id.clone(),
+                    operation: operation.to_string(),
+                    timestamp,
+                    request_id,
+                };
+                usage.last.insert(store_key.clone(), rec);
+            }
+        }
+        if !usage.dirty.contains(&store_key) {
+            usage.dirty.insert(store_key);
+        }
     }
 
     /// Writes recorded uses the store has not seen (and forgets those of deleted keys).

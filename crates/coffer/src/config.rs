@@ -36,6 +36,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "allow_plaintext",
     "shutdown_grace",
     "check_responses",
+    "worker_threads",
 ];
 
 /// Everything `coffer serve` is told.
@@ -62,6 +63,9 @@ pub struct Config {
     /// Check every answer against the service model and log mismatches (Coffer's own tests).
     #[serde(deserialize_with = "de::flag")]
     pub check_responses: bool,
+    /// Threads of the async runtime; `None`: one per core.
+    #[serde(deserialize_with = "de::worker_threads")]
+    pub worker_threads: Option<usize>,
     /// `[tls]`
     pub tls: Tls,
     /// `[metrics]`
@@ -90,6 +94,7 @@ impl Default for Config {
             allow_plaintext: false,
             shutdown_grace: Duration::from_secs(30),
             check_responses: false,
+            worker_threads: None,
             tls: Tls::default(),
             metrics: Metrics::default(),
             log: Log::default(),
@@ -711,6 +716,19 @@ mod de {
             Raw::Bool(b) => return Err(D::Error::invalid_type(Unexpected::Bool(b), &E)),
         };
         usize::try_from(n).map_err(|_| D::Error::invalid_value(Unexpected::Signed(n), &E))
+    }
+
+    /// `worker_threads`: a count from 1 to 1024, or 0 for one per core.
+    pub fn worker_threads<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        const E: &str = "a number of threads from 1 to 1024 (0: one per core)";
+        match count(d)? {
+            0 => Ok(None),
+            n @ 1..=1024 => Ok(Some(n)),
+            n => Err(D::Error::invalid_value(
+                Unexpected::Unsigned(u64::try_from(n).unwrap_or(u64::MAX)),
+                &E,
+            )),
+        }
     }
 
     pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -221,8 +221,9 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Serve(args) => runtime().and_then(|rt| {
-            let r = rt.block_on(serve(args));
+        Command::Serve(args) => serve_config(args).and_then(|config| {
+            let rt = serve_runtime(&config)?;
+            let r = rt.block_on(serve(config));
             rt.shutdown_timeout(Duration::from_secs(2));
             r
         }),
@@ -253,6 +254,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The runtime `coffer serve` runs on: `worker_threads` of them (default: one per core).
+fn serve_runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.worker_threads {
+        builder.worker_threads(n);
+    }
+    Ok(builder.enable_all().build()?)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -490,8 +500,8 @@ impl Signals {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (mut signals, hangup) = Signals::install()?;
+/// `coffer serve`'s configuration: file, flags and environment.
+fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
     let flags = Flags {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -500,8 +510,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scheduler_interval: args.scheduler_interval,
         rotators: args.rotators,
     };
+    Ok(Config::load(args.config.as_deref(), &env_vars(), &flags)?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let (mut signals, hangup) = Signals::install()?;
     // Everything that can be checked is checked before the data directory is touched.
-    let config = Config::load(args.config.as_deref(), &env_vars(), &flags)?;
     init_logging(&config);
     let tls = match tls_files(&config) {
         Some(files) => Some(Arc::new(TlsState::new(files)?)),
