@@ -258,10 +258,17 @@ fn main() -> ExitCode {
 
 /// The runtime `coffer serve` runs on: `worker_threads` of them (default: one per core).
 fn serve_runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.worker_threads {
-        builder.worker_threads(n);
-    }
+    let mut builder = match config.worker_threads {
+        // One thread: the current-thread scheduler, with no cross-thread wake-ups at all
+        // (blocking work still goes to the blocking pool).
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     Ok(builder.enable_all().build()?)
 }
 

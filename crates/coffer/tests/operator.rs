@@ -283,6 +283,11 @@ fn bad_configuration_is_refused_with_one_line() {
     );
     serve_refuses("data_dir = [\n", &[], "coffer.toml:");
     serve_refuses(
+        "data_dir = \"data\"\nworker_threads = 5000\n",
+        &[],
+        "coffer.toml:2: key `worker_threads`: invalid value",
+    );
+    serve_refuses(
         "data_dir = \"data\"\n",
         &[("COFFER_SCHEDULER_INTERVALL", "5s")],
         "environment variable COFFER_SCHEDULER_INTERVALL",
@@ -362,4 +367,46 @@ async fn environment_overrides_the_file() {
     let v: serde_json::Value =
         serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));
     assert!(v.get("level").is_some());
+}
+
+/// `worker_threads = 1` runs the server on the current-thread scheduler: every kind of work
+/// (hot KMS calls inline, Secrets Manager calls on the blocking pool, replication) still works.
+#[tokio::test]
+async fn one_worker_thread_serves_everything() {
+    let server = Server::start(Options {
+        dev: true,
+        env: vec![("COFFER_WORKER_THREADS".into(), "1".into())],
+        ..Options::default()
+    });
+    let kms = server.kms(PRIMARY);
+    let key = kms.create_key().send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_string();
+    let ct = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(b"one thread".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let pt = kms
+        .decrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pt.plaintext().unwrap().as_ref(), b"one thread");
+    let sm = server.secrets(PRIMARY);
+    sm.create_secret()
+        .name("one-thread")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    let v = sm
+        .get_secret_value()
+        .secret_id("one-thread")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v.secret_string(), Some("v"));
 }
