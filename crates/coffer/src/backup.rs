@@ -1037,7 +1037,7 @@ fn scheduled_once(
 ) -> anyhow::Result<(PathBuf, Written, Vec<PathBuf>)> {
     let now = time::OffsetDateTime::now_utc();
     let stamp = now.format(time::macros::format_description!(
-        "[year][month][day]T[hour][minute][second]Z"
+        "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
     ))?;
     let out = schedule
         .dir
