@@ -392,6 +392,10 @@ impl Store for MeteredStore {
     fn subscribe(&self) -> Result<coffer_store::Subscription, StoreError> {
         self.0.subscribe()
     }
+
+    fn backup(&self, dest: &std::path::Path) -> Result<coffer_store::BackupInfo, StoreError> {
+        self.0.backup(dest)
+    }
 }
 
 #[cfg(test)]

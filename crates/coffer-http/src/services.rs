@@ -149,4 +149,13 @@ impl Coffer {
         self.store.get("meta", "readiness-probe")?;
         Ok(())
     }
+
+    /// A consistent copy of the store, still encrypted as stored, in the new SQLite file `dest`
+    /// ([`Store::backup`]); writes go on meanwhile.
+    pub fn backup_store(
+        &self,
+        dest: &std::path::Path,
+    ) -> Result<coffer_store::BackupInfo, StoreError> {
+        self.store.backup(dest)
+    }
 }

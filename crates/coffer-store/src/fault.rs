@@ -108,4 +108,7 @@ impl Store for FaultStore {
     fn subscribe(&self) -> Result<Subscription, StoreError> {
         self.inner.subscribe()
     }
+    fn backup(&self, dest: &std::path::Path) -> Result<crate::BackupInfo, StoreError> {
+        self.inner.backup(dest)
+    }
 }

@@ -20,12 +20,14 @@ mod postgres;
 mod sqlite;
 mod watch;
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 pub use fault::FaultStore;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore, SslMode};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{inspect_sqlite, SqliteOptions, SqliteStore};
 pub use watch::Subscription;
 
 /// How many commits the change log keeps by default before the oldest are compacted away.
@@ -63,7 +65,7 @@ pub enum StoreError {
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// The backend does not implement this call (test doubles written against the first four
-    /// calls of [`Store`]; every backend of this crate implements all of them).
+    /// calls of [`Store`]; PostgreSQL's [`Store::backup`], which is `pg_dump`'s job).
     #[error("storage call not supported by this backend: {0}")]
     Unsupported(&'static str),
 }
@@ -251,6 +253,17 @@ pub struct LogBounds {
     pub head: u64,
 }
 
+/// What [`Store::backup`] wrote: a copy of the store as of one commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackupInfo {
+    /// The sequence of the last commit in the copy ([`LogBounds::head`]).
+    pub seq: u64,
+    /// The schema version of the copy (SQLite `user_version`).
+    pub schema_version: u32,
+    /// How many records each table of the copy holds (tables without records are absent).
+    pub tables: BTreeMap<String, u64>,
+}
+
 /// A durable, transactional, versioned record store with an ordered change log.
 ///
 /// `commit` returns only once the transaction is durable (it survives `kill -9` and power loss as
@@ -294,6 +307,16 @@ pub trait Store: Send + Sync + 'static {
     /// A handle that wakes when new commits land (this process's commits for SQLite and memory;
     /// any node's for PostgreSQL, through LISTEN/NOTIFY).
     fn subscribe(&self) -> Result<Subscription, StoreError>;
+
+    /// Writes a consistent copy of the whole store (every record and the change log, as of one
+    /// commit, still encrypted as stored) to the new SQLite file `dest` (mode 0600; it must not
+    /// exist or be empty) while commits go on, and syncs it. The copy opens with
+    /// [`SqliteStore::open`]. Backends that cannot (PostgreSQL: use `pg_dump`) answer
+    /// [`StoreError::Unsupported`].
+    fn backup(&self, dest: &Path) -> Result<BackupInfo, StoreError> {
+        let _ = dest;
+        Err(StoreError::Unsupported("online backup"))
+    }
 }
 
 /// How long a follower should wait on a [`Subscription`] before polling

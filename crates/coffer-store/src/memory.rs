@@ -1,6 +1,7 @@
 //! An in-memory backend for tests of the layers above.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -8,7 +9,8 @@ use parking_lot::Mutex;
 use crate::net::{net_writes, whole_commits};
 use crate::watch::{Subscription, Watch};
 use crate::{
-    Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction, DEFAULT_LOG_RETENTION,
+    BackupInfo, Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction,
+    DEFAULT_LOG_RETENTION,
 };
 
 #[derive(Debug, Default)]
@@ -215,5 +217,28 @@ impl Store for MemoryStore {
 
     fn subscribe(&self) -> Result<Subscription, StoreError> {
         Ok(Subscription::new(self.watch.clone()))
+    }
+
+    /// The records as of now, written as a SQLite database (the change log is not copied: the
+    /// copy's log is empty, compacted through the current head).
+    fn backup(&self, dest: &Path) -> Result<BackupInfo, StoreError> {
+        let (records, head) = {
+            let state = self.state.lock();
+            let records: Vec<(String, String, Record)> = state
+                .tables
+                .iter()
+                .flat_map(|(table, records)| {
+                    records
+                        .iter()
+                        .map(move |(key, r)| (table.clone(), key.clone(), r.clone()))
+                })
+                .collect();
+            (records, state.bounds.head)
+        };
+        let refs: Vec<(&str, &str, &Record)> = records
+            .iter()
+            .map(|(t, k, r)| (t.as_str(), k.as_str(), r))
+            .collect();
+        crate::sqlite::write_copy(dest, &refs, head)
     }
 }

@@ -18,7 +18,8 @@ use crate::group::{BatchResults, GroupCommit};
 use crate::net::{net_writes, to_i64, to_u64};
 use crate::watch::{Subscription, Watch};
 use crate::{
-    Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction, DEFAULT_LOG_RETENTION,
+    BackupInfo, Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction,
+    DEFAULT_LOG_RETENTION,
 };
 
 /// Schema migrations, applied in order. Migration `i` takes the database from
@@ -115,6 +116,137 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens an existing Coffer database at `path` without creating, migrating or converting it.
+fn connect_existing(path: &Path) -> Result<Connection, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::Backend(format!(
+            "sqlite open: no database file at {}",
+            path.display()
+        )));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| backend("open", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| backend("busy_timeout", e))?;
+    Ok(conn)
+}
+
+fn snapshot_file(src: &Path, dest: &Path) -> Result<BackupInfo, StoreError> {
+    let Some(dest_str) = dest.to_str() else {
+        return Err(StoreError::Backend(format!(
+            "sqlite snapshot: the path {} is not UTF-8",
+            dest.display()
+        )));
+    };
+    if std::fs::metadata(dest).is_ok_and(|m| m.len() > 0) {
+        return Err(StoreError::Backend(format!(
+            "sqlite snapshot: {} exists and is not empty",
+            dest.display()
+        )));
+    }
+    let conn = connect_existing(src)?;
+    let version = check_identity(&conn)?;
+    if version == 0 {
+        return Err(StoreError::Schema(format!(
+            "{} is an empty database, not a Coffer store",
+            src.display()
+        )));
+    }
+    create_private(dest)?;
+    conn.execute("VACUUM INTO ?1", [dest_str])
+        .map_err(|e| backend("snapshot", e))?;
+    drop(conn);
+    std::fs::File::open(dest)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| backend("snapshot sync", e))?;
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        sync_dir(dir)?;
+    }
+    inspect_sqlite(dest)
+}
+
+/// What the Coffer database at `path` holds (schema version, last commit, records per table),
+/// read in one transaction without creating, migrating or changing the file. Fails with
+/// [`StoreError::Schema`] for a file that is not a Coffer database or is newer than this build.
+pub fn inspect_sqlite(path: &Path) -> Result<BackupInfo, StoreError> {
+    let mut conn = connect_existing(path)?;
+    let read = conn.transaction().map_err(|e| backend("begin read", e))?;
+    let version = check_identity(&read)?;
+    if version == 0 {
+        return Err(StoreError::Schema(format!(
+            "{} is not a Coffer database (no Coffer schema)",
+            path.display()
+        )));
+    }
+    let bounds = read_bounds(&read)?;
+    let mut tables = std::collections::BTreeMap::new();
+    {
+        let mut stmt = read
+            .prepare("SELECT tbl, count(*) FROM records GROUP BY tbl ORDER BY tbl")
+            .map_err(|e| backend("count", e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(|e| backend("count", e))?;
+        for row in rows {
+            let (table, n) = row.map_err(|e| backend("count", e))?;
+            tables.insert(table, to_u64(n, "count")?);
+        }
+    }
+    Ok(BackupInfo {
+        seq: bounds.head,
+        schema_version: u32::try_from(version).unwrap_or(0),
+        tables,
+    })
+}
+
+/// Writes `records` into a new Coffer database at `dest` (mode 0600, must not exist or be
+/// empty) with an empty change log compacted through `head` (the memory store's backup).
+pub(crate) fn write_copy(
+    dest: &Path,
+    records: &[(&str, &str, &Record)],
+    head: u64,
+) -> Result<BackupInfo, StoreError> {
+    if std::fs::metadata(dest).is_ok_and(|m| m.len() > 0) {
+        return Err(StoreError::Backend(format!(
+            "sqlite snapshot: {} exists and is not empty",
+            dest.display()
+        )));
+    }
+    {
+        let copy = SqliteStore::open(dest)?;
+        copy.write(|db_tx| {
+            let mut put = db_tx
+                .prepare("INSERT INTO records (tbl, key, value, version) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(|e| backend("copy", e))?;
+            for (table, key, record) in records {
+                put.execute((
+                    table,
+                    key,
+                    &record.value,
+                    to_i64(record.version, "version")?,
+                ))
+                .map_err(|e| backend("copy", e))?;
+            }
+            let head = to_i64(head, "sequence")?;
+            db_tx
+                .execute(
+                    "UPDATE log_state SET head = ?1, compacted = ?1 WHERE id = 1",
+                    [head],
+                )
+                .map_err(|e| backend("copy", e))?;
+            Ok(())
+        })?;
+        // Dropping the store closes its connections: the last one checkpoints the WAL into the
+        // file and removes it.
+    }
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        sync_dir(dir)?;
+    }
+    inspect_sqlite(dest)
+}
+
 impl SqliteStore {
     /// Opens (creating it if absent, with mode 0600 on unix) the database at `path` and brings its
     /// schema up to date, with the default [`SqliteOptions`].
@@ -179,32 +311,14 @@ impl SqliteStore {
     ///
     /// Uses `VACUUM INTO`, which reads in one transaction (WAL: writers are not blocked).
     pub fn snapshot_to(&self, dest: &Path) -> Result<u64, StoreError> {
-        let Some(dest_str) = dest.to_str() else {
-            return Err(StoreError::Backend(format!(
-                "sqlite snapshot: the path {} is not UTF-8",
-                dest.display()
-            )));
-        };
-        if std::fs::metadata(dest).is_ok_and(|m| m.len() > 0) {
-            return Err(StoreError::Backend(format!(
-                "sqlite snapshot: {} exists and is not empty",
-                dest.display()
-            )));
-        }
-        create_private(dest)?;
-        let conn = connect(&self.path)?;
-        conn.execute("VACUUM INTO ?1", [dest_str])
-            .map_err(|e| backend("snapshot", e))?;
-        drop(conn);
-        std::fs::File::open(dest)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| backend("snapshot sync", e))?;
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            sync_dir(dir)?;
-        }
-        let copy = connect(dest)?;
-        check_identity(&copy)?;
-        Ok(read_bounds(&copy)?.head)
+        snapshot_file(&self.path, dest).map(|info| info.seq)
+    }
+
+    /// [`SqliteStore::snapshot_to`] of the Coffer database at `src`, which another process
+    /// (a running server) may be writing: the file is neither created nor migrated, only read.
+    /// Reports what the copy holds.
+    pub fn snapshot_file(src: &Path, dest: &Path) -> Result<BackupInfo, StoreError> {
+        snapshot_file(src, dest)
     }
 
     /// Runs `f` on an idle read connection (opening one if none is idle).
@@ -685,5 +799,9 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> Result<Subscription, StoreError> {
         Ok(Subscription::new(self.watch.clone()))
+    }
+
+    fn backup(&self, dest: &Path) -> Result<BackupInfo, StoreError> {
+        snapshot_file(&self.path, dest)
     }
 }

@@ -25,6 +25,7 @@ pub const SECTIONS: &[&str] = &[
     "rotators",
     "limits",
     "audit",
+    "backup",
 ];
 
 /// The keys outside any section.
@@ -82,6 +83,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[audit]`
     pub audit: Audit,
+    /// `[backup]`
+    pub backup: Backup,
 }
 
 impl Default for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             rotators: Rotators::default(),
             limits: Limits::default(),
             audit: Audit::default(),
+            backup: Backup::default(),
         }
     }
 }
@@ -328,6 +332,32 @@ impl Default for Audit {
     }
 }
 
+/// `[backup]`: scheduled online backups by the serving process (ADR 0014); off unless
+/// `interval` is more than 0s.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backup {
+    /// How often a backup is written ("0s": never).
+    #[serde(deserialize_with = "de::duration")]
+    pub interval: Duration,
+    /// The directory of the backup files (required with an interval; not inside data_dir).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub dir: Option<PathBuf>,
+    /// How many of the newest backup files are kept.
+    #[serde(deserialize_with = "de::count")]
+    pub keep: usize,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Self {
+            interval: Duration::ZERO,
+            dir: None,
+            keep: 7,
+        }
+    }
+}
+
 /// `[audit] fsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -537,6 +567,24 @@ impl Config {
         }
         if self.audit.max_file_bytes < 64 * 1024 {
             return err("[audit] max_file_bytes must be at least 65536".into());
+        }
+        let b = &self.backup;
+        if !b.interval.is_zero() {
+            let Some(dir) = &b.dir else {
+                return err("[backup] interval is set but dir is not".into());
+            };
+            if b.interval < Duration::from_secs(1) {
+                return err("[backup] interval must be at least 1s (or 0s: off)".into());
+            }
+            if dir.starts_with(&self.data_dir) {
+                return err(format!(
+                    "[backup] dir {} is inside data_dir: keep backups apart from the data",
+                    dir.display()
+                ));
+            }
+        }
+        if b.keep == 0 {
+            return err("[backup] keep must be at least 1".into());
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return err(format!("[log] level {:?}: {e}", self.log.level));
@@ -931,6 +979,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.rotators.rotator.len(), 1);
+    }
+
+    #[test]
+    fn backup_checks() {
+        let e = Config::load(
+            None,
+            &env(&[("COFFER_BACKUP_INTERVAL", "1h")]),
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.0, "[backup] interval is set but dir is not");
+        let e = Config::from_toml(
+            "c",
+            "data_dir = \"/var/lib/coffer\"\n[backup]\ninterval = \"1h\"\ndir = \"/var/lib/coffer/b\"\n",
+        )
+        .unwrap()
+        .check()
+        .unwrap_err();
+        assert!(e.0.contains("inside data_dir"), "{e}");
+        let c = Config::load(
+            None,
+            &env(&[
+                ("COFFER_BACKUP_INTERVAL", "30m"),
+                ("COFFER_BACKUP_DIR", "/var/backups/coffer"),
+                ("COFFER_BACKUP_KEEP", "3"),
+            ]),
+            &Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(c.backup.interval, Duration::from_secs(1800));
+        assert_eq!(c.backup.keep, 3);
+        let e = Config::load(
+            None,
+            &env(&[("COFFER_BACKUP_KEEP", "0")]),
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.0, "[backup] keep must be at least 1");
     }
 
     /// The example with every `# key = value` line uncommented.

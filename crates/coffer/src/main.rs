@@ -1,6 +1,7 @@
 //! `coffer`: a self-hosted server that speaks the AWS KMS, Secrets Manager, IAM and STS APIs.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod client;
 mod config;
 
@@ -73,6 +74,12 @@ enum Command {
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a backup file of a data directory, also while a server serves it and takes writes
+    /// (one consistent snapshot, still encrypted; the root key is not included by default).
+    Backup(backup::BackupArgs),
+    /// Restore a backup file into a new data directory (checked first; nothing is written
+    /// when it is refused).
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -245,6 +252,8 @@ fn main() -> ExitCode {
         Command::Operator(OperatorCommand::Init { data_dir, account }) => {
             operator_init(&data_dir, account.as_deref())
         }
+        Command::Backup(args) => backup::backup_command(&args, &env_vars()),
+        Command::Restore(args) => backup::restore_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -573,9 +582,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
         }
-        Ok((coffer, audit))
+        Ok((coffer, audit, root))
     });
-    let (coffer, audit) = tokio::select! {
+    let (coffer, audit, root) = tokio::select! {
         r = open => r.context("start-up task failed")??,
         s = signals.next() => bail!("{s} during start-up: stopped before serving"),
     };
@@ -692,6 +701,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         stop.clone(),
         scheduler_state,
     ));
+
+    if let Some(dir) = config
+        .backup
+        .dir
+        .clone()
+        .filter(|_| !config.backup.interval.is_zero())
+    {
+        let schedule = backup::Schedule {
+            interval: config.backup.interval,
+            dir,
+            keep: config.backup.keep,
+        };
+        tokio::spawn(backup::run_scheduled(
+            coffer.clone(),
+            root.clone(),
+            config.data_dir.clone(),
+            schedule,
+            stop.clone(),
+        ));
+    }
+    drop(root);
 
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("coffer listening on {scheme}://{api_addr}");

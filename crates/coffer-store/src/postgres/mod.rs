@@ -1063,4 +1063,11 @@ impl Store for PostgresStore {
     fn subscribe(&self) -> Result<Subscription, StoreError> {
         Ok(Subscription::new(self.inner.watch.clone()))
     }
+
+    fn backup(&self, _dest: &std::path::Path) -> Result<crate::BackupInfo, StoreError> {
+        Err(StoreError::Unsupported(
+            "online backup of a PostgreSQL store: use pg_dump (or the database's own backups); \
+             its records stay encrypted under the root key, which is backed up apart",
+        ))
+    }
 }

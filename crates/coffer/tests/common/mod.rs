@@ -68,6 +68,10 @@ pub struct Options {
     /// Run `coffer operator init --data-dir DATA` before the first start; its stdout is
     /// [`Server::init_stdout`].
     pub operator_init: bool,
+    /// `coffer` commands run (and required to succeed) before the first start, after
+    /// `operator_init`, each argument's `{data}` replaced by the data directory (e.g. a
+    /// `coffer restore --data-dir {data}`); their stdout is appended to [`Server::init_stdout`].
+    pub setup: Vec<Vec<String>>,
 }
 
 /// A running `coffer serve`.
@@ -146,6 +150,19 @@ impl Server {
                 String::from_utf8_lossy(&out.stderr)
             );
             s.init_stdout = String::from_utf8(out.stdout).unwrap();
+        }
+        let data = s.data_dir.to_str().unwrap().to_string();
+        for command in s.opts.setup.clone() {
+            let args: Vec<String> = command.iter().map(|a| a.replace("{data}", &data)).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = run_coffer(s.root.path(), &args, &[]);
+            assert!(
+                out.status.success(),
+                "coffer {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            s.init_stdout
+                .push_str(&String::from_utf8(out.stdout).unwrap());
         }
         s.spawn();
         s
