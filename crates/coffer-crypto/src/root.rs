@@ -57,38 +57,66 @@ impl RootKey {
                 ))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = SymmetricKey::generate()?;
-                let mut content = Zeroizing::new(Vec::with_capacity(MAGIC.len() + 32));
-                content.extend_from_slice(MAGIC);
-                content.extend_from_slice(key.expose_bytes());
-                let tmp = path.with_extension("tmp");
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                let mut f = opts.open(&tmp).map_err(io)?;
-                f.write_all(&content).map_err(io)?;
-                f.sync_all().map_err(io)?;
-                std::fs::rename(&tmp, path).map_err(io)?;
-                if let Some(dir) = path.parent() {
-                    if let Ok(d) = std::fs::File::open(dir) {
-                        let _ = d.sync_all();
-                    }
-                }
-                Ok((Self { key }, true))
+                let key = Self::generate()?;
+                key.write_file(path)?;
+                Ok((key, true))
             }
             Err(e) => Err(io(e)),
         }
     }
 
-    /// A root key from raw bytes (tests, future unsealing).
+    /// A root key from raw bytes (an unsealed key, tests).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         Ok(Self {
             key: SymmetricKey::from_slice(bytes)?,
         })
+    }
+
+    /// A fresh random root key.
+    pub fn generate() -> Result<Self, CryptoError> {
+        Ok(Self {
+            key: SymmetricKey::generate()?,
+        })
+    }
+
+    /// Loads the plaintext root-key file at `path` (the `file` seal); never creates it.
+    pub fn load(path: &Path) -> Result<Self, RootKeyError> {
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| RootKeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?);
+        if bytes.len() != MAGIC.len() + 32 || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(RootKeyError::Format(path.display().to_string()));
+        }
+        Ok(Self {
+            key: SymmetricKey::from_slice(&bytes[MAGIC.len()..])?,
+        })
+    }
+
+    /// Writes this key as a plaintext root-key file (mode 0600), atomically: a temporary file,
+    /// fsync, rename, fsync of the directory. An existing file at `path` is replaced.
+    pub fn write_file(&self, path: &Path) -> Result<(), RootKeyError> {
+        let mut content = Zeroizing::new(Vec::with_capacity(MAGIC.len() + 32));
+        content.extend_from_slice(MAGIC);
+        content.extend_from_slice(self.key.expose_bytes());
+        write_private_atomic(path, &content).map_err(|source| RootKeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The raw 32 bytes, for a seal provider to wrap. Handle with care; never log them.
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.key.expose_bytes()
+    }
+
+    /// Whether two root keys are the same key (constant time).
+    pub fn same_as(&self, other: &RootKey) -> bool {
+        use subtle::ConstantTimeEq;
+        self.key
+            .expose_bytes()
+            .ct_eq(other.key.expose_bytes())
+            .into()
     }
 
     /// Wraps `secret` for storage; `aad` binds it to the record it belongs to.
@@ -115,6 +143,30 @@ impl RootKey {
             _ => Err(CryptoError::Malformed("unknown wrapping version")),
         }
     }
+}
+
+/// Writes `content` to `path` with mode 0600 through a temporary file, fsync and rename, then
+/// fsyncs the directory: after a crash the file is either the old one or the new one, whole.
+pub fn write_private_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp_name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(content)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

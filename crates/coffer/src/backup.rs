@@ -43,14 +43,16 @@ const MANIFEST: &str = "manifest.json";
 /// The database's part name.
 const DATABASE: &str = "coffer.db";
 /// The root key's file and part name.
-const ROOT_KEY: &str = "root-key";
+const ROOT_KEY: &str = coffer_seal::PLAIN_FILE;
+/// The root key under a seal other than `file` (ADR 0013).
+const ROOT_KEY_SEALED: &str = coffer_seal::SEALED_FILE;
 /// The root credentials' file and part name.
 const ROOT_CREDENTIALS: &str = "root-credentials";
 /// The parts a version-1 backup may hold besides the manifest.
-const KNOWN_PARTS: &[&str] = &[DATABASE, ROOT_KEY, ROOT_CREDENTIALS];
+const KNOWN_PARTS: &[&str] = &[DATABASE, ROOT_KEY, ROOT_KEY_SEALED, ROOT_CREDENTIALS];
 /// Files a restore target may already hold: the root key (put back first from where it is kept
 /// apart from the backups).
-const MAY_PRECEDE: &[&str] = &[ROOT_KEY];
+const MAY_PRECEDE: &[&str] = &[ROOT_KEY, ROOT_KEY_SEALED];
 /// The label of the root-key fingerprint in the manifest.
 const FINGERPRINT_LABEL: &str = "backup/root-key";
 /// The largest manifest a restore reads.
@@ -93,9 +95,15 @@ pub struct RestoreArgs {
     /// The data directory to create: it must not exist, be empty, or hold only the root key.
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
-    /// The root key the backup was made under, checked and copied into the data directory.
+    /// The root key the backup was made under (`root-key`, or a `root-key.sealed` with its
+    /// seal's secrets in the environment or --config), checked and copied into the data
+    /// directory.
     #[arg(long, value_name = "FILE")]
     pub root_key: Option<PathBuf>,
+    /// The configuration file, for its `[seal]` secrets (a sealed root key's passphrase, PIN
+    /// or KMS credentials).
+    #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// What a backup file says about itself (`manifest.json`).
@@ -178,18 +186,13 @@ pub struct Include {
     pub root_credentials: bool,
 }
 
-/// The root key of `data_dir`, read (never created).
-pub fn load_root_key(data_dir: &Path) -> anyhow::Result<RootKey> {
-    let path = data_dir.join(ROOT_KEY);
-    if !path.exists() {
-        bail!(
-            "no root key at {}: a backup records which root key it needs; run it where the data \
-             directory's root key is",
-            path.display()
-        );
-    }
-    let (root, _) = RootKey::load_or_create(&path)?;
-    Ok(root)
+/// The root-key files of `data_dir` (plaintext, sealed, or both after an interrupted
+/// `seal-migrate`).
+fn key_files(data_dir: &Path) -> Vec<&'static str> {
+    [ROOT_KEY, ROOT_KEY_SEALED]
+        .into_iter()
+        .filter(|f| data_dir.join(f).is_file())
+        .collect()
 }
 
 fn fingerprint(root: &RootKey, salt: &[u8]) -> String {
@@ -381,13 +384,14 @@ pub fn write_backup(
         sha256: db_sha,
     }];
     let mut small: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();
-    for (wanted, name) in [
-        (include.root_key, ROOT_KEY),
-        (include.root_credentials, ROOT_CREDENTIALS),
-    ] {
-        if !wanted {
-            continue;
-        }
+    let mut wanted: Vec<&str> = Vec::new();
+    if include.root_key {
+        wanted.extend(key_files(data_dir));
+    }
+    if include.root_credentials {
+        wanted.push(ROOT_CREDENTIALS);
+    }
+    for name in wanted {
         let path = data_dir.join(name);
         let bytes =
             Zeroizing::new(fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
@@ -478,7 +482,10 @@ pub fn backup_command(args: &BackupArgs, env: &[(String, String)]) -> anyhow::Re
             db.display()
         );
     }
-    let root = load_root_key(data_dir)?;
+    let (root, _) = crate::open_root(&config, false).context(
+        "a backup records which root key it needs: run it where the data directory's root key \
+         and its seal (--config) are",
+    )?;
     let include = Include {
         root_key: args.include_root_key,
         root_credentials: args.include_root_credentials,
@@ -524,7 +531,11 @@ pub fn backup_command(args: &BackupArgs, env: &[(String, String)]) -> anyhow::Re
             out,
             "root key: NOT included; keep {} apart from the backups: a restore needs it \
              (coffer restore --root-key FILE, or put it in the new data directory first)",
-            data_dir.join(ROOT_KEY).display()
+            key_files(data_dir)
+                .iter()
+                .map(|f| data_dir.join(f).display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
         )?;
     }
     if include.root_credentials {
@@ -834,8 +845,13 @@ fn unpack(from: &Path, tmp: &Path) -> anyhow::Result<Manifest> {
 }
 
 /// Checks that the root key in `path` opens the backup of `manifest`.
-fn check_root_key(path: &Path, manifest: &Manifest, from: &Path) -> anyhow::Result<()> {
-    let (root, _) = RootKey::load_or_create(path)?;
+fn check_root_key(
+    path: &Path,
+    manifest: &Manifest,
+    from: &Path,
+    seal: &coffer_seal::SealConfig,
+) -> anyhow::Result<()> {
+    let root = coffer_seal::open_file(path, seal)?;
     let salt = hex::decode(&manifest.root_key.salt).map_err(|_| RestoreError::Altered {
         file: from.display().to_string(),
         what: "its manifest's root-key salt is not hex".into(),
@@ -856,7 +872,12 @@ fn check_root_key(path: &Path, manifest: &Manifest, from: &Path) -> anyhow::Resu
 
 /// Restores the backup `from` into `data_dir` (see [`RestoreArgs`]): everything is checked in
 /// a temporary directory beside `data_dir` first; on any refusal nothing is left behind.
-pub fn restore(from: &Path, data_dir: &Path, root_key: Option<&Path>) -> anyhow::Result<Restored> {
+pub fn restore(
+    from: &Path,
+    data_dir: &Path,
+    root_key: Option<&Path>,
+    seal: &coffer_seal::SealConfig,
+) -> anyhow::Result<Restored> {
     check_target(data_dir)?;
     if let Some(k) = root_key {
         if !k.is_file() {
@@ -893,27 +914,40 @@ pub fn restore(from: &Path, data_dir: &Path, root_key: Option<&Path>) -> anyhow:
     let manifest = unpack(from, &tmp.path)?;
 
     // Every root key at hand must open the backup.
-    let existing = data_dir.join(ROOT_KEY);
+    let existing: Vec<PathBuf> = key_files(data_dir)
+        .into_iter()
+        .map(|f| data_dir.join(f))
+        .collect();
     let mut source = None;
-    if existing.is_file() {
-        check_root_key(&existing, &manifest, from)?;
-        source = Some(format!("{} (checked)", existing.display()));
+    for k in &existing {
+        check_root_key(k, &manifest, from, seal)?;
+        source.get_or_insert_with(|| format!("{} (checked)", k.display()));
     }
     if let Some(k) = root_key {
-        check_root_key(k, &manifest, from)?;
+        check_root_key(k, &manifest, from, seal)?;
         source.get_or_insert_with(|| format!("copied from {} (checked)", k.display()));
     }
-    let packed = tmp.path.join(ROOT_KEY);
-    if packed.is_file() {
-        check_root_key(&packed, &manifest, from)?;
+    let packed: Vec<PathBuf> = key_files(&tmp.path)
+        .into_iter()
+        .map(|f| tmp.path.join(f))
+        .collect();
+    for k in &packed {
+        check_root_key(k, &manifest, from, seal)?;
         source.get_or_insert_with(|| "from the backup (checked)".to_string());
     }
-    if existing.is_file() {
-        let _ = fs::remove_file(&packed);
-    } else if let (Some(k), false) = (root_key, packed.is_file()) {
+    if !existing.is_empty() {
+        for k in &packed {
+            let _ = fs::remove_file(k);
+        }
+    } else if let (Some(k), true) = (root_key, packed.is_empty()) {
         let bytes =
             Zeroizing::new(fs::read(k).with_context(|| format!("reading {}", k.display()))?);
-        let mut f = create_private(&packed)?;
+        let name = if bytes.first() == Some(&b'{') {
+            ROOT_KEY_SEALED
+        } else {
+            ROOT_KEY
+        };
+        let mut f = create_private(&tmp.path.join(name))?;
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
@@ -928,7 +962,7 @@ pub fn restore(from: &Path, data_dir: &Path, root_key: Option<&Path>) -> anyhow:
             .with_context(|| format!("moving {} to {}", tmp.path.display(), data_dir.display()))?;
         tmp.keep = true;
     } else {
-        for name in [ROOT_KEY, ROOT_CREDENTIALS, DATABASE] {
+        for name in [ROOT_KEY, ROOT_KEY_SEALED, ROOT_CREDENTIALS, DATABASE] {
             let src = tmp.path.join(name);
             if src.is_file() {
                 fs::rename(&src, data_dir.join(name))
@@ -964,8 +998,12 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// `coffer restore`.
-pub fn restore_command(args: &RestoreArgs) -> anyhow::Result<()> {
-    let done = restore(&args.from, &args.data_dir, args.root_key.as_deref())?;
+pub fn restore_command(args: &RestoreArgs, env: &[(String, String)]) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref(), env, &Flags::default())?;
+    let mut env: Vec<(String, String)> = env.to_vec();
+    env.extend(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")));
+    let seal = config.seal.provider(&env, None)?;
+    let done = restore(&args.from, &args.data_dir, args.root_key.as_deref(), &seal)?;
     let m = &done.manifest;
     let mut out = io::stdout().lock();
     writeln!(

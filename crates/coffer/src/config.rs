@@ -26,6 +26,7 @@ pub const SECTIONS: &[&str] = &[
     "limits",
     "audit",
     "backup",
+    "seal",
 ];
 
 /// The keys outside any section.
@@ -85,6 +86,8 @@ pub struct Config {
     pub audit: Audit,
     /// `[backup]`
     pub backup: Backup,
+    /// `[seal]`
+    pub seal: Seal,
 }
 
 impl Default for Config {
@@ -107,6 +110,7 @@ impl Default for Config {
             limits: Limits::default(),
             audit: Audit::default(),
             backup: Backup::default(),
+            seal: Seal::default(),
         }
     }
 }
@@ -358,6 +362,163 @@ impl Default for Backup {
     }
 }
 
+/// `[seal]`: how the root key is kept at rest (ADR 0013). Secrets are never keys of the file:
+/// the passphrase comes from `COFFER_SEAL_PASSPHRASE`, `passphrase_file` or a prompt, the PIN
+/// from `COFFER_SEAL_PIN` or `pin_file`, the KMS secret key from `secret_access_key_file` or
+/// `AWS_SECRET_ACCESS_KEY`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Seal {
+    /// `file`, `passphrase`, `pkcs11` or `kms`.
+    #[serde(deserialize_with = "de::seal_kind")]
+    pub kind: coffer_seal::SealKind,
+    /// Refused: a passphrase written in the file (here only to say so).
+    #[serde(deserialize_with = "de::opt_string")]
+    pub passphrase: Option<String>,
+    /// A file holding the passphrase (systemd credentials, Kubernetes secrets).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Argon2id memory, KiB, for a new passphrase seal.
+    #[serde(deserialize_with = "de::count")]
+    pub argon2_memory_kib: usize,
+    /// Argon2id passes.
+    #[serde(deserialize_with = "de::count")]
+    pub argon2_iterations: usize,
+    /// Argon2id lanes.
+    #[serde(deserialize_with = "de::count")]
+    pub argon2_parallelism: usize,
+    /// The PKCS#11 module's path.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub module: Option<PathBuf>,
+    /// The token's label.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub token_label: Option<String>,
+    /// The token's slot ID (when no label is given).
+    #[serde(deserialize_with = "de::opt_count")]
+    pub slot: Option<usize>,
+    /// Refused: a PIN written in the file.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub pin: Option<String>,
+    /// A file holding the user PIN.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub pin_file: Option<PathBuf>,
+    /// The label of the HSM's AES key.
+    pub key_label: String,
+    /// The KMS endpoint URL.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub endpoint: Option<String>,
+    /// The KMS region.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub region: Option<String>,
+    /// The KMS key.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub key_id: Option<String>,
+    /// The access key ID the KMS calls are signed with.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub access_key_id: Option<String>,
+    /// A file holding its secret access key.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+impl Default for Seal {
+    fn default() -> Self {
+        let a = coffer_seal::Argon2Params::default();
+        Self {
+            kind: coffer_seal::SealKind::File,
+            passphrase: None,
+            passphrase_file: None,
+            argon2_memory_kib: a.memory_kib as usize,
+            argon2_iterations: a.iterations as usize,
+            argon2_parallelism: a.parallelism as usize,
+            module: None,
+            token_label: None,
+            slot: None,
+            pin: None,
+            pin_file: None,
+            key_label: "coffer-root-key".into(),
+            endpoint: None,
+            region: None,
+            key_id: None,
+            access_key_id: None,
+            secret_access_key_file: None,
+        }
+    }
+}
+
+/// The environment variables that carry seal secrets. They are not configuration keys (a
+/// passphrase or a PIN is never a key of the file) and are read only by [`Seal::provider`].
+pub const SEAL_SECRET_VARS: &[&str] = &["COFFER_SEAL_PASSPHRASE", "COFFER_SEAL_PIN"];
+
+fn read_secret(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("[seal] {what} {}: {e}", path.display())))?,
+    );
+    // One trailing newline (as `echo` writes it) is not part of the secret.
+    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(zeroize::Zeroizing::new(trimmed.to_string()))
+}
+
+impl Seal {
+    /// The seal provider's settings with its secrets, from `env` (the process's `COFFER_*` and
+    /// `AWS_*` variables) and the files named; `prompt` asks for a passphrase when none is given
+    /// (`None`: do not ask).
+    pub fn provider(
+        &self,
+        env: &[(String, String)],
+        prompt: Option<&dyn Fn() -> Option<zeroize::Zeroizing<String>>>,
+    ) -> Result<coffer_seal::SealConfig, ConfigError> {
+        let var = |name: &str| {
+            env.iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| zeroize::Zeroizing::new(v.clone()))
+        };
+        let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut c = coffer_seal::SealConfig::file().with_kind(self.kind);
+        c.argon2 = coffer_seal::Argon2Params {
+            memory_kib: u32_of(self.argon2_memory_kib),
+            iterations: u32_of(self.argon2_iterations),
+            parallelism: u32_of(self.argon2_parallelism),
+        };
+        let wants = |k| self.kind == k;
+        use coffer_seal::SealKind as K;
+        c.passphrase = match (var("COFFER_SEAL_PASSPHRASE"), &self.passphrase_file) {
+            (Some(p), _) => Some(p),
+            (None, Some(f)) => Some(read_secret(f, "passphrase_file")?),
+            (None, None) if wants(K::Passphrase) => prompt.and_then(|p| p()),
+            (None, None) => None,
+        };
+        c.pkcs11 = coffer_seal::Pkcs11Settings {
+            module: self.module.clone(),
+            token_label: self.token_label.clone(),
+            slot: self.slot.map(|s| s as u64),
+            pin: match (var("COFFER_SEAL_PIN"), &self.pin_file) {
+                (Some(p), _) => Some(p),
+                (None, Some(f)) => Some(read_secret(f, "pin_file")?),
+                (None, None) => None,
+            },
+            key_label: self.key_label.clone(),
+        };
+        c.kms = coffer_seal::KmsSettings {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            key_id: self.key_id.clone(),
+            access_key_id: self
+                .access_key_id
+                .clone()
+                .or_else(|| var("AWS_ACCESS_KEY_ID").map(|v| v.to_string())),
+            secret_access_key: match &self.secret_access_key_file {
+                Some(f) => Some(read_secret(f, "secret_access_key_file")?),
+                None => var("AWS_SECRET_ACCESS_KEY"),
+            },
+            session_token: var("AWS_SESSION_TOKEN"),
+        };
+        Ok(c)
+    }
+}
+
 /// `[audit] fsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -586,6 +747,44 @@ impl Config {
         if b.keep == 0 {
             return err("[backup] keep must be at least 1".into());
         }
+        let seal = &self.seal;
+        if seal.passphrase.is_some() {
+            return err(
+                "[seal] passphrase must not be written in the configuration file: set \
+                 COFFER_SEAL_PASSPHRASE or passphrase_file"
+                    .into(),
+            );
+        }
+        if seal.pin.is_some() {
+            return err(
+                "[seal] pin must not be written in the configuration file: set COFFER_SEAL_PIN \
+                 or pin_file"
+                    .into(),
+            );
+        }
+        if seal.kind == coffer_seal::SealKind::Passphrase {
+            let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            coffer_seal::Argon2Params {
+                memory_kib: u32_of(seal.argon2_memory_kib),
+                iterations: u32_of(seal.argon2_iterations),
+                parallelism: u32_of(seal.argon2_parallelism),
+            }
+            .check()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        }
+        if seal.kind == coffer_seal::SealKind::Pkcs11 {
+            if seal.module.is_none() {
+                return err("[seal] kind = \"pkcs11\" needs module".into());
+            }
+            if seal.token_label.is_none() && seal.slot.is_none() {
+                return err("[seal] kind = \"pkcs11\" needs token_label or slot".into());
+            }
+        }
+        if seal.kind == coffer_seal::SealKind::Kms
+            && (seal.region.is_none() || seal.key_id.is_none())
+        {
+            return err("[seal] kind = \"kms\" needs region and key_id".into());
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return err(format!("[log] level {:?}: {e}", self.log.level));
         }
@@ -634,6 +833,9 @@ pub fn env_overrides(
         let Some(rest) = var.strip_prefix("COFFER_") else {
             continue;
         };
+        if SEAL_SECRET_VARS.contains(&var.as_str()) {
+            continue;
+        }
         let name = rest.to_ascii_lowercase();
         if name == "rotators" {
             out.push((
@@ -820,6 +1022,22 @@ mod de {
             .parse()
             .map(Some)
             .map_err(|_| D::Error::invalid_value(Unexpected::Str(&s), &E))
+    }
+
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let s = string(d, "a string")?;
+        Ok((!s.is_empty()).then_some(s))
+    }
+
+    pub fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        count(d).map(Some)
+    }
+
+    pub fn seal_kind<'de, D: Deserializer<'de>>(d: D) -> Result<coffer_seal::SealKind, D::Error> {
+        const E: &str = "one of \"file\", \"passphrase\", \"pkcs11\", \"kms\"";
+        let s = string(d, E)?;
+        coffer_seal::SealKind::parse(s.trim())
+            .ok_or_else(|| D::Error::invalid_value(Unexpected::Str(&s), &E))
     }
 
     pub fn opt_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {

@@ -133,7 +133,30 @@ enum OperatorCommand {
         /// The 12-digit account ID of the root user (default: a random one).
         #[arg(long, value_parser = parse_account)]
         account: Option<String>,
+        /// The configuration file, for its `[seal]` (default: the `file` seal).
+        #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
+        config: Option<PathBuf>,
     },
+    /// Move a data directory's root key to another seal (`file`, `passphrase`, `pkcs11`,
+    /// `kms`) without changing it or any record. The current seal is the configuration's
+    /// `[seal] kind`; the new one's settings are the same section's keys. A crash midway leaves
+    /// the old seal working. Stop the server first.
+    SealMigrate {
+        /// The seal to move to.
+        #[arg(long, value_name = "KIND", value_parser = parse_seal_kind)]
+        to: coffer_seal::SealKind,
+        /// The data directory [key: data_dir].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The configuration file (`[seal]` and data_dir).
+        #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn parse_seal_kind(s: &str) -> Result<coffer_seal::SealKind, String> {
+    coffer_seal::SealKind::parse(s)
+        .ok_or_else(|| "one of file, passphrase, pkcs11, kms".to_string())
 }
 
 #[derive(Args)]
@@ -249,11 +272,19 @@ fn main() -> ExitCode {
         }
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status(args))),
         Command::Health(args) => runtime().and_then(|rt| rt.block_on(health(args))),
-        Command::Operator(OperatorCommand::Init { data_dir, account }) => {
-            operator_init(&data_dir, account.as_deref())
-        }
+        Command::Operator(OperatorCommand::Init {
+            data_dir,
+            account,
+            config,
+        }) => operator_config(config.as_deref(), Some(data_dir))
+            .and_then(|c| operator_init(&c, account.as_deref())),
+        Command::Operator(OperatorCommand::SealMigrate {
+            to,
+            data_dir,
+            config,
+        }) => operator_config(config.as_deref(), data_dir).and_then(|c| seal_migrate(&c, to)),
         Command::Backup(args) => backup::backup_command(&args, &env_vars()),
-        Command::Restore(args) => backup::restore_command(&args),
+        Command::Restore(args) => backup::restore_command(&args, &env_vars()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -396,14 +427,10 @@ fn audit_key(
         ..Flags::default()
     };
     let config = Config::load(config, &env_vars(), &flags)?;
-    let path = config.data_dir.join("root-key");
-    if !path.exists() {
-        bail!(
-            "no root key at {}: give the data directory the trail was written with (--data-dir)",
-            path.display()
-        );
-    }
-    let (root, _) = RootKey::load_or_create(&path)?;
+    let (root, _) = open_root(&config, false).context(
+        "the trail's checkpoint key comes from the root key: give the data directory (--data-dir) \
+         and the seal (--config) the trail was written with",
+    )?;
     Ok(audit_key_of(&root))
 }
 
@@ -435,12 +462,68 @@ fn open_audit(
 }
 
 /// Files whose presence means a data directory is initialised.
-const DATA_FILES: &[&str] = &["root-key", "coffer.db", "root-credentials"];
+const DATA_FILES: &[&str] = &[
+    coffer_seal::PLAIN_FILE,
+    coffer_seal::SEALED_FILE,
+    "coffer.db",
+    "root-credentials",
+];
 
-fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
+/// The configured seal with its secrets; a passphrase is asked for on a terminal when none is
+/// given.
+fn seal_config(config: &Config) -> anyhow::Result<coffer_seal::SealConfig> {
+    let mut env = env_vars();
+    env.extend(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")));
+    let prompt = || -> Option<zeroize::Zeroizing<String>> {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return None;
+        }
+        rpassword::prompt_password("Coffer seal passphrase: ")
+            .ok()
+            .map(zeroize::Zeroizing::new)
+    };
+    Ok(config.seal.provider(&env, Some(&prompt))?)
+}
+
+/// Unseals the data directory's root key with the configured seal; with `create`, a directory
+/// with no root key and no database gets a new one (the first run). Returns whether it was
+/// created. A database without its root key is refused: a new key would open nothing in it.
+fn open_root(config: &Config, create: bool) -> anyhow::Result<(RootKey, bool)> {
+    let dir = &config.data_dir;
+    let seal = seal_config(config)?;
+    let disk = coffer_seal::on_disk(dir)?;
+    if disk.is_empty() {
+        if dir.join("coffer.db").exists() {
+            bail!(
+                "{} holds a database but no root key ({} or {}): restore the root key from its \
+                 backup; a new one would open nothing stored",
+                dir.display(),
+                coffer_seal::PLAIN_FILE,
+                coffer_seal::SEALED_FILE
+            );
+        }
+        if !create {
+            bail!("no root key in {}", dir.display());
+        }
+        let root = coffer_seal::create(dir, &seal)?;
+        return Ok((root, true));
+    }
+    let root = coffer_seal::open(dir, &seal)?;
+    if coffer_seal::plaintext_leftover(dir, &seal) {
+        tracing::warn!(
+            path = %dir.join(coffer_seal::PLAIN_FILE).display(),
+            "a plaintext root key remains beside the {} seal (an interrupted seal-migrate?): \
+             whoever reads it has every secret; delete it",
+            seal.kind
+        );
+    }
+    Ok((root, false))
+}
+
+fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
+    let data_dir = &config.data_dir;
     private_dir(data_dir)?;
-    let key_path = data_dir.join("root-key");
-    let (root, created) = RootKey::load_or_create(&key_path)?;
+    let (root, created) = open_root(config, true)?;
     let sqlite: Arc<dyn coffer_store::Store> =
         Arc::new(SqliteStore::open(&data_dir.join("coffer.db"))?);
     let store = Arc::new(coffer_http::metrics::MeteredStore(sqlite));
@@ -448,7 +531,36 @@ fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
     Ok((coffer, created, root))
 }
 
-fn operator_init(data_dir: &Path, account: Option<&str>) -> anyhow::Result<()> {
+/// `operator`'s configuration: the file (if any) with the environment, `--data-dir` over it.
+fn operator_config(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+    let flags = Flags {
+        data_dir,
+        ..Flags::default()
+    };
+    Ok(Config::load(config, &env_vars(), &flags)?)
+}
+
+/// `coffer operator seal-migrate`: the same root key under another seal.
+fn seal_migrate(config: &Config, to: coffer_seal::SealKind) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    if coffer_seal::on_disk(dir)?.is_empty() {
+        bail!("no root key in {}: nothing to migrate", dir.display());
+    }
+    let seal = seal_config(config)?;
+    let done = coffer_seal::migrate(dir, &seal, to)?;
+    println!(
+        "{}: the root key is now sealed with `{}` (was `{}`); no record was changed.\n\
+         Set [seal] kind = \"{}\" in the configuration before the next start.",
+        dir.display(),
+        done.to,
+        done.from,
+        done.to
+    );
+    Ok(())
+}
+
+fn operator_init(config: &Config, account: Option<&str>) -> anyhow::Result<()> {
+    let data_dir = &config.data_dir;
     if let Some(f) = DATA_FILES.iter().find(|f| data_dir.join(f).exists()) {
         bail!(
             "{} is already initialised (it holds {f}); nothing was changed",
@@ -458,8 +570,22 @@ fn operator_init(data_dir: &Path, account: Option<&str>) -> anyhow::Result<()> {
     if data_dir.exists() && !data_dir.is_dir() {
         bail!("{} exists and is not a directory", data_dir.display());
     }
-    let (coffer, _, _) = open_store(data_dir)?;
+    let (coffer, _, _) = open_store(config)?;
     let creds = coffer.identity.ensure_root_credentials(account)?;
+    let keep = match config.seal.kind {
+        coffer_seal::SealKind::File => format!(
+            "Back up {}/{} apart from the database: without it nothing stored can be read.",
+            data_dir.display(),
+            coffer_seal::PLAIN_FILE
+        ),
+        kind => format!(
+            "The root key is sealed with `{kind}` in {}/{}: back that file up with the database, \
+             and keep what opens it (the passphrase, the HSM key, the KMS key) safe: without it \
+             nothing stored can be read.",
+            data_dir.display(),
+            coffer_seal::SEALED_FILE
+        ),
+    };
     let dir = data_dir.display();
     let mut out = std::io::stdout().lock();
     let text = zeroize::Zeroizing::new(format!(
@@ -473,8 +599,7 @@ fn operator_init(data_dir: &Path, account: Option<&str>) -> anyhow::Result<()> {
          aws_secret_access_key = {sk}\n\
          \n\
          Keep them in a password manager or an AWS credentials file (the lines above are a \
-         profile). Back up {dir}/root-key apart from the database: without it nothing stored \
-         can be read.\n\
+         profile). {keep}\n\
          \n\
          Start the server:  coffer serve --data-dir {dir}\n",
         account = creds.account_id,
@@ -566,10 +691,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (dev, dev_account) = (config.dev, config.dev_account.clone());
     let audit_cfg = config.clone();
     let open = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let (coffer, created, root) = open_store(&data_dir)?;
+        let (coffer, created, root) = open_store(&audit_cfg)?;
         let audit = open_audit(&audit_cfg, &root)?;
+        let seal = audit_cfg.seal.kind;
         if created {
-            tracing::info!(path = %data_dir.join("root-key").display(), "created a new root key; back it up: without it nothing stored can be read");
+            tracing::info!(seal = %seal, dir = %data_dir.display(), "created a new root key; back it up: without it nothing stored can be read");
+        }
+        if seal == coffer_seal::SealKind::File && !dev {
+            tracing::warn!(
+                path = %data_dir.join(coffer_seal::PLAIN_FILE).display(),
+                "the root key is in a plaintext file: whoever copies the data directory has every \
+                 secret; seal it ([seal] kind = \"passphrase\", \"pkcs11\" or \"kms\", then \
+                 `coffer operator seal-migrate`)"
+            );
         }
         let new_account = coffer.identity.root_credentials().is_none();
         let creds = coffer

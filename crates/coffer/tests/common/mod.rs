@@ -168,6 +168,11 @@ impl Server {
         s
     }
 
+    /// The options of the next start (a config or environment changed between restarts).
+    pub fn options_mut(&mut self) -> &mut Options {
+        &mut self.opts
+    }
+
     /// The server's own directory (config file, certificates, logs; the data dir is `data`).
     pub fn dir(&self) -> &Path {
         self.root.path()
