@@ -119,6 +119,9 @@ pub struct Ops {
     pub tls: bool,
     /// The scheduler's state.
     pub scheduler: Arc<SchedulerState>,
+    /// Persists the root keyring through the seal, for `POST /_coffer/admin/rekey` (`None`:
+    /// rekey is not offered).
+    pub persist_keyring: Option<Arc<crate::services::PersistKeyring>>,
 }
 
 impl std::fmt::Debug for Ops {
@@ -139,7 +142,8 @@ pub fn api_router(ops: Arc<Ops>, limits: &Limits, with_metrics: bool) -> Router 
     let mut r = Router::new()
         .route("/_coffer/health/live", get(live))
         .route("/_coffer/health/ready", get(ready))
-        .route("/_coffer/admin/status", get(status));
+        .route("/_coffer/admin/status", get(status))
+        .route("/_coffer/admin/rekey", axum::routing::post(rekey));
     if with_metrics {
         r = r.route("/metrics", get(metrics));
     }
@@ -225,23 +229,77 @@ fn unix_ms() -> i64 {
 
 /// `GET /_coffer/admin/status`, SigV4-signed (service `coffer`) by an account's root user:
 /// version, uptime, store, counts, scheduler state. Anyone else gets AWS's `AccessDenied`.
-async fn status(State(ops): State<Arc<Ops>>, req: Request) -> Response {
-    let request_id = coffer_crypto::random::request_id();
+/// The caller of an admin endpoint, who must be an account's root user (SigV4, service
+/// `coffer`, empty body).
+fn admin_caller(
+    ops: &Ops,
+    req: Request,
+    action: &str,
+    request_id: &str,
+) -> Result<(), Box<Response>> {
     let (parts, _body) = req.into_parts();
-    let caller = match crate::authenticate(&ops.app, &parts, b"", Protocol::Json, Some("coffer")) {
-        Ok(c) => c,
-        Err(e) => return crate::json_error(&e, &request_id),
-    };
+    let caller = crate::authenticate(&ops.app, &parts, b"", Protocol::Json, Some("coffer"))
+        .map_err(|e| Box::new(crate::json_error(&e, request_id)))?;
     if caller.ctx.role.is_some() {
         let e = ApiError {
             code: "AccessDeniedException",
             status: StatusCode::FORBIDDEN,
             message: format!(
-                "User: {} is not authorized to perform: coffer:GetStatus (only an account's root user may)",
+                "User: {} is not authorized to perform: coffer:{action} (only an account's root user may)",
                 caller.ctx.principal_arn
             ),
         };
+        return Err(Box::new(crate::json_error(&e, request_id)));
+    }
+    Ok(())
+}
+
+fn internal_failure(request_id: &str) -> Response {
+    let e = ApiError {
+        code: "InternalFailure",
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: "We encountered an internal error. Please try again.".into(),
+    };
+    crate::json_error(&e, request_id)
+}
+
+/// `POST /_coffer/admin/rekey`: root-key rotation while serving (ADR 0015). Answers when every
+/// record is re-wrapped and the old generations are retired.
+async fn rekey(State(ops): State<Arc<Ops>>, req: Request) -> Response {
+    let request_id = coffer_crypto::random::request_id();
+    if let Err(resp) = admin_caller(&ops, req, "Rekey", &request_id) {
+        return *resp;
+    }
+    let Some(persist) = ops.persist_keyring.clone() else {
+        let e = ApiError {
+            code: "UnsupportedOperationException",
+            status: StatusCode::BAD_REQUEST,
+            message: "This server does not offer rekey.".into(),
+        };
         return crate::json_error(&e, &request_id);
+    };
+    let coffer = ops.app.coffer.clone();
+    let done = tokio::task::spawn_blocking(move || coffer.rekey(persist.as_ref())).await;
+    match done {
+        Ok(Ok(report)) => {
+            tracing::info!(generation = report.generation, retired = ?report.retired, rewrapped = report.rewrapped, "root key rotated");
+            json(
+                StatusCode::OK,
+                &serde_json::to_value(&report).unwrap_or(serde_json::Value::Null),
+            )
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "rekey failed; the keyring keeps every generation a record needs");
+            internal_failure(&request_id)
+        }
+        Err(_) => internal_failure(&request_id),
+    }
+}
+
+async fn status(State(ops): State<Arc<Ops>>, req: Request) -> Response {
+    let request_id = coffer_crypto::random::request_id();
+    if let Err(resp) = admin_caller(&ops, req, "GetStatus", &request_id) {
+        return *resp;
     }
     let coffer = ops.app.coffer.clone();
     let counts = tokio::task::spawn_blocking(move || {

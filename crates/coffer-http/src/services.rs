@@ -34,7 +34,28 @@ pub enum CoreError {
     /// The store.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A rekey could not persist the keyring or finish.
+    #[error("rekey: {0}")]
+    Rekey(String),
 }
+
+/// Persists the root keyring through the data directory's seal (the binary knows the seal).
+pub type PersistKeyring = dyn Fn(&RootKey) -> Result<(), String> + Send + Sync;
+
+/// What a rekey did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RekeyReport {
+    /// The root-key generation every record is wrapped under now.
+    pub generation: u32,
+    /// The generations retired.
+    pub retired: Vec<u32>,
+    /// Records rewritten.
+    pub rewrapped: usize,
+}
+
+/// Records re-wrapped per transaction (and per hold of a service's write lock).
+const REKEY_BATCH: usize = 256;
 
 /// Every service of one Coffer deployment.
 pub struct Coffer {
@@ -53,6 +74,8 @@ pub struct Coffer {
     /// The clock every service uses.
     pub clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,
+    root: RootKey,
+    rekeying: parking_lot::Mutex<()>,
 }
 
 impl Coffer {
@@ -71,7 +94,7 @@ impl Coffer {
         )?);
         let identity = Arc::new(Identity::load(store.clone(), root.clone())?);
         let iam = Arc::new(Iam::load(store.clone(), clock.clone())?);
-        let sts = Arc::new(Sts::load(store.clone(), root, clock.clone())?);
+        let sts = Arc::new(Sts::load(store.clone(), root.clone(), clock.clone())?);
         let policies: Arc<dyn PolicySource> = iam.clone();
         let authz = Arc::new(Authorizer::new(policies, clock.clone()));
         kms.set_authorizer(authz.clone());
@@ -85,6 +108,81 @@ impl Coffer {
             authz,
             clock,
             store,
+            root,
+            rekeying: parking_lot::Mutex::new(()),
+        })
+    }
+
+    /// The root keyring's generations (more than one: a rekey is under way).
+    pub fn root_generations(&self) -> Vec<u32> {
+        self.root.generations()
+    }
+
+    /// Root-key rotation (ADR 0015): a new root-key generation is made current and persisted,
+    /// every stored record is re-wrapped under it in batches while the services keep serving,
+    /// and the older generations are retired (and the keyring persisted again) only once the
+    /// store holds nothing wrapped under them. A crash anywhere leaves a keyring that opens
+    /// every record; [`Coffer::finish_rekey`] at the next start completes it.
+    pub fn rekey(&self, persist: &PersistKeyring) -> Result<RekeyReport, CoreError> {
+        let _one = self.rekeying.lock();
+        if self.root.generations().len() == 1 {
+            self.root
+                .begin_rekey()
+                .map_err(|e| CoreError::Rekey(e.to_string()))?;
+            persist(&self.root).map_err(CoreError::Rekey)?;
+        }
+        self.finish_locked(persist)
+    }
+
+    /// Completes a rekey that was begun (by a process that crashed or was stopped); nothing to
+    /// do when the keyring has one generation.
+    pub fn finish_rekey(&self, persist: &PersistKeyring) -> Result<RekeyReport, CoreError> {
+        let _one = self.rekeying.lock();
+        self.finish_locked(persist)
+    }
+
+    fn finish_locked(&self, persist: &PersistKeyring) -> Result<RekeyReport, CoreError> {
+        let mut rewrapped = 0;
+        // Crash testing only (tests/rekey.rs): abort the process after this many batches
+        // (`retire`: just before the old generations are retired).
+        let failpoint = std::env::var("COFFER_FAILPOINT_REKEY_ABORT_AFTER").ok();
+        let abort_at = failpoint.as_deref().and_then(|v| v.parse::<usize>().ok());
+        let mut batches = 0;
+        if self.root.generations().len() > 1 {
+            loop {
+                if abort_at == Some(batches) {
+                    std::process::abort();
+                }
+                batches += 1;
+                let kms = self.kms.rewrap_batch(REKEY_BATCH)?;
+                let keys = self.identity.rewrap_batch(REKEY_BATCH)?;
+                let sessions = self.sts.rewrap_batch(REKEY_BATCH)?;
+                rewrapped += kms + keys.rewritten + sessions.rewritten;
+                if kms == 0 && !keys.more() && !sessions.more() {
+                    break;
+                }
+            }
+        }
+        let pending = self.kms.pending_rewrap()?
+            + self.identity.pending_rewrap()?
+            + self.sts.pending_rewrap()?;
+        if pending > 0 {
+            return Err(CoreError::Rekey(format!(
+                "{pending} records are still wrapped under an older root-key generation; the \
+                 older generations are kept: run the rekey again"
+            )));
+        }
+        if failpoint.as_deref() == Some("retire") {
+            std::process::abort();
+        }
+        let retired = self.root.retire_old();
+        if !retired.is_empty() {
+            persist(&self.root).map_err(CoreError::Rekey)?;
+        }
+        Ok(RekeyReport {
+            generation: self.root.generation(),
+            retired,
+            rewrapped,
         })
     }
 

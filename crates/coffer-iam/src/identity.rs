@@ -133,6 +133,44 @@ impl Identity {
         })
     }
 
+    /// Re-wraps up to `limit` stored secret keys under the root key's current generation (a
+    /// rekey, ADR 0015). The in-memory keys are unwrapped already and do not change.
+    pub fn rewrap_batch(
+        &self,
+        limit: usize,
+    ) -> Result<coffer_store::rewrite::Rewritten, IdentityError> {
+        let root = &self.root;
+        coffer_store::rewrite::rewrite_batch(self.store.as_ref(), ACCESS_KEY_TABLE, limit, |b| {
+            let mut rec: AccessKeyRecord =
+                serde_json::from_slice(b).map_err(|e| IdentityError::Record(e.to_string()))?;
+            let wrapped = hex::decode(&rec.wrapped_secret)
+                .map_err(|e| IdentityError::Record(e.to_string()))?;
+            match root
+                .rewrap(&aad(&rec.access_key_id), &wrapped)
+                .map_err(|e| IdentityError::Record(e.to_string()))?
+            {
+                Some(new) => {
+                    rec.wrapped_secret = hex::encode(new);
+                    serde_json::to_vec(&rec)
+                        .map(Some)
+                        .map_err(|e| IdentityError::Record(e.to_string()))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Stored secret keys still wrapped under an older root-key generation.
+    pub fn pending_rewrap(&self) -> Result<usize, IdentityError> {
+        coffer_store::rewrite::count_pending(self.store.as_ref(), ACCESS_KEY_TABLE, |b| {
+            let rec: AccessKeyRecord =
+                serde_json::from_slice(b).map_err(|e| IdentityError::Record(e.to_string()))?;
+            let wrapped = hex::decode(&rec.wrapped_secret)
+                .map_err(|e| IdentityError::Record(e.to_string()))?;
+            Ok(self.root.needs_rewrap(&wrapped))
+        })
+    }
+
     /// Forgets in-memory keys (dev reset; the caller clears the store).
     pub fn reset(&self) {
         self.keys.write().clear();

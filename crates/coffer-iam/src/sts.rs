@@ -264,6 +264,35 @@ impl Sts {
         })
     }
 
+    /// Re-wraps up to `limit` stored session secrets under the root key's current generation
+    /// (a rekey, ADR 0015). A session deleted meanwhile is never brought back.
+    pub fn rewrap_batch(&self, limit: usize) -> Result<coffer_store::rewrite::Rewritten, StsError> {
+        let root = &self.root;
+        coffer_store::rewrite::rewrite_batch(self.store.as_ref(), SESSION_TABLE, limit, |b| {
+            let mut rec: SessionRecord = serde_json::from_slice(b).map_err(record_err)?;
+            let wrapped = hex::decode(&rec.wrapped_secret).map_err(record_err)?;
+            match root
+                .rewrap(&aad(&rec.access_key_id), &wrapped)
+                .map_err(record_err)?
+            {
+                Some(new) => {
+                    rec.wrapped_secret = hex::encode(new);
+                    serde_json::to_vec(&rec).map(Some).map_err(record_err)
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Stored session secrets still wrapped under an older root-key generation.
+    pub fn pending_rewrap(&self) -> Result<usize, StsError> {
+        coffer_store::rewrite::count_pending(self.store.as_ref(), SESSION_TABLE, |b| {
+            let rec: SessionRecord = serde_json::from_slice(b).map_err(record_err)?;
+            let wrapped = hex::decode(&rec.wrapped_secret).map_err(record_err)?;
+            Ok(self.root.needs_rewrap(&wrapped))
+        })
+    }
+
     /// Deletes sessions that expired; returns how many.
     pub fn purge_expired(&self) -> Result<usize, StsError> {
         let now = self.clock.now().millis;

@@ -33,7 +33,12 @@ const TOKEN_VALIDITY_MS: i64 = 24 * 3_600_000;
 /// The latest `ValidTo` AWS accepts: 365 days from the request.
 const MAX_VALID_TO_DAYS: i64 = 365;
 
-fn wrapping_key_aad(account: &str, region: &str, key_id: &str, token_id: &str) -> Vec<u8> {
+pub(crate) fn wrapping_key_aad(
+    account: &str,
+    region: &str,
+    key_id: &str,
+    token_id: &str,
+) -> Vec<u8> {
     format!("coffer/kms/import-wrapping-key/v1/{account}/{region}/{key_id}/{token_id}").into_bytes()
 }
 

@@ -21,6 +21,7 @@ mod key_policy;
 mod keys;
 mod multi_region;
 pub mod provider;
+mod rekey;
 mod rotation;
 mod schedule;
 mod tags;

@@ -360,7 +360,7 @@ fn unseal(path: &Path, file: &SealedFile, config: &SealConfig) -> Result<RootKey
     };
     RootKey::from_bytes(&raw).map_err(|_| SealError::Corrupt {
         path: shown,
-        reason: "the unsealed key has the wrong length".into(),
+        reason: "the unsealed key is not a root key or keyring".into(),
     })
 }
 
@@ -375,15 +375,15 @@ fn seal(key: &RootKey, config: &SealConfig) -> Result<SealedFile, SealError> {
         SealKind::File => return Err(SealError::Config("`file` is not a sealed kind".into())),
         SealKind::Passphrase => {
             file.params = passphrase::params(config)?;
-            passphrase::wrap(config, &file.params, &file.aad(), key.expose_bytes())?
+            passphrase::wrap(config, &file.params, &file.aad(), &key.to_bytes())?
         }
         SealKind::Pkcs11 => {
             file.params = pkcs11::params(config)?;
-            pkcs11::wrap(config, &file.aad(), key.expose_bytes())?
+            pkcs11::wrap(config, &file.aad(), &key.to_bytes())?
         }
         SealKind::Kms => {
             file.params = kms::params(config)?;
-            kms::wrap(config, key.expose_bytes())?
+            kms::wrap(config, &key.to_bytes())?
         }
     };
     file.wrapped = hex::encode(wrapped);

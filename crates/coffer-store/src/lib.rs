@@ -17,6 +17,7 @@ mod group;
 mod memory;
 mod net;
 mod postgres;
+pub mod rewrite;
 mod sqlite;
 mod watch;
 

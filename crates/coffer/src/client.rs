@@ -136,12 +136,25 @@ pub async fn get(
     ca_bundle: Option<&Path>,
     timeout: Duration,
 ) -> Result<Reply> {
-    tokio::time::timeout(timeout, get_inner(url, creds, ca_bundle))
+    tokio::time::timeout(timeout, request("GET", url, creds, ca_bundle))
         .await
         .with_context(|| format!("no answer from {url} within {timeout:?}"))?
 }
 
-async fn get_inner(
+/// `POST url` with an empty body, signed as [`get`] is.
+pub async fn post(
+    url: &str,
+    creds: Option<&Credentials>,
+    ca_bundle: Option<&Path>,
+    timeout: Duration,
+) -> Result<Reply> {
+    tokio::time::timeout(timeout, request("POST", url, creds, ca_bundle))
+        .await
+        .with_context(|| format!("no answer from {url} within {timeout:?}"))?
+}
+
+async fn request(
+    method: &str,
     url: &str,
     creds: Option<&Credentials>,
     ca_bundle: Option<&Path>,
@@ -168,11 +181,17 @@ async fn get_inner(
         .with_context(|| format!("connecting to {host}:{port}"))?;
 
     let mut req = http::Request::builder()
-        .method("GET")
+        .method(method)
         .uri(&path)
         .header("host", &authority);
     if let Some(c) = creds {
-        for (k, v) in sign(c, &authority, &path, time::OffsetDateTime::now_utc()) {
+        for (k, v) in sign(
+            method,
+            c,
+            &authority,
+            &path,
+            time::OffsetDateTime::now_utc(),
+        ) {
             req = req.header(k, v);
         }
     }
@@ -205,8 +224,9 @@ where
     Ok(Reply { status, body })
 }
 
-/// SigV4 headers for `GET path` with an empty body (region `us-east-1`, service `coffer`).
+/// SigV4 headers for `METHOD path` with an empty body (region `us-east-1`, service `coffer`).
 fn sign(
+    method: &str,
     c: &Credentials,
     host: &str,
     path: &str,
@@ -226,7 +246,7 @@ fn sign(
     }
     let signed: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
     let signed = signed.join(";");
-    let mut canonical = format!("GET\n{p}\n{q}\n");
+    let mut canonical = format!("{method}\n{p}\n{q}\n");
     for (k, v) in &headers {
         canonical.push_str(&format!("{k}:{}\n", v.trim()));
     }

@@ -137,6 +137,11 @@ enum OperatorCommand {
         #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Rotate the root key: a new root-key generation wraps every record, the old one is
+    /// retired once nothing needs it. Offline on a stopped server's data directory (`--data-dir`,
+    /// `--config`), or while serving through a running server (`--endpoint`, signed by an
+    /// account's root user). A crash midway is finished at the next start.
+    Rekey(RekeyArgs),
     /// Move a data directory's root key to another seal (`file`, `passphrase`, `pkcs11`,
     /// `kms`) without changing it or any record. The current seal is the configuration's
     /// `[seal] kind`; the new one's settings are the same section's keys. A crash midway leaves
@@ -152,6 +157,28 @@ enum OperatorCommand {
         #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct RekeyArgs {
+    /// The data directory (offline) [key: data_dir].
+    #[arg(long, value_name = "DIR", conflicts_with = "endpoint")]
+    data_dir: Option<PathBuf>,
+    /// The configuration file (`[seal]` and data_dir).
+    #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
+    config: Option<PathBuf>,
+    /// A running server to rotate, e.g. https://coffer.example.com:4566.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// Credentials file of an account's root user (with --endpoint).
+    #[arg(long, value_name = "FILE")]
+    credentials_file: Option<PathBuf>,
+    /// Profile in the credentials file.
+    #[arg(long)]
+    profile: Option<String>,
+    /// PEM CA certificates to trust for https://.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
 }
 
 fn parse_seal_kind(s: &str) -> Result<coffer_seal::SealKind, String> {
@@ -282,7 +309,11 @@ fn main() -> ExitCode {
             to,
             data_dir,
             config,
-        }) => operator_config(config.as_deref(), data_dir).and_then(|c| seal_migrate(&c, to)),
+        }) => operator_config(config.as_deref(), data_dir).and_then(|c| {
+            let _lock = lock_data_dir(&c.data_dir)?;
+            seal_migrate(&c, to)
+        }),
+        Command::Operator(OperatorCommand::Rekey(args)) => operator_rekey(args),
         Command::Backup(args) => backup::backup_command(&args, &env_vars()),
         Command::Restore(args) => backup::restore_command(&args, &env_vars()),
     };
@@ -528,7 +559,114 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
         Arc::new(SqliteStore::open(&data_dir.join("coffer.db"))?);
     let store = Arc::new(coffer_http::metrics::MeteredStore(sqlite));
     let coffer = Arc::new(Coffer::open(store, root.clone(), Arc::new(SystemClock))?);
+    if root.generations().len() > 1 {
+        // A rekey was under way when the last process stopped: finish it before serving.
+        tracing::info!(generations = ?root.generations(), "finishing the root-key rotation begun earlier");
+        let persist = persist_keyring(config)?;
+        let report = coffer
+            .finish_rekey(persist.as_ref())
+            .context("finishing the root-key rotation (every generation is kept)")?;
+        tracing::info!(generation = report.generation, retired = ?report.retired, rewrapped = report.rewrapped, "root-key rotation finished");
+    }
     Ok((coffer, created, root))
+}
+
+/// Writes the root keyring back through the configured seal (a rekey's two persists).
+fn persist_keyring(config: &Config) -> anyhow::Result<Arc<coffer_http::services::PersistKeyring>> {
+    let dir = config.data_dir.clone();
+    let seal = seal_config(config)?;
+    Ok(Arc::new(move |root: &RootKey| {
+        coffer_seal::write(&dir, root, &seal).map_err(|e| e.to_string())
+    }))
+}
+
+/// `<data-dir>/coffer.lock`, held (an exclusive advisory lock) by the one process that owns the
+/// directory: a server, or an offline `seal-migrate` or `rekey`.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    private_dir(dir)?;
+    let path = dir.join("coffer.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} is in use by another Coffer process (a running server?): stop it first, or \
+             rotate the root key of a running server with `coffer operator rekey --endpoint URL`",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+/// `coffer operator rekey`: offline on a stopped server's directory, or through a running
+/// server's admin endpoint.
+fn operator_rekey(args: RekeyArgs) -> anyhow::Result<()> {
+    if let Some(endpoint) = &args.endpoint {
+        return runtime()?.block_on(async {
+            let creds =
+                client::credentials(args.credentials_file.as_deref(), args.profile.as_deref())?;
+            let url = format!("{}/_coffer/admin/rekey", endpoint.trim_end_matches('/'));
+            let reply = client::post(
+                &url,
+                Some(&creds),
+                args.ca_bundle.as_deref(),
+                Duration::from_secs(3600),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_slice(&reply.body).with_context(|| {
+                format!(
+                    "{endpoint} answered HTTP {} with a body that is not JSON",
+                    reply.status
+                )
+            })?;
+            if reply.status != 200 {
+                bail!(
+                    "{endpoint} refused: HTTP {} {}: {}",
+                    reply.status,
+                    v["__type"].as_str().unwrap_or("?"),
+                    v["message"].as_str().unwrap_or("")
+                );
+            }
+            print_rekey(&v);
+            Ok(())
+        });
+    }
+    let config = operator_config(args.config.as_deref(), args.data_dir)?;
+    if coffer_seal::on_disk(&config.data_dir)?.is_empty() {
+        bail!("no root key in {}", config.data_dir.display());
+    }
+    let _lock = lock_data_dir(&config.data_dir)?;
+    // A rotation that a crash interrupted is finished (by opening the store), not followed by
+    // another one.
+    let (root, _) = open_root(&config, false)?;
+    let unfinished = root.generations().len() > 1;
+    drop(root);
+    let (coffer, _, root) = open_store(&config)?;
+    if unfinished {
+        println!(
+            "finished the root-key rotation begun earlier: generation {} now wraps every record",
+            root.generation()
+        );
+        return Ok(());
+    }
+    let persist = persist_keyring(&config)?;
+    let report = coffer.rekey(persist.as_ref())?;
+    print_rekey(&serde_json::to_value(&report)?);
+    Ok(())
+}
+
+fn print_rekey(v: &serde_json::Value) {
+    println!(
+        "root key rotated: generation {} now wraps every record ({} rewritten); retired \
+         generations {}",
+        v["generation"], v["rewrapped"], v["retired"]
+    );
 }
 
 /// `operator`'s configuration: the file (if any) with the environment, `--data-dir` over it.
@@ -691,6 +829,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (dev, dev_account) = (config.dev, config.dev_account.clone());
     let audit_cfg = config.clone();
     let open = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let lock = lock_data_dir(&data_dir)?;
         let (coffer, created, root) = open_store(&audit_cfg)?;
         let audit = open_audit(&audit_cfg, &root)?;
         let seal = audit_cfg.seal.kind;
@@ -716,9 +855,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
         }
-        Ok((coffer, audit, root))
+        Ok((coffer, audit, root, lock))
     });
-    let (coffer, audit, root) = tokio::select! {
+    let (coffer, audit, root, _lock) = tokio::select! {
         r = open => r.context("start-up task failed")??,
         s = signals.next() => bail!("{s} during start-up: stopped before serving"),
     };
@@ -761,6 +900,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store_kind: config.store.kind.as_str(),
         tls: tls.is_some(),
         scheduler: scheduler_state.clone(),
+        persist_keyring: Some(persist_keyring(&config)?),
     });
     let limits = Limits {
         max_header_bytes: config.limits.max_header_bytes,
