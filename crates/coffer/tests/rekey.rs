@@ -187,8 +187,8 @@ async fn rekey_a_running_server_then_offline() {
 /// each time the next start or the next rekey finishes it, and every key and secret opens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rekey_crash_loop_loses_nothing() {
-    const KEYS: usize = 2500;
-    const SECRETS: usize = 2500;
+    const KEYS: usize = 5000;
+    const SECRETS: usize = 5000;
     let mut s = Server::secure();
     let kms = s.kms(PRIMARY);
     let sm = s.secrets(PRIMARY);
