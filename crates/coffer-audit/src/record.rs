@@ -547,15 +547,20 @@ impl Event {
         time: OffsetDateTime,
     ) -> Self {
         let source = service.event_source();
+        // KMS writes its own actions as `AWS Internal`; Secrets Manager as itself.
+        let actor = match service {
+            Service::Kms => "AWS Internal",
+            _ => source,
+        };
         Self {
             event_version: EVENT_VERSION.to_owned(),
-            user_identity: UserIdentity::aws_service(source, Some(account_id)),
+            user_identity: UserIdentity::aws_service(actor, Some(account_id)),
             event_time: time,
             event_source: source.to_owned(),
             event_name: name.to_owned(),
             aws_region: region.to_owned(),
-            source_ip_address: source.to_owned(),
-            user_agent: source.to_owned(),
+            source_ip_address: actor.to_owned(),
+            user_agent: actor.to_owned(),
             error_code: None,
             error_message: None,
             request_parameters: Value::Null,

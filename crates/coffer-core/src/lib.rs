@@ -9,6 +9,7 @@
 pub mod authz;
 pub mod clock;
 pub mod context;
+pub mod events;
 pub mod keys;
 
 pub use clock::{Clock, SystemClock};

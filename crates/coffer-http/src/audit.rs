@@ -270,3 +270,59 @@ pub(crate) fn event(app: &App, call: &Call<'_>) -> Option<Event> {
         time: time::OffsetDateTime::now_utc(),
     }))
 }
+
+/// Service events (scheduler actions) written to the trail as CloudTrail `AwsServiceEvent`
+/// records, the way AWS records a key's automatic rotation or deletion and a secret's rotation.
+pub struct AuditServiceEvents {
+    log: std::sync::Arc<coffer_audit::AuditLog>,
+    clock: std::sync::Arc<dyn coffer_core::Clock>,
+}
+
+impl AuditServiceEvents {
+    /// Writes service events to `log`, timed by `clock`.
+    pub fn new(
+        log: std::sync::Arc<coffer_audit::AuditLog>,
+        clock: std::sync::Arc<dyn coffer_core::Clock>,
+    ) -> Self {
+        Self { log, clock }
+    }
+}
+
+impl coffer_core::events::ServiceEvents for AuditServiceEvents {
+    fn emit(&self, e: coffer_core::events::ServiceEvent) {
+        use coffer_core::events::EventSource;
+        let service = match e.source {
+            EventSource::Kms => coffer_audit::Service::Kms,
+            EventSource::SecretsManager => coffer_audit::Service::SecretsManager,
+        };
+        let resources = e
+            .resources
+            .iter()
+            .map(|r| Resource {
+                arn: r.arn.clone(),
+                account_id: Some(e.account.clone()),
+                resource_type: Some(r.resource_type.to_string()),
+            })
+            .collect();
+        let details = (!e.details.is_empty()).then(|| {
+            Value::Object(
+                e.details
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), Value::String(v.clone())))
+                    .collect(),
+            )
+        });
+        let event = Event::service_event(
+            service,
+            e.name,
+            &e.region,
+            &e.account,
+            resources,
+            details,
+            millis_to_time(self.clock.now().millis),
+        );
+        if let Err(err) = self.log.record(&event) {
+            tracing::error!(event = e.name, error = %err, "the audit trail could not record a service event");
+        }
+    }
+}

@@ -333,23 +333,129 @@ fn render_error(e: IamError, request_id: &str) -> Response {
     error_response(code, status, &message, request_id)
 }
 
-/// Serves one IAM action for `ctx`'s account.
+/// Serves one IAM action for `ctx`'s account; with `want_json`, also the answer as JSON with
+/// AWS member names (for the audit record's `responseElements`, which redaction then trims).
 pub(crate) fn handle(
     coffer: &Coffer,
     ctx: &RequestContext,
     op: IamOp,
     params: &[(String, String)],
     request_id: &str,
-) -> Response {
+    want_json: bool,
+) -> (Response, Option<serde_json::Value>) {
     let action = op.name();
     match run(coffer, ctx, op, &Params(params)) {
-        Ok(result) => xml_response(
-            StatusCode::OK,
-            envelope(action, result.as_deref(), request_id),
-            request_id,
-        ),
-        Err(e) => render_error(e, request_id),
+        Ok(result) => {
+            let json = result
+                .as_deref()
+                .filter(|_| want_json)
+                .and_then(xml_to_json);
+            (
+                xml_response(
+                    StatusCode::OK,
+                    envelope(action, result.as_deref(), request_id),
+                    request_id,
+                ),
+                json,
+            )
+        }
+        Err(e) => (render_error(e, request_id), None),
     }
+}
+
+/// The inside of a `…Result` element as JSON: elements become members under their names, a
+/// `member` list an array, text a string.
+fn xml_to_json(xml: &str) -> Option<serde_json::Value> {
+    use serde_json::{Map, Value};
+    use xmlparser::{ElementEnd, Token, Tokenizer};
+    struct Node {
+        name: String,
+        children: Vec<(String, Value)>,
+        text: String,
+    }
+    fn finish(n: Node) -> (String, Value) {
+        let value = if n.children.is_empty() {
+            Value::String(unescape(&n.text))
+        } else if n.children.iter().all(|(k, _)| k == "member") {
+            Value::Array(n.children.into_iter().map(|(_, v)| v).collect())
+        } else {
+            let mut m = Map::new();
+            for (k, v) in n.children {
+                m.insert(k, v);
+            }
+            Value::Object(m)
+        };
+        (n.name, value)
+    }
+    let mut stack = vec![Node {
+        name: String::new(),
+        children: Vec::new(),
+        text: String::new(),
+    }];
+    // One root element, as a document must have.
+    let doc = format!("<R>{xml}</R>");
+    for token in Tokenizer::from(doc.as_str()) {
+        match token.ok()? {
+            Token::ElementStart { local, .. } => stack.push(Node {
+                name: local.as_str().to_string(),
+                children: Vec::new(),
+                text: String::new(),
+            }),
+            Token::ElementEnd { end, .. } => match end {
+                ElementEnd::Open => {}
+                ElementEnd::Close(..) | ElementEnd::Empty => {
+                    let node = stack.pop()?;
+                    let done = finish(node);
+                    stack.last_mut()?.children.push(done);
+                }
+            },
+            Token::Text { text } => {
+                if let Some(n) = stack.last_mut() {
+                    n.text.push_str(text.as_str());
+                }
+            }
+            _ => {}
+        }
+    }
+    let (_, inner) = stack.pop()?.children.pop()?;
+    match inner {
+        Value::Object(m) => Some(Value::Object(m)),
+        _ => None,
+    }
+}
+
+/// XML's five entities and numeric character references.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let entity = &tail[1..end];
+        let c = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e => e
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| e.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => out.push(c),
+            None => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Runs `action`; `Ok(Some(xml))` is the inside of its `…Result` element, `Ok(None)` an action
@@ -591,6 +697,22 @@ fn run(
         }
     }
     Ok(Some(x.0))
+}
+
+#[cfg(test)]
+mod xml_json_tests {
+    #[test]
+    fn iam_results_become_json_with_member_names() {
+        let v = super::xml_to_json(
+            "<Role><RoleName>r&amp;d</RoleName><Tags><member><Key>k</Key><Value>v</Value></member></Tags></Role><IsTruncated>false</IsTruncated>",
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"Role": {"RoleName": "r&d", "Tags": [{"Key": "k", "Value": "v"}]}, "IsTruncated": "false"})
+        );
+        assert_eq!(super::unescape("a&#x41;&#66;&lt;"), "aAB<");
+    }
 }
 
 #[cfg(test)]

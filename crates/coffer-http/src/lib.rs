@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub use audit::AuditServiceEvents;
 pub mod dispatch;
 pub mod error;
 pub mod iam;
@@ -896,7 +897,18 @@ fn query_outcome(
                 Err(e) => xml_error(&e, request_id),
             }
         }
-        Some(Op::Iam(op)) => iam::handle(&app.coffer, &caller.ctx, op, params, request_id),
+        Some(Op::Iam(op)) => {
+            let (response, json) = iam::handle(
+                &app.coffer,
+                &caller.ctx,
+                op,
+                params,
+                request_id,
+                app.audit.is_some(),
+            );
+            ok = json;
+            response
+        }
         _ => invalid(),
     };
     QueryOutcome {

@@ -113,6 +113,12 @@ impl Coffer {
         })
     }
 
+    /// Sets where KMS and Secrets Manager report what they do on their own (the audit trail).
+    pub fn set_service_events(&self, receiver: Arc<dyn coffer_core::events::ServiceEvents>) {
+        self.kms.set_events(receiver.clone());
+        self.secrets.set_events(receiver);
+    }
+
     /// The root keyring's generations (more than one: a rekey is under way).
     pub fn root_generations(&self) -> Vec<u32> {
         self.root.generations()

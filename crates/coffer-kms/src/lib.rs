@@ -51,6 +51,8 @@ pub struct Kms {
     usage: Mutex<usage::Usage>,
     /// Evaluates role sessions' requests; root callers never need it.
     authorizer: std::sync::OnceLock<Arc<coffer_core::authz::Authorizer>>,
+    /// Where scheduler actions are reported (the audit trail's service events).
+    events: coffer_core::events::EventSink,
 }
 
 impl std::fmt::Debug for Kms {
@@ -93,6 +95,7 @@ impl Kms {
             clock,
             usage: Mutex::new(usage::Usage::default()),
             authorizer: std::sync::OnceLock::new(),
+            events: coffer_core::events::EventSink::default(),
         };
         let mut world = World::default();
         for (_, bytes) in kms.store.scan(FAMILY_TABLE)? {
@@ -423,6 +426,46 @@ impl Kms {
     /// Uses `authz` for role sessions (set once, when the services are opened together).
     pub fn set_authorizer(&self, authz: Arc<coffer_core::authz::Authorizer>) {
         let _ = self.authorizer.set(authz);
+    }
+
+    /// Sets the receiver of service events (deletions when due, automatic rotations).
+    pub fn set_events(&self, receiver: Arc<dyn coffer_core::events::ServiceEvents>) {
+        self.events.set(receiver);
+    }
+
+    /// A scheduler action on a key, reported with [`Kms::report`] once no lock is held.
+    fn key_event(
+        name: &'static str,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        extra: Vec<(&'static str, String)>,
+    ) -> coffer_core::events::ServiceEvent {
+        let mut details = extra;
+        details.push(("keyId", key_id.to_string()));
+        coffer_core::events::ServiceEvent {
+            source: coffer_core::events::EventSource::Kms,
+            name,
+            region: region.to_string(),
+            account: account.to_string(),
+            resources: vec![coffer_core::events::EventResource {
+                arn: key_arn(
+                    coffer_core::context::partition_of(region),
+                    region,
+                    account,
+                    key_id,
+                ),
+                resource_type: "AWS::KMS::Key",
+            }],
+            details,
+        }
+    }
+
+    /// Reports service events (the audit trail may block until they are durable).
+    fn report(&self, events: Vec<coffer_core::events::ServiceEvent>) {
+        for e in events {
+            self.events.emit(e);
+        }
     }
 
     /// The key's state as of now: imported material past its `ValidTo` has expired even if

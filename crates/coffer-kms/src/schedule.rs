@@ -16,6 +16,7 @@ impl Kms {
         let now = self.clock.now();
         let mut w = self.world.write();
         let mut deleted = 0;
+        let mut events = Vec::new();
         // Keys past their deletion date.
         let due: Vec<KeyRecord> = w
             .regions
@@ -119,6 +120,13 @@ impl Kms {
                 w.imports.remove(&t);
             }
             self.forget_use(&key);
+            events.push(Self::key_event(
+                "DeleteKey",
+                &key.account,
+                &key.region,
+                &key.key_id,
+                Vec::new(),
+            ));
             deleted += 1;
         }
         // Imported material past its ValidTo; expired import parameters.
@@ -148,10 +156,18 @@ impl Kms {
             tx.put(FAMILY_TABLE, &rec.store_key(), serde_json::to_vec(&rec)?);
             self.commit(&tx)?;
             let materials = Self::with_material(&fam, material);
+            events.push(Self::key_event(
+                "RotateKey",
+                &rec.account,
+                &rec.primary_region,
+                &rec.key_id,
+                vec![("rotationType", "AUTOMATIC".to_string())],
+            ));
             w.put_family(Family { rec, materials });
             metrics::counter!("coffer_rotation_runs_total", "kind" => "key").increment(1);
         }
         drop(w);
+        self.report(events);
         self.flush_usage()?;
         Ok(deleted)
     }

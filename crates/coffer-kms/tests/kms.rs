@@ -1708,3 +1708,55 @@ fn list_keys_resource_owners() {
     assert_eq!(req.grantee_service_principal.as_deref(), Some("a.b.c"));
     assert_eq!(req.retiring_service_principal.as_deref(), Some("d.e.f"));
 }
+
+/// Collects service events.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<coffer_core::events::ServiceEvent>>);
+impl coffer_core::events::ServiceEvents for Events {
+    fn emit(&self, e: coffer_core::events::ServiceEvent) {
+        self.0.lock().unwrap().push(e);
+    }
+}
+
+#[test]
+fn scheduler_actions_are_reported_as_service_events() {
+    let (_, _, clock, kms) = setup();
+    let events = Arc::new(Events::default());
+    kms.set_events(events.clone());
+    let id = mrk(&kms);
+    kms.enable_key_rotation(
+        &ctx("eu-central-1"),
+        EnableKeyRotationRequest {
+            key_id: Some(id.clone()),
+            rotation_period_in_days: Some(90),
+        },
+    )
+    .unwrap();
+    clock.advance_days(91);
+    kms.run_due().unwrap();
+    kms.schedule_key_deletion(
+        &ctx("eu-central-1"),
+        ScheduleKeyDeletionRequest {
+            key_id: Some(id.clone()),
+            pending_window_in_days: Some(7),
+        },
+    )
+    .unwrap();
+    clock.advance_days(8);
+    kms.run_due().unwrap();
+    let seen = events.0.lock().unwrap().clone();
+    let names: Vec<&str> = seen.iter().map(|e| e.name).collect();
+    assert_eq!(names, ["RotateKey", "DeleteKey"]);
+    let arn = format!("arn:aws:kms:eu-central-1:111122223333:key/{id}");
+    for e in &seen {
+        assert_eq!(e.source, coffer_core::events::EventSource::Kms);
+        assert_eq!(e.region, "eu-central-1");
+        assert_eq!(e.account, "111122223333");
+        assert_eq!(e.resources[0].arn, arn);
+        assert_eq!(e.resources[0].resource_type, "AWS::KMS::Key");
+        assert!(e.details.contains(&("keyId", id.clone())));
+    }
+    assert!(seen[0]
+        .details
+        .contains(&("rotationType", "AUTOMATIC".to_string())));
+}

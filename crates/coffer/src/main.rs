@@ -874,6 +874,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(listen = %config.listen, "serving plain HTTP on a non-loopback address (allow_plaintext = true)");
     }
 
+    if let Some(log) = &audit {
+        coffer.set_service_events(Arc::new(coffer_http::AuditServiceEvents::new(
+            log.clone(),
+            coffer.clock.clone(),
+        )));
+    }
     let app = Arc::new(App {
         coffer: coffer.clone(),
         config: coffer_http::Config {

@@ -484,7 +484,11 @@ async fn every_request_is_recorded_without_secrets_and_the_trail_verifies() {
     assert!(ar["responseElements"]["credentials"]
         .get("sessionToken")
         .is_none());
-    one(&recs, "iam.amazonaws.com", "CreateRole", None);
+    let cr = one(&recs, "iam.amazonaws.com", "CreateRole", None);
+    // IAM's answer is recorded as CloudTrail does (lower camel case, `member` lists as arrays).
+    assert_eq!(cr["responseElements"]["role"]["roleName"], "audit-reader");
+    assert_eq!(cr["responseElements"]["role"]["arn"], role_arn.as_str());
+    assert_eq!(cr["requestParameters"]["roleName"], "audit-reader");
     let denied = one(&recs, kms_src, "Decrypt", Some("AccessDeniedException"));
     assert_eq!(denied["userIdentity"]["type"], "AssumedRole");
     assert_eq!(denied["userIdentity"]["accessKeyId"], session_ak.as_str());

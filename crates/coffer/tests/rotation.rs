@@ -178,9 +178,17 @@ async fn handle(mut conn: TcpStream, sm: Client, seen: Arc<Mutex<Seen>>) {
 async fn http_rotator_rotates_through_the_sdk() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/rotate", listener.local_addr().unwrap());
-    let coffer = Server::with_rotators(&format!(
-        "[[rotator]]\narn = \"{FUNCTION}\"\nkind = \"http\"\nurl = \"{url}\"\ntimeout_seconds = 30\n"
-    ));
+    // With the audit trail on: the rotation's service events are checked at the end.
+    let coffer = Server::start(common::Options {
+        dev: true,
+        rotators: Some(format!(
+            "[[rotator]]\narn = \"{FUNCTION}\"\nkind = \"http\"\nurl = \"{url}\"\ntimeout_seconds = 30\n"
+        )),
+        extra_args: vec!["--scheduler-interval".into(), "3600".into()],
+        rust_log: Some("info".into()),
+        config: Some("[audit]\nfile = \"audit/trail.jsonl\"\n".into()),
+        ..common::Options::default()
+    });
     let sm = coffer.secrets(REGION);
     let seen = Arc::new(Mutex::new(Seen::default()));
     {
@@ -261,6 +269,55 @@ async fn http_rotator_rotates_through_the_sdk() {
     assert!(
         d.next_rotation_date.unwrap().secs() > d.last_rotated_date.unwrap().secs() + 29 * 86_400
     );
+
+    // The trail holds the rotation as Secrets Manager's own events (AwsServiceEvent).
+    let trail = coffer.dir().join("audit");
+    let events = common::eventually(
+        "the rotation's service events",
+        Duration::from_secs(30),
+        || {
+            let trail = trail.clone();
+            let new_version = new_version.clone();
+            async move {
+                let mut found = Vec::new();
+                for e in std::fs::read_dir(&trail).ok()? {
+                    let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
+                    for line in text.lines() {
+                        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                        if v["eventType"] == "AwsServiceEvent"
+                            && v["serviceEventDetails"]["versionId"] == new_version.as_str()
+                        {
+                            found.push(v);
+                        }
+                    }
+                }
+                (found.len() >= 2).then_some(found)
+            }
+        },
+    )
+    .await;
+    let names: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["RotationStarted", "RotationSucceeded"],
+        "{events:#?}"
+    );
+    for e in &events {
+        assert_eq!(e["eventSource"], "secretsmanager.amazonaws.com");
+        assert_eq!(e["userIdentity"]["type"], "AWSService");
+        assert_eq!(
+            e["userIdentity"]["invokedBy"],
+            "secretsmanager.amazonaws.com"
+        );
+        assert_eq!(e["awsRegion"], REGION);
+        assert_eq!(e["resources"][0]["ARN"], arn.as_str());
+        assert_eq!(e["resources"][0]["type"], "AWS::SecretsManager::Secret");
+        assert_eq!(e["readOnly"], false);
+        assert_eq!(e["managementEvent"], true);
+    }
 
     // A step the service fails leaves AWSPENDING; a new RotateSecret is refused as AWS refuses it.
     seen.lock().unwrap().fail_step = Some("testSecret".into());

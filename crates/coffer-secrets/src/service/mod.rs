@@ -188,6 +188,8 @@ pub struct SecretsManager {
     running: parking_lot::Mutex<HashSet<String>>,
     /// Evaluates role sessions' requests; root callers never need it.
     authorizer: std::sync::OnceLock<Arc<coffer_core::authz::Authorizer>>,
+    /// Where scheduler actions are reported (the audit trail's service events).
+    events: coffer_core::events::EventSink,
 }
 
 impl std::fmt::Debug for SecretsManager {
@@ -529,6 +531,7 @@ impl SecretsManager {
             rotators: RwLock::new(RotatorRegistry::new()),
             running: parking_lot::Mutex::new(HashSet::new()),
             authorizer: std::sync::OnceLock::new(),
+            events: coffer_core::events::EventSink::default(),
         })
     }
 
@@ -592,14 +595,51 @@ impl SecretsManager {
         let now = self.clock.now().millis;
         let mut st = self.state.write();
         let mut p = Pending::default();
+        let mut gone = Vec::new();
         for s in st.secrets.values() {
             if s.rec.deletion_date.is_some_and(|d| d <= now) {
                 p.remove(s);
+                gone.push(s.rec.arn.clone());
             }
         }
         let n = p.removals.len();
         self.commit(&mut st, p)?;
+        drop(st);
+        for arn in gone {
+            self.secret_event("DeleteSecret", &arn, Vec::new());
+        }
         Ok(n)
+    }
+
+    /// Sets the receiver of service events (deletions when due, rotation steps).
+    pub fn set_events(&self, receiver: Arc<dyn coffer_core::events::ServiceEvents>) {
+        self.events.set(receiver);
+    }
+
+    /// Reports a scheduler action on the secret `arn`.
+    pub(crate) fn secret_event(
+        &self,
+        name: &'static str,
+        arn: &str,
+        details: Vec<(&'static str, String)>,
+    ) {
+        // arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME
+        let mut parts = arn.splitn(6, ':');
+        let (region, account) = match (parts.nth(3), parts.next()) {
+            (Some(r), Some(a)) => (r.to_string(), a.to_string()),
+            _ => return,
+        };
+        self.events.emit(coffer_core::events::ServiceEvent {
+            source: coffer_core::events::EventSource::SecretsManager,
+            name,
+            region,
+            account,
+            resources: vec![coffer_core::events::EventResource {
+                arn: arn.to_string(),
+                resource_type: "AWS::SecretsManager::Secret",
+            }],
+            details,
+        });
     }
 
     fn commit(&self, st: &mut State, p: Pending) -> Result<(), SmError> {

@@ -470,6 +470,11 @@ impl SecretsManager {
             sm: self,
             arn: run.arn.clone(),
         };
+        self.secret_event(
+            "RotationStarted",
+            &run.arn,
+            vec![("versionId", run.token.clone())],
+        );
         let outcome = self.invoke_steps(&run, &RotationStep::ALL);
         let now = self.clock.now().millis;
         let mut st = self.state.write();
@@ -526,6 +531,19 @@ impl SecretsManager {
         self.sync_replicas(&st, &ctx, &mut rec, None, &mut p)?;
         p.upsert(rec, blobs)?;
         self.commit(&mut st, p)?;
+        drop(st);
+        match &failure {
+            None => self.secret_event(
+                "RotationSucceeded",
+                &run.arn,
+                vec![("versionId", run.token.clone())],
+            ),
+            Some(_) => self.secret_event(
+                "RotationFailed",
+                &run.arn,
+                vec![("versionId", run.token.clone())],
+            ),
+        }
         Ok(failure.is_none())
     }
 
