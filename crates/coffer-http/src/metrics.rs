@@ -396,6 +396,10 @@ impl Store for MeteredStore {
     fn backup(&self, dest: &std::path::Path) -> Result<coffer_store::BackupInfo, StoreError> {
         self.0.backup(dest)
     }
+
+    fn table_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        self.0.table_counts()
+    }
 }
 
 #[cfg(test)]

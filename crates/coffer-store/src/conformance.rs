@@ -61,6 +61,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("subscribe_wakes", subscribe_wakes),
     ("clear_resets_log", clear_resets_log),
     ("compact_log", compact_log),
+    ("table_counts", table_counts),
 ];
 
 /// Runs every check in [`CHECKS`], each against a fresh store from `open`.
@@ -1314,4 +1315,26 @@ pub fn reopen_keeps_versions_and_log(open: &dyn Fn() -> Box<dyn Store>) {
         "b",
         "a stale version after reopening",
     );
+}
+
+/// `table_counts` names every table that holds records, with how many, and no emptied table.
+pub fn table_counts(store: &dyn Store) {
+    let mut tx = Transaction::new();
+    tx.put("t", "a", b"1".to_vec())
+        .put("t", "b", b"2".to_vec())
+        .put("u/v", "k", b"3".to_vec())
+        .put("gone", "k", b"4".to_vec());
+    commit(store, &tx, "table_counts setup");
+    let mut tx = Transaction::new();
+    tx.delete("gone", "k");
+    commit(store, &tx, "table_counts delete");
+    let counts = match store.table_counts() {
+        Ok(c) => c,
+        Err(e) => panic!("table_counts failed: {e}"),
+    };
+    let want: std::collections::BTreeMap<String, u64> =
+        [("t".to_string(), 2), ("u/v".to_string(), 1)]
+            .into_iter()
+            .collect();
+    assert_eq!(counts, want, "table_counts");
 }

@@ -111,4 +111,7 @@ impl Store for FaultStore {
     fn backup(&self, dest: &std::path::Path) -> Result<crate::BackupInfo, StoreError> {
         self.inner.backup(dest)
     }
+    fn table_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        self.inner.table_counts()
+    }
 }

@@ -318,6 +318,12 @@ pub trait Store: Send + Sync + 'static {
         let _ = dest;
         Err(StoreError::Unsupported("online backup"))
     }
+
+    /// How many records each table holds (tables without records are absent): what a copy
+    /// between backends (`coffer store migrate`) walks and checks.
+    fn table_counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        Err(StoreError::Unsupported("table counts"))
+    }
 }
 
 /// How long a follower should wait on a [`Subscription`] before polling

@@ -109,6 +109,16 @@ impl Store for MemoryStore {
             .cloned())
     }
 
+    fn table_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let state = self.state.lock();
+        Ok(state
+            .tables
+            .iter()
+            .filter(|(_, records)| !records.is_empty())
+            .map(|(t, records)| (t.clone(), records.len() as u64))
+            .collect())
+    }
+
     fn scan_versioned(&self, table: &str) -> Result<Vec<(String, Record)>, StoreError> {
         let state = self.state.lock();
         Ok(state

@@ -676,6 +676,25 @@ impl Store for SqliteStore {
         })
     }
 
+    fn table_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT tbl, count(*) FROM records GROUP BY tbl")
+                .map_err(|e| backend("count", e))?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(|e| backend("count", e))?;
+            let mut out = std::collections::BTreeMap::new();
+            for row in rows {
+                let (t, n) = row.map_err(|e| backend("count", e))?;
+                out.insert(t, to_u64(n, "count")?);
+            }
+            Ok(out)
+        })
+    }
+
     fn scan_versioned(&self, table: &str) -> Result<Vec<(String, Record)>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn

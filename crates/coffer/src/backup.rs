@@ -474,6 +474,12 @@ pub fn backup_command(args: &BackupArgs, env: &[(String, String)]) -> anyhow::Re
         ..Flags::default()
     };
     let config = Config::load(args.config.as_deref(), env, &flags)?;
+    if config.store.kind == crate::config::StoreKind::Postgres {
+        bail!(
+            "[store] kind = \"postgres\": back the database up with PostgreSQL's own tools \
+             (pg_dump, or its replication), and the data directory's root key apart"
+        );
+    }
     let data_dir = &config.data_dir;
     let db = data_dir.join(DATABASE);
     if !db.is_file() {

@@ -199,15 +199,82 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Store {
-    /// The backend: `sqlite` (`<data_dir>/coffer.db`).
+    /// The backend: `sqlite` (`<data_dir>/coffer.db`) or `postgres` (`url`).
     pub kind: StoreKind,
+    /// `postgres://user[:password]@host[:port]/dbname[?sslmode=...]` (also `COFFER_STORE_URL`).
+    #[serde(deserialize_with = "de::opt_string")]
+    pub url: Option<String>,
+    /// A file holding the database password (one trailing newline is ignored).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub password_file: Option<PathBuf>,
+    /// TLS to the database: `disable`, `prefer`, `require`, `verify-ca`, `verify-full`
+    /// (unset: the URL's `sslmode`, else `prefer`).
+    #[serde(deserialize_with = "de::opt_string")]
+    pub ssl_mode: Option<String>,
+    /// PEM CA certificates the database's certificate must chain to.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub ca_file: Option<PathBuf>,
+    /// The PostgreSQL schema of Coffer's tables.
+    pub schema: String,
+    /// The most pooled connections.
+    #[serde(deserialize_with = "de::count")]
+    pub pool_size: usize,
+    /// Bound on connecting (and on waiting for a pooled connection).
+    #[serde(deserialize_with = "de::duration")]
+    pub connect_timeout: Duration,
+    /// Bound on each statement: a write to a database that does not answer fails after it.
+    #[serde(deserialize_with = "de::duration")]
+    pub statement_timeout: Duration,
 }
 
 impl Default for Store {
     fn default() -> Self {
+        let pg = coffer_store::PostgresOptions::new("");
         Self {
             kind: StoreKind::Sqlite,
+            url: None,
+            password_file: None,
+            ssl_mode: None,
+            ca_file: None,
+            schema: pg.schema,
+            pool_size: pg.pool_size,
+            connect_timeout: pg.connect_timeout,
+            statement_timeout: pg.statement_timeout,
         }
+    }
+}
+
+impl Store {
+    /// The PostgreSQL store's options (`kind = "postgres"`).
+    pub fn postgres_options(&self) -> Result<coffer_store::PostgresOptions, ConfigError> {
+        let url = self
+            .url
+            .as_deref()
+            .ok_or_else(|| ConfigError("[store] kind = \"postgres\" needs url".into()))?;
+        let mut o = coffer_store::PostgresOptions::new(url);
+        if let Some(f) = &self.password_file {
+            let text =
+                zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+                    ConfigError(format!("[store] password_file {}: {e}", f.display()))
+                })?);
+            let p = text.strip_suffix('\n').unwrap_or(&text);
+            o.password = Some(zeroize::Zeroizing::new(
+                p.strip_suffix('\r').unwrap_or(p).to_string(),
+            ));
+        }
+        if let Some(m) = &self.ssl_mode {
+            o.ssl_mode = Some(m.parse().map_err(|_| {
+                ConfigError(format!(
+                    "[store] ssl_mode {m:?}: one of disable, prefer, require, verify-ca, verify-full"
+                ))
+            })?);
+        }
+        o.ca_file = self.ca_file.clone();
+        o.schema = self.schema.clone();
+        o.pool_size = self.pool_size;
+        o.connect_timeout = self.connect_timeout;
+        o.statement_timeout = self.statement_timeout;
+        Ok(o)
     }
 }
 
@@ -217,6 +284,8 @@ impl Default for Store {
 pub enum StoreKind {
     /// The embedded SQLite database.
     Sqlite,
+    /// A PostgreSQL database (ADR 0004).
+    Postgres,
 }
 
 impl StoreKind {
@@ -224,6 +293,7 @@ impl StoreKind {
     pub fn as_str(self) -> &'static str {
         match self {
             StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
         }
     }
 }
@@ -746,6 +816,19 @@ impl Config {
         }
         if b.keep == 0 {
             return err("[backup] keep must be at least 1".into());
+        }
+        if self.store.kind == StoreKind::Postgres {
+            self.store.postgres_options()?;
+            if self.store.pool_size == 0 {
+                return err("[store] pool_size must be at least 1".into());
+            }
+            if !self.backup.interval.is_zero() {
+                return err(
+                    "[backup] interval: scheduled backups are of the SQLite store; with \
+                     [store] kind = \"postgres\" use PostgreSQL's own backups (pg_dump)"
+                        .into(),
+                );
+            }
         }
         let seal = &self.seal;
         if seal.passphrase.is_some() {

@@ -4,6 +4,7 @@
 mod backup;
 mod client;
 mod config;
+mod migrate;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers
 /// across worker threads, where glibc's malloc/free cost about 15% of the CPU of an Encrypt under
@@ -19,7 +20,7 @@ use coffer_http::server::{Limits, Listener, Ops, SchedulerState};
 use coffer_http::tls::{TlsFiles, TlsState};
 use coffer_http::App;
 use coffer_http::Coffer;
-use coffer_store::SqliteStore;
+use coffer_store::{SqliteStore, Store as _};
 use config::{Config, Flags, LogFormat};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -77,6 +78,9 @@ enum Command {
     /// Write a backup file of a data directory, also while a server serves it and takes writes
     /// (one consistent snapshot, still encrypted; the root key is not included by default).
     Backup(backup::BackupArgs),
+    /// Work with the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Restore a backup file into a new data directory (checked first; nothing is written
     /// when it is refused).
     Restore(backup::RestoreArgs),
@@ -106,6 +110,14 @@ enum AuditCommand {
         #[arg(long)]
         allow_partial_start: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy every record from one store to an empty other (a data directory's SQLite
+    /// database, a postgres:// URL; either way), still encrypted, and check the copy. Neither
+    /// may be served meanwhile.
+    Migrate(migrate::MigrateArgs),
 }
 
 #[derive(Subcommand)]
@@ -316,6 +328,7 @@ fn main() -> ExitCode {
         Command::Operator(OperatorCommand::Rekey(args)) => operator_rekey(args),
         Command::Backup(args) => backup::backup_command(&args, &env_vars()),
         Command::Restore(args) => backup::restore_command(&args, &env_vars()),
+        Command::Store(StoreCommand::Migrate(args)) => migrate::migrate_command(&args, &env_vars()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -554,10 +567,32 @@ fn open_root(config: &Config, create: bool) -> anyhow::Result<(RootKey, bool)> {
 fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
     let data_dir = &config.data_dir;
     private_dir(data_dir)?;
+    // The database is claimed before a root key may be created for it.
+    let pg = match config.store.kind {
+        config::StoreKind::Postgres => Some(open_postgres(config)?),
+        config::StoreKind::Sqlite => None,
+    };
     let (root, created) = open_root(config, true)?;
-    let sqlite: Arc<dyn coffer_store::Store> =
-        Arc::new(SqliteStore::open(&data_dir.join("coffer.db"))?);
-    let store = Arc::new(coffer_http::metrics::MeteredStore(sqlite));
+    let backend: Arc<dyn coffer_store::Store> = match pg {
+        None => Arc::new(SqliteStore::open(&data_dir.join("coffer.db"))?),
+        Some(pg) => {
+            // A new root key over a database that holds data would open nothing in it.
+            if created && !pg.scan("iam_access_key")?.is_empty() {
+                for f in [coffer_seal::PLAIN_FILE, coffer_seal::SEALED_FILE] {
+                    let _ = std::fs::remove_file(data_dir.join(f));
+                }
+                bail!(
+                    "the PostgreSQL schema {} holds data written under another root key, and {} \
+                     has none: give this node the data directory (its root key) the data was \
+                     written with",
+                    config.store.schema,
+                    data_dir.display()
+                );
+            }
+            Arc::new(pg)
+        }
+    };
+    let store = Arc::new(coffer_http::metrics::MeteredStore(backend));
     let coffer = Arc::new(Coffer::open(store, root.clone(), Arc::new(SystemClock))?);
     if root.generations().len() > 1 {
         // A rekey was under way when the last process stopped: finish it before serving.
@@ -569,6 +604,21 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
         tracing::info!(generation = report.generation, retired = ?report.retired, rewrapped = report.rewrapped, "root-key rotation finished");
     }
     Ok((coffer, created, root))
+}
+
+/// The PostgreSQL store of `[store]`, claimed for this process (one node per database).
+fn open_postgres(config: &Config) -> anyhow::Result<coffer_store::PostgresStore> {
+    let pg = coffer_store::PostgresStore::open(config.store.postgres_options()?)
+        .context("opening the PostgreSQL store")?;
+    if !pg.claim_exclusive()? {
+        bail!(
+            "another Coffer node serves the PostgreSQL schema {}: one node per database (several \
+             nodes as one service is not supported yet)",
+            config.store.schema
+        );
+    }
+    let _ = pg.log_bounds();
+    Ok(pg)
 }
 
 /// Writes the root keyring back through the configured seal (a rekey's two persists).

@@ -151,6 +151,8 @@ pub struct PostgresStore {
     runtime: Option<tokio::runtime::Runtime>,
     group: GroupCommit,
     schema: String,
+    /// The connection holding [`PostgresStore::claim_exclusive`]'s lock.
+    exclusive: parking_lot::Mutex<Option<deadpool_postgres::ClientWrapper>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -213,8 +215,12 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
 
 /// A stable advisory-lock key for `schema` (FNV-1a of a fixed prefix and the name).
 fn lock_key(schema: &str) -> i64 {
+    lock_key_for("coffer-store:", schema)
+}
+
+fn lock_key_for(prefix: &str, schema: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "coffer-store:".bytes().chain(schema.bytes()) {
+    for byte in prefix.bytes().chain(schema.bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -306,6 +312,7 @@ impl PostgresStore {
             runtime: Some(runtime),
             group: GroupCommit::new(options.max_batch),
             schema: options.schema.clone(),
+            exclusive: parking_lot::Mutex::new(None),
         };
         let schema = options.schema.clone();
         store.call(move |client, _| Box::pin(migrate(client, schema)))?;
@@ -320,6 +327,38 @@ impl PostgresStore {
             ));
         }
         Ok(store)
+    }
+
+    /// Claims the schema for this process alone: a session advisory lock on a connection of its
+    /// own, taken out of the pool and held until the store is dropped (or that connection is
+    /// lost). `Ok(false)`: another process holds it. For deployments that must have one writer.
+    pub fn claim_exclusive(&self) -> Result<bool, StoreError> {
+        let Some(runtime) = &self.runtime else {
+            return Err(StoreError::Unavailable(
+                "postgres store is shut down".to_string(),
+            ));
+        };
+        let inner = self.inner.clone();
+        let key = lock_key_for("coffer-node:", &self.schema);
+        let limit = inner.connect_timeout + inner.statement_timeout;
+        let claimed = runtime.block_on(async move {
+            tokio::time::timeout(limit, async {
+                let client = inner.pool.get().await.map_err(pool_error)?;
+                let row = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                    .await
+                    .map_err(|e| pg_error("claim", e))?;
+                let got: bool = row.get(0);
+                Ok::<_, StoreError>((got, Object::take(client)))
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable(format!("postgres: no answer within {limit:?}")))?
+        })?;
+        let (got, client) = claimed;
+        if got {
+            *self.exclusive.lock() = Some(client);
+        }
+        Ok(got)
     }
 
     /// The schema this store uses.
@@ -906,6 +945,24 @@ impl Store for PostgresStore {
                     })
                 })
                 .transpose()
+            })
+        })
+    }
+
+    fn table_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let sql = format!(
+            "SELECT tbl, count(*) FROM {} GROUP BY tbl",
+            self.inner.records
+        );
+        self.call(move |client, _| {
+            Box::pin(async move {
+                let rows = client
+                    .query(&sql, &[])
+                    .await
+                    .map_err(|e| pg_error("count", e))?;
+                rows.into_iter()
+                    .map(|row| Ok((row.get::<_, String>(0), to_u64(row.get(1), "count")?)))
+                    .collect()
             })
         })
     }
