@@ -277,9 +277,14 @@ fn bad_configuration_is_refused_with_one_line() {
         "coffer.toml:2: key `shutdown_grace`: invalid type",
     );
     serve_refuses(
-        "data_dir = \"data\"\n[store]\nkind = \"postgres\"\n",
+        "data_dir = \"data\"\n[store]\nkind = \"mysql\"\n",
         &[],
         "coffer.toml:3: key `store.kind`",
+    );
+    serve_refuses(
+        "data_dir = \"data\"\n[store]\nkind = \"postgres\"\n",
+        &[],
+        "[store] kind = \"postgres\" needs url",
     );
     serve_refuses("data_dir = [\n", &[], "coffer.toml:");
     serve_refuses(
