@@ -13,6 +13,7 @@ pub struct FaultStore {
     /// Commits left before the next one fails; 0 = none scheduled.
     fail_in: AtomicU64,
     failures: AtomicU64,
+    attempts: AtomicU64,
 }
 
 impl std::fmt::Debug for FaultStore {
@@ -31,6 +32,7 @@ impl FaultStore {
             fail_commits: AtomicBool::new(false),
             fail_in: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
         }
     }
 
@@ -54,12 +56,18 @@ impl FaultStore {
         self.failures.load(Ordering::SeqCst)
     }
 
+    /// How many commits were attempted (refused ones included).
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::SeqCst)
+    }
+
     /// The wrapped store.
     pub fn inner(&self) -> &Arc<dyn Store> {
         &self.inner
     }
 
     fn check(&self) -> Result<(), StoreError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
         let scheduled = self
             .fail_in
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
