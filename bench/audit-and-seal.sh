@@ -5,6 +5,7 @@
 #
 #   file            the file seal, no audit trail
 #   file+audit      the file seal, the audit trail on (file sink, fail_closed, fsync batch)
+#   file+audit-nosync  the same trail with fsync = "never" (survives kill -9, not a power cut)
 #   pkcs11          the PKCS#11 seal (SoftHSM2), no audit trail
 #   pkcs11+audit    the PKCS#11 seal and the audit trail
 #
@@ -31,9 +32,10 @@ export COFFER_SEAL_PIN=4321
 PKCS11="[seal]
 module = \"$SOFTHSM\"
 token_label = \"coffer\""
-audit() { printf '[audit]\nfile = "%s/trail.jsonl"\nfail_closed = true\nfsync = "batch"\n' "$1"; }
+audit() { printf '[audit]\nfile = "%s/trail.jsonl"\nfail_closed = true\nfsync = "%s"\n' "$1" "${2:-batch}"; }
 printf '%s\nkind = "file"\n' "$PKCS11" >"$D/file.toml"
 { printf '%s\nkind = "file"\n' "$PKCS11"; audit "$D/audit-file"; } >"$D/file+audit.toml"
+{ printf '%s\nkind = "file"\n' "$PKCS11"; audit "$D/audit-never" never; } >"$D/file+audit-nosync.toml"
 printf '%s\nkind = "pkcs11"\n' "$PKCS11" >"$D/pkcs11.toml"
 { printf '%s\nkind = "pkcs11"\n' "$PKCS11"; audit "$D/audit-pkcs11"; } >"$D/pkcs11+audit.toml"
 
@@ -42,7 +44,7 @@ printf '%s\nkind = "pkcs11"\n' "$PKCS11" >"$D/pkcs11.toml"
 "$BIN" operator init --data-dir "$D/data" --config "$D/file.toml" >"$D/init.txt"
 AK=$(awk -F' *= *' '/aws_access_key_id/{print $2}' "$D/init.txt")
 SK=$(awk -F' *= *' '/aws_secret_access_key/{print $2}' "$D/init.txt")
-for name in file file+audit pkcs11 pkcs11+audit; do
+for name in file file+audit file+audit-nosync pkcs11 pkcs11+audit; do
     cp -a "$D/data" "$D/data-$name"
 done
 for name in pkcs11 pkcs11+audit; do
@@ -51,7 +53,7 @@ done
 
 port=5421
 starts=()
-for name in file file+audit pkcs11 pkcs11+audit; do
+for name in ${COFFER_BENCH_SERVERS:-file file+audit file+audit-nosync pkcs11 pkcs11+audit}; do
     starts+=(--start "$name=http://127.0.0.1:$port=$BIN serve --listen 127.0.0.1:$port --data-dir $D/data-$name --config $D/$name.toml")
     port=$((port + 1))
 done
