@@ -29,6 +29,9 @@ pub const SECTIONS: &[&str] = &[
     "seal",
 ];
 
+/// The `data_dir` that means no disk at all: an in-memory store and root key (`dev` only).
+pub const MEMORY_DATA_DIR: &str = ":memory:";
+
 /// The keys outside any section.
 pub const TOP_LEVEL: &[&str] = &[
     "listen",
@@ -749,9 +752,41 @@ impl Config {
         }
     }
 
+    /// Whether `data_dir` is [`MEMORY_DATA_DIR`]: no disk at all (with `dev` only).
+    pub fn in_memory(&self) -> bool {
+        self.data_dir.as_os_str() == MEMORY_DATA_DIR
+    }
+
     /// What the types alone cannot say.
     pub fn check(&self) -> Result<(), ConfigError> {
         let err = |s: String| Err(ConfigError(s));
+        if self.in_memory() {
+            if !self.dev {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?} keeps nothing (no database, no root key on \
+                     disk) and is for throwaway --dev servers only: add --dev, or give a \
+                     directory"
+                ));
+            }
+            if self.store.kind == StoreKind::Postgres {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?} with [store] kind = \"postgres\": the \
+                     in-memory mode has no store of its own to choose"
+                ));
+            }
+            if !self.backup.interval.is_zero() {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?} with [backup] interval: there is nothing on \
+                     disk to back up (use `POST /_coffer/state/export`)"
+                ));
+            }
+            if self.audit.on() && self.audit.file.is_none() && !self.audit.stdout {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?}: the audit trail has no data directory to \
+                     live in: set [audit] file or stdout"
+                ));
+            }
+        }
         match (&self.tls.cert_file, &self.tls.key_file) {
             (Some(_), None) => return err("[tls] cert_file is set but key_file is not".into()),
             (None, Some(_)) => return err("[tls] key_file is set but cert_file is not".into()),

@@ -207,7 +207,7 @@ struct ServeArgs {
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// Directory holding the database, the root key and the root credentials [key: data_dir;
-    /// default coffer-data].
+    /// default coffer-data]. `:memory:` (with --dev only): no disk at all, nothing survives.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Local-testing mode: any well-formed credentials are accepted and the reset endpoints
@@ -606,6 +606,16 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
     Ok((coffer, created, root))
 }
 
+/// `data_dir = ":memory:"` (`--dev` only): an in-memory store and a root key that never
+/// leaves the process.
+fn open_memory() -> anyhow::Result<(Arc<Coffer>, RootKey)> {
+    let root = RootKey::generate().context("generating the in-memory root key")?;
+    let backend: Arc<dyn coffer_store::Store> = Arc::new(coffer_store::MemoryStore::new());
+    let store = Arc::new(coffer_http::metrics::MeteredStore(backend));
+    let coffer = Arc::new(Coffer::open(store, root.clone(), Arc::new(SystemClock))?);
+    Ok((coffer, root))
+}
+
 /// The PostgreSQL store of `[store]`, claimed for this process (one node per database).
 fn open_postgres(config: &Config) -> anyhow::Result<coffer_store::PostgresStore> {
     let pg = coffer_store::PostgresStore::open(config.store.postgres_options()?)
@@ -623,6 +633,10 @@ fn open_postgres(config: &Config) -> anyhow::Result<coffer_store::PostgresStore>
 
 /// Writes the root keyring back through the configured seal (a rekey's two persists).
 fn persist_keyring(config: &Config) -> anyhow::Result<Arc<coffer_http::services::PersistKeyring>> {
+    if config.in_memory() {
+        // Nothing is persisted: the keyring lives and dies with the process.
+        return Ok(Arc::new(|_: &RootKey| Ok(())));
+    }
     let dir = config.data_dir.clone();
     let seal = seal_config(config)?;
     Ok(Arc::new(move |root: &RootKey| {
@@ -879,6 +893,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (dev, dev_account) = (config.dev, config.dev_account.clone());
     let audit_cfg = config.clone();
     let open = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        if audit_cfg.in_memory() {
+            let (coffer, root) = open_memory()?;
+            let audit = open_audit(&audit_cfg, &root)?;
+            tracing::warn!(
+                "data_dir = {}: nothing is written to disk and nothing survives this process \
+                 (every key, secret and role is gone when it stops); export what you need with \
+                 POST /_coffer/state/export",
+                config::MEMORY_DATA_DIR
+            );
+            let creds = coffer
+                .identity
+                .ensure_root_credentials(Some(dev_account.as_str()))?;
+            tracing::info!(account = %creds.account_id, "root credentials (in memory only)");
+            return Ok((coffer, audit, root, None));
+        }
         let lock = lock_data_dir(&data_dir)?;
         let (coffer, created, root) = open_store(&audit_cfg)?;
         let audit = open_audit(&audit_cfg, &root)?;
@@ -905,7 +934,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
         }
-        Ok((coffer, audit, root, lock))
+        Ok((coffer, audit, root, Some(lock)))
     });
     let (coffer, audit, root, _lock) = tokio::select! {
         r = open => r.context("start-up task failed")??,
@@ -953,7 +982,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         started: Instant::now(),
         version: VERSION,
         commit: COMMIT,
-        store_kind: config.store.kind.as_str(),
+        store_kind: if config.in_memory() {
+            "memory"
+        } else {
+            config.store.kind.as_str()
+        },
         tls: tls.is_some(),
         scheduler: scheduler_state.clone(),
         persist_keyring: Some(persist_keyring(&config)?),
