@@ -29,6 +29,7 @@ mod usage;
 
 pub use error::KmsError;
 pub use records::KeyState;
+pub use rekey::transfer_family;
 
 use base64::Engine;
 use coffer_core::{Clock, RequestContext};

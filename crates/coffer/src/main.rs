@@ -5,6 +5,7 @@ mod backup;
 mod client;
 mod config;
 mod migrate;
+mod state;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers
 /// across worker threads, where glibc's malloc/free cost about 15% of the CPU of an Encrypt under
@@ -84,6 +85,10 @@ enum Command {
     /// Restore a backup file into a new data directory (checked first; nothing is written
     /// when it is refused).
     Restore(backup::RestoreArgs),
+    /// Export or import the whole state as one passphrase-encrypted file (for CI: prepare a
+    /// state once, load it in every job).
+    #[command(subcommand)]
+    State(state::StateCommand),
 }
 
 #[derive(Subcommand)]
@@ -329,6 +334,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup::backup_command(&args, &env_vars()),
         Command::Restore(args) => backup::restore_command(&args, &env_vars()),
         Command::Store(StoreCommand::Migrate(args)) => migrate::migrate_command(&args, &env_vars()),
+        Command::State(command) => state::state_command(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -990,6 +996,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tls: tls.is_some(),
         scheduler: scheduler_state.clone(),
         persist_keyring: Some(persist_keyring(&config)?),
+        state: config.dev.then(state_hooks),
     });
     let limits = Limits {
         max_header_bytes: config.limits.max_header_bytes,
@@ -1143,6 +1150,48 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     drop(coffer);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `POST /_coffer/state/export|import` of a `--dev` server: the passphrase from the request's
+/// header, else the server's `COFFER_STATE_PASSPHRASE`.
+fn state_hooks() -> Arc<coffer_http::server::StateHooks> {
+    use coffer_http::server::{StateFault, StatePassphrase};
+    fn passphrase(given: StatePassphrase) -> Result<state::Passphrase, state::StateError> {
+        match given {
+            Some(p) => state::Passphrase::new(p),
+            None => state::Passphrase::from_args(&state::PassphraseArgs::default()).map_err(|_| {
+                state::StateError::NoPassphrase(format!(
+                    "give it in the {} header, or start the server with {} set",
+                    coffer_http::server::STATE_PASSPHRASE_HEADER,
+                    state::PASSPHRASE_ENV
+                ))
+            }),
+        }
+    }
+    fn fault(e: &state::StateError) -> StateFault {
+        StateFault {
+            code: e.code(),
+            client: e.is_client(),
+            message: e.to_string(),
+        }
+    }
+    Arc::new(coffer_http::server::StateHooks {
+        export: Box::new(|coffer, given| {
+            let p = passphrase(given).map_err(|e| fault(&e))?;
+            state::export_from(coffer, &p).map_err(|e| fault(&e))
+        }),
+        import: Box::new(|coffer, bytes, given| {
+            let p = passphrase(given).map_err(|e| fault(&e))?;
+            let m =
+                state::import_into(coffer, bytes, "the state file", &p).map_err(|e| fault(&e))?;
+            Ok(serde_json::json!({
+                "status": "imported",
+                "created": m.created,
+                "cofferVersion": m.coffer_version,
+                "counts": m.counts,
+            }))
+        }),
+    })
 }
 
 fn second_signal(s: &str) -> ! {

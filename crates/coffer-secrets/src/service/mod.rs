@@ -535,6 +535,15 @@ impl SecretsManager {
         })
     }
 
+    /// Reads every secret from the store again (after a state import replaced it).
+    pub fn reload(&self) -> Result<(), SmError> {
+        let fresh =
+            SecretsManager::load(self.store.clone(), self.keys.clone(), self.clock.clone())?;
+        let st = std::mem::take(&mut *fresh.state.write());
+        *self.state.write() = st;
+        Ok(())
+    }
+
     /// Empties memory (the dev reset; the caller clears the store).
     pub fn reset(&self) {
         let mut st = self.state.write();
