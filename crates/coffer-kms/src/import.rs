@@ -268,7 +268,10 @@ impl Kms {
     }
 
     /// Checks that `raw` is key material of `spec`, as AWS requires it.
-    fn check_material(spec: KeySpec, raw: &[u8]) -> Result<super::state::MaterialKey, KmsError> {
+    pub(crate) fn check_material(
+        spec: KeySpec,
+        raw: &[u8],
+    ) -> Result<super::state::MaterialKey, KmsError> {
         let incorrect = |what: String| KmsError::IncorrectKeyMaterial(what);
         match spec {
             KeySpec::SymmetricDefault => {

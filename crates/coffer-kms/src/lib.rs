@@ -24,6 +24,7 @@ pub mod provider;
 mod rekey;
 mod rotation;
 mod schedule;
+pub mod seed;
 mod tags;
 mod usage;
 

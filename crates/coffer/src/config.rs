@@ -27,6 +27,7 @@ pub const SECTIONS: &[&str] = &[
     "audit",
     "backup",
     "seal",
+    "seed",
 ];
 
 /// The `data_dir` that means no disk at all: an in-memory store and root key (`dev` only).
@@ -91,6 +92,8 @@ pub struct Config {
     pub backup: Backup,
     /// `[seal]`
     pub seal: Seal,
+    /// `[seed]`
+    pub seed: Seed,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
             audit: Audit::default(),
             backup: Backup::default(),
             seal: Seal::default(),
+            seed: Seed::default(),
         }
     }
 }
@@ -327,6 +331,15 @@ pub struct Rotators {
     pub file: Option<PathBuf>,
     /// Rotators written here (`[[rotators.rotator]]`), the same tables as in the file.
     pub rotator: Vec<RotatorConfig>,
+}
+
+/// `[seed]`: a seed file applied at every start (ADR 0016).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Seed {
+    /// The seed file (YAML, or JSON if its name ends in `.json`).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub file: Option<PathBuf>,
 }
 
 /// `[limits]`
@@ -655,6 +668,8 @@ pub struct Flags {
     pub scheduler_interval: Option<u64>,
     /// `--rotators`
     pub rotators: Option<PathBuf>,
+    /// `--seed`
+    pub seed: Option<PathBuf>,
 }
 
 /// A configuration problem: one line naming the file and line, the variable or the flag.
@@ -749,6 +764,13 @@ impl Config {
             .filter(|_| !from_env(Some("rotators"), "file"))
         {
             self.rotators.file = Some(r.clone());
+        }
+        if let Some(f) = flags
+            .seed
+            .as_ref()
+            .filter(|_| !from_env(Some("seed"), "file"))
+        {
+            self.seed.file = Some(f.clone());
         }
     }
 

@@ -5,6 +5,7 @@ mod backup;
 mod client;
 mod config;
 mod migrate;
+mod seed;
 mod state;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers
@@ -89,6 +90,20 @@ enum Command {
     /// state once, load it in every job).
     #[command(subcommand)]
     State(state::StateCommand),
+    /// Work with seed files (applied at start by `coffer serve --seed FILE`).
+    #[command(subcommand)]
+    Seed(SeedCommand),
+}
+
+#[derive(Subcommand)]
+enum SeedCommand {
+    /// Validate a seed file without starting anything: parsed, checked, and applied to a
+    /// scratch in-memory deployment so that every service's own checks run.
+    Check {
+        /// The seed file (YAML, or JSON if the name ends in `.json`).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +245,11 @@ struct ServeArgs {
     /// if the name ends in `.json`) [key: rotators.file].
     #[arg(long)]
     rotators: Option<PathBuf>,
+    /// A seed file applied at start, idempotently: KMS keys (fixed IDs, imported material),
+    /// aliases, secrets, IAM roles and policies (YAML, or JSON if the name ends in `.json`)
+    /// [key: seed.file].
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -335,6 +355,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => backup::restore_command(&args, &env_vars()),
         Command::Store(StoreCommand::Migrate(args)) => migrate::migrate_command(&args, &env_vars()),
         Command::State(command) => state::state_command(&command),
+        Command::Seed(SeedCommand::Check { file }) => seed::check_command(&file, "000000000000"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -858,6 +879,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
         dev_account: args.dev_account,
         scheduler_interval: args.scheduler_interval,
         rotators: args.rotators,
+        seed: args.seed,
     };
     Ok(Config::load(args.config.as_deref(), &env_vars(), &flags)?)
 }
@@ -912,6 +934,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .identity
                 .ensure_root_credentials(Some(dev_account.as_str()))?;
             tracing::info!(account = %creds.account_id, "root credentials (in memory only)");
+            if let Some(f) = &audit_cfg.seed.file {
+                seed::apply_at_start(&coffer, f)?;
+            }
             return Ok((coffer, audit, root, None));
         }
         let lock = lock_data_dir(&data_dir)?;
@@ -939,6 +964,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!(account = %creds.account_id, path = %creds_path.display(), "root credentials written");
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
+        }
+        if let Some(f) = &audit_cfg.seed.file {
+            seed::apply_at_start(&coffer, f)?;
         }
         Ok((coffer, audit, root, Some(lock)))
     });

@@ -362,3 +362,350 @@ async fn state_files_offline() {
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("COFFER_STATE_PASSPHRASE"));
 }
+
+const SEED_KEY: &str = "4c7e3b9a-0d51-4f2e-9a63-1b8f0c2d5e71";
+const BYOK: &str = "9b2f6d10-7a3c-4e58-b1d4-2c6e8f0a3b95";
+const MRK: &str = "mrk-1f0e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// The repository's example seed file.
+fn example_seed() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/seed.yaml"
+    ))
+    .expect("examples/seed.yaml")
+}
+
+fn seeded(seed: &str, memory: bool) -> Server {
+    Server::start(Options {
+        dev: true,
+        memory,
+        files: vec![("seed.yaml".into(), seed.to_string())],
+        extra_args: vec!["--seed".into(), "seed.yaml".into()],
+        env: vec![("APP_API_TOKEN".into(), "token-from-env".into())],
+        ..Options::default()
+    })
+}
+
+/// The `seed file applied` line of the latest start: (created, updated, unchanged).
+fn applied(server: &Server) -> (u64, u64, u64) {
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("seed file applied"))
+        .unwrap_or_else(|| panic!("no `seed file applied` in:\n{log}"));
+    let n = |k: &str| -> u64 {
+        let at = line
+            .find(&format!("{k}="))
+            .unwrap_or_else(|| panic!("{k} in {line}"))
+            + k.len()
+            + 1;
+        line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    };
+    (n("created"), n("updated"), n("unchanged"))
+}
+
+/// The example seed file, applied at start: fixed IDs, test-seeded and imported material (the
+/// same on two deployments with different root keys), a multi-Region replica, aliases, secrets
+/// (inline JSON, from the environment, replicated), IAM role with its policy. A second start
+/// changes nothing; a changed file updates what changed.
+#[tokio::test]
+async fn seed_file_applied_idempotently() {
+    let mut a = seeded(&example_seed(), false);
+    assert_eq!(applied(&a), (8, 0, 0), "{}", a.log());
+    let kms = a.kms(PRIMARY);
+    let d = kms
+        .describe_key()
+        .key_id("alias/app")
+        .send()
+        .await
+        .expect("alias/app");
+    let md = d.key_metadata().unwrap();
+    assert_eq!(md.key_id(), SEED_KEY);
+    assert_eq!(md.description(), Some("Application data key"));
+    assert_eq!(md.origin().map(|o| o.as_str()), Some("AWS_KMS"));
+    let rot = kms
+        .get_key_rotation_status()
+        .key_id(SEED_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(rot.key_rotation_enabled());
+    let byok = kms
+        .describe_key()
+        .key_id("alias/byok")
+        .send()
+        .await
+        .unwrap();
+    let byok = byok.key_metadata().unwrap();
+    assert_eq!(byok.key_id(), BYOK);
+    assert_eq!(byok.origin().map(|o| o.as_str()), Some("EXTERNAL"));
+    assert_eq!(byok.key_state().map(|s| s.as_str()), Some("Enabled"));
+    let current = kms
+        .describe_key()
+        .key_id("alias/app-current")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current.key_metadata().unwrap().key_id(), SEED_KEY);
+    let replica = a
+        .kms(REPLICA)
+        .describe_key()
+        .key_id(MRK)
+        .send()
+        .await
+        .expect("replica");
+    assert_eq!(
+        replica
+            .key_metadata()
+            .unwrap()
+            .multi_region_configuration()
+            .unwrap()
+            .multi_region_key_type()
+            .map(|t| t.as_str()),
+        Some("REPLICA")
+    );
+    let mut cts = Vec::new();
+    for key in [SEED_KEY, BYOK] {
+        let ct = kms
+            .encrypt()
+            .key_id(key)
+            .plaintext(Blob::new(b"fixture".to_vec()))
+            .send()
+            .await
+            .expect("Encrypt");
+        cts.push(ct.ciphertext_blob().unwrap().as_ref().to_vec());
+    }
+    let sm = a.secrets(PRIMARY);
+    let db = sm
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await
+        .expect("app/db");
+    let v: serde_json::Value = serde_json::from_str(db.secret_string().unwrap()).unwrap();
+    assert_eq!(v["username"], "app");
+    let tok = sm
+        .get_secret_value()
+        .secret_id("app/api-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tok.secret_string(), Some("token-from-env"));
+    let rep = a
+        .secrets(REPLICA)
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await;
+    assert!(rep.is_ok(), "replica of app/db: {rep:?}");
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::new()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&a.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                DEV_AK, DEV_SK, None, None, "t",
+            ))
+            .build(),
+    );
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("app")
+        .send()
+        .await
+        .expect("role app");
+    assert_eq!(attached.attached_policies().len(), 1);
+    assert_eq!(
+        attached.attached_policies()[0].policy_name(),
+        Some("app-secrets-read")
+    );
+
+    // Same file, second start: nothing changes.
+    a.terminate();
+    a.start_again();
+    assert_eq!(applied(&a), (0, 0, 8), "{}", a.log());
+
+    // Another deployment (in memory, another root key) from the same file: the recorded
+    // ciphertexts decrypt.
+    let b = seeded(&example_seed(), true);
+    for ct in &cts {
+        let pt = b
+            .kms(PRIMARY)
+            .decrypt()
+            .ciphertext_blob(Blob::new(ct.clone()))
+            .send()
+            .await
+            .expect("Decrypt on the other deployment");
+        assert_eq!(pt.plaintext().unwrap().as_ref(), b"fixture");
+    }
+
+    // A changed file: what changed is updated and logged.
+    let changed = example_seed()
+        .replace(
+            "description: Application data key",
+            "description: Application data key v2",
+        )
+        .replace("password: not-a-real-password", "password: rotated");
+    a.terminate();
+    a.options_mut().files = vec![("seed.yaml".into(), changed)];
+    a.start_again();
+    assert_eq!(applied(&a), (0, 2, 6), "{}", a.log());
+    let log = a.log();
+    assert!(
+        log.contains("description") && log.contains("value"),
+        "{log}"
+    );
+    assert!(!log.contains("rotated"), "a secret value was logged");
+    let d = a
+        .kms(PRIMARY)
+        .describe_key()
+        .key_id(SEED_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.key_metadata().unwrap().description(),
+        Some("Application data key v2")
+    );
+    let db = a
+        .secrets(PRIMARY)
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap();
+    assert!(db.secret_string().unwrap().contains("rotated"));
+}
+
+fn serve_seed_fails(seed: &str, name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), seed).unwrap();
+    let out = run_coffer(
+        dir.path(),
+        &[
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            ":memory:",
+            "--seed",
+            name,
+        ],
+        &[],
+    );
+    assert!(
+        !out.status.success(),
+        "started: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Conflicts stop start-up with a message naming the entry and its line.
+#[test]
+fn seed_conflicts_stop_start_up() {
+    let missing = "version: 1\naccounts:\n  \"000000000000\":\n    regions:\n      eu-central-1:\n        aliases:\n          alias/nowhere: 11111111-2222-3333-4444-555555555555\n";
+    let err = serve_seed_fails(missing, "seed.yaml");
+    assert!(
+        err.contains("alias alias/nowhere") && err.contains("line 7") && err.contains("not a key"),
+        "{err}"
+    );
+
+    let twice = format!(
+        "version: 1\naccounts:\n  \"000000000000\":\n    regions:\n      eu-central-1:\n        keys:\n          - id: {SEED_KEY}\n      eu-west-1:\n        keys:\n          - id: {SEED_KEY}\n"
+    );
+    let err = serve_seed_fails(&twice, "seed.yaml");
+    assert!(
+        err.contains(SEED_KEY) && err.contains("declared twice") && err.contains("line "),
+        "{err}"
+    );
+
+    let bad_yaml = "version: 1\naccounts:\n  \"000000000000\":\n    regions: [oops\n";
+    let err = serve_seed_fails(bad_yaml, "seed.yaml");
+    assert!(err.contains("line "), "{err}");
+
+    let unknown = "{\"version\": 1, \"acounts\": {}}";
+    let err = serve_seed_fails(unknown, "seed.json");
+    assert!(err.contains("acounts") && err.contains("line 1"), "{err}");
+}
+
+/// A key whose fixed ID is taken by a key of another kind, on a later start, is a conflict;
+/// nothing of the file is half-applied past it.
+#[tokio::test]
+async fn seed_fixed_id_used_by_another_key() {
+    let first = format!(
+        "version: 1\naccounts:\n  \"000000000000\":\n    regions:\n      eu-central-1:\n        keys:\n          - id: {SEED_KEY}\n"
+    );
+    let mut s = seeded(&first, false);
+    s.terminate();
+    let hmac =
+        format!("{first}            spec: HMAC_256\n            usage: GENERATE_VERIFY_MAC\n");
+    std::fs::write(s.dir().join("seed.yaml"), &hmac).unwrap();
+    let data = s.data_dir.to_str().unwrap().to_string();
+    let out = run_coffer(
+        s.dir(),
+        &[
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data,
+            "--seed",
+            "seed.yaml",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(SEED_KEY) && err.contains("KeySpec") && err.contains("line 7"),
+        "{err}"
+    );
+}
+
+/// `coffer seed check` validates without starting: the example passes, a bad file is named.
+#[test]
+fn seed_check_validates_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("seed.yaml"), example_seed()).unwrap();
+    let out = run_coffer(
+        dir.path(),
+        &["seed", "check", "seed.yaml"],
+        &[("APP_API_TOKEN", "x")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+    let bad = example_seed().replace(
+        "rotation: { enabled: true, period_days: 365 }",
+        "rotation: { enabled: true, period_days: 10 }",
+    );
+    std::fs::write(dir.path().join("bad.yaml"), bad).unwrap();
+    let out = run_coffer(
+        dir.path(),
+        &["seed", "check", "bad.yaml"],
+        &[("APP_API_TOKEN", "x")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(SEED_KEY) && err.contains("rotationPeriodInDays"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() == 2,
+        "check wrote files"
+    );
+}
