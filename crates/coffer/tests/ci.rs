@@ -709,3 +709,55 @@ fn seed_check_validates_without_starting() {
         "check wrote files"
     );
 }
+
+/// docs/ci.md's AWS CLI recipe: `AWS_ENDPOINT_URL` and dummy credentials, no wrapper, against a
+/// seeded in-memory server; the seeded key and secret are there before the first command.
+#[test]
+fn aws_cli_with_aws_endpoint_url_on_a_seeded_server() {
+    let have = std::process::Command::new("aws")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!("skipping: aws CLI not installed (python3 -m pip install awscli)");
+        return;
+    }
+    let server = seeded(&example_seed(), true);
+    let home = tempfile::tempdir().unwrap();
+    let aws = |args: &[&str]| -> serde_json::Value {
+        let mut cmd = std::process::Command::new("aws");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", home.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+            .env("AWS_ENDPOINT_URL", &server.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", PRIMARY)
+            .env("AWS_PAGER", "")
+            .args(args)
+            .args(["--output", "json"])
+            .output()
+            .expect("aws");
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON from aws")
+    };
+    let d = aws(&["kms", "describe-key", "--key-id", "alias/app"]);
+    assert_eq!(d["KeyMetadata"]["KeyId"], SEED_KEY);
+    let v = aws(&[
+        "secretsmanager",
+        "get-secret-value",
+        "--secret-id",
+        "app/api-token",
+    ]);
+    assert_eq!(v["SecretString"], "token-from-env");
+}
