@@ -761,3 +761,108 @@ fn aws_cli_with_aws_endpoint_url_on_a_seeded_server() {
     ]);
     assert_eq!(v["SecretString"], "token-from-env");
 }
+
+/// docs/ci.md's Terraform recipe (its `endpoints` block as printed there) reads the seeded key
+/// and secret of an in-memory server.
+#[test]
+fn terraform_endpoints_block_reads_the_seeded_state() {
+    let have = std::process::Command::new("terraform")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have || !std::path::Path::new("/opt/tf-plugins").is_dir() {
+        println!("skipping: terraform or /opt/tf-plugins missing");
+        return;
+    }
+    let server = seeded(&example_seed(), true);
+    let dir = tempfile::tempdir().unwrap();
+    let rc = dir.path().join("terraformrc");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/terraform/seed/terraformrc"
+        ),
+        &rc,
+    )
+    .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ci.md")).unwrap();
+    let start = doc
+        .find("provider \"aws\" {")
+        .expect("the provider block in docs/ci.md");
+    let block = &doc[start..start + doc[start..].find("\n}\n").unwrap() + 2];
+    let main = format!(
+        "{}\n\ndata \"aws_kms_alias\" \"app\" {{\n  name = \"alias/app\"\n}}\n\
+         data \"aws_secretsmanager_secret_version\" \"token\" {{\n  secret_id = \"app/api-token\"\n}}\n\
+         output \"key_id\" {{\n  value = data.aws_kms_alias.app.target_key_id\n}}\n\
+         output \"token\" {{\n  value     = data.aws_secretsmanager_secret_version.token.secret_string\n  sensitive = true\n}}\n",
+        block.replace("http://127.0.0.1:4566", &server.endpoint)
+    );
+    std::fs::write(dir.path().join("main.tf"), main).unwrap();
+    let tf = |args: &[&str]| -> String {
+        let mut cmd = std::process::Command::new("terraform");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k.starts_with("TF_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .args(args)
+            .current_dir(dir.path())
+            .env("TF_CLI_CONFIG_FILE", &rc)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .output()
+            .expect("terraform");
+        assert!(
+            out.status.success(),
+            "terraform {args:?}: {}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    tf(&["init", "-input=false", "-no-color"]);
+    tf(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let out: serde_json::Value =
+        serde_json::from_str(&tf(&["output", "-json", "-no-color"])).unwrap();
+    assert_eq!(out["key_id"]["value"], SEED_KEY);
+    assert_eq!(out["token"]["value"], "token-from-env");
+}
+
+/// docs/seed.schema.json is a valid draft 2020-12 schema that accepts examples/seed.yaml and
+/// refuses a misspelt key (checked with Python's `jsonschema` where it is installed).
+#[test]
+fn seed_schema_accepts_the_example() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let script = "import json,sys,yaml,jsonschema\n\
+        s=json.load(open(sys.argv[1]+'/docs/seed.schema.json'))\n\
+        d=yaml.safe_load(open(sys.argv[1]+'/examples/seed.yaml'))\n\
+        V=jsonschema.Draft202012Validator\n\
+        V.check_schema(s)\n\
+        V(s).validate(d)\n\
+        d['acounts']={}\n\
+        assert not V(s).is_valid(d)\n\
+        print('schema ok')\n";
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import yaml, jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!("skipping: python3 with yaml and jsonschema not installed");
+        return;
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, root])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
