@@ -401,6 +401,9 @@ fn config_check(path: &Path) -> anyhow::Result<()> {
         coffer_http::tls::load(&files)?;
     }
     rotators(&config)?;
+    if let Some(f) = &config.seed.file {
+        seed::Loaded::read(f)?;
+    }
     println!(
         "{}: OK (listen {}{}, data_dir {}, store {})",
         path.display(),
@@ -893,6 +896,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let rotators = rotators(&config)?;
+    // The seed file is read and checked before the data directory is touched.
+    let seed_file = config
+        .seed
+        .file
+        .as_deref()
+        .map(seed::Loaded::read)
+        .transpose()?;
     let api_tcp = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -934,8 +944,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .identity
                 .ensure_root_credentials(Some(dev_account.as_str()))?;
             tracing::info!(account = %creds.account_id, "root credentials (in memory only)");
-            if let Some(f) = &audit_cfg.seed.file {
-                seed::apply_at_start(&coffer, f)?;
+            if let Some(s) = &seed_file {
+                seed::apply_at_start(&coffer, s)?;
             }
             return Ok((coffer, audit, root, None));
         }
@@ -965,8 +975,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
         }
-        if let Some(f) = &audit_cfg.seed.file {
-            seed::apply_at_start(&coffer, f)?;
+        if let Some(s) = &seed_file {
+            seed::apply_at_start(&coffer, s)?;
         }
         Ok((coffer, audit, root, Some(lock)))
     });

@@ -1127,12 +1127,11 @@ fn apply_role(
 
 /// Applies the seed file at start (the serving process): a conflict is an error that stops
 /// start-up; what was done is logged.
-pub fn apply_at_start(coffer: &Coffer, path: &Path) -> anyhow::Result<()> {
+pub fn apply_at_start(coffer: &Coffer, seed: &Loaded) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let seed = Loaded::read(path)?;
-    let r = apply(coffer, &seed)?;
+    let r = apply(coffer, seed)?;
     tracing::info!(
-        file = %path.display(),
+        file = %seed.name,
         created = r.created,
         updated = r.updated,
         unchanged = r.unchanged,

@@ -866,3 +866,51 @@ fn seed_schema_accepts_the_example() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `[seed] file` in the configuration file; a secret's value from a file beside the seed file,
+/// a key by alias only (no fixed ID) found again on the next start.
+#[tokio::test]
+async fn seed_file_from_the_configuration() {
+    let seed = "version: 1\naccounts:\n  \"000000000000\":\n    regions:\n      eu-central-1:\n        keys:\n          - aliases: [alias/by-alias]\n            description: no fixed id\n        secrets:\n          - name: from/file\n            kms_key: alias/by-alias\n            value: { file: value.txt }\n";
+    let mut s = Server::start(Options {
+        dev: true,
+        config: Some("[seed]\nfile = \"seed-conf.yaml\"\n".into()),
+        files: vec![
+            ("seed-conf.yaml".into(), seed.into()),
+            ("value.txt".into(), "from a file".into()),
+        ],
+        ..Options::default()
+    });
+    assert_eq!(applied(&s), (2, 0, 0), "{}", s.log());
+    let v = s
+        .secrets(PRIMARY)
+        .get_secret_value()
+        .secret_id("from/file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v.secret_string(), Some("from a file"));
+    let first = s
+        .kms(PRIMARY)
+        .describe_key()
+        .key_id("alias/by-alias")
+        .send()
+        .await
+        .unwrap();
+    s.terminate();
+    s.start_again();
+    assert_eq!(applied(&s), (0, 0, 2), "{}", s.log());
+    let again = s
+        .kms(PRIMARY)
+        .describe_key()
+        .key_id("alias/by-alias")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        first.key_metadata().unwrap().key_id(),
+        again.key_metadata().unwrap().key_id()
+    );
+    let keys = s.kms(PRIMARY).list_keys().send().await.unwrap();
+    assert_eq!(keys.keys().len(), 1, "a second key was made");
+}
