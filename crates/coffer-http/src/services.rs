@@ -316,6 +316,33 @@ impl Coffer {
         Ok(converted.len())
     }
 
+    /// Whether the store holds no record at all (a first start).
+    pub fn is_empty(&self) -> Result<bool, CoreError> {
+        Ok(self.store.table_counts()?.values().all(|n| *n == 0))
+    }
+
+    /// Runs `build` against a scratch in-memory deployment under this deployment's root key and
+    /// clock, then writes everything it made into this (empty) store in one transaction: a
+    /// first start's seed file costs one commit instead of one per entry. Refused when the
+    /// store holds anything.
+    pub fn build_in_scratch<R, E: From<CoreError>>(
+        &self,
+        build: impl FnOnce(&Coffer) -> Result<R, E>,
+    ) -> Result<R, E> {
+        if !self.is_empty()? {
+            return Err(CoreError::Store(StoreError::Backend(
+                "build_in_scratch needs an empty store".into(),
+            ))
+            .into());
+        }
+        let store: Arc<dyn Store> = Arc::new(coffer_store::MemoryStore::new());
+        let scratch = Coffer::open(store, self.root.clone(), self.clock.clone())?;
+        let out = build(&scratch)?;
+        let state = scratch.export_state()?;
+        self.import_state(state.records, &self.root)?;
+        Ok(out)
+    }
+
     /// Every service reads its state from the store again.
     fn reload(&self) -> Result<(), CoreError> {
         self.kms.reload()?;

@@ -940,13 +940,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                  POST /_coffer/state/export",
                 config::MEMORY_DATA_DIR
             );
+            if let Some(s) = &seed_file {
+                seed::apply_at_start(&coffer, s, false)?;
+            }
             let creds = coffer
                 .identity
                 .ensure_root_credentials(Some(dev_account.as_str()))?;
             tracing::info!(account = %creds.account_id, "root credentials (in memory only)");
-            if let Some(s) = &seed_file {
-                seed::apply_at_start(&coffer, s)?;
-            }
             return Ok((coffer, audit, root, None));
         }
         let lock = lock_data_dir(&data_dir)?;
@@ -964,6 +964,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                  `coffer operator seal-migrate`)"
             );
         }
+        // Seeded first: on a first start the seeded state is written in one transaction.
+        if let Some(s) = &seed_file {
+            seed::apply_at_start(&coffer, s, true)?;
+        }
         let new_account = coffer.identity.root_credentials().is_none();
         let creds = coffer
             .identity
@@ -974,9 +978,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!(account = %creds.account_id, path = %creds_path.display(), "root credentials written");
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
-        }
-        if let Some(s) = &seed_file {
-            seed::apply_at_start(&coffer, s)?;
         }
         Ok((coffer, audit, root, Some(lock)))
     });

@@ -1126,10 +1126,16 @@ fn apply_role(
 }
 
 /// Applies the seed file at start (the serving process): a conflict is an error that stops
-/// start-up; what was done is logged.
-pub fn apply_at_start(coffer: &Coffer, seed: &Loaded) -> anyhow::Result<()> {
+/// start-up; what was done is logged. With `batch`, a first start (an empty store) builds the
+/// seeded state in memory and writes it in one transaction (for a durable store, where every
+/// commit is an fsync).
+pub fn apply_at_start(coffer: &Coffer, seed: &Loaded, batch: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let r = apply(coffer, seed)?;
+    let r = if batch && coffer.is_empty()? {
+        coffer.build_in_scratch(|scratch| apply(scratch, seed))?
+    } else {
+        apply(coffer, seed)?
+    };
     tracing::info!(
         file = %seed.name,
         created = r.created,
