@@ -125,7 +125,12 @@ pub struct Ops {
     /// The state file's codec, for `POST /_coffer/state/export|import` in `--dev` (`None`:
     /// not offered).
     pub state: Option<Arc<StateHooks>>,
+    /// Writes the state as a seed file, for `GET /_coffer/admin/seed` (`None`: not offered).
+    pub seed_export: Option<Arc<SeedExport>>,
 }
+
+/// The current state as a seed file (YAML), with secret values when asked.
+pub type SeedExport = dyn Fn(&crate::Coffer, bool) -> Result<String, String> + Send + Sync;
 
 /// A passphrase given with a state call (`x-coffer-state-passphrase`), `None` when absent.
 pub type StatePassphrase = Option<zeroize::Zeroizing<String>>;
@@ -184,6 +189,7 @@ pub fn api_router(ops: Arc<Ops>, limits: &Limits, with_metrics: bool) -> Router 
         .route("/_coffer/health/ready", get(ready))
         .route("/_coffer/admin/status", get(status))
         .route("/_coffer/admin/rekey", axum::routing::post(rekey))
+        .route("/_coffer/admin/seed", get(seed_export))
         .route("/_coffer/state/export", axum::routing::post(state_export))
         .route("/_coffer/state/import", axum::routing::post(state_import));
     if with_metrics {
@@ -303,6 +309,38 @@ fn internal_failure(request_id: &str) -> Response {
         message: "We encountered an internal error. Please try again.".into(),
     };
     crate::json_error(&e, request_id)
+}
+
+/// `GET /_coffer/admin/seed[?values=true]`: the state as a seed file (`coffer seed export`),
+/// signed by an account's root user.
+async fn seed_export(State(ops): State<Arc<Ops>>, req: Request) -> Response {
+    let request_id = coffer_crypto::random::request_id();
+    let values = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "values=true"));
+    if let Err(resp) = admin_caller(&ops, req, "ExportSeed", &request_id) {
+        return *resp;
+    }
+    let Some(export) = ops.seed_export.clone() else {
+        return not_found();
+    };
+    let coffer = ops.app.coffer.clone();
+    match tokio::task::spawn_blocking(move || export(&coffer, values)).await {
+        Ok(Ok(yaml)) => {
+            let mut resp = (StatusCode::OK, yaml).into_response();
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/yaml"),
+            );
+            resp
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "seed export failed");
+            internal_failure(&request_id)
+        }
+        Err(_) => internal_failure(&request_id),
+    }
 }
 
 fn state_fault(f: &StateFault, request_id: &str) -> Response {

@@ -595,3 +595,96 @@ impl Kms {
         w.key(account, region, &id).map(|k| k.key_id.clone())
     }
 }
+
+/// A customer managed key as a seed file would declare it (`coffer seed export`): everything
+/// but its material, which never leaves Coffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedKey {
+    /// Owner.
+    pub account: String,
+    /// Its (primary) region.
+    pub region: String,
+    /// Key ID.
+    pub key_id: String,
+    /// `Description`.
+    pub description: String,
+    /// `KeySpec`.
+    pub spec: String,
+    /// `KeyUsage`.
+    pub usage: String,
+    /// `Origin`.
+    pub origin: String,
+    /// Multi-Region.
+    pub multi_region: bool,
+    /// Replica regions.
+    pub replicas: Vec<String>,
+    /// Tags.
+    pub tags: Vec<(String, String)>,
+    /// Key policy.
+    pub policy: String,
+    /// Rotation on, and its period.
+    pub rotation: (bool, Option<i64>),
+    /// Aliases in its region.
+    pub aliases: Vec<String>,
+}
+
+impl Kms {
+    /// Every customer managed key not pending deletion, in its primary region, sorted.
+    pub fn seed_export(&self) -> Vec<ExportedKey> {
+        let w = self.world.read();
+        let mut out = Vec::new();
+        for (account, keys) in &w.families {
+            for (key_id, fam) in keys {
+                let rec = &fam.rec;
+                if rec.key_manager != "CUSTOMER" {
+                    continue;
+                }
+                let Some(key) = w.key(account, &rec.primary_region, key_id) else {
+                    continue;
+                };
+                if matches!(
+                    key.state,
+                    KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+                ) {
+                    continue;
+                }
+                let mut replicas: Vec<String> = w
+                    .related_keys(account, key_id)
+                    .into_iter()
+                    .map(|k| k.region.clone())
+                    .filter(|r| *r != rec.primary_region)
+                    .collect();
+                replicas.sort();
+                let aliases = w
+                    .region(account, &rec.primary_region)
+                    .map(|r| {
+                        r.aliases
+                            .values()
+                            .filter(|a| &a.target_key_id == key_id)
+                            .map(|a| a.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(ExportedKey {
+                    account: account.clone(),
+                    region: rec.primary_region.clone(),
+                    key_id: key_id.clone(),
+                    description: key.description.clone(),
+                    spec: rec.key_spec.clone(),
+                    usage: rec.key_usage.clone(),
+                    origin: rec.origin.clone(),
+                    multi_region: rec.multi_region,
+                    replicas,
+                    tags: key.tags.clone(),
+                    policy: key.policy.clone(),
+                    rotation: (rec.rotation_enabled, rec.rotation_period_days),
+                    aliases,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.account, &a.region, &a.key_id).cmp(&(&b.account, &b.region, &b.key_id))
+        });
+        out
+    }
+}

@@ -104,6 +104,26 @@ enum SeedCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Write a running server's state as a seed file on stdout (customer managed keys with
+    /// their IDs but never their material, aliases, secrets without values unless asked), to
+    /// capture a hand-made setup. A SigV4-signed call by an account's root user.
+    Export {
+        /// The server, e.g. http://127.0.0.1:4566.
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        /// Include every secret's current value (the output is then a secret).
+        #[arg(long)]
+        with_values: bool,
+        /// Credentials file (AWS shared-credentials format); default: the environment.
+        #[arg(long, value_name = "FILE")]
+        credentials_file: Option<PathBuf>,
+        /// Profile in the credentials file.
+        #[arg(long)]
+        profile: Option<String>,
+        /// PEM CA certificates to trust for https://.
+        #[arg(long, value_name = "FILE")]
+        ca_bundle: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -356,6 +376,21 @@ fn main() -> ExitCode {
         Command::Store(StoreCommand::Migrate(args)) => migrate::migrate_command(&args, &env_vars()),
         Command::State(command) => state::state_command(&command),
         Command::Seed(SeedCommand::Check { file }) => seed::check_command(&file, "000000000000"),
+        Command::Seed(SeedCommand::Export {
+            endpoint,
+            with_values,
+            credentials_file,
+            profile,
+            ca_bundle,
+        }) => runtime().and_then(|rt| {
+            rt.block_on(seed_export(
+                &endpoint,
+                with_values,
+                credentials_file.as_deref(),
+                profile.as_deref(),
+                ca_bundle.as_deref(),
+            ))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1036,6 +1071,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         scheduler: scheduler_state.clone(),
         persist_keyring: Some(persist_keyring(&config)?),
         state: config.dev.then(state_hooks),
+        seed_export: Some(Arc::new(|coffer: &Coffer, values: bool| {
+            seed::export(coffer, values).map_err(|e| format!("{e:#}"))
+        })),
     });
     let limits = Limits {
         max_header_bytes: config.limits.max_header_bytes,
@@ -1349,6 +1387,34 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         },
         if s["last_failed"].as_bool() == Some(true) { " (FAILED)" } else { "" },
     );
+    Ok(())
+}
+
+/// `coffer seed export`: `GET /_coffer/admin/seed`, printed as it is.
+async fn seed_export(
+    endpoint: &str,
+    with_values: bool,
+    credentials_file: Option<&Path>,
+    profile: Option<&str>,
+    ca_bundle: Option<&Path>,
+) -> anyhow::Result<()> {
+    let creds = client::credentials(credentials_file, profile)?;
+    let url = format!(
+        "{}/_coffer/admin/seed{}",
+        endpoint.trim_end_matches('/'),
+        if with_values { "?values=true" } else { "" }
+    );
+    let reply = client::get(&url, Some(&creds), ca_bundle, Duration::from_secs(60)).await?;
+    if reply.status != 200 {
+        bail!(
+            "{endpoint} refused: HTTP {}: {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body).trim()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&reply.body)?;
+    out.flush()?;
     Ok(())
 }
 

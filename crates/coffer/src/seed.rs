@@ -708,7 +708,10 @@ fn apply_secret(
     let ctx = coffer_kms::seed::root_context(account, region);
     let sm = &coffer.secrets;
     if let Some(k) = &s.kms_key {
-        if !k.starts_with("arn:") && coffer.kms.seed_lookup(account, region, k).is_none() {
+        if !k.starts_with("arn:")
+            && !k.starts_with("alias/aws/")
+            && coffer.kms.seed_lookup(account, region, k).is_none()
+        {
             bail!("kms_key {k} is not a key in {account} {region}");
         }
     }
@@ -1166,4 +1169,167 @@ pub fn check_command(path: &Path, account: &str) -> anyhow::Result<()> {
         seed.file.accounts.len()
     );
     Ok(())
+}
+
+/// One region's exported (keys, secrets).
+type Exported = (Vec<serde_json::Value>, Vec<serde_json::Value>);
+
+/// The current state as a seed file (`coffer seed export`): customer managed KMS keys (fixed
+/// IDs, spec, usage, origin, description, policy, tags, rotation, replicas, aliases; never
+/// their material) and secrets (description, KMS key, tags, replicas, resource policy, and their
+/// current value only when `with_values`). YAML.
+pub fn export(coffer: &Coffer, with_values: bool) -> anyhow::Result<String> {
+    use coffer_model::secretsmanager::*;
+    use serde_json::{json, Map, Value};
+    let mut accounts: BTreeMap<String, BTreeMap<String, Exported>> = BTreeMap::new();
+    let map_of = |tags: &[(String, String)]| -> Value {
+        Value::Object(tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+    };
+    let doc = |s: &str| serde_json::from_str::<Value>(s).unwrap_or_else(|_| json!(s));
+    for k in coffer.kms.seed_export() {
+        let mut e = Map::new();
+        e.insert("id".into(), json!(k.key_id));
+        if !k.description.is_empty() {
+            e.insert("description".into(), json!(k.description));
+        }
+        e.insert("spec".into(), json!(k.spec));
+        e.insert("usage".into(), json!(k.usage));
+        if k.origin != "AWS_KMS" {
+            e.insert("origin".into(), json!(k.origin));
+        }
+        e.insert("policy".into(), doc(&k.policy));
+        if !k.tags.is_empty() {
+            e.insert("tags".into(), map_of(&k.tags));
+        }
+        if k.spec == "SYMMETRIC_DEFAULT" && k.origin == "AWS_KMS" {
+            let mut r = Map::new();
+            r.insert("enabled".into(), json!(k.rotation.0));
+            if let (true, Some(p)) = (k.rotation.0, k.rotation.1) {
+                r.insert("period_days".into(), json!(p));
+            }
+            e.insert("rotation".into(), Value::Object(r));
+        }
+        if !k.replicas.is_empty() {
+            e.insert("replicas".into(), json!(k.replicas));
+        }
+        if !k.aliases.is_empty() {
+            e.insert("aliases".into(), json!(k.aliases));
+        }
+        accounts
+            .entry(k.account)
+            .or_default()
+            .entry(k.region)
+            .or_default()
+            .0
+            .push(Value::Object(e));
+    }
+    for (account, region, name) in coffer.secrets.secret_names() {
+        let ctx = coffer_kms::seed::root_context(&account, &region);
+        let id = Some(name.clone());
+        let d = coffer.secrets.describe_secret(
+            &ctx,
+            SecretIdRequest {
+                secret_id: id.clone(),
+            },
+        )?;
+        if d.deleted_date.is_some()
+            || d.primary_region.as_deref().is_some_and(|p| p != region)
+            || d.owning_service.is_some()
+        {
+            continue;
+        }
+        let mut e = Map::new();
+        e.insert("name".into(), json!(name));
+        if let Some(v) = &d.description {
+            e.insert("description".into(), json!(v));
+        }
+        if let Some(v) = &d.kms_key_id {
+            e.insert("kms_key".into(), json!(v));
+        }
+        if with_values {
+            if let Ok(v) = coffer.secrets.get_secret_value(
+                &ctx,
+                GetSecretValueRequest {
+                    secret_id: id.clone(),
+                    ..GetSecretValueRequest::default()
+                },
+            ) {
+                if let Some(s) = &v.secret_string {
+                    e.insert("value".into(), json!({ "string": s.0.as_str() }));
+                } else if let Some(b) = &v.secret_binary {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(&b.0[..]);
+                    e.insert("value".into(), json!({ "binary_base64": b64 }));
+                }
+            }
+        }
+        let replicas: Vec<Value> = d
+            .replication_status
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| {
+                let region = r.region?;
+                Some(match r.kms_key_id {
+                    Some(k) => json!({ "region": region, "kms_key": k }),
+                    None => json!(region),
+                })
+            })
+            .collect();
+        if !replicas.is_empty() {
+            e.insert("replicas".into(), Value::Array(replicas));
+        }
+        let policy = coffer.secrets.get_resource_policy(
+            &ctx,
+            NamedPolicyRequest {
+                secret_id: id,
+                policy_name: None,
+            },
+        )?;
+        if let Some(p) = &policy.resource_policy {
+            e.insert("policy".into(), doc(p));
+        }
+        let tags: Vec<(String, String)> = d
+            .tags
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+            .collect();
+        if !tags.is_empty() {
+            e.insert("tags".into(), map_of(&tags));
+        }
+        accounts
+            .entry(account)
+            .or_default()
+            .entry(region)
+            .or_default()
+            .1
+            .push(Value::Object(e));
+    }
+    let mut acc = Map::new();
+    for (account, regions) in accounts {
+        let mut rs = Map::new();
+        for (region, (keys, secrets)) in regions {
+            let mut r = Map::new();
+            if !keys.is_empty() {
+                r.insert("keys".into(), Value::Array(keys));
+            }
+            if !secrets.is_empty() {
+                r.insert("secrets".into(), Value::Array(secrets));
+            }
+            rs.insert(region, Value::Object(r));
+        }
+        acc.insert(account, json!({ "regions": rs }));
+    }
+    let file = json!({ "version": SEED_VERSION, "accounts": acc });
+    let yaml = serde_norway::to_string(&file)?;
+    Ok(format!(
+        "# Written by `coffer seed export`: every customer managed key (without its material: \
+         add material: to fix it)\n# and every secret{}.\n{yaml}",
+        if with_values {
+            ", WITH its current value: this file is a secret"
+        } else {
+            " (without values)"
+        }
+    ))
 }

@@ -544,6 +544,18 @@ impl SecretsManager {
         Ok(())
     }
 
+    /// `(account, region, name)` of every secret, sorted (for `coffer seed export`).
+    pub fn secret_names(&self) -> Vec<(String, String, String)> {
+        let st = self.state.read();
+        let mut out: Vec<_> = st
+            .secrets
+            .keys()
+            .map(|k| (k.account.clone(), k.region.clone(), k.name.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Empties memory (the dev reset; the caller clears the store).
     pub fn reset(&self) {
         let mut st = self.state.write();
