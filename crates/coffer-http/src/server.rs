@@ -122,7 +122,52 @@ pub struct Ops {
     /// Persists the root keyring through the seal, for `POST /_coffer/admin/rekey` (`None`:
     /// rekey is not offered).
     pub persist_keyring: Option<Arc<crate::services::PersistKeyring>>,
+    /// The state file's codec, for `POST /_coffer/state/export|import` in `--dev` (`None`:
+    /// not offered).
+    pub state: Option<Arc<StateHooks>>,
+    /// Writes the state as a seed file, for `GET /_coffer/admin/seed` (`None`: not offered).
+    pub seed_export: Option<Arc<SeedExport>>,
 }
+
+/// The current state as a seed file (YAML), with secret values when asked.
+pub type SeedExport = dyn Fn(&crate::Coffer, bool) -> Result<String, String> + Send + Sync;
+
+/// A passphrase given with a state call (`x-coffer-state-passphrase`), `None` when absent.
+pub type StatePassphrase = Option<zeroize::Zeroizing<String>>;
+
+/// Writes the running deployment's state file.
+pub type StateExport =
+    dyn Fn(&crate::Coffer, StatePassphrase) -> Result<Vec<u8>, StateFault> + Send + Sync;
+
+/// Replaces the running deployment's state with a state file's; answers a JSON summary.
+pub type StateImport = dyn Fn(&crate::Coffer, &[u8], StatePassphrase) -> Result<serde_json::Value, StateFault>
+    + Send
+    + Sync;
+
+/// What `POST /_coffer/state/export|import` call (the binary knows the file format).
+pub struct StateHooks {
+    /// `export`.
+    pub export: Box<StateExport>,
+    /// `import`.
+    pub import: Box<StateImport>,
+}
+
+/// A refused state call.
+#[derive(Debug, Clone)]
+pub struct StateFault {
+    /// The error code (`__type`).
+    pub code: &'static str,
+    /// The caller is at fault (400), else the server (500).
+    pub client: bool,
+    /// One line, never holding a passphrase or a secret.
+    pub message: String,
+}
+
+/// The header a state call's passphrase may come in.
+pub const STATE_PASSPHRASE_HEADER: &str = "x-coffer-state-passphrase";
+
+/// The largest state file `POST /_coffer/state/import` reads.
+const MAX_STATE_BYTES: usize = 512 * 1024 * 1024;
 
 impl std::fmt::Debug for Ops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,7 +188,10 @@ pub fn api_router(ops: Arc<Ops>, limits: &Limits, with_metrics: bool) -> Router 
         .route("/_coffer/health/live", get(live))
         .route("/_coffer/health/ready", get(ready))
         .route("/_coffer/admin/status", get(status))
-        .route("/_coffer/admin/rekey", axum::routing::post(rekey));
+        .route("/_coffer/admin/rekey", axum::routing::post(rekey))
+        .route("/_coffer/admin/seed", get(seed_export))
+        .route("/_coffer/state/export", axum::routing::post(state_export))
+        .route("/_coffer/state/import", axum::routing::post(state_import));
     if with_metrics {
         r = r.route("/metrics", get(metrics));
     }
@@ -261,6 +309,125 @@ fn internal_failure(request_id: &str) -> Response {
         message: "We encountered an internal error. Please try again.".into(),
     };
     crate::json_error(&e, request_id)
+}
+
+/// `GET /_coffer/admin/seed[?values=true]`: the state as a seed file (`coffer seed export`),
+/// signed by an account's root user.
+async fn seed_export(State(ops): State<Arc<Ops>>, req: Request) -> Response {
+    let request_id = coffer_crypto::random::request_id();
+    let values = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "values=true"));
+    if let Err(resp) = admin_caller(&ops, req, "ExportSeed", &request_id) {
+        return *resp;
+    }
+    let Some(export) = ops.seed_export.clone() else {
+        return not_found();
+    };
+    let coffer = ops.app.coffer.clone();
+    match tokio::task::spawn_blocking(move || export(&coffer, values)).await {
+        Ok(Ok(yaml)) => {
+            let mut resp = (StatusCode::OK, yaml).into_response();
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/yaml"),
+            );
+            resp
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "seed export failed");
+            internal_failure(&request_id)
+        }
+        Err(_) => internal_failure(&request_id),
+    }
+}
+
+fn state_fault(f: &StateFault, request_id: &str) -> Response {
+    let e = ApiError {
+        code: f.code,
+        status: if f.client {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        },
+        message: f.message.clone(),
+    };
+    crate::json_error(&e, request_id)
+}
+
+/// The state hooks of a `--dev` server, or the answer that they are not offered.
+fn state_hooks(ops: &Ops) -> Option<Arc<StateHooks>> {
+    ops.state.clone().filter(|_| ops.app.config.dev)
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found").into_response()
+}
+
+fn state_passphrase(headers: &HeaderMap) -> StatePassphrase {
+    headers
+        .get(STATE_PASSPHRASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| zeroize::Zeroizing::new(v.to_string()))
+}
+
+/// `POST /_coffer/state/export` (`--dev` only): the whole state as a state file.
+async fn state_export(State(ops): State<Arc<Ops>>, req: Request) -> Response {
+    let request_id = coffer_crypto::random::request_id();
+    let Some(hooks) = state_hooks(&ops) else {
+        return not_found();
+    };
+    let passphrase = state_passphrase(req.headers());
+    let coffer = ops.app.coffer.clone();
+    match tokio::task::spawn_blocking(move || (hooks.export)(&coffer, passphrase)).await {
+        Ok(Ok(bytes)) => {
+            tracing::info!(bytes = bytes.len(), "state exported");
+            let mut resp = (StatusCode::OK, bytes).into_response();
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/octet-stream"),
+            );
+            resp
+        }
+        Ok(Err(f)) => state_fault(&f, &request_id),
+        Err(_) => internal_failure(&request_id),
+    }
+}
+
+/// `POST /_coffer/state/import` (`--dev` only): the body, a state file, replaces the whole
+/// state in one transaction; refused with nothing changed when it cannot be read.
+async fn state_import(State(ops): State<Arc<Ops>>, req: Request) -> Response {
+    let request_id = coffer_crypto::random::request_id();
+    let Some(hooks) = state_hooks(&ops) else {
+        return not_found();
+    };
+    let passphrase = state_passphrase(req.headers());
+    let body = match axum::body::to_bytes(req.into_body(), MAX_STATE_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let f = StateFault {
+                code: "InvalidStateFileException",
+                client: true,
+                message: format!(
+                    "the request body could not be read (at most {MAX_STATE_BYTES} bytes)"
+                ),
+            };
+            return state_fault(&f, &request_id);
+        }
+    };
+    let coffer = ops.app.coffer.clone();
+    match tokio::task::spawn_blocking(move || (hooks.import)(&coffer, &body, passphrase)).await {
+        Ok(Ok(summary)) => {
+            tracing::info!(summary = %summary, "state imported: the whole state was replaced");
+            json(StatusCode::OK, &summary)
+        }
+        Ok(Err(f)) => {
+            tracing::warn!(code = f.code, error = %f.message, "state import refused; nothing changed");
+            state_fault(&f, &request_id)
+        }
+        Err(_) => internal_failure(&request_id),
+    }
 }
 
 /// `POST /_coffer/admin/rekey`: root-key rotation while serving (ADR 0015). Answers when every

@@ -10,7 +10,7 @@ use coffer_iam::sts::{Sts, StsError};
 use coffer_iam::{Iam, IamError};
 use coffer_kms::{Kms, KmsError};
 use coffer_secrets::{RotatorRegistry, RotatorsConfig, SecretsManager, SmError};
-use coffer_store::{Store, StoreError};
+use coffer_store::{Store, StoreError, Transaction};
 use std::sync::Arc;
 
 /// Why the services could not start or reset. Text for operators' logs.
@@ -52,6 +52,40 @@ pub struct RekeyReport {
     pub retired: Vec<u32>,
     /// Records rewritten.
     pub rewrapped: usize,
+}
+
+/// Tables a state export leaves out (see [`Coffer::export_state`]).
+const NOT_EXPORTED: &[&str] = &[coffer_kms::records::IMPORT_TABLE];
+
+/// One stored record, as a state file carries it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StateRecord {
+    /// The store table.
+    pub table: String,
+    /// The record's key.
+    pub key: String,
+    /// Its bytes as stored (root-wrapped fields wrapped).
+    pub value: Vec<u8>,
+}
+
+impl std::fmt::Debug for StateRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "StateRecord({}/{}, {} bytes)",
+            self.table,
+            self.key,
+            self.value.len()
+        )
+    }
+}
+
+/// What [`Coffer::export_state`] gives.
+pub struct ExportedState {
+    /// Every record.
+    pub records: Vec<StateRecord>,
+    /// The root keyring the records are wrapped under ([`RootKey::to_bytes`]).
+    pub root: zeroize::Zeroizing<Vec<u8>>,
 }
 
 /// Records re-wrapped per transaction (and per hold of a service's write lock).
@@ -200,6 +234,122 @@ impl Coffer {
         self.identity.reset();
         self.iam.reset();
         self.sts.reset();
+        Ok(())
+    }
+
+    /// The whole state for a state file: every record of every table as stored (root-wrapped
+    /// fields still wrapped) and the root keyring that opens them. What is kept in memory
+    /// between scheduler runs is flushed first. Outstanding import parameters are left out:
+    /// their tokens are bound to this deployment's root key and expire within a day.
+    pub fn export_state(&self) -> Result<ExportedState, CoreError> {
+        self.flush()?;
+        let mut records = Vec::new();
+        for table in self.store.table_counts()?.keys() {
+            if NOT_EXPORTED.contains(&table.as_str()) {
+                continue;
+            }
+            for (key, value) in self.store.scan(table)? {
+                records.push(StateRecord {
+                    table: table.clone(),
+                    key,
+                    value,
+                });
+            }
+        }
+        Ok(ExportedState {
+            records,
+            root: self.root.to_bytes(),
+        })
+    }
+
+    /// Replaces the whole state with `records`, whose root-wrapped fields are wrapped under
+    /// `from` (the exporting deployment's root keyring): each is re-wrapped under this
+    /// deployment's root key, the result is loaded into a scratch in-memory deployment first
+    /// (so a record any service cannot read is refused before anything changes), then one
+    /// store transaction deletes every record and writes the new ones, and every service
+    /// reloads its memory from the store. Returns how many records were written.
+    pub fn import_state(
+        &self,
+        records: Vec<StateRecord>,
+        from: &RootKey,
+    ) -> Result<usize, CoreError> {
+        let _one = self.rekeying.lock();
+        let mut converted = Vec::with_capacity(records.len());
+        for r in records {
+            let value = match r.table.as_str() {
+                coffer_kms::records::FAMILY_TABLE => {
+                    coffer_kms::transfer_family(&r.value, from, &self.root)?
+                }
+                coffer_iam::identity::ACCESS_KEY_TABLE => {
+                    Identity::transfer_record(&r.value, from, &self.root)?
+                }
+                coffer_iam::sts::SESSION_TABLE => Sts::transfer_record(&r.value, from, &self.root)?,
+                t if NOT_EXPORTED.contains(&t) => continue,
+                _ => r.value,
+            };
+            converted.push(StateRecord { value, ..r });
+        }
+        // Every service must be able to load the new state before the real one is touched.
+        let scratch: Arc<dyn Store> = Arc::new(coffer_store::MemoryStore::new());
+        let mut tx = Transaction::new();
+        for r in &converted {
+            tx.put(&r.table, &r.key, r.value.clone());
+        }
+        scratch.commit(&tx)?;
+        drop(Coffer::open(
+            scratch,
+            self.root.clone(),
+            self.clock.clone(),
+        )?);
+
+        let mut tx = Transaction::new();
+        for table in self.store.table_counts()?.keys() {
+            for (key, _) in self.store.scan(table)? {
+                tx.delete(table, &key);
+            }
+        }
+        for r in converted.iter() {
+            tx.put(&r.table, &r.key, r.value.clone());
+        }
+        self.store.commit(&tx)?;
+        self.reload()?;
+        Ok(converted.len())
+    }
+
+    /// Whether the store holds no record at all (a first start).
+    pub fn is_empty(&self) -> Result<bool, CoreError> {
+        Ok(self.store.table_counts()?.values().all(|n| *n == 0))
+    }
+
+    /// Runs `build` against a scratch in-memory deployment under this deployment's root key and
+    /// clock, then writes everything it made into this (empty) store in one transaction: a
+    /// first start's seed file costs one commit instead of one per entry. Refused when the
+    /// store holds anything.
+    pub fn build_in_scratch<R, E: From<CoreError>>(
+        &self,
+        build: impl FnOnce(&Coffer) -> Result<R, E>,
+    ) -> Result<R, E> {
+        if !self.is_empty()? {
+            return Err(CoreError::Store(StoreError::Backend(
+                "build_in_scratch needs an empty store".into(),
+            ))
+            .into());
+        }
+        let store: Arc<dyn Store> = Arc::new(coffer_store::MemoryStore::new());
+        let scratch = Coffer::open(store, self.root.clone(), self.clock.clone())?;
+        let out = build(&scratch)?;
+        let state = scratch.export_state()?;
+        self.import_state(state.records, &self.root)?;
+        Ok(out)
+    }
+
+    /// Every service reads its state from the store again.
+    fn reload(&self) -> Result<(), CoreError> {
+        self.kms.reload()?;
+        self.secrets.reload()?;
+        self.identity.reload()?;
+        self.iam.reload()?;
+        self.sts.reload()?;
         Ok(())
     }
 

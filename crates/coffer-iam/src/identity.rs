@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-const ACCESS_KEY_TABLE: &str = "iam_access_key";
+/// The store table of access keys.
+pub const ACCESS_KEY_TABLE: &str = "iam_access_key";
 const RECORD_VERSION: u32 = 1;
 
 /// Why identity state could not be read or written.
@@ -169,6 +170,33 @@ impl Identity {
                 .map_err(|e| IdentityError::Record(e.to_string()))?;
             Ok(self.root.needs_rewrap(&wrapped))
         })
+    }
+
+    /// Reads every access key from the store again (after a state import replaced it).
+    pub fn reload(&self) -> Result<(), IdentityError> {
+        let fresh = Identity::load(self.store.clone(), self.root.clone())?;
+        let keys = std::mem::take(&mut *fresh.keys.write());
+        *self.keys.write() = keys;
+        Ok(())
+    }
+
+    /// An access-key record (as stored, its secret wrapped under `from`) re-wrapped under
+    /// `to`: a state file's record moving to another deployment's root key.
+    pub fn transfer_record(
+        bytes: &[u8],
+        from: &RootKey,
+        to: &RootKey,
+    ) -> Result<Vec<u8>, IdentityError> {
+        let err = |e: String| IdentityError::Record(e);
+        let mut rec: AccessKeyRecord =
+            serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+        let wrapped = hex::decode(&rec.wrapped_secret).map_err(|e| err(e.to_string()))?;
+        let aad = aad(&rec.access_key_id);
+        let secret = from
+            .unwrap(&aad, &wrapped)
+            .map_err(|e| err(e.to_string()))?;
+        rec.wrapped_secret = hex::encode(to.wrap(&aad, &secret).map_err(|e| err(e.to_string()))?);
+        serde_json::to_vec(&rec).map_err(|e| err(e.to_string()))
     }
 
     /// Forgets in-memory keys (dev reset; the caller clears the store).

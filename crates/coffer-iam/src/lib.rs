@@ -453,6 +453,14 @@ impl Iam {
         })
     }
 
+    /// Reads every role and policy from the store again (after a state import replaced it).
+    pub fn reload(&self) -> Result<(), IamError> {
+        let fresh = Iam::load(self.store.clone(), self.clock.clone())?;
+        let st = std::mem::take(&mut *fresh.state.write());
+        *self.state.write() = st;
+        Ok(())
+    }
+
     /// Forgets everything in memory (the `--dev` reset; the caller clears the store).
     pub fn reset(&self) {
         *self.state.write() = State::default();

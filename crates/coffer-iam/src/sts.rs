@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-const SESSION_TABLE: &str = "sts_session";
+/// The store table of STS sessions.
+pub const SESSION_TABLE: &str = "sts_session";
 const RECORD_VERSION: u32 = 1;
 
 /// Why session state could not be read or written. Text for operators' logs.
@@ -183,6 +184,29 @@ impl Sts {
             clock,
             sessions: parking_lot::RwLock::new(sessions),
         })
+    }
+
+    /// Reads every session from the store again (after a state import replaced it).
+    pub fn reload(&self) -> Result<(), StsError> {
+        let fresh = Sts::load(self.store.clone(), self.root.clone(), self.clock.clone())?;
+        let sessions = std::mem::take(&mut *fresh.sessions.write());
+        *self.sessions.write() = sessions;
+        Ok(())
+    }
+
+    /// A session record (as stored, its secret wrapped under `from`) re-wrapped under `to`: a
+    /// state file's record moving to another deployment's root key.
+    pub fn transfer_record(
+        bytes: &[u8],
+        from: &RootKey,
+        to: &RootKey,
+    ) -> Result<Vec<u8>, StsError> {
+        let mut rec: SessionRecord = serde_json::from_slice(bytes).map_err(record_err)?;
+        let wrapped = hex::decode(&rec.wrapped_secret).map_err(record_err)?;
+        let aad = aad(&rec.access_key_id);
+        let secret = from.unwrap(&aad, &wrapped).map_err(record_err)?;
+        rec.wrapped_secret = hex::encode(to.wrap(&aad, &secret).map_err(record_err)?);
+        serde_json::to_vec(&rec).map_err(record_err)
     }
 
     /// Forgets every session (dev reset; the caller clears the store).

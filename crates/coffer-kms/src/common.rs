@@ -267,6 +267,9 @@ pub(crate) struct NewKey {
     pub description: String,
     pub policy: String,
     pub tags: Vec<(String, String)>,
+    /// A seed file's fixed key ID and material ID (`None`: random), and its `EXTERNAL`
+    /// material given at creation.
+    pub fixed: super::seed::Fixed,
 }
 
 impl Kms {

@@ -14,7 +14,7 @@
 
 use super::ops;
 use super::records::*;
-use super::state::{Family, World};
+use super::state::{Family, MaterialKey, World};
 use super::{key_arn, Kms, KmsError};
 use crate::common::require_key_id;
 use base64::Engine;
@@ -268,7 +268,10 @@ impl Kms {
     }
 
     /// Checks that `raw` is key material of `spec`, as AWS requires it.
-    fn check_material(spec: KeySpec, raw: &[u8]) -> Result<super::state::MaterialKey, KmsError> {
+    pub(crate) fn check_material(
+        spec: KeySpec,
+        raw: &[u8],
+    ) -> Result<super::state::MaterialKey, KmsError> {
         let incorrect = |what: String| KmsError::IncorrectKeyMaterial(what);
         match spec {
             KeySpec::SymmetricDefault => {
@@ -388,9 +391,27 @@ impl Kms {
         let raw = self.unwrap_imported(token_rec, encrypted.as_slice())?;
         let spec = Self::spec_of(&fam.rec)?;
         let material = Self::check_material(spec, &raw)?;
-        let id = self.imported_material_id(&key.account, &key.key_id, &raw);
-        let id_hex = hex::encode(id);
+        let mut id = self.imported_material_id(&key.account, &key.key_id, &raw);
         let known = fam.rec.imported_material_id.clone();
+        // Material whose ID was not derived under this root key (a seed file's, or one brought
+        // by a state file from another deployment) is recognised by its bytes.
+        if let Some(k) = &known {
+            let mut kid = [0u8; 32];
+            if hex::decode_to_slice(k, &mut kid).is_ok() && kid != id {
+                let same = fam.material(&kid).is_some_and(|m| {
+                    let held: &[u8] = match &m.key {
+                        MaterialKey::Symmetric(k) => k.expose_bytes(),
+                        MaterialKey::Pair(k) => k.private_key_der(),
+                        MaterialKey::Hmac(k) => k.expose_bytes(),
+                    };
+                    coffer_crypto::digest::constant_time_eq(held, &raw[..])
+                });
+                if same {
+                    id = kid;
+                }
+            }
+        }
+        let id_hex = hex::encode(id);
         let import_type = req.import_type.as_deref().unwrap_or(if known.is_some() {
             "EXISTING_KEY_MATERIAL"
         } else {

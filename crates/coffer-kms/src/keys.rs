@@ -107,16 +107,17 @@ impl Kms {
             description,
             policy,
             tags,
+            fixed,
         } = new;
-        let origin = if material.is_some() {
+        let origin = if material.is_some() && !fixed.external {
             "AWS_KMS"
         } else {
             "EXTERNAL"
         };
-        let key_id = if multi_region {
-            format!("mrk-{}", uuid::Uuid::new_v4().simple())
-        } else {
-            uuid::Uuid::new_v4().to_string()
+        let key_id = match fixed.key_id {
+            Some(id) => id,
+            None if multi_region => format!("mrk-{}", uuid::Uuid::new_v4().simple()),
+            None => uuid::Uuid::new_v4().to_string(),
         };
         let mut fam = FamilyRecord {
             v: RECORD_VERSION,
@@ -136,11 +137,26 @@ impl Kms {
             materials: Vec::new(),
             imported_material_id: None,
         };
-        let material = match material {
-            Some(m) => Some(self.add_material(&mut fam, m, None)?),
-            None => None,
+        let material = match (material, fixed.material_id) {
+            (Some(m), Some(id)) => Some(self.add_material_with_id(&mut fam, m, None, id)?),
+            (Some(m), None) => Some(self.add_material(&mut fam, m, None)?),
+            (None, _) => None,
         };
         let now = self.clock.now();
+        let imported = match (&material, fixed.external) {
+            (Some(m), true) => {
+                let id = hex::encode(m.id);
+                fam.imported_material_id = Some(id.clone());
+                Some(ImportedMaterial {
+                    material_id: id,
+                    expiration_model: "KEY_MATERIAL_DOES_NOT_EXPIRE".into(),
+                    valid_to: None,
+                    description: None,
+                    imported_at: now,
+                })
+            }
+            _ => None,
+        };
         let key = KeyRecord {
             v: RECORD_VERSION,
             account: ctx.account_id.clone(),
@@ -157,7 +173,7 @@ impl Kms {
             deletion_date: None,
             pending_window_days: None,
             tags,
-            imported: None,
+            imported,
             tracking_start: Some(now),
         };
         let mut tx = Transaction::new();
@@ -177,6 +193,18 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         req: CreateKeyRequest,
+    ) -> Result<KeyMetadataResponse, KmsError> {
+        self.create_key_fixed(ctx, req, None, None)
+    }
+
+    /// `CreateKey` with a seed file's fixed key ID and material (checked against the spec);
+    /// `fixed_material` is the raw material with whether it is `EXTERNAL`.
+    pub(crate) fn create_key_fixed(
+        &self,
+        ctx: &RequestContext,
+        req: CreateKeyRequest,
+        fixed_id: Option<String>,
+        fixed_material: Option<(&[u8], bool)>,
     ) -> Result<KeyMetadataResponse, KmsError> {
         let mut v = Validator::new();
         validate_policy(&mut v, &req.policy);
@@ -262,12 +290,43 @@ impl Kms {
         };
         let mut tags = Vec::new();
         merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
-        let material = if origin == "EXTERNAL" {
-            None
-        } else {
-            Some(Self::generate_material(spec)?)
+        let mut fixed = crate::seed::Fixed {
+            key_id: fixed_id,
+            ..Default::default()
+        };
+        let material = match fixed_material {
+            Some((raw, external)) => {
+                let multi = req.multi_region.unwrap_or(false);
+                let key_id = fixed
+                    .key_id
+                    .get_or_insert_with(|| {
+                        if multi {
+                            format!("mrk-{}", uuid::Uuid::new_v4().simple())
+                        } else {
+                            uuid::Uuid::new_v4().to_string()
+                        }
+                    })
+                    .clone();
+                fixed.material_id = Some(crate::seed::seeded_material_id(
+                    &ctx.account_id,
+                    &key_id,
+                    raw,
+                ));
+                fixed.external = external;
+                Some(Self::check_material(spec, raw)?)
+            }
+            None if origin == "EXTERNAL" => None,
+            None => Some(Self::generate_material(spec)?),
         };
         let mut w = self.world.write();
+        if let Some(id) = &fixed.key_id {
+            if w.family(&ctx.account_id, id).is_some() {
+                return Err(KmsError::AlreadyExists(format!(
+                    "A KMS key with ID {id} already exists in account {}.",
+                    ctx.account_id
+                )));
+            }
+        }
         let new = NewKey {
             spec,
             usage,
@@ -277,6 +336,7 @@ impl Kms {
             description: req.description.unwrap_or_default(),
             policy,
             tags,
+            fixed,
         };
         let key = self.create_key_internal(&mut w, ctx, new)?;
         let fam = w

@@ -24,11 +24,13 @@ pub mod provider;
 mod rekey;
 mod rotation;
 mod schedule;
+pub mod seed;
 mod tags;
 mod usage;
 
 pub use error::KmsError;
 pub use records::KeyState;
+pub use rekey::transfer_family;
 
 use base64::Engine;
 use coffer_core::{Clock, RequestContext};

@@ -79,6 +79,7 @@ impl KeyProvider for Kms {
                     .into(),
             policy,
             tags: Vec::new(),
+            fixed: Default::default(),
         };
         let key = self.create_key_internal(&mut w, ctx, new)?;
         let now = self.clock.now();

@@ -7,6 +7,7 @@ use super::records::{FamilyRecord, ImportTokenRecord, FAMILY_TABLE, IMPORT_TABLE
 use super::{material_aad, Kms};
 use crate::error::KmsError;
 use base64::Engine;
+use coffer_crypto::RootKey;
 use coffer_store::Transaction;
 
 fn b64(s: &str) -> Result<Vec<u8>, KmsError> {
@@ -114,4 +115,27 @@ impl Kms {
         })?;
         Ok(families + imports)
     }
+
+    /// Reads every KMS record from the store again, replacing what memory holds (after the
+    /// store was replaced underneath, by a state import).
+    pub fn reload(&self) -> Result<(), KmsError> {
+        let fresh = Kms::load(self.store.clone(), self.root.clone(), self.clock.clone())?;
+        let world = std::mem::take(&mut *fresh.world.write());
+        let usage = std::mem::take(&mut *fresh.usage.lock());
+        *self.world.write() = world;
+        *self.usage.lock() = usage;
+        Ok(())
+    }
+}
+
+/// A `kms_family` record (as stored, every material wrapped under `from`) with its material
+/// re-wrapped under `to`: a state file's record moving to another deployment's root key.
+pub fn transfer_family(bytes: &[u8], from: &RootKey, to: &RootKey) -> Result<Vec<u8>, KmsError> {
+    let mut rec: FamilyRecord = serde_json::from_slice(bytes)?;
+    for m in &mut rec.materials {
+        let aad = material_aad(&rec.account, &rec.key_id, &m.id);
+        let raw = from.unwrap(&aad, &b64(&m.wrapped)?)?;
+        m.wrapped = base64::engine::general_purpose::STANDARD.encode(to.wrap(&aad, &raw)?);
+    }
+    Ok(serde_json::to_vec(&rec)?)
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
-pub use passphrase::{Argon2Params, OWASP_MINIMUMS};
+pub use passphrase::{derive_key, Argon2Params, OWASP_MINIMUMS};
 
 /// The `file` seal's file in a data directory.
 pub const PLAIN_FILE: &str = "root-key";

@@ -128,6 +128,31 @@ fn derive(
     Ok(out)
 }
 
+/// A 32-byte key derived from `passphrase` and `salt` with Argon2id (version 0x13) at
+/// `params` (not checked against OWASP's minimums here: a reader takes the file's costs).
+pub fn derive_key(
+    passphrase: &[u8],
+    salt: &[u8],
+    params: &Argon2Params,
+) -> Result<Zeroizing<[u8; 32]>, SealError> {
+    let argon = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            Some(32),
+        )
+        .map_err(|e| SealError::Config(format!("Argon2id parameters: {e}")))?,
+    );
+    let mut out = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase, salt, &mut out[..])
+        .map_err(|e| SealError::Config(format!("Argon2id: {e}")))?;
+    Ok(out)
+}
+
 pub(crate) fn wrap(
     config: &SealConfig,
     params: &serde_json::Value,

@@ -211,14 +211,14 @@ const COUNTED: &[(&str, &str)] = &[
     ("iam_policy", "iam_policies"),
 ];
 
-fn counts(tables: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+pub(crate) fn counts(tables: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     COUNTED
         .iter()
         .map(|(table, name)| (name.to_string(), tables.get(*table).copied().unwrap_or(0)))
         .collect()
 }
 
-fn counts_line(counts: &BTreeMap<String, u64>) -> String {
+pub(crate) fn counts_line(counts: &BTreeMap<String, u64>) -> String {
     COUNTED
         .iter()
         .map(|(_, name)| {
@@ -322,7 +322,7 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Creates `path` for writing with mode 0600; it must not exist.
-fn create_private(path: &Path) -> anyhow::Result<File> {
+pub(crate) fn create_private(path: &Path) -> anyhow::Result<File> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -356,6 +356,70 @@ fn write_part_header<W: Write>(w: &mut W, name: &str, len: u64) -> io::Result<()
     w.write_all(&name_len.to_be_bytes())?;
     w.write_all(name.as_bytes())?;
     w.write_all(&len.to_be_bytes())
+}
+
+/// The backup's part stream in memory, as a state file (`crate::state`) carries it inside
+/// its encryption: `part*` then `end` (the 'E' and the SHA-256 of everything before it).
+pub(crate) fn frame_parts(parts: &[(&str, &[u8])]) -> io::Result<Zeroizing<Vec<u8>>> {
+    let total: usize = parts.iter().map(|(n, b)| 11 + n.len() + b.len()).sum();
+    let mut out = Zeroizing::new(Vec::with_capacity(total + 33));
+    for (name, bytes) in parts {
+        write_part_header(&mut *out, name, bytes.len() as u64)?;
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'E');
+    let end = coffer_crypto::digest::sha256(&out);
+    out.extend_from_slice(&end);
+    Ok(out)
+}
+
+/// Reads what [`frame_parts`] wrote: the parts by name, in order, once the end marker's
+/// SHA-256 matches and nothing follows it. The error says what is wrong, for a message.
+pub(crate) fn parse_parts(bytes: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
+    let mut parts = Vec::new();
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let end = at
+            .checked_add(n)
+            .filter(|e| *e <= bytes.len())
+            .ok_or_else(|| "a part runs past the end".to_string())?;
+        let s = &bytes[*at..end];
+        *at = end;
+        Ok(s)
+    };
+    loop {
+        let tag = take(&mut at, 1).map_err(|_| "it has no end marker".to_string())?[0];
+        match tag {
+            b'E' => {
+                let expected = coffer_crypto::digest::sha256(&bytes[..at]);
+                let end = take(&mut at, 32)?;
+                if !coffer_crypto::digest::constant_time_eq(&expected, end) {
+                    return Err("the SHA-256 at its end does not match".into());
+                }
+                if at != bytes.len() {
+                    return Err("bytes follow its end marker".into());
+                }
+                return Ok(parts);
+            }
+            b'P' => {}
+            other => {
+                return Err(format!(
+                    "unexpected byte {other:#04x} where a part should start"
+                ))
+            }
+        }
+        let n = take(&mut at, 2)?;
+        let name_len = usize::from(u16::from_be_bytes([n[0], n[1]]));
+        let name = String::from_utf8(take(&mut at, name_len)?.to_vec())
+            .map_err(|_| "a part name is not UTF-8".to_string())?;
+        let l = take(&mut at, 8)?;
+        let mut len8 = [0u8; 8];
+        len8.copy_from_slice(l);
+        let len = usize::try_from(u64::from_be_bytes(len8))
+            .map_err(|_| format!("part {name} is too long"))?;
+        let body = take(&mut at, len)?;
+        parts.push((name, body));
+    }
 }
 
 /// Writes a backup of `data_dir` to the new file `out`: `snapshot` writes the store's

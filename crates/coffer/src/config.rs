@@ -27,7 +27,11 @@ pub const SECTIONS: &[&str] = &[
     "audit",
     "backup",
     "seal",
+    "seed",
 ];
+
+/// The `data_dir` that means no disk at all: an in-memory store and root key (`dev` only).
+pub const MEMORY_DATA_DIR: &str = ":memory:";
 
 /// The keys outside any section.
 pub const TOP_LEVEL: &[&str] = &[
@@ -88,6 +92,8 @@ pub struct Config {
     pub backup: Backup,
     /// `[seal]`
     pub seal: Seal,
+    /// `[seed]`
+    pub seed: Seed,
 }
 
 impl Default for Config {
@@ -111,6 +117,7 @@ impl Default for Config {
             audit: Audit::default(),
             backup: Backup::default(),
             seal: Seal::default(),
+            seed: Seed::default(),
         }
     }
 }
@@ -324,6 +331,15 @@ pub struct Rotators {
     pub file: Option<PathBuf>,
     /// Rotators written here (`[[rotators.rotator]]`), the same tables as in the file.
     pub rotator: Vec<RotatorConfig>,
+}
+
+/// `[seed]`: a seed file applied at every start (ADR 0016).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Seed {
+    /// The seed file (YAML, or JSON if its name ends in `.json`).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub file: Option<PathBuf>,
 }
 
 /// `[limits]`
@@ -652,6 +668,8 @@ pub struct Flags {
     pub scheduler_interval: Option<u64>,
     /// `--rotators`
     pub rotators: Option<PathBuf>,
+    /// `--seed`
+    pub seed: Option<PathBuf>,
 }
 
 /// A configuration problem: one line naming the file and line, the variable or the flag.
@@ -747,11 +765,50 @@ impl Config {
         {
             self.rotators.file = Some(r.clone());
         }
+        if let Some(f) = flags
+            .seed
+            .as_ref()
+            .filter(|_| !from_env(Some("seed"), "file"))
+        {
+            self.seed.file = Some(f.clone());
+        }
+    }
+
+    /// Whether `data_dir` is [`MEMORY_DATA_DIR`]: no disk at all (with `dev` only).
+    pub fn in_memory(&self) -> bool {
+        self.data_dir.as_os_str() == MEMORY_DATA_DIR
     }
 
     /// What the types alone cannot say.
     pub fn check(&self) -> Result<(), ConfigError> {
         let err = |s: String| Err(ConfigError(s));
+        if self.in_memory() {
+            if !self.dev {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?} keeps nothing (no database, no root key on \
+                     disk) and is for throwaway --dev servers only: add --dev, or give a \
+                     directory"
+                ));
+            }
+            if self.store.kind == StoreKind::Postgres {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?} with [store] kind = \"postgres\": the \
+                     in-memory mode has no store of its own to choose"
+                ));
+            }
+            if !self.backup.interval.is_zero() {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?} with [backup] interval: there is nothing on \
+                     disk to back up (use `POST /_coffer/state/export`)"
+                ));
+            }
+            if self.audit.on() && self.audit.file.is_none() && !self.audit.stdout {
+                return err(format!(
+                    "data_dir = {MEMORY_DATA_DIR:?}: the audit trail has no data directory to \
+                     live in: set [audit] file or stdout"
+                ));
+            }
+        }
         match (&self.tls.cert_file, &self.tls.key_file) {
             (Some(_), None) => return err("[tls] cert_file is set but key_file is not".into()),
             (None, Some(_)) => return err("[tls] key_file is set but cert_file is not".into()),

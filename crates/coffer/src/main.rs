@@ -5,6 +5,8 @@ mod backup;
 mod client;
 mod config;
 mod migrate;
+mod seed;
+mod state;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers
 /// across worker threads, where glibc's malloc/free cost about 15% of the CPU of an Encrypt under
@@ -84,6 +86,44 @@ enum Command {
     /// Restore a backup file into a new data directory (checked first; nothing is written
     /// when it is refused).
     Restore(backup::RestoreArgs),
+    /// Export or import the whole state as one passphrase-encrypted file (for CI: prepare a
+    /// state once, load it in every job).
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Work with seed files (applied at start by `coffer serve --seed FILE`).
+    #[command(subcommand)]
+    Seed(SeedCommand),
+}
+
+#[derive(Subcommand)]
+enum SeedCommand {
+    /// Validate a seed file without starting anything: parsed, checked, and applied to a
+    /// scratch in-memory deployment so that every service's own checks run.
+    Check {
+        /// The seed file (YAML, or JSON if the name ends in `.json`).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Write a running server's state as a seed file on stdout (customer managed keys with
+    /// their IDs but never their material, aliases, secrets without values unless asked), to
+    /// capture a hand-made setup. A SigV4-signed call by an account's root user.
+    Export {
+        /// The server, e.g. http://127.0.0.1:4566.
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        /// Include every secret's current value (the output is then a secret).
+        #[arg(long)]
+        with_values: bool,
+        /// Credentials file (AWS shared-credentials format); default: the environment.
+        #[arg(long, value_name = "FILE")]
+        credentials_file: Option<PathBuf>,
+        /// Profile in the credentials file.
+        #[arg(long)]
+        profile: Option<String>,
+        /// PEM CA certificates to trust for https://.
+        #[arg(long, value_name = "FILE")]
+        ca_bundle: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,7 +247,7 @@ struct ServeArgs {
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// Directory holding the database, the root key and the root credentials [key: data_dir;
-    /// default coffer-data].
+    /// default coffer-data]. `:memory:` (with --dev only): no disk at all, nothing survives.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Local-testing mode: any well-formed credentials are accepted and the reset endpoints
@@ -225,6 +265,11 @@ struct ServeArgs {
     /// if the name ends in `.json`) [key: rotators.file].
     #[arg(long)]
     rotators: Option<PathBuf>,
+    /// A seed file applied at start, idempotently: KMS keys (fixed IDs, imported material),
+    /// aliases, secrets, IAM roles and policies (YAML, or JSON if the name ends in `.json`)
+    /// [key: seed.file].
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -329,6 +374,23 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup::backup_command(&args, &env_vars()),
         Command::Restore(args) => backup::restore_command(&args, &env_vars()),
         Command::Store(StoreCommand::Migrate(args)) => migrate::migrate_command(&args, &env_vars()),
+        Command::State(command) => state::state_command(&command),
+        Command::Seed(SeedCommand::Check { file }) => seed::check_command(&file, "000000000000"),
+        Command::Seed(SeedCommand::Export {
+            endpoint,
+            with_values,
+            credentials_file,
+            profile,
+            ca_bundle,
+        }) => runtime().and_then(|rt| {
+            rt.block_on(seed_export(
+                &endpoint,
+                with_values,
+                credentials_file.as_deref(),
+                profile.as_deref(),
+                ca_bundle.as_deref(),
+            ))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -374,6 +436,9 @@ fn config_check(path: &Path) -> anyhow::Result<()> {
         coffer_http::tls::load(&files)?;
     }
     rotators(&config)?;
+    if let Some(f) = &config.seed.file {
+        seed::Loaded::read(f)?;
+    }
     println!(
         "{}: OK (listen {}{}, data_dir {}, store {})",
         path.display(),
@@ -606,6 +671,16 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
     Ok((coffer, created, root))
 }
 
+/// `data_dir = ":memory:"` (`--dev` only): an in-memory store and a root key that never
+/// leaves the process.
+fn open_memory() -> anyhow::Result<(Arc<Coffer>, RootKey)> {
+    let root = RootKey::generate().context("generating the in-memory root key")?;
+    let backend: Arc<dyn coffer_store::Store> = Arc::new(coffer_store::MemoryStore::new());
+    let store = Arc::new(coffer_http::metrics::MeteredStore(backend));
+    let coffer = Arc::new(Coffer::open(store, root.clone(), Arc::new(SystemClock))?);
+    Ok((coffer, root))
+}
+
 /// The PostgreSQL store of `[store]`, claimed for this process (one node per database).
 fn open_postgres(config: &Config) -> anyhow::Result<coffer_store::PostgresStore> {
     let pg = coffer_store::PostgresStore::open(config.store.postgres_options()?)
@@ -623,6 +698,10 @@ fn open_postgres(config: &Config) -> anyhow::Result<coffer_store::PostgresStore>
 
 /// Writes the root keyring back through the configured seal (a rekey's two persists).
 fn persist_keyring(config: &Config) -> anyhow::Result<Arc<coffer_http::services::PersistKeyring>> {
+    if config.in_memory() {
+        // Nothing is persisted: the keyring lives and dies with the process.
+        return Ok(Arc::new(|_: &RootKey| Ok(())));
+    }
     let dir = config.data_dir.clone();
     let seal = seal_config(config)?;
     Ok(Arc::new(move |root: &RootKey| {
@@ -838,6 +917,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
         dev_account: args.dev_account,
         scheduler_interval: args.scheduler_interval,
         rotators: args.rotators,
+        seed: args.seed,
     };
     Ok(Config::load(args.config.as_deref(), &env_vars(), &flags)?)
 }
@@ -851,6 +931,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let rotators = rotators(&config)?;
+    // The seed file is read and checked before the data directory is touched.
+    let seed_file = config
+        .seed
+        .file
+        .as_deref()
+        .map(seed::Loaded::read)
+        .transpose()?;
     let api_tcp = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -879,6 +966,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (dev, dev_account) = (config.dev, config.dev_account.clone());
     let audit_cfg = config.clone();
     let open = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        if audit_cfg.in_memory() {
+            let (coffer, root) = open_memory()?;
+            let audit = open_audit(&audit_cfg, &root)?;
+            tracing::warn!(
+                "data_dir = {}: nothing is written to disk and nothing survives this process \
+                 (every key, secret and role is gone when it stops); export what you need with \
+                 POST /_coffer/state/export",
+                config::MEMORY_DATA_DIR
+            );
+            if let Some(s) = &seed_file {
+                seed::apply_at_start(&coffer, s, false)?;
+            }
+            let creds = coffer
+                .identity
+                .ensure_root_credentials(Some(dev_account.as_str()))?;
+            tracing::info!(account = %creds.account_id, "root credentials (in memory only)");
+            return Ok((coffer, audit, root, None));
+        }
         let lock = lock_data_dir(&data_dir)?;
         let (coffer, created, root) = open_store(&audit_cfg)?;
         let audit = open_audit(&audit_cfg, &root)?;
@@ -894,6 +999,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                  `coffer operator seal-migrate`)"
             );
         }
+        // Seeded first: on a first start the seeded state is written in one transaction.
+        if let Some(s) = &seed_file {
+            seed::apply_at_start(&coffer, s, true)?;
+        }
         let new_account = coffer.identity.root_credentials().is_none();
         let creds = coffer
             .identity
@@ -905,7 +1014,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             tracing::info!(account = %creds.account_id, "root credentials");
         }
-        Ok((coffer, audit, root, lock))
+        Ok((coffer, audit, root, Some(lock)))
     });
     let (coffer, audit, root, _lock) = tokio::select! {
         r = open => r.context("start-up task failed")??,
@@ -953,10 +1062,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         started: Instant::now(),
         version: VERSION,
         commit: COMMIT,
-        store_kind: config.store.kind.as_str(),
+        store_kind: if config.in_memory() {
+            "memory"
+        } else {
+            config.store.kind.as_str()
+        },
         tls: tls.is_some(),
         scheduler: scheduler_state.clone(),
         persist_keyring: Some(persist_keyring(&config)?),
+        state: config.dev.then(state_hooks),
+        seed_export: Some(Arc::new(|coffer: &Coffer, values: bool| {
+            seed::export(coffer, values).map_err(|e| format!("{e:#}"))
+        })),
     });
     let limits = Limits {
         max_header_bytes: config.limits.max_header_bytes,
@@ -1112,6 +1229,48 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `POST /_coffer/state/export|import` of a `--dev` server: the passphrase from the request's
+/// header, else the server's `COFFER_STATE_PASSPHRASE`.
+fn state_hooks() -> Arc<coffer_http::server::StateHooks> {
+    use coffer_http::server::{StateFault, StatePassphrase};
+    fn passphrase(given: StatePassphrase) -> Result<state::Passphrase, state::StateError> {
+        match given {
+            Some(p) => state::Passphrase::new(p),
+            None => state::Passphrase::from_args(&state::PassphraseArgs::default()).map_err(|_| {
+                state::StateError::NoPassphrase(format!(
+                    "give it in the {} header, or start the server with {} set",
+                    coffer_http::server::STATE_PASSPHRASE_HEADER,
+                    state::PASSPHRASE_ENV
+                ))
+            }),
+        }
+    }
+    fn fault(e: &state::StateError) -> StateFault {
+        StateFault {
+            code: e.code(),
+            client: e.is_client(),
+            message: e.to_string(),
+        }
+    }
+    Arc::new(coffer_http::server::StateHooks {
+        export: Box::new(|coffer, given| {
+            let p = passphrase(given).map_err(|e| fault(&e))?;
+            state::export_from(coffer, &p).map_err(|e| fault(&e))
+        }),
+        import: Box::new(|coffer, bytes, given| {
+            let p = passphrase(given).map_err(|e| fault(&e))?;
+            let m =
+                state::import_into(coffer, bytes, "the state file", &p).map_err(|e| fault(&e))?;
+            Ok(serde_json::json!({
+                "status": "imported",
+                "created": m.created,
+                "cofferVersion": m.coffer_version,
+                "counts": m.counts,
+            }))
+        }),
+    })
+}
+
 fn second_signal(s: &str) -> ! {
     tracing::warn!(signal = s, "second signal: exiting at once");
     eprintln!("coffer: {s} again: exiting at once");
@@ -1228,6 +1387,34 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         },
         if s["last_failed"].as_bool() == Some(true) { " (FAILED)" } else { "" },
     );
+    Ok(())
+}
+
+/// `coffer seed export`: `GET /_coffer/admin/seed`, printed as it is.
+async fn seed_export(
+    endpoint: &str,
+    with_values: bool,
+    credentials_file: Option<&Path>,
+    profile: Option<&str>,
+    ca_bundle: Option<&Path>,
+) -> anyhow::Result<()> {
+    let creds = client::credentials(credentials_file, profile)?;
+    let url = format!(
+        "{}/_coffer/admin/seed{}",
+        endpoint.trim_end_matches('/'),
+        if with_values { "?values=true" } else { "" }
+    );
+    let reply = client::get(&url, Some(&creds), ca_bundle, Duration::from_secs(60)).await?;
+    if reply.status != 200 {
+        bail!(
+            "{endpoint} refused: HTTP {}: {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body).trim()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&reply.body)?;
+    out.flush()?;
     Ok(())
 }
 

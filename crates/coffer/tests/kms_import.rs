@@ -285,3 +285,56 @@ async fn import_with_openssl_wrapped_material() {
         .unwrap_err();
     assert_eq!(err.code(), Some("CustomKeyStoreNotFoundException"));
 }
+
+/// Material a seed file imported (its ID is not this root key's fingerprint) is recognised when
+/// the same bytes are imported again through the API; other bytes are refused.
+#[tokio::test]
+async fn reimport_of_seeded_material() {
+    if !openssl_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = "9b2f6d10-7a3c-4e58-b1d4-2c6e8f0a3b95";
+    let material: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let seed = format!(
+        "version: 1\naccounts:\n  \"000000000000\":\n    regions:\n      {PRIMARY}:\n        keys:\n          - id: {key}\n            material: {{ base64: \"{}\" }}\n",
+        b64encode(&material)
+    );
+    let server = Server::start(Options {
+        dev: true,
+        files: vec![("seed.yaml".into(), seed)],
+        extra_args: vec!["--seed".into(), "seed.yaml".into()],
+        ..Options::default()
+    });
+    let kms = server.kms(PRIMARY);
+    let before = kms.describe_key().key_id(key).send().await.unwrap();
+    let seeded_id = before
+        .key_metadata()
+        .unwrap()
+        .current_key_material_id()
+        .unwrap()
+        .to_string();
+    let alg = AlgorithmSpec::RsaesOaepSha256;
+    let (token, public) = params(&kms, key, alg.clone()).await;
+    let out = kms
+        .import_key_material()
+        .key_id(key)
+        .import_token(Blob::new(token))
+        .encrypted_key_material(Blob::new(wrap(dir.path(), &public, &alg, &material)))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send()
+        .await
+        .expect("the seeded material again");
+    assert_eq!(out.key_material_id(), Some(seeded_id.as_str()));
+    let other: [u8; 32] = [7; 32];
+    let (token, public) = params(&kms, key, alg.clone()).await;
+    let err = kms
+        .import_key_material()
+        .key_id(key)
+        .import_token(Blob::new(token))
+        .encrypted_key_material(Blob::new(wrap(dir.path(), &public, &alg, &other)))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send()
+        .await;
+    expect_err(err, "IncorrectKeyMaterialException");
+}

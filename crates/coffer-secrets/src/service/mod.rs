@@ -535,6 +535,27 @@ impl SecretsManager {
         })
     }
 
+    /// Reads every secret from the store again (after a state import replaced it).
+    pub fn reload(&self) -> Result<(), SmError> {
+        let fresh =
+            SecretsManager::load(self.store.clone(), self.keys.clone(), self.clock.clone())?;
+        let st = std::mem::take(&mut *fresh.state.write());
+        *self.state.write() = st;
+        Ok(())
+    }
+
+    /// `(account, region, name)` of every secret, sorted (for `coffer seed export`).
+    pub fn secret_names(&self) -> Vec<(String, String, String)> {
+        let st = self.state.read();
+        let mut out: Vec<_> = st
+            .secrets
+            .keys()
+            .map(|k| (k.account.clone(), k.region.clone(), k.name.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Empties memory (the dev reset; the caller clears the store).
     pub fn reset(&self) {
         let mut st = self.state.write();

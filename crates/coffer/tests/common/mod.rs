@@ -72,6 +72,8 @@ pub struct Options {
     /// `operator_init`, each argument's `{data}` replaced by the data directory (e.g. a
     /// `coffer restore --data-dir {data}`); their stdout is appended to [`Server::init_stdout`].
     pub setup: Vec<Vec<String>>,
+    /// `--data-dir :memory:` instead of the data directory (no disk at all).
+    pub memory: bool,
 }
 
 /// A running `coffer serve`.
@@ -230,7 +232,11 @@ impl Server {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
-            .arg(&self.data_dir)
+            .arg(if self.opts.memory {
+                Path::new(":memory:")
+            } else {
+                self.data_dir.as_path()
+            })
             .current_dir(self.root.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
