@@ -416,14 +416,11 @@ fn assert_same(live: &[(String, u16, Value)], reloaded: &[(String, u16, Value)],
 }
 
 /// The backends the suite runs against: a fresh, empty store each call.
-fn backends() -> Vec<(
-    &'static str,
-    Box<dyn Fn() -> (Arc<dyn Store>, Option<tempfile::TempDir>)>,
-)> {
-    let mut v: Vec<(
-        &'static str,
-        Box<dyn Fn() -> (Arc<dyn Store>, Option<tempfile::TempDir>)>,
-    )> = vec![
+/// Makes a fresh store (and the directory it lives in, kept alive beside it).
+type MakeStore = Box<dyn Fn() -> (Arc<dyn Store>, Option<tempfile::TempDir>)>;
+
+fn backends() -> Vec<(&'static str, MakeStore)> {
+    let mut v: Vec<(&'static str, MakeStore)> = vec![
         (
             "memory",
             Box::new(|| (Arc::new(MemoryStore::new()) as Arc<dyn Store>, None)),
