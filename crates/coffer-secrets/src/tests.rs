@@ -2008,3 +2008,165 @@ fn last_accessed_dates_are_flushed_without_a_write() {
     env.store.fail_commits(false);
     assert_eq!(sm.flush_access_dates().unwrap(), 1);
 }
+
+/// Property test (#16 part 2): staging labels under any sequence of PutSecretValue and
+/// UpdateSecretVersionStage, against a small reference model. After every step the labels
+/// DescribeSecret reports, the value GetSecretValue returns for AWSCURRENT, and the labels a
+/// reload from the store sees all equal the model's.
+mod staging_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LABELS: [&str; 4] = ["AWSCURRENT", "AWSPREVIOUS", "CUSTOM", "MINE"];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A new version (new token).
+        Put,
+        /// Move `label` to version #`to` (modulo the versions made), naming the right
+        /// RemoveFromVersionId when `right` and a wrong one otherwise.
+        Move {
+            label: usize,
+            to: usize,
+            right: bool,
+        },
+        /// Remove a custom `label` from the version holding it.
+        Remove { label: usize },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            2 => Just(Step::Put),
+            4 => (0..4usize, 0..64usize, prop::bool::weighted(0.8))
+                .prop_map(|(label, to, right)| Step::Move { label, to, right }),
+            1 => (2..4usize).prop_map(|label| Step::Remove { label }),
+        ]
+    }
+
+    /// The model: versions in creation order, and which version each label is on.
+    struct Model {
+        versions: Vec<String>,
+        on: BTreeMap<&'static str, usize>,
+    }
+
+    impl Model {
+        fn stages(&self) -> BTreeMap<String, Vec<String>> {
+            let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (label, v) in &self.on {
+                m.entry(self.versions[*v].clone())
+                    .or_default()
+                    .push(label.to_string());
+            }
+            m
+        }
+    }
+
+    fn sorted(m: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+        m.into_iter()
+            .map(|(k, mut v)| {
+                v.sort();
+                (k, v)
+            })
+            .collect()
+    }
+
+    fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let env = Env::new();
+        let sm = &env.sm;
+        create(sm, EU_C, "p", Some("value-1"));
+        let mut model = Model {
+            versions: vec![token(1)],
+            on: BTreeMap::from([("AWSCURRENT", 0)]),
+        };
+        for (i, s) in steps.into_iter().enumerate() {
+            match s {
+                Step::Put => {
+                    let n = model.versions.len() as u32 + 1;
+                    put(sm, "p", &token(n), &format!("value-{n}")).unwrap();
+                    let old = model.on["AWSCURRENT"];
+                    model.versions.push(token(n));
+                    model.on.insert("AWSCURRENT", model.versions.len() - 1);
+                    model.on.insert("AWSPREVIOUS", old);
+                }
+                Step::Move { label, to, right } => {
+                    let label = LABELS[label];
+                    let to = to % model.versions.len();
+                    let holder = model.on.get(label).copied();
+                    if holder == Some(to) {
+                        continue;
+                    }
+                    let remove_from = match (holder, right) {
+                        (Some(h), true) => Some(model.versions[h].clone()),
+                        (Some(_), false) | (None, false) => Some(model.versions[to].clone()),
+                        (None, true) => None,
+                    };
+                    let r = sm.update_secret_version_stage(
+                        &ctx(EU_C),
+                        UpdateSecretVersionStageRequest {
+                            secret_id: id("p"),
+                            version_stage: id(label),
+                            move_to_version_id: Some(model.versions[to].clone()),
+                            remove_from_version_id: remove_from.clone(),
+                        },
+                    );
+                    let ok = match holder {
+                        Some(h) => remove_from.as_deref() == Some(model.versions[h].as_str()),
+                        None => remove_from.is_none(),
+                    };
+                    if ok {
+                        prop_assert!(r.is_ok(), "step {i}: move {label}: {r:?}");
+                        if label == "AWSCURRENT" {
+                            if let Some(h) = holder {
+                                model.on.insert("AWSPREVIOUS", h);
+                            }
+                        }
+                        model.on.insert(label, to);
+                    } else {
+                        prop_assert!(
+                            matches!(r, Err(SmError::InvalidParameter(_))),
+                            "step {i}: move {label} with a wrong RemoveFromVersionId: {r:?}"
+                        );
+                    }
+                }
+                Step::Remove { label } => {
+                    let label = LABELS[label];
+                    let Some(h) = model.on.get(label).copied() else {
+                        continue;
+                    };
+                    let r = sm.update_secret_version_stage(
+                        &ctx(EU_C),
+                        UpdateSecretVersionStageRequest {
+                            secret_id: id("p"),
+                            version_stage: id(label),
+                            move_to_version_id: None,
+                            remove_from_version_id: Some(model.versions[h].clone()),
+                        },
+                    );
+                    prop_assert!(r.is_ok(), "step {i}: remove {label}: {r:?}");
+                    model.on.remove(label);
+                }
+            }
+            prop_assert_eq!(
+                sorted(stages(sm, "p")),
+                sorted(model.stages()),
+                "step {}",
+                i
+            );
+            let current = model.on["AWSCURRENT"] + 1;
+            prop_assert_eq!(
+                value_of(&get(sm, EU_C, "p").unwrap()),
+                format!("value-{current}")
+            );
+        }
+        prop_assert_eq!(sorted(stages(&env.reload(), "p")), sorted(model.stages()));
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn staging_labels_follow_the_model(steps in prop::collection::vec(step(), 1..40)) {
+            run(steps)?;
+        }
+    }
+}
