@@ -13,42 +13,6 @@ use std::time::SystemTime;
 use aws_sdk_kms::primitives::Blob;
 use common::*;
 
-fn iam(server: &Server, params: &[(&str, &str)]) -> String {
-    let (ak, sk) = server.creds();
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Version", "2010-05-08");
-    for (k, v) in params {
-        form.append_pair(k, v);
-    }
-    let body = form.finish().into_bytes();
-    let mut headers: Vec<(String, String)> = vec![
-        ("host".into(), server.addr.clone()),
-        (
-            "content-type".into(),
-            "application/x-www-form-urlencoded; charset=utf-8".into(),
-        ),
-    ];
-    headers.extend(sigv4_headers(
-        &headers,
-        "POST",
-        "/",
-        &body,
-        &ak,
-        &sk,
-        "us-east-1",
-        "iam",
-        SystemTime::now(),
-    ));
-    let hdrs: Vec<(&str, &str)> = headers
-        .iter()
-        .filter(|(k, _)| k != "host")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = server.raw("POST", "/", &hdrs, &body);
-    assert_eq!(r.status, 200, "IAM {params:?}: {}", r.body_str());
-    r.body_str()
-}
-
 /// Every file under `dir`, recursively.
 fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -203,19 +167,17 @@ async fn no_sensitive_value_in_logs_errors_trail_or_metrics() {
     let trust = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"sts:AssumeRole"}}]}}"#
     );
-    let xml = iam(
-        &server,
-        &[
-            ("Action", "CreateRole"),
-            ("RoleName", "hygiene"),
-            ("AssumeRolePolicyDocument", &trust),
-        ],
-    );
-    let role_arn = xml
-        .split("<Arn>")
-        .nth(1)
-        .and_then(|s| s.split("</Arn>").next())
+    let role_arn = server
+        .iam()
+        .create_role()
+        .role_name("hygiene")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
         .unwrap()
+        .role()
+        .unwrap()
+        .arn()
         .to_string();
     let out = server
         .sts(PRIMARY)

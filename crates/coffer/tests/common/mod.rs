@@ -509,6 +509,20 @@ impl Server {
         }
     }
 
+    /// An IAM client (us-east-1, IAM's signing Region) with the server's own credentials.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let (ak, sk) = self.creds();
+        let mut b = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+            .timeout_config(timeouts());
+        b.set_http_client(self.sdk_http());
+        aws_sdk_iam::Client::from_conf(b.build())
+    }
+
     pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
         let (ak, sk) = self.creds();
         self.sts_as(region, &ak, &sk)
