@@ -114,11 +114,7 @@ impl Kms {
         } else {
             "EXTERNAL"
         };
-        let key_id = match fixed.key_id {
-            Some(id) => id,
-            None if multi_region => format!("mrk-{}", uuid::Uuid::new_v4().simple()),
-            None => uuid::Uuid::new_v4().to_string(),
-        };
+        let key_id = fixed.key_id.unwrap_or_else(|| new_key_id(multi_region));
         let mut fam = FamilyRecord {
             v: RECORD_VERSION,
             account: ctx.account_id.clone(),
@@ -299,13 +295,7 @@ impl Kms {
                 let multi = req.multi_region.unwrap_or(false);
                 let key_id = fixed
                     .key_id
-                    .get_or_insert_with(|| {
-                        if multi {
-                            format!("mrk-{}", uuid::Uuid::new_v4().simple())
-                        } else {
-                            uuid::Uuid::new_v4().to_string()
-                        }
-                    })
+                    .get_or_insert_with(|| new_key_id(multi))
                     .clone();
                 fixed.material_id = Some(crate::seed::seeded_material_id(
                     &ctx.account_id,
@@ -600,5 +590,14 @@ impl Kms {
             },
         )?;
         Ok(Empty {})
+    }
+}
+
+/// A fresh key ID: `mrk-` and 32 hex digits for a multi-Region key, a UUID otherwise.
+fn new_key_id(multi_region: bool) -> String {
+    if multi_region {
+        format!("mrk-{}", uuid::Uuid::new_v4().simple())
+    } else {
+        uuid::Uuid::new_v4().to_string()
     }
 }
