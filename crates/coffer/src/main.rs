@@ -114,15 +114,8 @@ enum SeedCommand {
         /// Include every secret's current value (the output is then a secret).
         #[arg(long)]
         with_values: bool,
-        /// Credentials file (AWS shared-credentials format); default: the environment.
-        #[arg(long, value_name = "FILE")]
-        credentials_file: Option<PathBuf>,
-        /// Profile in the credentials file.
-        #[arg(long)]
-        profile: Option<String>,
-        /// PEM CA certificates to trust for https://.
-        #[arg(long, value_name = "FILE")]
-        ca_bundle: Option<PathBuf>,
+        #[command(flatten)]
+        caller: RemoteCaller,
     },
 }
 
@@ -222,15 +215,9 @@ struct RekeyArgs {
     /// A running server to rotate, e.g. https://coffer.example.com:4566.
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
-    /// Credentials file of an account's root user (with --endpoint).
-    #[arg(long, value_name = "FILE")]
-    credentials_file: Option<PathBuf>,
-    /// Profile in the credentials file.
-    #[arg(long)]
-    profile: Option<String>,
-    /// PEM CA certificates to trust for https://.
-    #[arg(long, value_name = "FILE")]
-    ca_bundle: Option<PathBuf>,
+    /// How to call the server (with --endpoint; an account's root user).
+    #[command(flatten)]
+    caller: RemoteCaller,
 }
 
 fn parse_seal_kind(s: &str) -> Result<coffer_seal::SealKind, String> {
@@ -272,11 +259,9 @@ struct ServeArgs {
     seed: Option<PathBuf>,
 }
 
+/// How an operator command calls a running server: whose credentials, which CAs.
 #[derive(Args)]
-struct StatusArgs {
-    /// The server, e.g. https://coffer.example.com:4566.
-    #[arg(long, value_name = "URL")]
-    endpoint: String,
+struct RemoteCaller {
     /// Credentials file (AWS shared-credentials format), e.g. coffer-data/root-credentials.
     /// Default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then ~/.aws/credentials.
     #[arg(long, value_name = "FILE")]
@@ -287,6 +272,21 @@ struct StatusArgs {
     /// PEM CA certificates to trust for https:// (default: AWS_CA_BUNDLE, else the system's).
     #[arg(long, value_name = "FILE")]
     ca_bundle: Option<PathBuf>,
+}
+
+impl RemoteCaller {
+    fn credentials(&self) -> anyhow::Result<client::Credentials> {
+        client::credentials(self.credentials_file.as_deref(), self.profile.as_deref())
+    }
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The server, e.g. https://coffer.example.com:4566.
+    #[arg(long, value_name = "URL")]
+    endpoint: String,
+    #[command(flatten)]
+    caller: RemoteCaller,
     /// Print the server's JSON answer as it is.
     #[arg(long)]
     json: bool,
@@ -379,18 +379,8 @@ fn main() -> ExitCode {
         Command::Seed(SeedCommand::Export {
             endpoint,
             with_values,
-            credentials_file,
-            profile,
-            ca_bundle,
-        }) => runtime().and_then(|rt| {
-            rt.block_on(seed_export(
-                &endpoint,
-                with_values,
-                credentials_file.as_deref(),
-                profile.as_deref(),
-                ca_bundle.as_deref(),
-            ))
-        }),
+            caller,
+        }) => runtime().and_then(|rt| rt.block_on(seed_export(&endpoint, with_values, &caller))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -738,13 +728,12 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
 fn operator_rekey(args: RekeyArgs) -> anyhow::Result<()> {
     if let Some(endpoint) = &args.endpoint {
         return runtime()?.block_on(async {
-            let creds =
-                client::credentials(args.credentials_file.as_deref(), args.profile.as_deref())?;
+            let creds = args.caller.credentials()?;
             let url = format!("{}/_coffer/admin/rekey", endpoint.trim_end_matches('/'));
             let reply = client::post(
                 &url,
                 Some(&creds),
-                args.ca_bundle.as_deref(),
+                args.caller.ca_bundle.as_deref(),
                 Duration::from_secs(3600),
             )
             .await?;
@@ -1322,7 +1311,7 @@ async fn run_scheduler(
 }
 
 async fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let creds = client::credentials(args.credentials_file.as_deref(), args.profile.as_deref())?;
+    let creds = args.caller.credentials()?;
     let url = format!(
         "{}/_coffer/admin/status",
         args.endpoint.trim_end_matches('/')
@@ -1330,7 +1319,7 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let reply = client::get(
         &url,
         Some(&creds),
-        args.ca_bundle.as_deref(),
+        args.caller.ca_bundle.as_deref(),
         Duration::from_secs(30),
     )
     .await?;
@@ -1394,11 +1383,10 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
 async fn seed_export(
     endpoint: &str,
     with_values: bool,
-    credentials_file: Option<&Path>,
-    profile: Option<&str>,
-    ca_bundle: Option<&Path>,
+    caller: &RemoteCaller,
 ) -> anyhow::Result<()> {
-    let creds = client::credentials(credentials_file, profile)?;
+    let creds = caller.credentials()?;
+    let ca_bundle = caller.ca_bundle.as_deref();
     let url = format!(
         "{}/_coffer/admin/seed{}",
         endpoint.trim_end_matches('/'),
