@@ -17,6 +17,7 @@ mod attachments;
 mod aws_managed;
 mod document;
 mod error;
+mod export;
 mod inline;
 mod policies;
 mod record;
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod sts;
 
 pub use error::IamError;
+pub use export::{ExportedPolicy, ExportedRole};
 
 use base64::Engine;
 use coffer_core::{Clock, RequestContext};

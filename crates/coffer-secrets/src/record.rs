@@ -112,7 +112,7 @@ pub(crate) struct CrossReplicaRec {
 }
 
 /// A secret's rotation settings (`RotationRules` as given) and schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RotationRec {
     /// RotationEnabled.
     pub enabled: bool,

@@ -183,6 +183,30 @@ pub struct SecretSeed {
     pub policy: Option<serde_json::Value>,
     /// Tags, exactly.
     pub tags: Option<BTreeMap<String, String>>,
+    /// Rotation settings (RotateSecret's, without rotating at start).
+    pub rotation: Option<SecretRotationSeed>,
+}
+
+/// A secret's rotation: `RotationLambdaARN` and `RotationRules`. Applied without rotating or
+/// testing; the scheduler rotates in the first window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotationSeed {
+    /// On (default) or off (CancelRotateSecret).
+    #[serde(default = "on")]
+    pub enabled: bool,
+    /// `RotationLambdaARN`: the ARN of a rotator of the `[rotators]` configuration.
+    pub function: Option<String>,
+    /// `AutomaticallyAfterDays`, 1 to 1000.
+    pub after_days: Option<i64>,
+    /// `ScheduleExpression`: `rate(N days)`, `rate(N hours)` or `cron(...)`.
+    pub schedule: Option<String>,
+    /// `Duration`: the rotation window, `[0-9]+h`.
+    pub duration: Option<String>,
+}
+
+fn on() -> bool {
+    true
 }
 
 /// A replica: a region name, or a region with a KMS key.
@@ -765,6 +789,9 @@ fn apply_secret(
                     },
                 )?;
             }
+            if let Some(r) = &s.rotation {
+                apply_rotation(sm, &ctx, &s.name, r, false)?;
+            }
             return Ok((true, Vec::new()));
         }
         other => other?,
@@ -904,6 +931,15 @@ fn apply_secret(
             changes.push("resource policy".into());
         }
     }
+    if let Some(r) = &s.rotation {
+        changes.extend(apply_rotation(
+            sm,
+            &ctx,
+            &s.name,
+            r,
+            d.rotation_enabled == Some(true),
+        )?);
+    }
     let present: BTreeSet<String> = d
         .replication_status
         .unwrap_or_default()
@@ -927,6 +963,44 @@ fn apply_secret(
         changes.push(format!("replicas in {}", regions.join(", ")));
     }
     Ok((false, changes))
+}
+
+/// A secret's rotation settings as the seed declares them: what changed, if anything.
+fn apply_rotation(
+    sm: &coffer_secrets::SecretsManager,
+    ctx: &coffer_core::RequestContext,
+    name: &str,
+    r: &SecretRotationSeed,
+    enabled_now: bool,
+) -> anyhow::Result<Option<String>> {
+    use coffer_model::secretsmanager::*;
+    let secret_id = Some(name.to_string());
+    if !r.enabled {
+        if enabled_now {
+            sm.cancel_rotate_secret(ctx, CancelRotateSecretRequest { secret_id })?;
+            return Ok(Some("rotation off".into()));
+        }
+        return Ok(None);
+    }
+    let rules =
+        (r.after_days.is_some() || r.schedule.is_some() || r.duration.is_some()).then(|| {
+            RotationRulesType {
+                automatically_after_days: r.after_days,
+                duration: r.duration.clone(),
+                schedule_expression: r.schedule.clone(),
+            }
+        });
+    let changed = sm.configure_rotation(
+        ctx,
+        RotateSecretRequest {
+            secret_id,
+            client_request_token: Some(request_token()?),
+            rotation_lambda_arn: r.function.clone(),
+            rotation_rules: rules,
+            rotate_immediately: Some(false),
+        },
+    )?;
+    Ok(changed.then(|| "rotation".into()))
 }
 
 /// A fresh `ClientRequestToken` (a random UUID): a seed's value is compared, never replayed.
@@ -1171,13 +1245,83 @@ pub fn check_command(path: &Path, account: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each account's `iam:` section: customer managed policies (default version) and roles
+/// (trust policy, tags, attached policies: this file's policies by name, others by ARN).
+fn iam_export(coffer: &Coffer) -> BTreeMap<String, serde_json::Value> {
+    use serde_json::{json, Map, Value};
+    let doc = |s: &str| serde_json::from_str::<Value>(s).unwrap_or_else(|_| json!(s));
+    let (policies, roles) = coffer.iam.seed_export();
+    let mut out: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    let mut by_arn: BTreeMap<&str, &str> = BTreeMap::new();
+    for p in &policies {
+        by_arn.insert(&p.arn, &p.name);
+        let mut e = Map::new();
+        e.insert("name".into(), json!(p.name));
+        if p.path != "/" {
+            e.insert("path".into(), json!(p.path));
+        }
+        if let Some(d) = &p.description {
+            e.insert("description".into(), json!(d));
+        }
+        e.insert("document".into(), doc(&p.document));
+        out.entry(p.account.clone())
+            .or_default()
+            .0
+            .push(Value::Object(e));
+    }
+    for r in &roles {
+        let mut e = Map::new();
+        e.insert("name".into(), json!(r.name));
+        if r.path != "/" {
+            e.insert("path".into(), json!(r.path));
+        }
+        if let Some(d) = &r.description {
+            e.insert("description".into(), json!(d));
+        }
+        e.insert("assume_role_policy".into(), doc(&r.trust_policy));
+        if r.max_session_duration != 3600 {
+            e.insert("max_session_duration".into(), json!(r.max_session_duration));
+        }
+        if !r.tags.is_empty() {
+            let tags: Map<String, Value> =
+                r.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            e.insert("tags".into(), Value::Object(tags));
+        }
+        if !r.policies.is_empty() {
+            let refs: Vec<&str> = r
+                .policies
+                .iter()
+                .map(|arn| by_arn.get(arn.as_str()).copied().unwrap_or(arn))
+                .collect();
+            e.insert("policies".into(), json!(refs));
+        }
+        out.entry(r.account.clone())
+            .or_default()
+            .1
+            .push(Value::Object(e));
+    }
+    out.into_iter()
+        .map(|(account, (p, r))| {
+            let mut m = Map::new();
+            if !p.is_empty() {
+                m.insert("policies".into(), Value::Array(p));
+            }
+            if !r.is_empty() {
+                m.insert("roles".into(), Value::Array(r));
+            }
+            (account, Value::Object(m))
+        })
+        .collect()
+}
+
 /// One region's exported (keys, secrets).
 type Exported = (Vec<serde_json::Value>, Vec<serde_json::Value>);
 
 /// The current state as a seed file (`coffer seed export`): customer managed KMS keys (fixed
 /// IDs, spec, usage, origin, description, policy, tags, rotation, replicas, aliases; never
-/// their material) and secrets (description, KMS key, tags, replicas, resource policy, and their
-/// current value only when `with_values`). YAML.
+/// their material), secrets (description, KMS key, tags, replicas, resource policy, rotation
+/// settings, and their current value only when `with_values`), and IAM's customer managed
+/// policies and roles with their attachments. YAML.
 pub fn export(coffer: &Coffer, with_values: bool) -> anyhow::Result<String> {
     use coffer_model::secretsmanager::*;
     use serde_json::{json, Map, Value};
@@ -1298,6 +1442,25 @@ pub fn export(coffer: &Coffer, with_values: bool) -> anyhow::Result<String> {
         if !tags.is_empty() {
             e.insert("tags".into(), map_of(&tags));
         }
+        if d.rotation_enabled == Some(true) {
+            let mut r = Map::new();
+            if let Some(f) = &d.rotation_lambda_arn {
+                r.insert("function".into(), json!(f));
+            }
+            if let Some(rules) = &d.rotation_rules {
+                // DescribeSecret shows AutomaticallyAfterDays beside a rate(N days)
+                // schedule; RotateSecret takes only one of them.
+                if let Some(x) = &rules.schedule_expression {
+                    r.insert("schedule".into(), json!(x));
+                } else if let Some(n) = rules.automatically_after_days {
+                    r.insert("after_days".into(), json!(n));
+                }
+                if let Some(x) = &rules.duration {
+                    r.insert("duration".into(), json!(x));
+                }
+            }
+            e.insert("rotation".into(), Value::Object(r));
+        }
         accounts
             .entry(account)
             .or_default()
@@ -1306,8 +1469,12 @@ pub fn export(coffer: &Coffer, with_values: bool) -> anyhow::Result<String> {
             .1
             .push(Value::Object(e));
     }
+    let iam = iam_export(coffer);
     let mut acc = Map::new();
-    for (account, regions) in accounts {
+    let mut names: BTreeSet<String> = accounts.keys().cloned().collect();
+    names.extend(iam.keys().cloned());
+    for account in names {
+        let regions = accounts.remove(&account).unwrap_or_default();
         let mut rs = Map::new();
         for (region, (keys, secrets)) in regions {
             let mut r = Map::new();
@@ -1319,13 +1486,20 @@ pub fn export(coffer: &Coffer, with_values: bool) -> anyhow::Result<String> {
             }
             rs.insert(region, Value::Object(r));
         }
-        acc.insert(account, json!({ "regions": rs }));
+        let mut a = Map::new();
+        if let Some(i) = iam.get(&account) {
+            a.insert("iam".into(), i.clone());
+        }
+        if !rs.is_empty() {
+            a.insert("regions".into(), Value::Object(rs));
+        }
+        acc.insert(account, Value::Object(a));
     }
     let file = json!({ "version": SEED_VERSION, "accounts": acc });
     let yaml = serde_norway::to_string(&file)?;
     Ok(format!(
-        "# Written by `coffer seed export`: every customer managed key (without its material: \
-         add material: to fix it)\n# and every secret{}.\n{yaml}",
+        "# Written by `coffer seed export`: IAM policies and roles, every customer managed key \
+         (without its material:\n# add material: to fix it) and every secret{}.\n{yaml}",
         if with_values {
             ", WITH its current value: this file is a secret"
         } else {

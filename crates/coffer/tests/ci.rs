@@ -504,6 +504,26 @@ async fn seed_file_applied_idempotently() {
         .send()
         .await;
     assert!(rep.is_ok(), "replica of app/db: {rep:?}");
+    let d = sm
+        .describe_secret()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.rotation_enabled(), Some(true));
+    assert_eq!(
+        d.rotation_lambda_arn(),
+        Some("arn:aws:lambda:eu-central-1:000000000000:function:rotate-db")
+    );
+    let rules = d.rotation_rules().expect("RotationRules");
+    assert_eq!(rules.automatically_after_days(), Some(30));
+    assert_eq!(rules.duration(), Some("3h"));
+    assert!(d.next_rotation_date().is_some());
+    assert_eq!(
+        d.version_ids_to_stages().map(|m| m.len()),
+        Some(1),
+        "the seed rotated app/db instead of only configuring it"
+    );
     let iam = aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::config::Builder::new()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
@@ -919,7 +939,14 @@ async fn seed_file_from_the_configuration() {
 /// the same key IDs, aliases and secrets (values only when asked).
 #[tokio::test]
 async fn seed_export_captures_a_hand_made_setup() {
-    let a = Server::dev();
+    const ROTATOR: &str = "arn:aws:lambda:eu-central-1:000000000000:function:by-hand";
+    let a = Server::start(Options {
+        dev: true,
+        rotators: Some(format!(
+            "[[rotator]]\nkind = \"random-password\"\narn = \"{ROTATOR}\"\n"
+        )),
+        ..Options::default()
+    });
     let kms = a.kms(PRIMARY);
     let key = kms
         .create_key()
@@ -942,6 +969,56 @@ async fn seed_export_captures_a_hand_made_setup() {
         .send()
         .await
         .unwrap();
+    a.secrets(PRIMARY)
+        .rotate_secret()
+        .secret_id("hand/made")
+        .rotation_lambda_arn(ROTATOR)
+        .rotate_immediately(false)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .schedule_expression("rate(10 days)")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("RotateSecret");
+    let iam = a.iam();
+    let policy = iam
+        .create_policy()
+        .policy_name("by-hand-read")
+        .path("/app/")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .expect("CreatePolicy");
+    iam.create_role()
+        .role_name("by-hand")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("CreateRole");
+    for arn in [
+        policy.policy().unwrap().arn().unwrap(),
+        "arn:aws:iam::aws:policy/SecretsManagerReadWrite",
+    ] {
+        iam.attach_role_policy()
+            .role_name("by-hand")
+            .policy_arn(arn)
+            .send()
+            .await
+            .expect("AttachRolePolicy");
+    }
     let export = |values: bool| -> String {
         let mut args = vec!["seed", "export", "--endpoint", a.endpoint.as_str()];
         if values {
@@ -992,4 +1069,45 @@ async fn seed_export_captures_a_hand_made_setup() {
         .await
         .unwrap();
     assert_eq!(v.secret_string(), Some("hand-value"));
+    let d = b
+        .secrets(PRIMARY)
+        .describe_secret()
+        .secret_id("hand/made")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.rotation_enabled(), Some(true));
+    assert_eq!(d.rotation_lambda_arn(), Some(ROTATOR));
+    assert_eq!(
+        d.rotation_rules().and_then(|r| r.schedule_expression()),
+        Some("rate(10 days)")
+    );
+    let attached = b
+        .iam()
+        .list_attached_role_policies()
+        .role_name("by-hand")
+        .send()
+        .await
+        .expect("the exported role");
+    let mut names: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "arn:aws:iam::000000000000:policy/app/by-hand-read",
+            "arn:aws:iam::aws:policy/SecretsManagerReadWrite"
+        ]
+    );
+    let role = b
+        .iam()
+        .get_role()
+        .role_name("by-hand")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(role.role().unwrap().tags().len(), 1);
 }

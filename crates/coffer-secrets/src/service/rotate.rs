@@ -70,6 +70,17 @@ fn plan_of(rot: &RotationRec) -> Option<Plan> {
     .flatten()
 }
 
+/// Turns rotation on with `lambda_arn` and, when given, the rules.
+fn set_rotation(rot: &mut RotationRec, lambda_arn: String, rules: Option<&RotationRulesType>) {
+    rot.enabled = true;
+    rot.lambda_arn = Some(lambda_arn);
+    if let Some(r) = rules {
+        rot.automatically_after_days = r.automatically_after_days;
+        rot.duration = r.duration.clone();
+        rot.schedule_expression = r.schedule_expression.clone();
+    }
+}
+
 /// Sets the next window to the first one after `after`.
 fn reschedule(rot: &mut RotationRec, after: i64) {
     let w = plan_of(rot).and_then(|p| p.next_window(after));
@@ -148,6 +159,68 @@ fn new_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// RotateSecret's validation: the secret ID, the token, the function ARN and the rules (their
+/// members, then the schedule they make). Gives the secret ID.
+fn checked_rotate_request(req: &RotateSecretRequest) -> Result<String, SmError> {
+    let id = checked_id(&req.secret_id, |v| {
+        check_token(v, &req.client_request_token);
+        v.length(
+            "RotationLambdaARN",
+            req.rotation_lambda_arn.as_deref(),
+            0,
+            2048,
+        );
+        if let Some(r) = &req.rotation_rules {
+            v.range(
+                "RotationRules.AutomaticallyAfterDays",
+                r.automatically_after_days,
+                1,
+                1000,
+            );
+            v.length("RotationRules.Duration", r.duration.as_deref(), 2, 3);
+            v.pattern(
+                "RotationRules.Duration",
+                r.duration.as_deref(),
+                |d| {
+                    d.strip_suffix('h')
+                        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+                },
+                "[0-9]+h",
+            );
+            v.length(
+                "RotationRules.ScheduleExpression",
+                r.schedule_expression.as_deref(),
+                1,
+                256,
+            );
+            v.pattern(
+                "RotationRules.ScheduleExpression",
+                r.schedule_expression.as_deref(),
+                |e| {
+                    e.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "()#?*-/, ".contains(c))
+                },
+                SCHEDULE_PATTERN,
+            );
+        }
+    })?;
+    if let Some(r) = &req.rotation_rules {
+        Plan::parse(
+            r.automatically_after_days,
+            r.duration.as_deref(),
+            r.schedule_expression.as_deref(),
+        )
+        .map_err(SmError::InvalidParameter)?;
+    }
+    // SDKs fill the token in; a raw caller without one is refused (RotateSecret says so
+    // with InvalidParameterException, where CreateSecret and PutSecretValue use
+    // InvalidRequestException).
+    if req.client_request_token.is_none() {
+        return Err(SmError::InvalidParameter(TOKEN_REQUIRED.to_string()));
+    }
+    Ok(id)
+}
+
 impl SecretsManager {
     /// Replaces the rotators (the `RotationLambdaARN`s rotation can invoke).
     pub fn set_rotators(&self, rotators: RotatorRegistry) {
@@ -165,62 +238,7 @@ impl SecretsManager {
         ctx: &RequestContext,
         req: RotateSecretRequest,
     ) -> Result<RotateSecretResponse, SmError> {
-        let id = checked_id(&req.secret_id, |v| {
-            check_token(v, &req.client_request_token);
-            v.length(
-                "RotationLambdaARN",
-                req.rotation_lambda_arn.as_deref(),
-                0,
-                2048,
-            );
-            if let Some(r) = &req.rotation_rules {
-                v.range(
-                    "RotationRules.AutomaticallyAfterDays",
-                    r.automatically_after_days,
-                    1,
-                    1000,
-                );
-                v.length("RotationRules.Duration", r.duration.as_deref(), 2, 3);
-                v.pattern(
-                    "RotationRules.Duration",
-                    r.duration.as_deref(),
-                    |d| {
-                        d.strip_suffix('h')
-                            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-                    },
-                    "[0-9]+h",
-                );
-                v.length(
-                    "RotationRules.ScheduleExpression",
-                    r.schedule_expression.as_deref(),
-                    1,
-                    256,
-                );
-                v.pattern(
-                    "RotationRules.ScheduleExpression",
-                    r.schedule_expression.as_deref(),
-                    |e| {
-                        e.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "()#?*-/, ".contains(c))
-                    },
-                    SCHEDULE_PATTERN,
-                );
-            }
-        })?;
-        if let Some(r) = &req.rotation_rules {
-            Plan::parse(
-                r.automatically_after_days,
-                r.duration.as_deref(),
-                r.schedule_expression.as_deref(),
-            )
-            .map_err(SmError::InvalidParameter)?;
-        }
-        // SDKs fill the token in; a raw caller without one is refused (RotateSecret says so
-        // with InvalidParameterException, where CreateSecret and PutSecretValue use
-        // InvalidRequestException).
-        if req.client_request_token.is_none() {
-            return Err(SmError::InvalidParameter(TOKEN_REQUIRED.to_string()));
-        }
+        let id = checked_rotate_request(&req)?;
         let immediately = req.rotate_immediately.unwrap_or(true);
         let now = self.clock.now().millis;
 
@@ -255,25 +273,8 @@ impl SecretsManager {
             }
             let mut rec = s.snapshot();
             let mut blobs = s.blobs.clone();
-            let mut rot = old.unwrap_or(RotationRec {
-                enabled: false,
-                lambda_arn: None,
-                automatically_after_days: None,
-                duration: None,
-                schedule_expression: None,
-                last_rotated: None,
-                window_start: None,
-                next_rotation: None,
-                failures: 0,
-                retry_at: None,
-            });
-            rot.enabled = true;
-            rot.lambda_arn = Some(lambda_arn);
-            if let Some(r) = &req.rotation_rules {
-                rot.automatically_after_days = r.automatically_after_days;
-                rot.duration = r.duration.clone();
-                rot.schedule_expression = r.schedule_expression.clone();
-            }
+            let mut rot = old.unwrap_or_default();
+            set_rotation(&mut rot, lambda_arn, req.rotation_rules.as_ref());
             rot.failures = 0;
             rot.retry_at = None;
             let after = rot.last_rotated.unwrap_or(now);
@@ -311,6 +312,46 @@ impl SecretsManager {
             self.run_test(run)?;
         }
         Ok(resp)
+    }
+
+    /// Sets a secret's rotation settings as RotateSecret validates and stores them, without
+    /// rotating or testing: the scheduler rotates when the first window comes (seed files,
+    /// which are applied before the rotators are set up and the server serves the callbacks
+    /// they make; a function that names no rotator fails at that first rotation, logged and
+    /// retried like any failed rotation). Answers whether anything changed;
+    /// `ClientRequestToken` and `RotateImmediately` are not used.
+    pub fn configure_rotation(
+        &self,
+        ctx: &RequestContext,
+        req: RotateSecretRequest,
+    ) -> Result<bool, SmError> {
+        let id = checked_rotate_request(&req)?;
+        let now = self.clock.now().millis;
+        let mut st = self.state.write();
+        let s = Self::writable(&st, ctx, &id)?;
+        Self::check_not_cross_account_replica(&s.rec)?;
+        let old = s.rec.rotation.clone().unwrap_or_default();
+        let Some(lambda_arn) =
+            blank_to_none(&req.rotation_lambda_arn).or_else(|| old.lambda_arn.clone())
+        else {
+            return Err(SmError::InvalidRequest(NO_LAMBDA_ARN.to_string()));
+        };
+        let mut rot = old.clone();
+        set_rotation(&mut rot, lambda_arn, req.rotation_rules.as_ref());
+        if rot == old {
+            return Ok(false);
+        }
+        let mut rec = s.snapshot();
+        let blobs = s.blobs.clone();
+        let after = rot.last_rotated.unwrap_or(now);
+        reschedule(&mut rot, after);
+        rec.rotation = Some(rot);
+        rec.last_changed = now;
+        let mut p = Pending::default();
+        self.sync_replicas(&st, ctx, &mut rec, None, &mut p)?;
+        p.upsert(rec, blobs)?;
+        self.commit(&mut st, p)?;
+        Ok(true)
     }
 
     /// CancelRotateSecret: turns rotation off; a version left in AWSPENDING stays where it is
