@@ -695,7 +695,17 @@ impl Config {
             None => String::new(),
         };
         let name = file.map_or_else(|| "config".to_string(), |p| p.display().to_string());
-        let mut config = Self::from_toml(&name, &text)?;
+        Self::from_text(&name, &text, env, flags)
+    }
+
+    /// [`Config::load`] of a file's `text` already read (named `name` in messages).
+    pub fn from_text(
+        name: &str,
+        text: &str,
+        env: &[(String, String)],
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Self::from_toml(name, text)?;
         let overrides = env_overrides(env)?;
         if !overrides.is_empty() {
             let mut table: toml::Table = text

@@ -3,10 +3,10 @@
 
 mod backup;
 mod client;
-mod config;
 mod migrate;
-mod seed;
 mod state;
+
+use coffer::{config, seed};
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers
 /// across worker threads, where glibc's malloc/free cost about 15% of the CPU of an Encrypt under

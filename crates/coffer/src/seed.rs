@@ -281,6 +281,16 @@ impl Loaded {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading seed file {name}"))?;
         let json = path.extension().is_some_and(|e| e == "json");
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Self::parse(name, text, json, dir)
+    }
+
+    /// Parses and checks a seed file's `text` (JSON when `json`, else YAML) named `name`, whose
+    /// relative paths are relative to `dir`. Reads nothing else.
+    pub fn parse(name: String, text: String, json: bool, dir: PathBuf) -> anyhow::Result<Loaded> {
         let file: SeedFile = if json {
             serde_json::from_str(&text).map_err(|e| {
                 anyhow!(
@@ -299,10 +309,6 @@ impl Loaded {
                 None => anyhow!("seed file {name}: {e}"),
             })?
         };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let loaded = Loaded {
             file,
             name,
