@@ -149,11 +149,18 @@ impl Kms {
                 "{arn} is not a multi-Region primary key."
             )));
         }
-        if w.key(&ctx.account_id, &target, &key.key_id).is_none() {
+        let target_arn = key_arn(ctx.partition(), &target, &key.account, &key.key_id);
+        let Some(replica) = w.key(&ctx.account_id, &target, &key.key_id) else {
             return Err(KmsError::NotFound(format!(
-                "Key '{}' does not exist",
-                key_arn(ctx.partition(), &target, &key.account, &key.key_id)
+                "Key '{target_arn}' does not exist"
             )));
+        };
+        // The replica that becomes the primary must be Enabled too, as the primary must: a
+        // primary pending deletion would leave its replicas without one.
+        let op = ops::KmsAction::UpdatePrimaryRegion.info();
+        let state = self.effective_state(replica);
+        if !ops::rule(op).accepts(state) {
+            return Err(super::state_error(op, state, &target_arn));
         }
         let mut fam = fam.clone();
         fam.rec.primary_region = target;

@@ -860,7 +860,7 @@ pub static ACTIONS: [Action; 57] = [
         service: Service::Kms,
         name: "UpdatePrimaryRegion",
         iam: "kms:UpdatePrimaryRegion",
-        key: Some(KeyRule { accepts_alias: false, states: STATES_MANAGE_ANY, usage: None, symmetric_only: false, asymmetric_only: false }),
+        key: Some(KeyRule { accepts_alias: false, states: STATES_USE, usage: None, symmetric_only: false, asymmetric_only: false }),
     },
     Action {
         service: Service::Kms,
