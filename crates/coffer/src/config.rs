@@ -710,7 +710,7 @@ impl Config {
         if !overrides.is_empty() {
             let mut table: toml::Table = text
                 .parse()
-                .map_err(|e: toml::de::Error| file_error(&name, &text, &e))?;
+                .map_err(|e: toml::de::Error| file_error(name, text, &e))?;
             for (var, section, key, value) in &overrides {
                 let mut t = table.clone();
                 set(&mut t, section.as_deref(), key, value);
