@@ -468,3 +468,193 @@ async fn replicate_key_of_a_replica_and_replica_tags() {
         Some(format!("{replica_arn} is not a multi-region primary key.").as_str())
     );
 }
+
+// ----- ListSecrets filters (AWS's answers as recorded by moto's and LocalStack's AWS-validated tests)
+
+async fn listed(
+    sm: &aws_sdk_secretsmanager::Client,
+    filters: &[(&str, &[&str])],
+) -> std::collections::BTreeSet<String> {
+    use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+    let mut req = sm.list_secrets();
+    for (k, vs) in filters {
+        req = req.filters(
+            Filter::builder()
+                .key(FilterNameStringType::from(*k))
+                .set_values(Some(vs.iter().map(|v| v.to_string()).collect()))
+                .build(),
+        );
+    }
+    req.send()
+        .await
+        .unwrap()
+        .secret_list()
+        .iter()
+        .filter_map(|s| s.name().map(str::to_string))
+        .collect()
+}
+
+fn names(ns: &[&str]) -> std::collections::BTreeSet<String> {
+    ns.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn list_secrets_filters_match_as_aws_does() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    for (name, desc) in [
+        ("testing1/one", "a secret"),
+        ("/testing2/two", "an secret"),
+        ("testing3/three", "asecret"),
+        ("/testing4/four", "thesecret"),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .description(desc)
+            .secret_string("s")
+            .send()
+            .await
+            .unwrap();
+    }
+    let (one, two, three, four) = (
+        "testing1/one",
+        "/testing2/two",
+        "testing3/three",
+        "/testing4/four",
+    );
+    // name: a case-sensitive prefix of the whole name, `/` included, spaces not splitting.
+    assert_eq!(listed(&sm, &[("name", &["/"])]).await, names(&[two, four]));
+    assert_eq!(
+        listed(&sm, &[("name", &["!/"])]).await,
+        names(&[one, three])
+    );
+    assert_eq!(
+        listed(&sm, &[("name", &["/testing2/"])]).await,
+        names(&[two])
+    );
+    assert!(listed(&sm, &[("name", &["testing1 one"])]).await.is_empty());
+    assert!(listed(&sm, &[("name", &["Testing1"])]).await.is_empty());
+    // Several values in one filter: OR.
+    assert_eq!(
+        listed(&sm, &[("name", &["testing1", "/testing4"])]).await,
+        names(&[one, four])
+    );
+    // description: every word of the value begins a word of the description, any case.
+    assert_eq!(
+        listed(&sm, &[("description", &["a"])]).await,
+        names(&[one, two, three])
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["!a"])]).await,
+        names(&[four])
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["A Secret"])]).await,
+        names(&[one, two])
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["!c"])]).await,
+        names(&[one, two, three, four])
+    );
+    // Filters (a key given twice too) combine with AND.
+    assert!(
+        listed(&sm, &[("description", &["a"]), ("name", &["secret"])])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["a"]), ("description", &["an"])]).await,
+        names(&[two])
+    );
+    assert!(listed(&sm, &[("owning-service", &["secretsmanager"])])
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn list_secrets_all_filter_splits_words_at_case_and_punctuation() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    let special = [
+        "prod/AppBeta/x1",
+        "prod_AppBeta_x1",
+        "prod+AppBeta+x1",
+        "prod=AppBeta=x1",
+        "prod.AppBeta.x1",
+        "prod@AppBeta@x1",
+        "prod-AppBeta-x1",
+    ];
+    for n in special
+        .iter()
+        .chain(&["uat/COMPANY/x1", "uat/COMPANYthings/x1"])
+    {
+        sm.create_secret()
+            .name(*n)
+            .secret_string("s")
+            .send()
+            .await
+            .unwrap();
+    }
+    sm.create_secret()
+        .name("tagged")
+        .secret_string("s")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("Owner")
+                .value("TeamBlue")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for q in ["AppBeta", "Beta", "beta", "AppBeta prod"] {
+        assert_eq!(listed(&sm, &[("all", &[q])]).await, names(&special), "{q}");
+    }
+    assert!(listed(&sm, &[("all", &["+"])]).await.is_empty());
+    assert_eq!(
+        listed(&sm, &[("all", &["company"])]).await,
+        names(&["uat/COMPANY/x1"])
+    );
+    assert!(listed(&sm, &[("all", &["things"])]).await.is_empty());
+    assert_eq!(
+        listed(&sm, &[("all", &["Ythings"])]).await,
+        names(&["uat/COMPANYthings/x1"])
+    );
+    assert!(listed(&sm, &[("all", &["pany"])]).await.is_empty());
+    assert_eq!(listed(&sm, &[("all", &["blue"])]).await, names(&["tagged"]));
+    assert_eq!(
+        listed(&sm, &[("all", &["owner"])]).await,
+        names(&["tagged"])
+    );
+}
+
+#[test]
+fn list_secrets_invalid_filters_are_refused_with_aws_messages() {
+    let srv = Server::dev();
+    let r = srv.signed_json(SignedJson::secrets(
+        "ListSecrets",
+        br#"{"Filters":[{"Key":"invalid","Values":["foo"]}]}"#,
+    ));
+    assert_eq!(r.error_code(), "ValidationException");
+    assert_eq!(
+        r.error_message(),
+        "1 validation error detected: Value 'invalid' at 'filters.1.member.key' failed to satisfy \
+         constraint: Member must satisfy enum value set: [all, name, tag-key, description, \
+         tag-value, primary-region, owning-service]"
+    );
+    let r = srv.signed_json(SignedJson::secrets(
+        "ListSecrets",
+        br#"{"Filters":[{"Values":["foo"]}]}"#,
+    ));
+    assert_eq!(r.error_code(), "InvalidParameterException");
+    assert_eq!(r.error_message(), "Invalid filter key");
+    let r = srv.signed_json(SignedJson::secrets(
+        "ListSecrets",
+        br#"{"Filters":[{"Key":"description"}]}"#,
+    ));
+    assert_eq!(r.error_code(), "InvalidParameterException");
+    assert_eq!(
+        r.error_message(),
+        "Invalid filter values for key: description"
+    );
+}
