@@ -658,3 +658,159 @@ fn list_secrets_invalid_filters_are_refused_with_aws_messages() {
         "Invalid filter values for key: description"
     );
 }
+
+// ----- KMS aliases ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn list_aliases_shows_the_predefined_aws_aliases() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let all = kms.list_aliases().limit(100).send().await.unwrap();
+    let ebs = all
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some("alias/aws/ebs"))
+        .expect("alias/aws/ebs listed");
+    assert_eq!(
+        ebs.alias_arn(),
+        Some(format!("arn:aws:kms:{PRIMARY}:000000000000:alias/aws/ebs").as_str())
+    );
+    // Predefined, no AWS managed key yet: no TargetKeyId.
+    assert_eq!(ebs.target_key_id(), None);
+    for name in [
+        "alias/aws/acm",
+        "alias/aws/dynamodb",
+        "alias/aws/elasticfilesystem",
+        "alias/aws/lambda",
+        "alias/aws/rds",
+        "alias/aws/s3",
+        "alias/aws/secretsmanager",
+        "alias/aws/ssm",
+    ] {
+        assert!(
+            all.aliases().iter().any(|a| a.alias_name() == Some(name)),
+            "{name}"
+        );
+    }
+    // First use makes the AWS managed key: DescribeKey of the predefined alias.
+    let d = kms
+        .describe_key()
+        .key_id("alias/aws/ebs")
+        .send()
+        .await
+        .unwrap();
+    let md = d.key_metadata().unwrap();
+    assert_eq!(
+        md.key_manager(),
+        Some(&aws_sdk_kms::types::KeyManagerType::Aws)
+    );
+    let all = kms.list_aliases().limit(100).send().await.unwrap();
+    let ebs: Vec<_> = all
+        .aliases()
+        .iter()
+        .filter(|a| a.alias_name() == Some("alias/aws/ebs"))
+        .collect();
+    assert_eq!(ebs.len(), 1);
+    assert_eq!(ebs[0].target_key_id(), Some(md.key_id()));
+    // Secrets Manager's first secret makes aws/secretsmanager's key.
+    srv.secrets(PRIMARY)
+        .create_secret()
+        .name("s")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    let sm = kms
+        .list_aliases()
+        .limit(100)
+        .send()
+        .await
+        .unwrap()
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some("alias/aws/secretsmanager"))
+        .cloned()
+        .unwrap();
+    assert!(sm.target_key_id().is_some());
+}
+
+#[tokio::test]
+async fn alias_names_are_validated_with_aws_messages() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let key = kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().key_id().to_string();
+    for name in ["alias/my-alias!", "alias/my-alias$", "alias/my-alias@"] {
+        let e = expect_err(
+            kms.create_alias()
+                .alias_name(name)
+                .target_key_id(&key)
+                .send()
+                .await,
+            "ValidationException",
+        );
+        assert_eq!(
+            e.message(),
+            Some(
+                format!(
+                    "1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy \
+                     constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"
+                )
+                .as_str()
+            )
+        );
+    }
+    let e = expect_err(
+        kms.create_alias()
+            .alias_name("alias/my:alias")
+            .target_key_id(&key)
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("alias/my:alias contains invalid characters for an alias")
+    );
+    let e = expect_err(
+        kms.create_alias()
+            .alias_name("wrongprefix/my-alias")
+            .target_key_id(&key)
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(
+        e.message(),
+        Some(
+            "Alias must start with the prefix \"alias/\". Please see \
+             https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+        )
+    );
+    for reserved in ["alias/aws/ebs", "alias/aws/s3", "alias/aws/mine"] {
+        let e = expect_err(
+            kms.create_alias()
+                .alias_name(reserved)
+                .target_key_id(&key)
+                .send()
+                .await,
+            "NotAuthorizedException",
+        );
+        assert_eq!(e.message(), None, "{reserved}");
+    }
+    kms.create_alias()
+        .alias_name("alias/my-alias_/")
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let e = expect_err(
+        kms.create_alias()
+            .alias_name("alias/other")
+            .target_key_id("alias/my-alias_/")
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(e.message(), Some("Aliases must refer to keys. Not aliases"));
+}
