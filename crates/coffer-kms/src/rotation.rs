@@ -124,7 +124,15 @@ impl Kms {
     ) -> Result<KeyIdResponse, KmsError> {
         let id = Self::key_id_only(&req)?;
         let mut w = self.world.write();
-        let (key, fam) = self.resolve(&w, ctx, ops::KmsAction::RotateKeyOnDemand.info(), &id)?;
+        let (key, fam) = self
+            .resolve(&w, ctx, ops::KmsAction::RotateKeyOnDemand.info(), &id)
+            .map_err(|e| match e {
+                // Only symmetric encryption keys rotate; AWS refuses the others with no message.
+                KmsError::UnsupportedOperation(m) if m.contains(" key spec is ") => {
+                    KmsError::UnsupportedOperation(String::new())
+                }
+                e => e,
+            })?;
         Self::rotation_allowed(ctx, key, &fam.rec)?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
         let done = fam

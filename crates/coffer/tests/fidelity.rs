@@ -814,3 +814,47 @@ async fn alias_names_are_validated_with_aws_messages() {
     );
     assert_eq!(e.message(), Some("Aliases must refer to keys. Not aliases"));
 }
+
+#[tokio::test]
+async fn rotate_on_demand_of_asymmetric_and_malformed_shared_secret_keys() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    for (spec, usage) in [
+        (KeySpec::Rsa4096, KeyUsageType::EncryptDecrypt),
+        (KeySpec::EccNistP256, KeyUsageType::SignVerify),
+        (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
+    ] {
+        let k = kms
+            .create_key()
+            .key_spec(spec.clone())
+            .key_usage(usage)
+            .send()
+            .await
+            .unwrap();
+        let e = expect_err(
+            kms.rotate_key_on_demand()
+                .key_id(k.key_metadata().unwrap().key_id())
+                .send()
+                .await,
+            "UnsupportedOperationException",
+        );
+        assert_eq!(e.message(), None, "{spec:?}");
+    }
+    let k = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::KeyAgreement)
+        .send()
+        .await
+        .unwrap();
+    let e = expect_err(
+        kms.derive_shared_secret()
+            .key_id(k.key_metadata().unwrap().key_id())
+            .key_agreement_algorithm(aws_sdk_kms::types::KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(Blob::new(b"InvalidPublicKey".to_vec()))
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(e.message(), None);
+}
