@@ -858,3 +858,49 @@ async fn rotate_on_demand_of_asymmetric_and_malformed_shared_secret_keys() {
     );
     assert_eq!(e.message(), None);
 }
+
+#[tokio::test]
+async fn decrypts_rsa_oaep_sha1_made_offline_with_the_public_key() {
+    use aws_lc_rs::rsa::{
+        OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
+    };
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    for spec in [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096] {
+        let k = kms
+            .create_key()
+            .key_spec(spec.clone())
+            .key_usage(KeyUsageType::EncryptDecrypt)
+            .send()
+            .await
+            .unwrap();
+        let id = k.key_metadata().unwrap().key_id().to_string();
+        let der = kms.get_public_key().key_id(&id).send().await.unwrap();
+        let der = der.public_key().unwrap().as_ref().to_vec();
+        let key =
+            OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(&der).unwrap()).unwrap();
+        for (alg, oaep) in [
+            (EncryptionAlgorithmSpec::RsaesOaepSha1, &OAEP_SHA1_MGF1SHA1),
+            (
+                EncryptionAlgorithmSpec::RsaesOaepSha256,
+                &OAEP_SHA256_MGF1SHA256,
+            ),
+        ] {
+            let mut out = vec![0u8; key.ciphertext_size()];
+            let ct = key
+                .encrypt(oaep, b"made offline", &mut out, None)
+                .unwrap()
+                .to_vec();
+            let d = kms
+                .decrypt()
+                .key_id(&id)
+                .encryption_algorithm(alg.clone())
+                .ciphertext_blob(Blob::new(ct))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{spec:?} {alg:?}: {e:?}"));
+            assert_eq!(d.plaintext().unwrap().as_ref(), b"made offline");
+            assert_eq!(d.encryption_algorithm(), Some(&alg));
+        }
+    }
+}
