@@ -904,3 +904,99 @@ async fn decrypts_rsa_oaep_sha1_made_offline_with_the_public_key() {
         }
     }
 }
+
+#[tokio::test]
+async fn get_random_password_honours_every_flag_combination() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    const PUNCT: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    for bits in 0u8..32 {
+        let (xl, xu, xn, xp, space) = (
+            bits & 1 != 0,
+            bits & 2 != 0,
+            bits & 4 != 0,
+            bits & 8 != 0,
+            bits & 16 != 0,
+        );
+        let classes: Vec<fn(char) -> bool> = [
+            (!xl).then_some((|c: char| c.is_ascii_lowercase()) as fn(char) -> bool),
+            (!xu).then_some((|c: char| c.is_ascii_uppercase()) as fn(char) -> bool),
+            (!xn).then_some((|c: char| c.is_ascii_digit()) as fn(char) -> bool),
+            (!xp).then_some((|c: char| PUNCT.contains(c)) as fn(char) -> bool),
+            space.then_some((|c: char| c == ' ') as fn(char) -> bool),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let req = || {
+            sm.get_random_password()
+                .exclude_lowercase(xl)
+                .exclude_uppercase(xu)
+                .exclude_numbers(xn)
+                .exclude_punctuation(xp)
+                .include_space(space)
+        };
+        if classes.is_empty() {
+            let e = expect_err(req().send().await, "InvalidParameterException");
+            assert_eq!(
+                e.message(),
+                Some("Password length is too short based on the required types.")
+            );
+            continue;
+        }
+        // RequireEachIncludedType (default true): every included class appears, nothing else.
+        let pw = req()
+            .password_length(i64::try_from(classes.len()).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let pw = pw.random_password().unwrap();
+        assert_eq!(pw.chars().count(), classes.len(), "{bits:05b}");
+        assert!(
+            pw.chars().all(|c| classes.iter().any(|f| f(c))),
+            "{bits:05b} {pw:?}"
+        );
+        assert!(
+            classes.iter().all(|f| pw.chars().any(f)),
+            "{bits:05b} {pw:?}"
+        );
+        // Too short for one of each: refused; without RequireEachIncludedType it is fine.
+        if classes.len() > 1 {
+            let short = i64::try_from(classes.len() - 1).unwrap();
+            let e = expect_err(
+                req().password_length(short).send().await,
+                "InvalidParameterException",
+            );
+            assert_eq!(
+                e.message(),
+                Some("Password length is too short based on the required types.")
+            );
+            let pw = req()
+                .password_length(short)
+                .require_each_included_type(false)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                pw.random_password().unwrap().chars().count(),
+                classes.len() - 1
+            );
+        }
+    }
+    // Excluding every character of the remaining classes by ExcludeCharacters is the same
+    // impossible request.
+    let e = expect_err(
+        sm.get_random_password()
+            .exclude_lowercase(true)
+            .exclude_uppercase(true)
+            .exclude_punctuation(true)
+            .exclude_characters("0123456789")
+            .send()
+            .await,
+        "InvalidParameterException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("Password length is too short based on the required types.")
+    );
+}
