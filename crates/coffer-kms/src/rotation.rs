@@ -133,8 +133,15 @@ impl Kms {
                 }
                 e => e,
             })?;
-        Self::rotation_allowed(ctx, key, &fam.rec)?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        // An EXTERNAL key rotates on demand to imported material pending rotation; Coffer keeps
+        // none (a second NEW_KEY_MATERIAL import is refused), so AWS's answer for that state.
+        if fam.rec.origin == "EXTERNAL" && fam.rec.key_manager != "AWS" {
+            return Err(KmsError::InvalidState(format!(
+                "No available key material pending rotation for the key: {arn}."
+            )));
+        }
+        Self::rotation_allowed(ctx, key, &fam.rec)?;
         let done = fam
             .rec
             .materials
