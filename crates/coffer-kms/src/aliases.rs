@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use crate::ops::{self};
+use crate::provider::AWS_MANAGED_ALIASES;
 use crate::records::*;
 use crate::state::World;
 use crate::{alias_arn, key_arn, Kms, KmsError};
@@ -35,16 +36,34 @@ impl Kms {
             }
             .into());
         }
-        Ok((name, req.target_key_id.clone().unwrap_or_default()))
+        let target = req.target_key_id.clone().unwrap_or_default();
+        if needs_target && (target.starts_with("alias/") || target.contains(":alias/")) {
+            return Err(ValidationError {
+                message: "Aliases must refer to keys. Not aliases".into(),
+            }
+            .into());
+        }
+        Ok((name, target))
+    }
+
+    /// CreateAlias, UpdateAlias and DeleteAlias of an `alias/aws/` name: NotAuthorizedException
+    /// with no message, as AWS answers.
+    fn refuse_reserved(name: &str) -> Result<(), KmsError> {
+        if name.starts_with("alias/aws/") {
+            return Err(KmsError::NotAuthorized(String::new()));
+        }
+        Ok(())
     }
 
     /// `CreateAlias`.
     pub fn create_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, KmsError> {
         let (name, target) = Self::validate_alias_request(&req, true)?;
-        if name.starts_with("alias/aws/") {
-            return Err(KmsError::NotAuthorized(
-                "Cannot create alias with reserved prefix alias/aws/".into(),
-            ));
+        Self::refuse_reserved(&name)?;
+        if name.contains(':') {
+            return Err(ValidationError {
+                message: format!("{name} contains invalid characters for an alias"),
+            }
+            .into());
         }
         let mut w = self.world.write();
         let (key, _) = self.resolve(&w, ctx, ops::KmsAction::CreateAlias.info(), &target)?;
@@ -114,6 +133,7 @@ impl Kms {
     /// `UpdateAlias`.
     pub fn update_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, KmsError> {
         let (name, target) = Self::validate_alias_request(&req, true)?;
+        Self::refuse_reserved(&name)?;
         let mut w = self.world.write();
         let mut rec = Self::existing_alias(&w, ctx, &name)?;
         let (key, _) = self.resolve(&w, ctx, ops::KmsAction::UpdateAlias.info(), &target)?;
@@ -132,6 +152,7 @@ impl Kms {
     /// `DeleteAlias`.
     pub fn delete_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, KmsError> {
         let (name, _) = Self::validate_alias_request(&req, false)?;
+        Self::refuse_reserved(&name)?;
         let mut w = self.world.write();
         let rec = Self::existing_alias(&w, ctx, &name)?;
         let mut tx = Transaction::new();
@@ -163,7 +184,7 @@ impl Kms {
             ),
             None => None,
         };
-        let items: Vec<(String, AliasListEntry)> = w
+        let mut items: Vec<(String, AliasListEntry)> = w
             .region(&ctx.account_id, &ctx.region)
             .map(|r| {
                 r.aliases
@@ -189,6 +210,30 @@ impl Kms {
                     .collect()
             })
             .unwrap_or_default();
+        if filter.is_none() {
+            // The predefined AWS aliases whose AWS managed key does not exist yet: name and ARN
+            // only, as AWS lists them.
+            for (name, _) in AWS_MANAGED_ALIASES {
+                if !items.iter().any(|(n, _)| n == name) {
+                    items.push((
+                        (*name).to_string(),
+                        AliasListEntry {
+                            alias_name: (*name).to_string(),
+                            alias_arn: alias_arn(
+                                ctx.partition(),
+                                &ctx.region,
+                                &ctx.account_id,
+                                name,
+                            ),
+                            target_key_id: None,
+                            creation_date: None,
+                            last_updated_date: None,
+                        },
+                    ));
+                }
+            }
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         let (aliases, next) = page(items, req.limit, 50, 100, req.marker.as_deref())?;
         Ok(ListAliasesResponse {
             aliases,

@@ -348,7 +348,15 @@ impl Kms {
             |_, fam, pair, arn| {
                 let secret =
                     a::derive_shared_secret(pair, a::KeyAgreementAlgorithm::Ecdh, peer.as_slice())
-                        .map_err(|e| crypto_error(e, arn, "DeriveSharedSecret"))?;
+                        .map_err(|e| match e {
+                            // AWS: ValidationException with an empty message.
+                            AsymmetricError::InvalidPublicKey(_) => {
+                                KmsError::from(ValidationError {
+                                    message: String::new(),
+                                })
+                            }
+                            e => crypto_error(e, arn, "DeriveSharedSecret"),
+                        })?;
                 Ok(DeriveSharedSecretResponse {
                     key_id: arn.to_string(),
                     shared_secret: Blob::from(secret),

@@ -359,7 +359,7 @@ impl Kms {
             match (model.as_str(), req.valid_to) {
                 ("KEY_MATERIAL_EXPIRES", None) => {
                     return Err(validation(
-                        "A ValidTo date is required when ExpirationModel is KEY_MATERIAL_EXPIRES.",
+                        "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES",
                     ))
                 }
                 ("KEY_MATERIAL_EXPIRES", Some(t)) => {

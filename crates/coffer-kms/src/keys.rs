@@ -347,6 +347,7 @@ impl Kms {
         require_key_id(&mut v, "KeyId", &req.key_id);
         validate_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.ensure_predefined_alias(ctx, req.key_id.as_deref().unwrap_or_default())?;
         let w = self.world.read();
         let (key, fam) = self.resolve(
             &w,
@@ -357,6 +358,35 @@ impl Kms {
         Ok(KeyMetadataResponse {
             key_metadata: self.metadata(&w, ctx.partition(), key, fam),
         })
+    }
+
+    /// DescribeKey of a predefined AWS alias (`alias/aws/ebs`, by name or by its ARN in the
+    /// caller's account and Region) whose AWS managed key does not exist yet makes the key, as AWS
+    /// does, so the answer describes it.
+    fn ensure_predefined_alias(&self, ctx: &RequestContext, key_ref: &str) -> Result<(), KmsError> {
+        let own_prefix = format!(
+            "arn:{}:kms:{}:{}:",
+            ctx.partition(),
+            ctx.region,
+            ctx.account_id
+        );
+        let name = key_ref.strip_prefix(&own_prefix).unwrap_or(key_ref);
+        if !crate::provider::AWS_MANAGED_ALIASES
+            .iter()
+            .any(|(a, _)| *a == name)
+        {
+            return Ok(());
+        }
+        if self
+            .world
+            .read()
+            .region(&ctx.account_id, &ctx.region)
+            .is_some_and(|r| r.aliases.contains_key(name))
+        {
+            return Ok(());
+        }
+        let mut w = self.world.write();
+        self.aws_managed_key(&mut w, ctx, name).map(|_| ())
     }
 
     /// `ListKeys`.

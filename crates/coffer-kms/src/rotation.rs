@@ -124,9 +124,24 @@ impl Kms {
     ) -> Result<KeyIdResponse, KmsError> {
         let id = Self::key_id_only(&req)?;
         let mut w = self.world.write();
-        let (key, fam) = self.resolve(&w, ctx, ops::KmsAction::RotateKeyOnDemand.info(), &id)?;
-        Self::rotation_allowed(ctx, key, &fam.rec)?;
+        let (key, fam) = self
+            .resolve(&w, ctx, ops::KmsAction::RotateKeyOnDemand.info(), &id)
+            .map_err(|e| match e {
+                // Only symmetric encryption keys rotate; AWS refuses the others with no message.
+                KmsError::UnsupportedOperation(m) if m.contains(" key spec is ") => {
+                    KmsError::UnsupportedOperation(String::new())
+                }
+                e => e,
+            })?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
+        // An EXTERNAL key rotates on demand to imported material pending rotation; Coffer keeps
+        // none (a second NEW_KEY_MATERIAL import is refused), so AWS's answer for that state.
+        if fam.rec.origin == "EXTERNAL" && fam.rec.key_manager != "AWS" {
+            return Err(KmsError::InvalidState(format!(
+                "No available key material pending rotation for the key: {arn}."
+            )));
+        }
+        Self::rotation_allowed(ctx, key, &fam.rec)?;
         let done = fam
             .rec
             .materials

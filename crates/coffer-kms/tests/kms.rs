@@ -202,8 +202,8 @@ fn deletion_happens_when_due_and_primary_waits_for_replicas() {
         .list_aliases(&ctx("eu-west-1"), ListRequest::default())
         .unwrap();
     assert!(
-        aliases.aliases.is_empty(),
-        "aliases of a deleted key go with it"
+        aliases.aliases.iter().all(|a| a.target_key_id.is_none()),
+        "aliases of a deleted key go with it (only the predefined AWS aliases are left)"
     );
     let primary = describe(&kms, "eu-central-1", &id).unwrap();
     assert_eq!(primary.key_state, "PendingDeletion");

@@ -278,9 +278,20 @@ fn parameters_are_refused_where_aws_refuses_them() {
         ),
         Err(KmsError::UnsupportedOperation(_))
     ));
+    // KEY_MATERIAL_EXPIRES without ValidTo: AWS's message.
+    let (token, public) = params(kms, PRIMARY, &key, "RSAES_OAEP_SHA_256", "RSA_2048").unwrap();
+    let wrapped =
+        wrap_key_material(&public, "RSAES_OAEP_SHA_256".parse().unwrap(), &[1u8; 32]).unwrap();
+    let mut req = import_req(&key, &token, wrapped, None);
+    req.expiration_model = Some("KEY_MATERIAL_EXPIRES".into());
+    assert!(matches!(
+        kms.import_key_material(&ctx(PRIMARY), req),
+        Err(KmsError::Validation(e)) if e.message == "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"
+    ));
+    // Nothing imported is pending rotation: AWS's KMSInvalidStateException.
     assert!(matches!(
         kms.rotate_key_on_demand(&ctx(PRIMARY), key_req(&key)),
-        Err(KmsError::UnsupportedOperation(_))
+        Err(KmsError::InvalidState(m)) if m.starts_with("No available key material pending rotation for the key: arn:")
     ));
     // Imported material is not AWS_KMS material: DeleteImportedKeyMaterial refuses the latter.
     assert!(matches!(

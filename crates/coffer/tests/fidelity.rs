@@ -468,3 +468,535 @@ async fn replicate_key_of_a_replica_and_replica_tags() {
         Some(format!("{replica_arn} is not a multi-region primary key.").as_str())
     );
 }
+
+// ----- ListSecrets filters (AWS's answers as recorded by moto's and LocalStack's AWS-validated tests)
+
+async fn listed(
+    sm: &aws_sdk_secretsmanager::Client,
+    filters: &[(&str, &[&str])],
+) -> std::collections::BTreeSet<String> {
+    use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+    let mut req = sm.list_secrets();
+    for (k, vs) in filters {
+        req = req.filters(
+            Filter::builder()
+                .key(FilterNameStringType::from(*k))
+                .set_values(Some(vs.iter().map(|v| v.to_string()).collect()))
+                .build(),
+        );
+    }
+    req.send()
+        .await
+        .unwrap()
+        .secret_list()
+        .iter()
+        .filter_map(|s| s.name().map(str::to_string))
+        .collect()
+}
+
+fn names(ns: &[&str]) -> std::collections::BTreeSet<String> {
+    ns.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn list_secrets_filters_match_as_aws_does() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    for (name, desc) in [
+        ("testing1/one", "a secret"),
+        ("/testing2/two", "an secret"),
+        ("testing3/three", "asecret"),
+        ("/testing4/four", "thesecret"),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .description(desc)
+            .secret_string("s")
+            .send()
+            .await
+            .unwrap();
+    }
+    let (one, two, three, four) = (
+        "testing1/one",
+        "/testing2/two",
+        "testing3/three",
+        "/testing4/four",
+    );
+    // name: a case-sensitive prefix of the whole name, `/` included, spaces not splitting.
+    assert_eq!(listed(&sm, &[("name", &["/"])]).await, names(&[two, four]));
+    assert_eq!(
+        listed(&sm, &[("name", &["!/"])]).await,
+        names(&[one, three])
+    );
+    assert_eq!(
+        listed(&sm, &[("name", &["/testing2/"])]).await,
+        names(&[two])
+    );
+    assert!(listed(&sm, &[("name", &["testing1 one"])]).await.is_empty());
+    assert!(listed(&sm, &[("name", &["Testing1"])]).await.is_empty());
+    // Several values in one filter: OR.
+    assert_eq!(
+        listed(&sm, &[("name", &["testing1", "/testing4"])]).await,
+        names(&[one, four])
+    );
+    // description: every word of the value begins a word of the description, any case.
+    assert_eq!(
+        listed(&sm, &[("description", &["a"])]).await,
+        names(&[one, two, three])
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["!a"])]).await,
+        names(&[four])
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["A Secret"])]).await,
+        names(&[one, two])
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["!c"])]).await,
+        names(&[one, two, three, four])
+    );
+    // Filters (a key given twice too) combine with AND.
+    assert!(
+        listed(&sm, &[("description", &["a"]), ("name", &["secret"])])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        listed(&sm, &[("description", &["a"]), ("description", &["an"])]).await,
+        names(&[two])
+    );
+    assert!(listed(&sm, &[("owning-service", &["secretsmanager"])])
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn list_secrets_all_filter_splits_words_at_case_and_punctuation() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    let special = [
+        "prod/AppBeta/x1",
+        "prod_AppBeta_x1",
+        "prod+AppBeta+x1",
+        "prod=AppBeta=x1",
+        "prod.AppBeta.x1",
+        "prod@AppBeta@x1",
+        "prod-AppBeta-x1",
+    ];
+    for n in special
+        .iter()
+        .chain(&["uat/COMPANY/x1", "uat/COMPANYthings/x1"])
+    {
+        sm.create_secret()
+            .name(*n)
+            .secret_string("s")
+            .send()
+            .await
+            .unwrap();
+    }
+    sm.create_secret()
+        .name("tagged")
+        .secret_string("s")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("Owner")
+                .value("TeamBlue")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for q in ["AppBeta", "Beta", "beta", "AppBeta prod"] {
+        assert_eq!(listed(&sm, &[("all", &[q])]).await, names(&special), "{q}");
+    }
+    assert!(listed(&sm, &[("all", &["+"])]).await.is_empty());
+    assert_eq!(
+        listed(&sm, &[("all", &["company"])]).await,
+        names(&["uat/COMPANY/x1"])
+    );
+    assert!(listed(&sm, &[("all", &["things"])]).await.is_empty());
+    assert_eq!(
+        listed(&sm, &[("all", &["Ythings"])]).await,
+        names(&["uat/COMPANYthings/x1"])
+    );
+    assert!(listed(&sm, &[("all", &["pany"])]).await.is_empty());
+    assert_eq!(listed(&sm, &[("all", &["blue"])]).await, names(&["tagged"]));
+    assert_eq!(
+        listed(&sm, &[("all", &["owner"])]).await,
+        names(&["tagged"])
+    );
+}
+
+#[test]
+fn list_secrets_invalid_filters_are_refused_with_aws_messages() {
+    let srv = Server::dev();
+    let r = srv.signed_json(SignedJson::secrets(
+        "ListSecrets",
+        br#"{"Filters":[{"Key":"invalid","Values":["foo"]}]}"#,
+    ));
+    assert_eq!(r.error_code(), "ValidationException");
+    assert_eq!(
+        r.error_message(),
+        "1 validation error detected: Value 'invalid' at 'filters.1.member.key' failed to satisfy \
+         constraint: Member must satisfy enum value set: [all, name, tag-key, description, \
+         tag-value, primary-region, owning-service]"
+    );
+    let r = srv.signed_json(SignedJson::secrets(
+        "ListSecrets",
+        br#"{"Filters":[{"Values":["foo"]}]}"#,
+    ));
+    assert_eq!(r.error_code(), "InvalidParameterException");
+    assert_eq!(r.error_message(), "Invalid filter key");
+    let r = srv.signed_json(SignedJson::secrets(
+        "ListSecrets",
+        br#"{"Filters":[{"Key":"description"}]}"#,
+    ));
+    assert_eq!(r.error_code(), "InvalidParameterException");
+    assert_eq!(
+        r.error_message(),
+        "Invalid filter values for key: description"
+    );
+}
+
+// ----- KMS aliases ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn list_aliases_shows_the_predefined_aws_aliases() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let all = kms.list_aliases().limit(100).send().await.unwrap();
+    let ebs = all
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some("alias/aws/ebs"))
+        .expect("alias/aws/ebs listed");
+    assert_eq!(
+        ebs.alias_arn(),
+        Some(format!("arn:aws:kms:{PRIMARY}:000000000000:alias/aws/ebs").as_str())
+    );
+    // Predefined, no AWS managed key yet: no TargetKeyId.
+    assert_eq!(ebs.target_key_id(), None);
+    for name in [
+        "alias/aws/acm",
+        "alias/aws/dynamodb",
+        "alias/aws/elasticfilesystem",
+        "alias/aws/lambda",
+        "alias/aws/rds",
+        "alias/aws/s3",
+        "alias/aws/secretsmanager",
+        "alias/aws/ssm",
+    ] {
+        assert!(
+            all.aliases().iter().any(|a| a.alias_name() == Some(name)),
+            "{name}"
+        );
+    }
+    // First use makes the AWS managed key: DescribeKey of the predefined alias.
+    let d = kms
+        .describe_key()
+        .key_id("alias/aws/ebs")
+        .send()
+        .await
+        .unwrap();
+    let md = d.key_metadata().unwrap();
+    assert_eq!(
+        md.key_manager(),
+        Some(&aws_sdk_kms::types::KeyManagerType::Aws)
+    );
+    let all = kms.list_aliases().limit(100).send().await.unwrap();
+    let ebs: Vec<_> = all
+        .aliases()
+        .iter()
+        .filter(|a| a.alias_name() == Some("alias/aws/ebs"))
+        .collect();
+    assert_eq!(ebs.len(), 1);
+    assert_eq!(ebs[0].target_key_id(), Some(md.key_id()));
+    // Secrets Manager's first secret makes aws/secretsmanager's key.
+    srv.secrets(PRIMARY)
+        .create_secret()
+        .name("s")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    let sm = kms
+        .list_aliases()
+        .limit(100)
+        .send()
+        .await
+        .unwrap()
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some("alias/aws/secretsmanager"))
+        .cloned()
+        .unwrap();
+    assert!(sm.target_key_id().is_some());
+}
+
+#[tokio::test]
+async fn alias_names_are_validated_with_aws_messages() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    let key = kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().key_id().to_string();
+    for name in ["alias/my-alias!", "alias/my-alias$", "alias/my-alias@"] {
+        let e = expect_err(
+            kms.create_alias()
+                .alias_name(name)
+                .target_key_id(&key)
+                .send()
+                .await,
+            "ValidationException",
+        );
+        assert_eq!(
+            e.message(),
+            Some(
+                format!(
+                    "1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy \
+                     constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"
+                )
+                .as_str()
+            )
+        );
+    }
+    let e = expect_err(
+        kms.create_alias()
+            .alias_name("alias/my:alias")
+            .target_key_id(&key)
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("alias/my:alias contains invalid characters for an alias")
+    );
+    let e = expect_err(
+        kms.create_alias()
+            .alias_name("wrongprefix/my-alias")
+            .target_key_id(&key)
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(
+        e.message(),
+        Some(
+            "Alias must start with the prefix \"alias/\". Please see \
+             https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+        )
+    );
+    for reserved in ["alias/aws/ebs", "alias/aws/s3", "alias/aws/mine"] {
+        let e = expect_err(
+            kms.create_alias()
+                .alias_name(reserved)
+                .target_key_id(&key)
+                .send()
+                .await,
+            "NotAuthorizedException",
+        );
+        assert_eq!(e.message(), None, "{reserved}");
+    }
+    kms.create_alias()
+        .alias_name("alias/my-alias_/")
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let e = expect_err(
+        kms.create_alias()
+            .alias_name("alias/other")
+            .target_key_id("alias/my-alias_/")
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(e.message(), Some("Aliases must refer to keys. Not aliases"));
+}
+
+#[tokio::test]
+async fn rotate_on_demand_of_asymmetric_and_malformed_shared_secret_keys() {
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    for (spec, usage) in [
+        (KeySpec::Rsa4096, KeyUsageType::EncryptDecrypt),
+        (KeySpec::EccNistP256, KeyUsageType::SignVerify),
+        (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
+    ] {
+        let k = kms
+            .create_key()
+            .key_spec(spec.clone())
+            .key_usage(usage)
+            .send()
+            .await
+            .unwrap();
+        let e = expect_err(
+            kms.rotate_key_on_demand()
+                .key_id(k.key_metadata().unwrap().key_id())
+                .send()
+                .await,
+            "UnsupportedOperationException",
+        );
+        assert_eq!(e.message(), None, "{spec:?}");
+    }
+    let k = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::KeyAgreement)
+        .send()
+        .await
+        .unwrap();
+    let e = expect_err(
+        kms.derive_shared_secret()
+            .key_id(k.key_metadata().unwrap().key_id())
+            .key_agreement_algorithm(aws_sdk_kms::types::KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(Blob::new(b"InvalidPublicKey".to_vec()))
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert_eq!(e.message(), None);
+}
+
+#[tokio::test]
+async fn decrypts_rsa_oaep_sha1_made_offline_with_the_public_key() {
+    use aws_lc_rs::rsa::{
+        OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
+    };
+    let srv = Server::dev();
+    let kms = srv.kms(PRIMARY);
+    for spec in [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096] {
+        let k = kms
+            .create_key()
+            .key_spec(spec.clone())
+            .key_usage(KeyUsageType::EncryptDecrypt)
+            .send()
+            .await
+            .unwrap();
+        let id = k.key_metadata().unwrap().key_id().to_string();
+        let der = kms.get_public_key().key_id(&id).send().await.unwrap();
+        let der = der.public_key().unwrap().as_ref().to_vec();
+        let key =
+            OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(&der).unwrap()).unwrap();
+        for (alg, oaep) in [
+            (EncryptionAlgorithmSpec::RsaesOaepSha1, &OAEP_SHA1_MGF1SHA1),
+            (
+                EncryptionAlgorithmSpec::RsaesOaepSha256,
+                &OAEP_SHA256_MGF1SHA256,
+            ),
+        ] {
+            let mut out = vec![0u8; key.ciphertext_size()];
+            let ct = key
+                .encrypt(oaep, b"made offline", &mut out, None)
+                .unwrap()
+                .to_vec();
+            let d = kms
+                .decrypt()
+                .key_id(&id)
+                .encryption_algorithm(alg.clone())
+                .ciphertext_blob(Blob::new(ct))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{spec:?} {alg:?}: {e:?}"));
+            assert_eq!(d.plaintext().unwrap().as_ref(), b"made offline");
+            assert_eq!(d.encryption_algorithm(), Some(&alg));
+        }
+    }
+}
+
+#[tokio::test]
+async fn get_random_password_honours_every_flag_combination() {
+    let srv = Server::dev();
+    let sm = srv.secrets(PRIMARY);
+    const PUNCT: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    for bits in 0u8..32 {
+        let (xl, xu, xn, xp, space) = (
+            bits & 1 != 0,
+            bits & 2 != 0,
+            bits & 4 != 0,
+            bits & 8 != 0,
+            bits & 16 != 0,
+        );
+        let classes: Vec<fn(char) -> bool> = [
+            (!xl).then_some((|c: char| c.is_ascii_lowercase()) as fn(char) -> bool),
+            (!xu).then_some((|c: char| c.is_ascii_uppercase()) as fn(char) -> bool),
+            (!xn).then_some((|c: char| c.is_ascii_digit()) as fn(char) -> bool),
+            (!xp).then_some((|c: char| PUNCT.contains(c)) as fn(char) -> bool),
+            space.then_some((|c: char| c == ' ') as fn(char) -> bool),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let req = || {
+            sm.get_random_password()
+                .exclude_lowercase(xl)
+                .exclude_uppercase(xu)
+                .exclude_numbers(xn)
+                .exclude_punctuation(xp)
+                .include_space(space)
+        };
+        if classes.is_empty() {
+            let e = expect_err(req().send().await, "InvalidParameterException");
+            assert_eq!(
+                e.message(),
+                Some("Password length is too short based on the required types.")
+            );
+            continue;
+        }
+        // RequireEachIncludedType (default true): every included class appears, nothing else.
+        let pw = req()
+            .password_length(i64::try_from(classes.len()).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let pw = pw.random_password().unwrap();
+        assert_eq!(pw.chars().count(), classes.len(), "{bits:05b}");
+        assert!(
+            pw.chars().all(|c| classes.iter().any(|f| f(c))),
+            "{bits:05b} {pw:?}"
+        );
+        assert!(
+            classes.iter().all(|f| pw.chars().any(f)),
+            "{bits:05b} {pw:?}"
+        );
+        // Too short for one of each: refused; without RequireEachIncludedType it is fine.
+        if classes.len() > 1 {
+            let short = i64::try_from(classes.len() - 1).unwrap();
+            let e = expect_err(
+                req().password_length(short).send().await,
+                "InvalidParameterException",
+            );
+            assert_eq!(
+                e.message(),
+                Some("Password length is too short based on the required types.")
+            );
+            let pw = req()
+                .password_length(short)
+                .require_each_included_type(false)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                pw.random_password().unwrap().chars().count(),
+                classes.len() - 1
+            );
+        }
+    }
+    // Excluding every character of the remaining classes by ExcludeCharacters is the same
+    // impossible request.
+    let e = expect_err(
+        sm.get_random_password()
+            .exclude_lowercase(true)
+            .exclude_uppercase(true)
+            .exclude_punctuation(true)
+            .exclude_characters("0123456789")
+            .send()
+            .await,
+        "InvalidParameterException",
+    );
+    assert_eq!(
+        e.message(),
+        Some("Password length is too short based on the required types.")
+    );
+}

@@ -32,7 +32,7 @@ mod tags;
 mod values;
 mod versions;
 
-use list::{check_filters, matches_filters, sort_secrets};
+use list::{check_filter_members, check_filters, matches_filters, sort_secrets};
 use replication::primary_region;
 
 const NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";

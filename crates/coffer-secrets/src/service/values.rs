@@ -209,6 +209,7 @@ impl SecretsManager {
                 "Either 'SecretIdList' or 'Filters' must be provided, but not both.".to_string(),
             ));
         }
+        check_filter_members(&req.filters)?;
         if req.max_results.is_some() && req.filters.is_none() {
             return Err(SmError::InvalidParameter(
                 "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided."
