@@ -62,6 +62,9 @@ pub struct KeyAnn {
     /// Whether the key may be named by an alias.
     #[serde(default)]
     pub alias: bool,
+    /// Whether another account's caller may name the key by its ARN.
+    #[serde(default)]
+    pub cross_account: bool,
 }
 
 /// `[operations.X]`.

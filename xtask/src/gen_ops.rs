@@ -32,11 +32,12 @@ fn key_rule(k: &KeyAnn) -> String {
         None => "None".into(),
     };
     format!(
-        "Some(KeyRule {{ accepts_alias: {}, states: {}, usage: {usage}, symmetric_only: {}, asymmetric_only: {} }})",
+        "Some(KeyRule {{ accepts_alias: {}, states: {}, usage: {usage}, symmetric_only: {}, asymmetric_only: {}, cross_account: {} }})",
         k.alias,
         states_const(&k.states),
         k.symmetric_only,
-        k.asymmetric_only
+        k.asymmetric_only,
+        k.cross_account
     )
 }
 

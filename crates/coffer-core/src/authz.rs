@@ -254,6 +254,80 @@ impl Authorizer {
     }
 }
 
+impl Authorizer {
+    /// Checks a KMS request from a caller of another account than the key's (ADR 0017): the key
+    /// policy must allow the caller (by its account, its role or its session), or a grant must,
+    /// and the caller's own account must allow too: its root user implicitly, a role session by
+    /// its identity policies and session policy. Unlike [`Authorizer::check_kms`], this holds for
+    /// root callers as well. Condition keys: those of `ask` and the principal's (its account as
+    /// `aws:PrincipalAccount`), `aws:ResourceAccount` the key's account.
+    pub fn check_kms_cross_account(
+        &self,
+        ctx: &RequestContext,
+        ask: Ask<'_>,
+        resource_account: &str,
+        key_policy: &str,
+        grant_allows: bool,
+    ) -> Result<(), Denied> {
+        let key_policy = self.parse(key_policy).unwrap_or_else(allow_nothing);
+        let mut context = match &ctx.role {
+            Some(role) => self.with_principal(ctx, role, ask.context),
+            None => {
+                let mut c = ask.context;
+                let now = self.clock.now().millis;
+                c.set("aws:PrincipalArn", &ctx.principal_arn);
+                c.set("aws:PrincipalAccount", &ctx.account_id);
+                c.set("aws:PrincipalType", "Account");
+                c.set("aws:RequestedRegion", &ctx.region);
+                c.set("aws:EpochTime", (now / 1000).to_string());
+                c.set("aws:CurrentTime", iso8601(now));
+                c.set(
+                    "aws:SecureTransport",
+                    if ctx.secure_transport {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                );
+                c
+            }
+        };
+        context.set("aws:ResourceAccount", resource_account);
+        let (identity, session) = match &ctx.role {
+            Some(role) => (Some(self.identity(ctx, role)), self.session(role)),
+            None => (None, None),
+        };
+        let req = Request {
+            principal_arn: &ctx.principal_arn,
+            principal_account: &ctx.account_id,
+            role_arn: ctx.role.as_ref().map(|r| r.role_arn.as_str()),
+            action: ask.action,
+            resource: ask.resource,
+            context: &context,
+        };
+        match coffer_policy::decide_kms_cross_account(
+            &key_policy,
+            identity.as_deref(),
+            session.as_ref(),
+            grant_allows,
+            &req,
+        ) {
+            Decision::Allow => Ok(()),
+            d => {
+                let key = key_policy.evaluate_resource(&req);
+                // The key's account allowed (or denied nothing): the caller's own policies did not.
+                let why = match d {
+                    Decision::ExplicitDeny if key.explicit_deny => Why::Resource,
+                    Decision::ExplicitDeny => Why::Identity,
+                    _ if key.allow || key.allow_via_account => Why::Identity,
+                    _ => Why::Resource,
+                };
+                Err(denied(ctx, ask.action, ask.resource, d, why))
+            }
+        }
+    }
+}
+
 /// `2024-01-01T00:00:00Z` for epoch milliseconds.
 fn iso8601(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))

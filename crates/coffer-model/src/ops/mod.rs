@@ -312,6 +312,10 @@ pub struct KeyRule {
     pub symmetric_only: bool,
     /// Whether only asymmetric keys qualify (`GetPublicKey`).
     pub asymmetric_only: bool,
+    /// Whether a caller of another account may name the key by its key ARN (AWS's
+    /// "Cross-account use: Yes"); the key's policy and the caller's own policies must then both
+    /// allow (ADR 0017).
+    pub cross_account: bool,
 }
 
 impl KeyRule {
