@@ -227,7 +227,7 @@ pub fn service_file(spec: &Spec<'_>, names: &BTreeMap<String, String>, shapes: &
         let errors: Vec<String> = d.errors.iter().map(|e| lit(&e.shape)).collect();
         let _ = writeln!(
             o,
-            "    Operation {{\n        service: Service::{},\n        name: {},\n        input: {},\n        output: {},\n        result_wrapper: {},\n        checks: &[{checks}],\n        read_only: {},\n        served: {},\n        hot: {},\n        errors: &[{}],\n        idempotency_token: {},\n        idempotent: {},\n        unsigned: {},\n        deprecated: {},\n    }},",
+            "    Operation {{\n        service: Service::{},\n        name: {},\n        input: {},\n        output: {},\n        result_wrapper: {},\n        checks: &[{checks}],\n        read_only: {},\n        served: {},\n        hot: {},\n        cross_account: {},\n        errors: &[{}],\n        idempotency_token: {},\n        idempotent: {},\n        unsigned: {},\n        deprecated: {},\n    }},",
             spec.rust,
             lit(&d.name),
             shape_ref(names, d.input.as_ref().map(|r| r.shape.as_str())),
@@ -236,6 +236,7 @@ pub fn service_file(spec: &Spec<'_>, names: &BTreeMap<String, String>, shapes: &
             op.read_only,
             op.served,
             op.hot,
+            op.cross_account,
             errors.join(", "),
             opt_lit(op.idempotency_token.as_deref()),
             d.idempotent,

@@ -1,7 +1,8 @@
 //! Authorization of callers that hold an assumed role's credentials (ADR 0009).
 //!
 //! Root callers (`RequestContext::role` is `None`) are allowed everything in their account and
-//! never reach this module. For a role session, the role's identity policies (attached managed
+//! reach this module only for another account's resource ([`Authorizer::check_cross_account`],
+//! ADR 0017). For a role session, the role's identity policies (attached managed
 //! policies' default versions and inline policies), the session policy and the resource's own
 //! policy (a key policy, a secret's resource policy) are evaluated by `coffer-policy`.
 
@@ -255,21 +256,24 @@ impl Authorizer {
 }
 
 impl Authorizer {
-    /// Checks a KMS request from a caller of another account than the key's (ADR 0017): the key
-    /// policy must allow the caller (by its account, its role or its session), or a grant must,
-    /// and the caller's own account must allow too: its root user implicitly, a role session by
-    /// its identity policies and session policy. Unlike [`Authorizer::check_kms`], this holds for
-    /// root callers as well. Condition keys: those of `ask` and the principal's (its account as
-    /// `aws:PrincipalAccount`), `aws:ResourceAccount` the key's account.
-    pub fn check_kms_cross_account(
+    /// Checks a request from a caller of another account than the resource's (a KMS key, a
+    /// secret; ADR 0017): the resource's policy (a key policy, a secret's resource policy; none
+    /// allows nothing) must allow the caller (by its account, its role or its session), or a KMS
+    /// grant must, and the caller's own account must allow too: its root user implicitly, a role
+    /// session by its identity policies and session policy. Unlike the other checks, this holds
+    /// for root callers as well. Condition keys: those of `ask` and the principal's (its account
+    /// as `aws:PrincipalAccount`), `aws:ResourceAccount` the resource's account.
+    pub fn check_cross_account(
         &self,
         ctx: &RequestContext,
         ask: Ask<'_>,
         resource_account: &str,
-        key_policy: &str,
+        resource_policy: Option<&str>,
         grant_allows: bool,
     ) -> Result<(), Denied> {
-        let key_policy = self.parse(key_policy).unwrap_or_else(allow_nothing);
+        let key_policy = resource_policy
+            .and_then(|d| self.parse(d))
+            .unwrap_or_else(allow_nothing);
         let mut context = match &ctx.role {
             Some(role) => self.with_principal(ctx, role, ask.context),
             None => {
@@ -305,7 +309,7 @@ impl Authorizer {
             resource: ask.resource,
             context: &context,
         };
-        match coffer_policy::decide_kms_cross_account(
+        match coffer_policy::decide_cross_account(
             &key_policy,
             identity.as_deref(),
             session.as_ref(),

@@ -411,7 +411,7 @@ impl Kms {
             .ok_or_else(|| KmsError::Internal("no authorizer for a cross-account caller".into()))?;
         let grant_allows = self.grant_allows(w, ctx, op, key);
         authz
-            .check_kms_cross_account(
+            .check_cross_account(
                 ctx,
                 coffer_core::authz::Ask {
                     action: op.iam,
@@ -419,7 +419,7 @@ impl Kms {
                     context: Self::key_conditions(ctx, fam),
                 },
                 &key.account,
-                &key.policy,
+                Some(&key.policy),
                 grant_allows,
             )
             .map_err(|d| KmsError::AccessDenied(d.message))

@@ -42,8 +42,8 @@
 //!   nothing.
 //! * **Combination**: [`decide`] (same-account evaluation with a resource policy, as for
 //!   Secrets Manager), [`decide_kms`] (the key policy is authoritative; grants) and
-//!   [`decide_kms_cross_account`] (a caller of another account: the key policy and the caller's
-//!   account must both allow).
+//!   [`decide_cross_account`] (a caller of another account: the resource's policy and the
+//!   caller's account must both allow).
 //! * **Grammar checks** with IAM's `MalformedPolicyDocument` messages ([`PolicyError`]), and
 //!   per policy type ([`Policy::validate`]). This is Coffer's only parser of the grammar: IAM
 //!   checks the documents it stores with it (adding only its own quotas and rules), so a
@@ -51,8 +51,7 @@
 //!
 //! # Not supported
 //!
-//! * Permissions boundaries, service control and resource control policies, and cross-account
-//!   evaluation for services other than KMS (a caller evaluates [`decide`] twice for those).
+//! * Permissions boundaries, service control and resource control policies.
 //! * The distinction AWS makes for a resource policy that names the *session* ARN (not limited
 //!   by the session policy): here a session policy always limits what the resource policy
 //!   allows.
@@ -190,19 +189,19 @@ pub fn decide_kms(
     }
 }
 
-/// KMS, for a caller of another account than the key's (ADR 0017): both accounts must allow.
-/// Explicit deny anywhere denies. Allowed if a grant allows, or if the key policy allows the caller
-/// (directly or by naming its account) AND the caller's own account allows: its root user
-/// implicitly (`identity` is `None`), a role session by an identity policy; and then the session
-/// policy (if any) must allow too.
-pub fn decide_kms_cross_account(
-    key_policy: &Policy,
+/// A caller of another account than the resource's (a KMS key, a secret; ADR 0017): both
+/// accounts must allow. Explicit deny anywhere denies. Allowed if a grant allows (KMS), or if the
+/// resource's policy allows the caller (directly or by naming its account) AND the caller's own
+/// account allows: its root user implicitly (`identity` is `None`), a role session by an identity
+/// policy; and then the session policy (if any) must allow too.
+pub fn decide_cross_account(
+    resource_policy: &Policy,
     identity: Option<&[Policy]>,
     session: Option<&Policy>,
     grant_allows: bool,
     req: &Request<'_>,
 ) -> Decision {
-    let key = key_policy.evaluate_resource(req);
+    let key = resource_policy.evaluate_resource(req);
     let identity: Option<Vec<Outcome>> =
         identity.map(|ps| ps.iter().map(|p| p.evaluate_identity(req)).collect());
     let session = session.map(|p| p.evaluate_identity(req));
