@@ -374,8 +374,7 @@ impl Kms {
         op: &KeyOp,
         key_id: &str,
     ) -> Result<(&'w KeyRecord, &'w Family), KmsError> {
-        if w.key(&ctx.account_id, &ctx.region, key_id).is_some() || !ops::rule(op).cross_account
-        {
+        if w.key(&ctx.account_id, &ctx.region, key_id).is_some() || !ops::rule(op).cross_account {
             return self.resolve_id(w, ctx, op, &ctx.account_id, key_id);
         }
         // Key IDs are random (UUIDs, `mrk-` and 128 bits): at most one account holds this one.

@@ -212,10 +212,7 @@ async fn decrypt(
     aws_sdk_kms::operation::decrypt::DecryptOutput,
     aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::decrypt::DecryptError>,
 > {
-    kms.decrypt()
-        .ciphertext_blob(Blob::new(blob))
-        .send()
-        .await
+    kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await
 }
 
 fn message<E: ProvideErrorMetadata>(e: &E) -> String {
@@ -237,7 +234,9 @@ async fn b_root_and_b_role_encrypt_and_decrypt_with_a_key_by_arn() {
     assert!(key.contains(&format!(":{A}:key/")), "{key}");
 
     // B's root user: implicitly allowed by B, allowed by A's key policy.
-    let out = encrypt(&w.kms(B), &key, b"from b").await.expect("B encrypts");
+    let out = encrypt(&w.kms(B), &key, b"from b")
+        .await
+        .expect("B encrypts");
     assert_eq!(out.key_id(), Some(key.as_str()), "the key is A's");
     let blob = out.ciphertext_blob().unwrap().as_ref().to_vec();
     // The ciphertext names its key: B decrypts without KeyId, and A reads B's ciphertext.
@@ -258,7 +257,9 @@ async fn b_root_and_b_role_encrypt_and_decrypt_with_a_key_by_arn() {
     assert_eq!(plain.plaintext().unwrap().as_ref(), b"from b");
 
     // A ciphertext A made, B decrypts.
-    let from_a = encrypt(&w.kms(A), &key, b"from a").await.expect("A encrypts");
+    let from_a = encrypt(&w.kms(A), &key, b"from a")
+        .await
+        .expect("A encrypts");
     let plain = decrypt(&w.kms(B), from_a.ciphertext_blob().unwrap().as_ref())
         .await
         .expect("B decrypts A's ciphertext");
@@ -405,7 +406,10 @@ async fn refused_without_a_key_policy_statement_or_b_identity_policy() {
 async fn a_grant_to_b_allows_without_a_key_policy_statement() {
     let w = World::new();
     let key = w.key(&key_policy(&[])).await;
-    expect_err(encrypt(&w.kms(B), &key, b"x").await, "AccessDeniedException");
+    expect_err(
+        encrypt(&w.kms(B), &key, b"x").await,
+        "AccessDeniedException",
+    );
     w.kms(A)
         .create_grant()
         .key_id(&key)
@@ -543,7 +547,10 @@ async fn caller_account_condition_sees_the_callers_account() {
         .as_ref()
         .to_vec();
     decrypt(&w.kms(B), &blob).await.expect("B decrypts");
-    expect_err(encrypt(&w.kms(C), &key, b"x").await, "AccessDeniedException");
+    expect_err(
+        encrypt(&w.kms(C), &key, b"x").await,
+        "AccessDeniedException",
+    );
     expect_err(decrypt(&w.kms(C), &blob).await, "AccessDeniedException");
     // The owner is not limited by a statement about other accounts.
     decrypt(&w.kms(A), &blob).await.expect("A decrypts");
@@ -598,7 +605,7 @@ async fn secrets_manager_get_secret_value_by_arn_of_another_account() {
     let (_, bare) = w.role_session("bare", &[]).await;
     let key = w
         .key(&key_policy(&[format!(
-            r#"{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["kms:Decrypt","kms:GenerateDataKey"],"Resource":"*","Condition":{{"StringEquals":{{"kms:CallerAccount":"{B}"}}}}}}"#,
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["kms:Decrypt","kms:GenerateDataKey","kms:DescribeKey"],"Resource":"*","Condition":{{"StringEquals":{{"kms:CallerAccount":"{B}"}}}}}}"#,
             root(B)
         )]))
         .await;
@@ -656,9 +663,9 @@ async fn secrets_manager_get_secret_value_by_arn_of_another_account() {
         "AccessDeniedException",
     );
     assert!(
-        e.message()
-            .unwrap_or_default()
-            .ends_with("because no identity-based policy allows the secretsmanager:GetSecretValue action"),
+        e.message().unwrap_or_default().ends_with(
+            "because no identity-based policy allows the secretsmanager:GetSecretValue action"
+        ),
         "{e:?}"
     );
 
@@ -705,7 +712,11 @@ async fn secrets_manager_get_secret_value_by_arn_of_another_account() {
     );
     // Another account than the one the key policy names.
     expect_err(
-        w.secrets(C).get_secret_value().secret_id(&shared).send().await,
+        w.secrets(C)
+            .get_secret_value()
+            .secret_id(&shared)
+            .send()
+            .await,
         "AccessDeniedException",
     );
 
