@@ -62,6 +62,9 @@ pub struct KeyAnn {
     /// Whether the key may be named by an alias.
     #[serde(default)]
     pub alias: bool,
+    /// Whether another account's caller may name the key by its ARN.
+    #[serde(default)]
+    pub cross_account: bool,
 }
 
 /// `[operations.X]`.
@@ -72,6 +75,9 @@ pub struct OperationAnn {
     pub served: bool,
     #[serde(default)]
     pub hot: bool,
+    /// Whether a caller of another account may name the resource by its ARN (ADR 0017).
+    #[serde(default)]
+    pub cross_account: bool,
     #[serde(default)]
     pub read_only: Option<bool>,
     /// The IAM action (without prefix) when it is not the operation's name.
@@ -143,6 +149,7 @@ pub struct OpSpec<'m> {
     pub read_only: bool,
     pub served: bool,
     pub hot: bool,
+    pub cross_account: bool,
     pub idempotency_token: Option<String>,
 }
 
@@ -415,6 +422,7 @@ pub fn resolve<'m>(
             read_only,
             served: a.served,
             hot: a.hot,
+            cross_account: a.cross_account,
             idempotency_token,
         });
     }

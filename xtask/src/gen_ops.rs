@@ -32,11 +32,12 @@ fn key_rule(k: &KeyAnn) -> String {
         None => "None".into(),
     };
     format!(
-        "Some(KeyRule {{ accepts_alias: {}, states: {}, usage: {usage}, symmetric_only: {}, asymmetric_only: {} }})",
+        "Some(KeyRule {{ accepts_alias: {}, states: {}, usage: {usage}, symmetric_only: {}, asymmetric_only: {}, cross_account: {} }})",
         k.alias,
         states_const(&k.states),
         k.symmetric_only,
-        k.asymmetric_only
+        k.asymmetric_only,
+        k.cross_account
     )
 }
 
@@ -226,7 +227,7 @@ pub fn service_file(spec: &Spec<'_>, names: &BTreeMap<String, String>, shapes: &
         let errors: Vec<String> = d.errors.iter().map(|e| lit(&e.shape)).collect();
         let _ = writeln!(
             o,
-            "    Operation {{\n        service: Service::{},\n        name: {},\n        input: {},\n        output: {},\n        result_wrapper: {},\n        checks: &[{checks}],\n        read_only: {},\n        served: {},\n        hot: {},\n        errors: &[{}],\n        idempotency_token: {},\n        idempotent: {},\n        unsigned: {},\n        deprecated: {},\n    }},",
+            "    Operation {{\n        service: Service::{},\n        name: {},\n        input: {},\n        output: {},\n        result_wrapper: {},\n        checks: &[{checks}],\n        read_only: {},\n        served: {},\n        hot: {},\n        cross_account: {},\n        errors: &[{}],\n        idempotency_token: {},\n        idempotent: {},\n        unsigned: {},\n        deprecated: {},\n    }},",
             spec.rust,
             lit(&d.name),
             shape_ref(names, d.input.as_ref().map(|r| r.shape.as_str())),
@@ -235,6 +236,7 @@ pub fn service_file(spec: &Spec<'_>, names: &BTreeMap<String, String>, shapes: &
             op.read_only,
             op.served,
             op.hot,
+            op.cross_account,
             errors.join(", "),
             opt_lit(op.idempotency_token.as_deref()),
             d.idempotent,

@@ -1,7 +1,8 @@
 //! Authorization of callers that hold an assumed role's credentials (ADR 0009).
 //!
 //! Root callers (`RequestContext::role` is `None`) are allowed everything in their account and
-//! never reach this module. For a role session, the role's identity policies (attached managed
+//! reach this module only for another account's resource ([`Authorizer::check_cross_account`],
+//! ADR 0017). For a role session, the role's identity policies (attached managed
 //! policies' default versions and inline policies), the session policy and the resource's own
 //! policy (a key policy, a secret's resource policy) are evaluated by `coffer-policy`.
 
@@ -249,6 +250,83 @@ impl Authorizer {
                     d,
                     Why::kms(delegated),
                 ))
+            }
+        }
+    }
+}
+
+impl Authorizer {
+    /// Checks a request from a caller of another account than the resource's (a KMS key, a
+    /// secret; ADR 0017): the resource's policy (a key policy, a secret's resource policy; none
+    /// allows nothing) must allow the caller (by its account, its role or its session), or a KMS
+    /// grant must, and the caller's own account must allow too: its root user implicitly, a role
+    /// session by its identity policies and session policy. Unlike the other checks, this holds
+    /// for root callers as well. Condition keys: those of `ask` and the principal's (its account
+    /// as `aws:PrincipalAccount`), `aws:ResourceAccount` the resource's account.
+    pub fn check_cross_account(
+        &self,
+        ctx: &RequestContext,
+        ask: Ask<'_>,
+        resource_account: &str,
+        resource_policy: Option<&str>,
+        grant_allows: bool,
+    ) -> Result<(), Denied> {
+        let key_policy = resource_policy
+            .and_then(|d| self.parse(d))
+            .unwrap_or_else(allow_nothing);
+        let mut context = match &ctx.role {
+            Some(role) => self.with_principal(ctx, role, ask.context),
+            None => {
+                let mut c = ask.context;
+                let now = self.clock.now().millis;
+                c.set("aws:PrincipalArn", &ctx.principal_arn);
+                c.set("aws:PrincipalAccount", &ctx.account_id);
+                c.set("aws:PrincipalType", "Account");
+                c.set("aws:RequestedRegion", &ctx.region);
+                c.set("aws:EpochTime", (now / 1000).to_string());
+                c.set("aws:CurrentTime", iso8601(now));
+                c.set(
+                    "aws:SecureTransport",
+                    if ctx.secure_transport {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                );
+                c
+            }
+        };
+        context.set("aws:ResourceAccount", resource_account);
+        let (identity, session) = match &ctx.role {
+            Some(role) => (Some(self.identity(ctx, role)), self.session(role)),
+            None => (None, None),
+        };
+        let req = Request {
+            principal_arn: &ctx.principal_arn,
+            principal_account: &ctx.account_id,
+            role_arn: ctx.role.as_ref().map(|r| r.role_arn.as_str()),
+            action: ask.action,
+            resource: ask.resource,
+            context: &context,
+        };
+        match coffer_policy::decide_cross_account(
+            &key_policy,
+            identity.as_deref(),
+            session.as_ref(),
+            grant_allows,
+            &req,
+        ) {
+            Decision::Allow => Ok(()),
+            d => {
+                let key = key_policy.evaluate_resource(&req);
+                // The key's account allowed (or denied nothing): the caller's own policies did not.
+                let why = match d {
+                    Decision::ExplicitDeny if key.explicit_deny => Why::Resource,
+                    Decision::ExplicitDeny => Why::Identity,
+                    _ if key.allow || key.allow_via_account => Why::Identity,
+                    _ => Why::Resource,
+                };
+                Err(denied(ctx, ask.action, ask.resource, d, why))
             }
         }
     }

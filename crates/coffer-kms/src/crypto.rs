@@ -63,15 +63,20 @@ impl Kms {
             return Err(KmsError::InvalidCiphertext(String::new()));
         }
         let w = self.world.read();
-        if let Some(r) = key_ref {
-            let (named, _) = self.resolve(&w, ctx, op, r)?;
-            if named.key_id != parsed.header.key_id {
-                return Err(KmsError::IncorrectKey(
-                    "The key ID in the request does not identify a CMK that can perform this operation.".into(),
-                ));
+        // KeyId, when given, must name the key the blob names; without it the blob's key ID
+        // names a key of the caller's account or, across accounts, of the one that holds it.
+        let (key, fam) = match key_ref {
+            Some(r) => {
+                let (named, fam) = self.resolve(&w, ctx, op, r)?;
+                if named.key_id != parsed.header.key_id {
+                    return Err(KmsError::IncorrectKey(
+                        "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                    ));
+                }
+                (named, fam)
             }
-        }
-        let (key, fam) = self.resolve(&w, ctx, op, &parsed.header.key_id)?;
+            None => self.resolve_blob_key(&w, ctx, op, &parsed.header.key_id)?,
+        };
         let material = fam
             .material(&parsed.header.material_id)
             .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;

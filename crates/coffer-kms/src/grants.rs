@@ -244,8 +244,10 @@ impl Kms {
         }
         dry_run(req.dry_run)?;
         let key_id = key.key_id.clone();
+        // A grant lives with its key, in the key's account (the caller's, or another's: ADR 0017).
+        let owner = key.account.clone();
         let existing: Vec<&GrantRecord> = w
-            .region(&ctx.account_id, &ctx.region)
+            .region(&owner, &ctx.region)
             .map(|r| r.grants.values().filter(|g| g.key_id == key_id).collect())
             .unwrap_or_default();
         if let Some(name) = &req.name {
@@ -273,7 +275,7 @@ impl Kms {
         let grant_id = hex::encode(coffer_crypto::random::array::<32>()?);
         let rec = GrantRecord {
             v: RECORD_VERSION,
-            account: ctx.account_id.clone(),
+            account: owner,
             region: ctx.region.clone(),
             key_id: key_id.clone(),
             grant_id: grant_id.clone(),
@@ -326,7 +328,7 @@ impl Kms {
             req.key_id.as_deref().unwrap_or_default(),
         )?;
         let items: Vec<(String, GrantListEntry)> = w
-            .region(&ctx.account_id, &ctx.region)
+            .region(&key.account, &ctx.region)
             .map(|r| {
                 r.grants
                     .values()
@@ -403,15 +405,17 @@ impl Kms {
         })
     }
 
+    /// Removes a grant of the key `key_id` of `owner`'s account.
     fn remove_grant(
         &self,
         ctx: &RequestContext,
+        owner: &str,
         key_id: &str,
         grant_id: &str,
     ) -> Result<(), KmsError> {
         let mut w = self.world.write();
         let found = w
-            .region(&ctx.account_id, &ctx.region)
+            .region(owner, &ctx.region)
             .and_then(|r| r.grants.get(grant_id))
             .filter(|g| g.key_id == key_id)
             .cloned();
@@ -421,9 +425,7 @@ impl Kms {
         let mut tx = Transaction::new();
         tx.delete(GRANT_TABLE, &g.store_key());
         self.commit(&tx)?;
-        w.region_mut(&ctx.account_id, &ctx.region)
-            .grants
-            .remove(grant_id);
+        w.region_mut(owner, &ctx.region).grants.remove(grant_id);
         Ok(())
     }
 
@@ -450,15 +452,13 @@ impl Kms {
                 .into())
             }
         };
-        let key_id = {
+        let (owner, key_id) = {
             let w = self.world.read();
-            self.resolve(&w, ctx, ops::KmsAction::RetireGrant.info(), &key_ref)?
-                .0
-                .key_id
-                .clone()
+            let (key, _) = self.resolve(&w, ctx, ops::KmsAction::RetireGrant.info(), &key_ref)?;
+            (key.account.clone(), key.key_id.clone())
         };
         dry_run(req.dry_run)?;
-        self.remove_grant(ctx, &key_id, &grant_id)?;
+        self.remove_grant(ctx, &owner, &key_id, &grant_id)?;
         Ok(Empty {})
     }
 
@@ -473,20 +473,23 @@ impl Kms {
         v.required("GrantId", &req.grant_id);
         v.length("GrantId", req.grant_id.as_deref(), 1, 128);
         v.finish()?;
-        let key_id = {
+        let (owner, key_id) = {
             let w = self.world.read();
-            self.resolve(
+            let (key, _) = self.resolve(
                 &w,
                 ctx,
                 ops::KmsAction::RevokeGrant.info(),
                 req.key_id.as_deref().unwrap_or_default(),
-            )?
-            .0
-            .key_id
-            .clone()
+            )?;
+            (key.account.clone(), key.key_id.clone())
         };
         dry_run(req.dry_run)?;
-        self.remove_grant(ctx, &key_id, req.grant_id.as_deref().unwrap_or_default())?;
+        self.remove_grant(
+            ctx,
+            &owner,
+            &key_id,
+            req.grant_id.as_deref().unwrap_or_default(),
+        )?;
         Ok(Empty {})
     }
 }

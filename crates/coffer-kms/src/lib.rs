@@ -242,7 +242,12 @@ impl Kms {
         Ok(())
     }
 
-    fn parse_ref<'a>(ctx: &RequestContext, key_ref: &'a str) -> Result<KeyRef<'a>, KmsError> {
+    /// Parses a key reference: the account an ARN names (the caller's for an ID or an alias name)
+    /// and what it names.
+    fn parse_ref<'a>(
+        ctx: &'a RequestContext,
+        key_ref: &'a str,
+    ) -> Result<(&'a str, KeyRef<'a>), KmsError> {
         if let Some(rest) = key_ref.strip_prefix("arn:") {
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
             let not_found = || KmsError::NotFound(format!("Invalid arn {key_ref}"));
@@ -253,20 +258,20 @@ impl Kms {
                 // AWS names the Region it could not serve, not the whole ARN.
                 return Err(KmsError::NotFound(format!("Invalid arn {}", parts[2])));
             }
-            if parts[3] != ctx.account_id {
+            if !is_account_id(parts[3]) {
                 return Err(not_found());
             }
             if let Some(id) = parts[4].strip_prefix("key/") {
-                Ok(KeyRef::Id(id))
+                Ok((parts[3], KeyRef::Id(id)))
             } else if parts[4].starts_with("alias/") {
-                Ok(KeyRef::Alias(parts[4].to_string()))
+                Ok((parts[3], KeyRef::Alias(parts[4].to_string())))
             } else {
                 Err(not_found())
             }
         } else if key_ref.starts_with("alias/") {
-            Ok(KeyRef::Alias(key_ref.to_string()))
+            Ok((&ctx.account_id, KeyRef::Alias(key_ref.to_string())))
         } else if is_key_id(key_ref) {
-            Ok(KeyRef::Id(key_ref))
+            Ok((&ctx.account_id, KeyRef::Id(key_ref)))
         } else {
             // Neither a key ID, an alias nor an ARN.
             Err(KmsError::NotFound(format!("Invalid keyId '{key_ref}'")))
@@ -274,7 +279,9 @@ impl Kms {
     }
 
     /// Finds the key `key_ref` names for `op` in the caller's Region and checks the operation's
-    /// declared key states: the one place where that check happens.
+    /// declared key states: the one place where that check happens. A key ARN (or alias ARN) of
+    /// another account names that account's key for an operation AWS allows across accounts
+    /// (`cross_account` in the operation's rule, ADR 0017); for any other it names nothing.
     fn resolve<'w>(
         &self,
         w: &'w World,
@@ -282,34 +289,53 @@ impl Kms {
         op: &KeyOp,
         key_ref: &str,
     ) -> Result<(&'w KeyRecord, &'w Family), KmsError> {
-        let key_id: String = match Self::parse_ref(ctx, key_ref)? {
+        let (owner, parsed) = Self::parse_ref(ctx, key_ref)?;
+        if owner != ctx.account_id && !ops::rule(op).cross_account {
+            return Err(KmsError::NotFound(format!("Invalid arn {key_ref}")));
+        }
+        let key_id: String = match parsed {
             KeyRef::Id(id) => id.to_string(),
             KeyRef::Alias(name) => {
                 if !ops::rule(op).accepts_alias {
                     return Err(KmsError::NotFound(format!("Invalid keyId '{key_ref}'")));
                 }
                 let alias = w
-                    .region(&ctx.account_id, &ctx.region)
+                    .region(owner, &ctx.region)
                     .and_then(|r| r.aliases.get(&name));
                 match alias {
                     Some(a) => a.target_key_id.clone(),
                     None => {
                         return Err(KmsError::NotFound(format!(
                             "Alias {} is not found.",
-                            alias_arn(ctx.partition(), &ctx.region, &ctx.account_id, &name)
+                            alias_arn(ctx.partition(), &ctx.region, owner, &name)
                         )))
                     }
                 }
             }
         };
-        let arn = key_arn(ctx.partition(), &ctx.region, &ctx.account_id, &key_id);
+        self.resolve_id(w, ctx, op, owner, &key_id)
+    }
+
+    /// [`Kms::resolve`] for the key `key_id` of `owner`'s account: authorization (always, for a
+    /// caller of another account), key state, usage and spec.
+    fn resolve_id<'w>(
+        &self,
+        w: &'w World,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        owner: &str,
+        key_id: &str,
+    ) -> Result<(&'w KeyRecord, &'w Family), KmsError> {
+        let arn = key_arn(ctx.partition(), &ctx.region, owner, key_id);
         let key = w
-            .key(&ctx.account_id, &ctx.region, &key_id)
+            .key(owner, &ctx.region, key_id)
             .ok_or_else(|| KmsError::NotFound(format!("Key '{arn}' does not exist")))?;
         let fam = w
-            .family(&ctx.account_id, &key_id)
+            .family(owner, key_id)
             .ok_or_else(|| KmsError::Internal(format!("key {key_id} has no family")))?;
-        if ctx.role.is_some() {
+        if owner != ctx.account_id {
+            self.authorize_cross_account(w, ctx, op, key, fam, &arn)?;
+        } else if ctx.role.is_some() {
             self.authorize(w, ctx, op, key, fam, &arn)?;
         }
         let state = self.effective_state(key);
@@ -338,6 +364,105 @@ impl Kms {
         Ok((key, fam))
     }
 
+    /// The key a symmetric ciphertext names by its key ID alone: the caller's account's key of
+    /// that ID, else (for an operation allowed across accounts) another account's key of that ID
+    /// in the caller's Region, which the caller may then use only as that key's policy allows.
+    fn resolve_blob_key<'w>(
+        &self,
+        w: &'w World,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        key_id: &str,
+    ) -> Result<(&'w KeyRecord, &'w Family), KmsError> {
+        if w.key(&ctx.account_id, &ctx.region, key_id).is_some() || !ops::rule(op).cross_account {
+            return self.resolve_id(w, ctx, op, &ctx.account_id, key_id);
+        }
+        // Key IDs are random (UUIDs, `mrk-` and 128 bits): at most one account holds this one.
+        let owner = w
+            .regions
+            .iter()
+            .find(|(_, regions)| {
+                regions
+                    .get(&ctx.region)
+                    .is_some_and(|r| r.keys.contains_key(key_id))
+            })
+            .map(|(account, _)| account.as_str());
+        match owner {
+            Some(owner) => self.resolve_id(w, ctx, op, owner, key_id),
+            None => self.resolve_id(w, ctx, op, &ctx.account_id, key_id),
+        }
+    }
+
+    /// Authorizes a request from another account than the key's (ADR 0017), root callers
+    /// included: the key policy (or a grant to the caller) and the caller's own policies.
+    fn authorize_cross_account(
+        &self,
+        w: &World,
+        ctx: &RequestContext,
+        op: &KeyOp,
+        key: &KeyRecord,
+        fam: &Family,
+        arn: &str,
+    ) -> Result<(), KmsError> {
+        let authz = self
+            .authorizer
+            .get()
+            .ok_or_else(|| KmsError::Internal("no authorizer for a cross-account caller".into()))?;
+        let grant_allows = self.grant_allows(w, ctx, op, key);
+        authz
+            .check_cross_account(
+                ctx,
+                coffer_core::authz::Ask {
+                    action: op.iam,
+                    resource: arn,
+                    context: Self::key_conditions(ctx, fam),
+                },
+                &key.account,
+                Some(&key.policy),
+                grant_allows,
+            )
+            .map_err(|d| KmsError::AccessDenied(d.message))
+    }
+
+    /// Whether a grant on `key` without constraints allows `op` for the caller (its session, its
+    /// role or, for a root caller, its account's root).
+    fn grant_allows(&self, w: &World, ctx: &RequestContext, op: &KeyOp, key: &KeyRecord) -> bool {
+        let role_arn = ctx.role.as_ref().map(|r| r.role_arn.as_str());
+        w.region(&key.account, &key.region).is_some_and(|r| {
+            r.grants.values().any(|g| {
+                g.key_id == key.key_id
+                    && g.constraints.is_none()
+                    && g.grantee
+                        .as_deref()
+                        .is_some_and(|p| Some(p) == role_arn || p == ctx.principal_arn)
+                    && g.operations.iter().any(|o| o == op.name)
+            })
+        })
+    }
+
+    /// The KMS condition keys of a request on a key: `kms:CallerAccount` (the caller's account,
+    /// not the key's), `kms:ViaService` when a service acts for the caller, and the key's
+    /// `kms:KeySpec`, `kms:KeyUsage`, `kms:KeyOrigin` and `kms:MultiRegion`.
+    fn key_conditions(ctx: &RequestContext, fam: &Family) -> coffer_policy::Context {
+        let mut c = coffer_policy::Context::new();
+        c.set("kms:CallerAccount", &ctx.account_id);
+        c.set("kms:KeySpec", &fam.rec.key_spec);
+        c.set("kms:KeyUsage", &fam.rec.key_usage);
+        c.set("kms:KeyOrigin", &fam.rec.origin);
+        c.set(
+            "kms:MultiRegion",
+            if fam.rec.multi_region {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        if let Some(via) = ctx.role.as_ref().and_then(|r| r.via_service.as_ref()) {
+            c.set("kms:ViaService", via);
+        }
+        c
+    }
+
     /// Authorizes a role session's use of a key (ADR 0009): the key policy, the role's
     /// identity policies, the session policy and grants for the role. Conditions see
     /// `kms:CallerAccount`, `kms:ViaService` (when Secrets Manager acts for the caller),
@@ -352,40 +477,15 @@ impl Kms {
         fam: &Family,
         arn: &str,
     ) -> Result<(), KmsError> {
-        let Some(role) = &ctx.role else {
+        if ctx.role.is_none() {
             return Ok(());
-        };
+        }
         let authz = self
             .authorizer
             .get()
             .ok_or_else(|| KmsError::Internal("no authorizer for a role session".into()))?;
-        let grant_name = op.name;
-        let grant_allows = w.region(&ctx.account_id, &ctx.region).is_some_and(|r| {
-            r.grants.values().any(|g| {
-                g.key_id == key.key_id
-                    && g.constraints.is_none()
-                    && g.grantee
-                        .as_deref()
-                        .is_some_and(|p| p == role.role_arn || p == ctx.principal_arn)
-                    && g.operations.iter().any(|o| o == grant_name)
-            })
-        });
-        let mut c = coffer_policy::Context::new();
-        c.set("kms:CallerAccount", &ctx.account_id);
-        c.set("kms:KeySpec", &fam.rec.key_spec);
-        c.set("kms:KeyUsage", &fam.rec.key_usage);
-        c.set("kms:KeyOrigin", &fam.rec.origin);
-        c.set(
-            "kms:MultiRegion",
-            if fam.rec.multi_region {
-                "true"
-            } else {
-                "false"
-            },
-        );
-        if let Some(via) = &role.via_service {
-            c.set("kms:ViaService", via);
-        }
+        let grant_allows = self.grant_allows(w, ctx, op, key);
+        let c = Self::key_conditions(ctx, fam);
         authz
             .check_kms(
                 ctx,
@@ -503,6 +603,11 @@ fn state_error(op: &KeyOp, state: KeyState, arn: &str) -> KmsError {
         }
         KeyState::PendingImport => KmsError::InvalidState(format!("{arn} is pending import.")),
     }
+}
+
+/// Whether `s` is a 12-digit account ID.
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether `s` has the shape of a key ID: a UUID (`1234abcd-12ab-34cd-56ef-1234567890ab`) or a

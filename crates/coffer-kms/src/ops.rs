@@ -13,6 +13,7 @@ const ANY_KEY: KeyRule = KeyRule {
     usage: None,
     symmetric_only: false,
     asymmetric_only: false,
+    cross_account: false,
 };
 
 /// The key rule of `op`.

@@ -41,7 +41,9 @@
 //!   of String, Arn and Bool conditions. A variable with no value and no default matches
 //!   nothing.
 //! * **Combination**: [`decide`] (same-account evaluation with a resource policy, as for
-//!   Secrets Manager) and [`decide_kms`] (the key policy is authoritative; grants).
+//!   Secrets Manager), [`decide_kms`] (the key policy is authoritative; grants) and
+//!   [`decide_cross_account`] (a caller of another account: the resource's policy and the
+//!   caller's account must both allow).
 //! * **Grammar checks** with IAM's `MalformedPolicyDocument` messages ([`PolicyError`]), and
 //!   per policy type ([`Policy::validate`]). This is Coffer's only parser of the grammar: IAM
 //!   checks the documents it stores with it (adding only its own quotas and rules), so a
@@ -49,8 +51,7 @@
 //!
 //! # Not supported
 //!
-//! * Permissions boundaries, service control and resource control policies, and cross-account
-//!   evaluation (where the resource's and the caller's accounts must both allow).
+//! * Permissions boundaries, service control and resource control policies.
 //! * The distinction AWS makes for a resource policy that names the *session* ARN (not limited
 //!   by the session policy): here a session policy always limits what the resource policy
 //!   allows.
@@ -181,6 +182,41 @@ pub fn decide_kms(
     }
     let granted =
         key.allow || grant_allows || (key.allow_via_account && identity.iter().any(|o| o.allow));
+    if granted && session_allows(session.as_ref()) {
+        Decision::Allow
+    } else {
+        Decision::ImplicitDeny
+    }
+}
+
+/// A caller of another account than the resource's (a KMS key, a secret; ADR 0017): both
+/// accounts must allow. Explicit deny anywhere denies. Allowed if a grant allows (KMS), or if the
+/// resource's policy allows the caller (directly or by naming its account) AND the caller's own
+/// account allows: its root user implicitly (`identity` is `None`), a role session by an identity
+/// policy; and then the session policy (if any) must allow too.
+pub fn decide_cross_account(
+    resource_policy: &Policy,
+    identity: Option<&[Policy]>,
+    session: Option<&Policy>,
+    grant_allows: bool,
+    req: &Request<'_>,
+) -> Decision {
+    let key = resource_policy.evaluate_resource(req);
+    let identity: Option<Vec<Outcome>> =
+        identity.map(|ps| ps.iter().map(|p| p.evaluate_identity(req)).collect());
+    let session = session.map(|p| p.evaluate_identity(req));
+    if key.explicit_deny
+        || identity
+            .as_ref()
+            .is_some_and(|os| os.iter().any(|o| o.explicit_deny))
+        || session.is_some_and(|s| s.explicit_deny)
+    {
+        return Decision::ExplicitDeny;
+    }
+    let caller_account_allows = identity
+        .as_ref()
+        .is_none_or(|os| os.iter().any(|o| o.allow));
+    let granted = grant_allows || ((key.allow || key.allow_via_account) && caller_account_allows);
     if granted && session_allows(session.as_ref()) {
         Decision::Allow
     } else {

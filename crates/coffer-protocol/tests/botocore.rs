@@ -525,6 +525,7 @@ mod synthetic {
         read_only: true,
         served: false,
         hot: false,
+        cross_account: false,
         errors: &[],
         idempotency_token: None,
         idempotent: false,

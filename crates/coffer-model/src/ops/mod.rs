@@ -167,6 +167,11 @@ pub struct Operation {
     /// Whether it is served inline on the async runtime (it only reads memory); every other
     /// operation may write to the store and runs on the blocking pool.
     pub hot: bool,
+    /// Whether a caller of another account may name the resource it acts on by the resource's
+    /// ARN (Secrets Manager's "Cross-account permission is effective only for the following
+    /// operations"); both accounts' policies must then allow (ADR 0017). KMS says this per key
+    /// rule ([`KeyRule::cross_account`]).
+    pub cross_account: bool,
     /// The model's error shapes for it.
     pub errors: &'static [&'static str],
     /// The input member the model marks `idempotencyToken` (`ClientRequestToken`).
@@ -312,6 +317,10 @@ pub struct KeyRule {
     pub symmetric_only: bool,
     /// Whether only asymmetric keys qualify (`GetPublicKey`).
     pub asymmetric_only: bool,
+    /// Whether a caller of another account may name the key by its key ARN (AWS's
+    /// "Cross-account use: Yes"); the key's policy and the caller's own policies must then both
+    /// allow (ADR 0017).
+    pub cross_account: bool,
 }
 
 impl KeyRule {

@@ -3,7 +3,10 @@
 //! secret the request names (its ARN, with its resource policy and tags as condition keys), or on
 //! `*` for operations that name none. Checked in one place, [`SecretsManager::authorize_request`],
 //! which the dispatcher calls before the operation; BatchGetSecretValue's second check
-//! (`secretsmanager:GetSecretValue` on each secret it reads) is made as it reads them.
+//! (`secretsmanager:GetSecretValue` on each secret it reads) is made as it reads them. Another
+//! account's secret, named by its full ARN, is found and authorized (both accounts' policies,
+//! root callers included) only by [`SecretsManager::lookup_shared`], for the operations the
+//! registry marks `cross_account` (ADR 0017).
 
 use super::*;
 use coffer_core::authz::{Ask, Authorizer};
@@ -67,6 +70,73 @@ impl SecretsManager {
                 s.rec.policy.as_deref(),
             )
             .map_err(|d| SmError::AccessDenied(d.message))
+    }
+
+    /// The secret a full ARN of another account names in the caller's Region (ADR 0017).
+    pub(super) fn foreign<'a>(st: &'a State, ctx: &RequestContext, id: &str) -> Option<&'a Secret> {
+        let k = st.by_arn.get(id)?;
+        if k.account == ctx.account_id || k.region != ctx.region {
+            return None;
+        }
+        st.secrets.get(k)
+    }
+
+    /// Finds the secret `id` names for `op`: the caller's own (as [`SecretsManager::lookup`]),
+    /// or, for an operation AWS allows across accounts (`cross_account` in the registry), another
+    /// account's secret named by its full ARN once both accounts allow the operation's action:
+    /// the secret's resource policy must allow the caller (by its account, role or session) and
+    /// the caller's own policies must too (its root user implicitly). Checked here for every
+    /// caller, root users included (ADR 0017).
+    pub(super) fn lookup_shared<'a>(
+        &self,
+        st: &'a State,
+        ctx: &RequestContext,
+        op: SecretsManagerOp,
+        id: &str,
+    ) -> Result<&'a Secret, SmError> {
+        let not_found = match Self::lookup(st, ctx, id) {
+            Ok(s) => return Ok(s),
+            Err(e) => e,
+        };
+        let info = op.info();
+        let (Some(s), Some(first)) = (
+            Self::foreign(st, ctx, id).filter(|_| info.cross_account),
+            info.checks.first(),
+        ) else {
+            return Err(not_found);
+        };
+        self.authorizer()?
+            .check_cross_account(
+                ctx,
+                Ask {
+                    action: first.action.iam,
+                    resource: &s.rec.arn,
+                    context: Self::secret_context(&s.rec),
+                },
+                &s.rec.account,
+                s.rec.policy.as_deref(),
+                false,
+            )
+            .map_err(|d| SmError::AccessDenied(d.message))?;
+        Ok(s)
+    }
+
+    /// [`SecretsManager::writable`] through [`SecretsManager::lookup_shared`].
+    pub(super) fn writable_shared<'a>(
+        &self,
+        st: &'a State,
+        ctx: &RequestContext,
+        op: SecretsManagerOp,
+        id: &str,
+    ) -> Result<&'a Secret, SmError> {
+        let s = self.lookup_shared(st, ctx, op, id)?;
+        if s.is_replica() {
+            return Err(SmError::InvalidParameter(ON_REPLICA.to_string()));
+        }
+        if s.is_deleted() {
+            return Err(SmError::InvalidRequest(MARKED_FOR_DELETION.to_string()));
+        }
+        Ok(s)
     }
 
     /// Authorizes a request before it runs: the registry's first check of `op` (its action on the
@@ -151,6 +221,9 @@ impl SecretsManager {
                 Self::secret_context(&s.rec),
                 s.rec.policy.as_deref(),
             ),
+            // Another account's secret: the operation authorizes it, for every caller
+            // ([`SecretsManager::lookup_shared`]), or does not find it.
+            Err(_) if Self::foreign(&st, ctx, &id).is_some() => Ok(()),
             Err(_) => {
                 let arn = if id.starts_with("arn:") {
                     id

@@ -199,7 +199,7 @@ impl SecretsManager {
     ) -> Result<DescribeSecretResponse, SmError> {
         let id = checked_id(&req.secret_id, |_| {})?;
         let st = self.state.read();
-        let s = Self::lookup(&st, ctx, &id)?;
+        let s = self.lookup_shared(&st, ctx, SecretsManagerOp::DescribeSecret, &id)?;
         Ok(self.describe(&st, s))
     }
 

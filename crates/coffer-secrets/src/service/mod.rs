@@ -10,6 +10,7 @@ use coffer_core::context::partition_of;
 use coffer_core::keys::{KeyFailure, KeyProvider};
 use coffer_core::{Clock, RequestContext};
 use coffer_crypto::{aead, random};
+use coffer_model::ops::SecretsManagerOp;
 use coffer_model::secretsmanager::*;
 use coffer_model::{Blob, Timestamp, Validator};
 use coffer_store::{Store, Transaction};

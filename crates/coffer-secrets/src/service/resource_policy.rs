@@ -15,7 +15,7 @@ impl SecretsManager {
             .clone()
             .unwrap_or_else(|| cross_account::DEFAULT_POLICY.to_string());
         let st = self.state.read();
-        let s = Self::lookup(&st, ctx, &id)?;
+        let s = self.lookup_shared(&st, ctx, SecretsManagerOp::GetResourcePolicy, &id)?;
         if s.is_deleted() {
             return Err(SmError::InvalidRequest(MARKED_FOR_DELETION.to_string()));
         }

@@ -14,7 +14,7 @@ impl SecretsManager {
             v.length("VersionStage", req.version_stage.as_deref(), 1, 256);
         })?;
         let st = self.state.read();
-        let s = Self::lookup(&st, ctx, &id)?;
+        let s = self.lookup_shared(&st, ctx, SecretsManagerOp::GetSecretValue, &id)?;
         let (vid, stages, created, plain) = self.read_value(
             ctx,
             s,
@@ -129,8 +129,13 @@ impl SecretsManager {
             .unwrap_or_else(|| vec![AWSCURRENT.to_string()]);
 
         let mut st = self.state.write();
-        let s = Self::writable(&st, ctx, &id)?;
+        let s = self.writable_shared(&st, ctx, SecretsManagerOp::PutSecretValue, &id)?;
         Self::check_not_cross_account_replica(&s.rec)?;
+        // Another account's secret is sealed under its own key, which must be a customer managed
+        // key named by its ARN: the default key (aws/secretsmanager) serves its account only.
+        if s.rec.account != ctx.account_id && s.rec.kms_key_id.is_none() {
+            return Err(SmError::AccessDenied(KMS_ACCESS_DENIED.to_string()));
+        }
         // An empty version (a rotation's AWSPENDING) gets its value now.
         let filling = s
             .rec

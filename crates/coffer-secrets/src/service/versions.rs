@@ -87,7 +87,7 @@ impl SecretsManager {
         })?;
         let offset = decode_token(&req.next_token)?;
         let st = self.state.read();
-        let s = Self::lookup(&st, ctx, &id)?;
+        let s = self.lookup_shared(&st, ctx, SecretsManagerOp::ListSecretVersionIds, &id)?;
         if s.is_deleted() {
             return Err(SmError::InvalidRequest(MARKED_FOR_DELETION.to_string()));
         }
