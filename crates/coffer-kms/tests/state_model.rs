@@ -121,12 +121,27 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(false)
+}
+
+/// A world whose key is a multi-Region primary in the first region.
+fn world_mrk() -> World {
+    world_with(true)
+}
+
+fn world_with(multi_region: bool) -> World {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let root = RootKey::from_bytes(&[7u8; 32]).unwrap();
     let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000_000)));
     let kms = Kms::load(store.clone(), root.clone(), clock.clone()).unwrap();
     let key = kms
-        .create_key(&ctx(), CreateKeyRequest::default())
+        .create_key(
+            &ctx(),
+            CreateKeyRequest {
+                multi_region: Some(multi_region),
+                ..Default::default()
+            },
+        )
         .unwrap()
         .key_metadata
         .key_id;
@@ -676,46 +691,5 @@ proptest! {
         if let Err(e) = check_family(&w, &f) {
             prop_assert!(false, "after a reload, {ops:?}: {e}");
         }
-    }
-}
-
-/// A world whose key is a multi-Region primary in the first region.
-fn world_mrk() -> World {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let root = RootKey::from_bytes(&[7u8; 32]).unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000_000)));
-    let kms = Kms::load(store.clone(), root.clone(), clock.clone()).unwrap();
-    let c = ctx_in(REGIONS[0]);
-    let key = kms
-        .create_key(
-            &c,
-            CreateKeyRequest {
-                multi_region: Some(true),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .key_metadata
-        .key_id;
-    let ciphertext = kms
-        .encrypt(
-            &c,
-            EncryptRequest {
-                key_id: Some(key.clone()),
-                plaintext: Some(Blob::new(b"model".to_vec())),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .ciphertext_blob
-        .as_slice()
-        .to_vec();
-    World {
-        store,
-        root,
-        clock,
-        kms,
-        key,
-        ciphertext,
     }
 }
