@@ -77,9 +77,17 @@ impl Kms {
             }
             None => self.resolve_blob_key(&w, ctx, op, &parsed.header.key_id)?,
         };
-        let material = fam
-            .material(&parsed.header.material_id)
-            .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
+        let Some(material) = fam.material(&parsed.header.material_id) else {
+            // Imported material deleted while it was not current: the key waits for it.
+            let id = coffer_crypto::digest::hex_lower(&parsed.header.material_id);
+            if fam.rec.associated_imported_ids().any(|a| a == id) {
+                return Err(KmsError::InvalidState(format!(
+                    "{} key material {id} is pending import.",
+                    key_arn(ctx.partition(), &key.region, &key.account, &key.key_id)
+                )));
+            }
+            return Err(KmsError::InvalidCiphertext(String::new()));
+        };
         let MaterialKey::Symmetric(aes) = &material.key else {
             return Err(KmsError::InvalidCiphertext(String::new()));
         };

@@ -64,7 +64,84 @@ fn invalid_token() -> KmsError {
     )
 }
 
+/// Where `ImportKeyMaterial` puts the material it unwrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImportSlot {
+    /// The first import, or a reimport of the current material.
+    Current,
+    /// A reimport of material a rotation made non-current.
+    NonCurrent,
+    /// A reimport of the material pending rotation.
+    Pending,
+    /// `NEW_KEY_MATERIAL` into a key that has material: pending rotation.
+    New,
+}
+
 impl Kms {
+    /// Checks an import's type and material ID against what the family holds, as AWS does.
+    fn import_slot(
+        arn: &str,
+        fam: &Family,
+        req: &ImportKeyMaterialRequest,
+        known: Option<&str>,
+        id_hex: &str,
+    ) -> Result<ImportSlot, KmsError> {
+        let associated = fam.rec.associated_imported_ids().any(|a| a == id_hex);
+        let pending = fam.rec.pending_material.as_ref().map(|m| m.id.as_str());
+        let import_type = req.import_type.as_deref().unwrap_or(if known.is_some() {
+            "EXISTING_KEY_MATERIAL"
+        } else {
+            "NEW_KEY_MATERIAL"
+        });
+        match (import_type, known) {
+            ("NEW_KEY_MATERIAL", _) if req.key_material_id.is_some() => Err(validation(
+                "KeyMaterialId cannot be specified when ImportType is NEW_KEY_MATERIAL.",
+            )),
+            ("NEW_KEY_MATERIAL", None) => Ok(ImportSlot::Current),
+            ("NEW_KEY_MATERIAL", Some(_)) if associated || pending == Some(id_hex) => {
+                Err(KmsError::IncorrectKeyMaterial(format!(
+                    "The key material is already associated with {arn}; import it with ImportType EXISTING_KEY_MATERIAL."
+                )))
+            }
+            ("NEW_KEY_MATERIAL", Some(_)) => {
+                // Only single-Region symmetric encryption keys take more than one material.
+                if fam.rec.multi_region || fam.rec.key_spec != "SYMMETRIC_DEFAULT" {
+                    return Err(KmsError::UnsupportedOperation(format!(
+                        "{arn} already has imported key material. New key material can be imported only into single-Region symmetric encryption keys; reimport the existing key material."
+                    )));
+                }
+                if let Some(p) = pending {
+                    return Err(KmsError::InvalidState(format!(
+                        "{arn} already has key material {p} pending rotation. Rotate to it with RotateKeyOnDemand or delete it with DeleteImportedKeyMaterial first."
+                    )));
+                }
+                Ok(ImportSlot::New)
+            }
+            (_, None) => Err(KmsError::IncorrectKeyMaterial(format!(
+                "No key material has been imported into {arn}; import it with ImportType NEW_KEY_MATERIAL."
+            ))),
+            (_, Some(_)) => {
+                if !associated && pending != Some(id_hex) {
+                    return Err(KmsError::IncorrectKeyMaterial(format!(
+                        "The key material is not the key material previously imported into {arn}."
+                    )));
+                }
+                if let Some(asked) = req.key_material_id.as_deref().filter(|m| *m != id_hex) {
+                    return Err(KmsError::IncorrectKeyMaterial(format!(
+                        "The key material does not match key material ID {asked}."
+                    )));
+                }
+                Ok(if fam.rec.current_imported_id() == Some(id_hex) {
+                    ImportSlot::Current
+                } else if pending == Some(id_hex) {
+                    ImportSlot::Pending
+                } else {
+                    ImportSlot::NonCurrent
+                })
+            }
+        }
+    }
+
     fn token_tag(
         &self,
         account: &str,
@@ -313,7 +390,7 @@ impl Kms {
     pub fn import_key_material(
         &self,
         ctx: &RequestContext,
-        req: ImportKeyMaterialRequest,
+        mut req: ImportKeyMaterialRequest,
     ) -> Result<KeyMaterialResponse, KmsError> {
         let mut v = Validator::new();
         require_key_id(&mut v, "KeyId", &req.key_id);
@@ -378,8 +455,8 @@ impl Kms {
                 )),
                 (_, None) => None,
             };
-        let token = req.import_token.unwrap_or_default();
-        let encrypted = req.encrypted_key_material.unwrap_or_default();
+        let token = req.import_token.take().unwrap_or_default();
+        let encrypted = req.encrypted_key_material.take().unwrap_or_default();
         let key_ref = req.key_id.as_deref().unwrap_or_default();
 
         let mut w = self.world.write();
@@ -395,93 +472,75 @@ impl Kms {
         let known = fam.rec.imported_material_id.clone();
         // Material whose ID was not derived under this root key (a seed file's, or one brought
         // by a state file from another deployment) is recognised by its bytes.
-        if let Some(k) = &known {
-            let mut kid = [0u8; 32];
-            if hex::decode_to_slice(k, &mut kid).is_ok() && kid != id {
-                let same = fam.material(&kid).is_some_and(|m| {
-                    let held: &[u8] = match &m.key {
-                        MaterialKey::Symmetric(k) => k.expose_bytes(),
-                        MaterialKey::Pair(k) => k.private_key_der(),
-                        MaterialKey::Hmac(k) => k.expose_bytes(),
-                    };
-                    coffer_crypto::digest::constant_time_eq(held, &raw[..])
-                });
-                if same {
-                    id = kid;
-                }
+        if fam.material(&id).is_none() {
+            let held = fam.materials.iter().find(|m| {
+                let held: &[u8] = match &m.key {
+                    MaterialKey::Symmetric(k) => k.expose_bytes(),
+                    MaterialKey::Pair(k) => k.private_key_der(),
+                    MaterialKey::Hmac(k) => k.expose_bytes(),
+                };
+                coffer_crypto::digest::constant_time_eq(held, &raw[..])
+            });
+            if let Some(m) = held {
+                id = m.id;
             }
         }
         let id_hex = hex::encode(id);
-        let import_type = req.import_type.as_deref().unwrap_or(if known.is_some() {
-            "EXISTING_KEY_MATERIAL"
-        } else {
-            "NEW_KEY_MATERIAL"
-        });
-        match (import_type, &known) {
-            ("NEW_KEY_MATERIAL", _) if req.key_material_id.is_some() => {
-                return Err(validation(
-                    "KeyMaterialId cannot be specified when ImportType is NEW_KEY_MATERIAL.",
-                ))
-            }
-            ("NEW_KEY_MATERIAL", Some(k)) if *k == id_hex => {
-                return Err(KmsError::IncorrectKeyMaterial(format!(
-                    "The key material is already associated with {arn}; import it with ImportType EXISTING_KEY_MATERIAL."
-                )))
-            }
-            ("NEW_KEY_MATERIAL", Some(_)) => {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "{arn} already has imported key material. Coffer does not support importing new key material for on-demand rotation; reimport the existing key material."
-                )))
-            }
-            ("NEW_KEY_MATERIAL", None) => {}
-            (_, None) => {
-                return Err(KmsError::IncorrectKeyMaterial(format!(
-                    "No key material has been imported into {arn}; import it with ImportType NEW_KEY_MATERIAL."
-                )))
-            }
-            (_, Some(k)) => {
-                if *k != id_hex {
-                    return Err(KmsError::IncorrectKeyMaterial(format!(
-                        "The key material is not the key material previously imported into {arn}."
-                    )));
-                }
-                if req.key_material_id.as_deref().is_some_and(|m| m != id_hex) {
-                    return Err(KmsError::IncorrectKeyMaterial(format!(
-                        "The key material does not match key material ID {}.",
-                        req.key_material_id.as_deref().unwrap_or_default()
-                    )));
-                }
-            }
-        }
-
-        let mut new_fam = None;
-        if fam.material(&id).is_none() {
-            let mut f = fam.clone();
-            let m = self.add_material_with_id(&mut f.rec, material, None, id)?;
-            f.rec.imported_material_id = Some(id_hex.clone());
-            f.materials = vec![std::sync::Arc::new(m)];
-            new_fam = Some(f);
-        }
-        let mut key = key.clone();
-        let description = req.key_material_description.clone().or_else(|| {
+        let slot = Self::import_slot(&arn, fam, &req, known.as_deref(), &id_hex)?;
+        let meta = |key: &KeyRecord| {
             key.imported
-                .as_ref()
-                .filter(|m| m.material_id == id_hex)
+                .iter()
+                .chain(key.imported_other.iter())
+                .find(|m| m.material_id == id_hex)
                 .and_then(|m| m.description.clone())
-        });
-        key.imported = Some(ImportedMaterial {
+        };
+        let imported = ImportedMaterial {
             material_id: id_hex.clone(),
             expiration_model: model,
             valid_to,
-            description,
+            description: req.key_material_description.clone().or_else(|| meta(key)),
             imported_at: now,
-        });
-        if matches!(key.state, KeyState::PendingImport) {
-            key.state = KeyState::Enabled;
+        };
+        let mut f = fam.clone();
+        let mut fam_changed = false;
+        let mut key = key.clone();
+        match slot {
+            ImportSlot::Current | ImportSlot::NonCurrent if fam.material(&id).is_none() => {
+                let m = self.add_material_with_id(&mut f.rec, material, None, id)?;
+                if f.rec.imported_material_id.is_none() {
+                    f.rec.imported_material_id = Some(id_hex.clone());
+                }
+                if slot == ImportSlot::Current {
+                    f.materials.push(std::sync::Arc::new(m));
+                } else {
+                    // Only the last material encrypts: a non-current one goes first.
+                    if let Some(rec) = f.rec.materials.pop() {
+                        f.rec.materials.insert(0, rec);
+                    }
+                    f.materials.insert(0, std::sync::Arc::new(m));
+                }
+                fam_changed = true;
+            }
+            ImportSlot::New => {
+                self.add_material_with_id(&mut f.rec, material, Some("ON_DEMAND"), id)?;
+                f.rec.pending_material = f.rec.materials.pop();
+                fam_changed = true;
+            }
+            _ => {}
+        }
+        if slot == ImportSlot::Current {
+            key.imported = Some(imported);
+            if matches!(key.state, KeyState::PendingImport) {
+                key.state = KeyState::Enabled;
+            }
+        } else {
+            key.imported_other.retain(|m| m.material_id != id_hex);
+            key.imported_other.push(imported);
         }
         key.v = RECORD_VERSION;
         let mut tx = Transaction::new();
-        if let Some(f) = &new_fam {
+        if fam_changed {
+            f.rec.v = RECORD_VERSION;
             tx.put(
                 FAMILY_TABLE,
                 &f.rec.store_key(),
@@ -490,7 +549,7 @@ impl Kms {
         }
         tx.put(KEY_TABLE, &key.store_key(), serde_json::to_vec(&key)?);
         self.commit(&tx)?;
-        if let Some(f) = new_fam {
+        if fam_changed {
             w.put_family(f);
         }
         w.put_key(key);
@@ -500,41 +559,56 @@ impl Kms {
         })
     }
 
-    /// The family with its material dropped if no Region's key holds it any more once `updated`
-    /// replaces its Region's record; `None` when nothing changes.
+    /// The family without the materials no Region's key holds any more once `updated` replaces
+    /// its Region's record (or, with `removed`, once that record is gone); `None` when nothing
+    /// changes. Material pending rotation stays while any Region's key holds it.
     pub(super) fn prune_imported(w: &World, updated: &KeyRecord, removed: bool) -> Option<Family> {
         let fam = w.family(&updated.account, &updated.key_id)?;
-        if fam.rec.origin != "EXTERNAL" || fam.rec.materials.is_empty() {
+        if fam.rec.origin != "EXTERNAL"
+            || (fam.rec.materials.is_empty() && fam.rec.pending_material.is_none())
+        {
             return None;
         }
-        let held = w
+        let keys: Vec<&KeyRecord> = w
             .related_keys(&updated.account, &updated.key_id)
             .into_iter()
-            .map(|k| {
-                if k.region == updated.region {
-                    updated
-                } else {
-                    k
-                }
+            .filter(|k| k.region != updated.region)
+            .chain((!removed).then_some(updated))
+            .collect();
+        let held = |id: &str| {
+            keys.iter().any(|k| {
+                k.imported
+                    .iter()
+                    .chain(k.imported_other.iter())
+                    .any(|m| m.material_id == id)
             })
-            .filter(|k| !(removed && k.region == updated.region))
-            .any(|k| k.imported.is_some());
-        if held {
+        };
+        let keep: Vec<bool> = fam.rec.materials.iter().map(|m| held(&m.id)).collect();
+        let keep_pending = fam.rec.pending_material.as_ref().map(|m| held(&m.id));
+        if keep.iter().all(|k| *k) && keep_pending != Some(false) {
             return None;
         }
         let mut f = fam.clone();
-        f.rec.materials.clear();
-        f.materials.clear();
+        let mut i = 0;
+        f.rec.materials.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        let mut i = 0;
+        f.materials.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        if keep_pending == Some(false) {
+            f.rec.pending_material = None;
+        }
+        f.rec.v = RECORD_VERSION;
         Some(f)
     }
 
-    /// Removes a Region's imported material (delete or expiry) and commits.
-    fn remove_imported(&self, w: &mut World, key: &KeyRecord) -> Result<(), KmsError> {
-        let mut key = key.clone();
-        key.imported = None;
-        if matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-            key.state = KeyState::PendingImport;
-        }
+    /// Commits a Region's key after its imported material changed (delete or expiry), with the
+    /// family pruned of material no Region holds any more.
+    fn commit_imported(&self, w: &mut World, mut key: KeyRecord) -> Result<(), KmsError> {
         key.v = RECORD_VERSION;
         let pruned = Self::prune_imported(w, &key, false);
         let mut tx = Transaction::new();
@@ -554,8 +628,33 @@ impl Kms {
         Ok(())
     }
 
-    /// `DeleteImportedKeyMaterial`: the key waits for its material again (`PendingImport`), unless
-    /// it is pending deletion.
+    /// Removes a Region's current imported material (delete or expiry) and commits.
+    fn remove_imported(&self, w: &mut World, key: &KeyRecord) -> Result<(), KmsError> {
+        let mut key = key.clone();
+        key.imported = None;
+        if matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+            key.state = KeyState::PendingImport;
+        }
+        self.commit_imported(w, key)
+    }
+
+    /// Removes one of a Region's other imported materials (non-current or pending rotation):
+    /// the key stays usable; ciphertexts under a removed non-current material wait for it.
+    fn remove_other_imported(
+        &self,
+        w: &mut World,
+        key: &KeyRecord,
+        material_id: &str,
+    ) -> Result<(), KmsError> {
+        let mut key = key.clone();
+        key.imported_other.retain(|m| m.material_id != material_id);
+        self.commit_imported(w, key)
+    }
+
+    /// `DeleteImportedKeyMaterial`: without a `KeyMaterialId`, or with the current one's, the key
+    /// waits for its material again (`PendingImport`), unless it is pending deletion. Deleting a
+    /// non-current material leaves the key usable; deleting the material pending rotation
+    /// dissociates it from the key.
     pub fn delete_imported_key_material(
         &self,
         ctx: &RequestContext,
@@ -577,12 +676,24 @@ impl Kms {
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
         Self::require_external(&arn, fam)?;
         let current = key.imported.as_ref().map(|m| m.material_id.clone());
-        if let Some(asked) = &req.key_material_id {
-            let associated = fam.rec.imported_material_id.as_deref() == Some(asked.as_str());
-            if !associated {
+        let current_id = fam.rec.current_imported_id().map(str::to_string);
+        if let Some(asked) = req.key_material_id.as_deref() {
+            let pending = fam.rec.pending_material.as_ref().map(|m| m.id.as_str());
+            let associated = fam.rec.associated_imported_ids().any(|a| a == asked);
+            if !associated && pending != Some(asked) {
                 return Err(KmsError::NotFound(format!(
                     "Key material {asked} is not associated with {arn}."
                 )));
+            }
+            if current_id.as_deref() != Some(asked) {
+                if key.imported_other.iter().any(|m| m.material_id == asked) {
+                    let key = key.clone();
+                    self.remove_other_imported(&mut w, &key, asked)?;
+                }
+                return Ok(KeyMaterialResponse {
+                    key_id: arn,
+                    key_material_id: Some(asked.to_string()),
+                });
             }
         }
         if current.is_some() {
@@ -612,6 +723,24 @@ impl Kms {
         for key in expired {
             self.remove_imported(w, &key)?;
         }
+        let expired_other: Vec<(KeyRecord, String)> = w
+            .regions
+            .values()
+            .flat_map(|rs| rs.values())
+            .flat_map(|r| r.keys.values())
+            .flat_map(|k| {
+                k.imported_other
+                    .iter()
+                    .filter(|m| m.valid_to.is_some_and(|t| t <= now))
+                    .map(move |m| (k.clone(), m.material_id.clone()))
+            })
+            .collect();
+        for (key, id) in expired_other {
+            // Re-read: an earlier removal may have changed this key's record.
+            if let Some(key) = w.key(&key.account, &key.region, &key.key_id).cloned() {
+                self.remove_other_imported(w, &key, &id)?;
+            }
+        }
         let stale: Vec<String> = w
             .imports
             .iter()
@@ -638,7 +767,8 @@ impl Kms {
             .values()
             .flat_map(|rs| rs.values())
             .flat_map(|r| r.keys.values())
-            .filter_map(|k| k.imported.as_ref().and_then(|m| m.valid_to));
+            .flat_map(|k| k.imported.iter().chain(k.imported_other.iter()))
+            .filter_map(|m| m.valid_to);
         let tokens = w.imports.values().map(|r| r.valid_to);
         materials.chain(tokens).min()
     }

@@ -132,6 +132,8 @@ impl Kms {
                 .then(|| self.clock.now().plus_days(DEFAULT_ROTATION_DAYS)),
             materials: Vec::new(),
             imported_material_id: None,
+            rotated_imports: Vec::new(),
+            pending_material: None,
         };
         let material = match (material, fixed.material_id) {
             (Some(m), Some(id)) => Some(self.add_material_with_id(&mut fam, m, None, id)?),
@@ -170,6 +172,7 @@ impl Kms {
             pending_window_days: None,
             tags,
             imported,
+            imported_other: Vec::new(),
             tracking_start: Some(now),
         };
         let mut tx = Transaction::new();

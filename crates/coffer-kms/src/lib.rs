@@ -148,22 +148,32 @@ impl Kms {
     }
 
     fn unwrap_family(&self, rec: FamilyRecord) -> Result<Family, KmsError> {
-        let spec = Self::spec_of(&rec)?;
-        let mut materials = Vec::with_capacity(rec.materials.len());
-        for m in &rec.materials {
-            let wrapped = base64::engine::general_purpose::STANDARD
-                .decode(&m.wrapped)
-                .map_err(|e| KmsError::Internal(format!("material encoding: {e}")))?;
-            let raw = self
-                .root
-                .unwrap(&material_aad(&rec.account, &rec.key_id, &m.id), &wrapped)?;
-            let mut id = [0u8; 32];
-            hex::decode_to_slice(&m.id, &mut id)
-                .map_err(|e| KmsError::Internal(format!("material id: {e}")))?;
-            let key = Self::load_material(spec, &raw)?;
-            materials.push(Arc::new(Material { id, key }));
-        }
+        let materials = rec
+            .materials
+            .iter()
+            .map(|m| self.unwrap_material(&rec, m).map(Arc::new))
+            .collect::<Result<_, _>>()?;
         Ok(Family { rec, materials })
+    }
+
+    /// One of a family's materials, unwrapped with the root key.
+    fn unwrap_material(
+        &self,
+        rec: &FamilyRecord,
+        m: &MaterialRecord,
+    ) -> Result<Material, KmsError> {
+        let spec = Self::spec_of(rec)?;
+        let wrapped = base64::engine::general_purpose::STANDARD
+            .decode(&m.wrapped)
+            .map_err(|e| KmsError::Internal(format!("material encoding: {e}")))?;
+        let raw = self
+            .root
+            .unwrap(&material_aad(&rec.account, &rec.key_id, &m.id), &wrapped)?;
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(&m.id, &mut id)
+            .map_err(|e| KmsError::Internal(format!("material id: {e}")))?;
+        let key = Self::load_material(spec, &raw)?;
+        Ok(Material { id, key })
     }
 
     /// The family's key spec.

@@ -94,6 +94,7 @@ impl Kms {
             pending_window_days: None,
             tags: tags.clone(),
             imported: None,
+            imported_other: Vec::new(),
             tracking_start: Some(self.clock.now()),
         };
         let mut tx = Transaction::new();

@@ -17,12 +17,14 @@
 //! Version 3 added the grant's optional `grantee_service` and `retiring_service` members and
 //! `constraints.SourceArn`, and made `grantee` optional (absent when the grantee is a service
 //! principal); version 1 and 2 grants load unchanged.
+//! Version 4 added on-demand rotation of imported material: the family's optional
+//! `rotated_imports` and `pending_material` and the regional key's `imported_other`; earlier records load with them absent.
 
 use coffer_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The record version this code writes.
-pub const RECORD_VERSION: u32 = 3;
+pub const RECORD_VERSION: u32 = 4;
 
 /// Table of families.
 pub const FAMILY_TABLE: &str = "kms_family";
@@ -79,6 +81,49 @@ pub struct FamilyRecord {
     /// import, in any Region, must be the same material.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_material_id: Option<String>,
+    /// `EXTERNAL` single-Region symmetric keys: the materials that became current by an
+    /// on-demand rotation, oldest first. The last one (else `imported_material_id`) is current.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotated_imports: Vec<RotatedImport>,
+    /// `EXTERNAL` single-Region symmetric keys: material imported with `NEW_KEY_MATERIAL` that
+    /// waits for `RotateKeyOnDemand` (`PENDING_ROTATION`), wrapped under the root key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_material: Option<MaterialRecord>,
+}
+
+impl FamilyRecord {
+    /// `EXTERNAL` keys: the ID of the material that encrypts (or would, once reimported).
+    pub fn current_imported_id(&self) -> Option<&str> {
+        self.rotated_imports
+            .last()
+            .map(|r| &r.material_id)
+            .or(self.imported_material_id.as_ref())
+            .map(String::as_str)
+    }
+
+    /// `EXTERNAL` keys: every material permanently associated with the key, oldest first.
+    pub fn associated_imported_ids(&self) -> impl Iterator<Item = &str> {
+        self.imported_material_id
+            .iter()
+            .map(String::as_str)
+            .chain(self.rotated_imports.iter().map(|r| r.material_id.as_str()))
+    }
+
+    /// Every wrapped material the record holds: its materials and the one pending rotation.
+    pub fn wrapped_mut(&mut self) -> impl Iterator<Item = &mut MaterialRecord> {
+        self.materials
+            .iter_mut()
+            .chain(self.pending_material.iter_mut())
+    }
+}
+
+/// Imported material made current by `RotateKeyOnDemand`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct RotatedImport {
+    /// 64 hex digits.
+    pub material_id: String,
+    pub rotation_date: Timestamp,
 }
 
 /// One Region's key.
@@ -97,9 +142,13 @@ pub struct KeyRecord {
     pub pending_window_days: Option<i64>,
     /// In insertion order, unique keys.
     pub tags: Vec<(String, String)>,
-    /// `EXTERNAL` keys: the material imported into this Region's key, if any.
+    /// `EXTERNAL` keys: the current material as imported into this Region's key, if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported: Option<ImportedMaterial>,
+    /// `EXTERNAL` keys: the other materials imported into this Region's key and not deleted
+    /// (non-current ones, and the one pending rotation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported_other: Vec<ImportedMaterial>,
     /// Since when last use is tracked (`GetKeyLastUsage`'s `TrackingStartDate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_start: Option<Timestamp>,

@@ -22,7 +22,7 @@ impl Kms {
     fn rewrapped_family(&self, rec: &FamilyRecord) -> Result<Option<FamilyRecord>, KmsError> {
         let mut out = rec.clone();
         let mut changed = false;
-        for m in &mut out.materials {
+        for m in out.wrapped_mut() {
             let wrapped = b64(&m.wrapped)?;
             if let Some(new) = self
                 .root
@@ -101,8 +101,8 @@ impl Kms {
     pub fn pending_rewrap(&self) -> Result<usize, KmsError> {
         let store = self.store.as_ref();
         let families = coffer_store::rewrite::count_pending(store, FAMILY_TABLE, |b| {
-            let rec: FamilyRecord = serde_json::from_slice(b)?;
-            for m in &rec.materials {
+            let mut rec: FamilyRecord = serde_json::from_slice(b)?;
+            for m in rec.wrapped_mut() {
                 if self.root.needs_rewrap(&b64(&m.wrapped)?) {
                     return Ok::<bool, KmsError>(true);
                 }
@@ -132,8 +132,9 @@ impl Kms {
 /// re-wrapped under `to`: a state file's record moving to another deployment's root key.
 pub fn transfer_family(bytes: &[u8], from: &RootKey, to: &RootKey) -> Result<Vec<u8>, KmsError> {
     let mut rec: FamilyRecord = serde_json::from_slice(bytes)?;
-    for m in &mut rec.materials {
-        let aad = material_aad(&rec.account, &rec.key_id, &m.id);
+    let (account, key_id) = (rec.account.clone(), rec.key_id.clone());
+    for m in rec.wrapped_mut() {
+        let aad = material_aad(&account, &key_id, &m.id);
         let raw = from.unwrap(&aad, &b64(&m.wrapped)?)?;
         m.wrapped = base64::engine::general_purpose::STANDARD.encode(to.wrap(&aad, &raw)?);
     }

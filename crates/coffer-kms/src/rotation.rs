@@ -26,7 +26,7 @@ impl Kms {
         }
         if fam.origin == "EXTERNAL" {
             return Err(KmsError::UnsupportedOperation(format!(
-                "{arn} has imported key material (origin EXTERNAL): KMS does not rotate it automatically, and Coffer does not support on-demand rotation of imported key material."
+                "{arn} has imported key material (origin EXTERNAL): KMS does not rotate it automatically. Import new key material and rotate it on demand with RotateKeyOnDemand."
             )));
         }
         if fam.multi_region && key.region != fam.primary_region {
@@ -134,12 +134,12 @@ impl Kms {
                 e => e,
             })?;
         let arn = key_arn(ctx.partition(), &key.region, &key.account, &key.key_id);
-        // An EXTERNAL key rotates on demand to imported material pending rotation; Coffer keeps
-        // none (a second NEW_KEY_MATERIAL import is refused), so AWS's answer for that state.
+        // An EXTERNAL key rotates on demand to the material imported for it with
+        // NEW_KEY_MATERIAL (single-Region symmetric keys only; none is pending otherwise).
         if fam.rec.origin == "EXTERNAL" && fam.rec.key_manager != "AWS" {
-            return Err(KmsError::InvalidState(format!(
-                "No available key material pending rotation for the key: {arn}."
-            )));
+            let key = key.clone();
+            let fam = fam.clone();
+            return self.rotate_to_imported(&mut w, key, fam, arn);
         }
         Self::rotation_allowed(ctx, key, &fam.rec)?;
         let done = fam
@@ -164,6 +164,61 @@ impl Kms {
         self.commit(&tx)?;
         let materials = Self::with_material(fam, material);
         w.put_family(Family { rec, materials });
+        Ok(KeyIdResponse { key_id: arn })
+    }
+
+    /// `RotateKeyOnDemand` of an `EXTERNAL` key: its material pending rotation becomes current.
+    fn rotate_to_imported(
+        &self,
+        w: &mut crate::state::World,
+        mut key: KeyRecord,
+        mut fam: Family,
+        arn: String,
+    ) -> Result<KeyIdResponse, KmsError> {
+        let Some(mut pending) = fam.rec.pending_material.take() else {
+            return Err(KmsError::InvalidState(format!(
+                "No available key material pending rotation for the key: {arn}."
+            )));
+        };
+        if fam.rec.rotated_imports.len() >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(KmsError::LimitExceeded(format!(
+                "{arn} has reached the maximum of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
+            )));
+        }
+        let Some(at) = key
+            .imported_other
+            .iter()
+            .position(|m| m.material_id == pending.id)
+        else {
+            return Err(KmsError::Internal(
+                "material pending rotation without import record".into(),
+            ));
+        };
+        let now = self.clock.now();
+        let material = self.unwrap_material(&fam.rec, &pending)?;
+        let incoming = key.imported_other.remove(at);
+        if let Some(previous) = key.imported.replace(incoming) {
+            key.imported_other.push(previous);
+        }
+        key.v = RECORD_VERSION;
+        pending.rotation_type = Some("ON_DEMAND".into());
+        fam.rec.rotated_imports.push(RotatedImport {
+            material_id: pending.id.clone(),
+            rotation_date: now,
+        });
+        fam.rec.materials.push(pending);
+        fam.rec.v = RECORD_VERSION;
+        fam.materials.push(Arc::new(material));
+        let mut tx = Transaction::new();
+        tx.put(
+            FAMILY_TABLE,
+            &fam.rec.store_key(),
+            serde_json::to_vec(&fam.rec)?,
+        );
+        tx.put(KEY_TABLE, &key.store_key(), serde_json::to_vec(&key)?);
+        self.commit(&tx)?;
+        w.put_family(fam);
+        w.put_key(key);
         Ok(KeyIdResponse { key_id: arn })
     }
 
@@ -207,35 +262,60 @@ impl Kms {
             .as_ref()
             .filter(|_| self.effective_state(key) != KeyState::PendingImport);
         let items: Vec<(String, RotationsListEntry)> = if external {
-            // One imported material per family: listed with this Region's import state.
+            // Every material associated with the key, oldest first, then the one pending
+            // rotation; each with this Region's import of it.
+            let current = fam.rec.current_imported_id();
+            let pending = fam.rec.pending_material.as_ref().map(|m| m.id.as_str());
+            let rotated = |id: &str| {
+                fam.rec
+                    .rotated_imports
+                    .iter()
+                    .find(|r| r.material_id == id)
+                    .map(|r| r.rotation_date)
+            };
             fam.rec
-                .imported_material_id
-                .iter()
-                .filter(|_| all)
-                .map(|id| {
-                    let here = imported.filter(|m| &m.material_id == id);
+                .associated_imported_ids()
+                .chain(pending)
+                .map(|id| (id, rotated(id)))
+                .filter(|(_, date)| all || date.is_some())
+                .enumerate()
+                .map(|(i, (id, date))| {
+                    let held = if Some(id) == current {
+                        imported.filter(|m| m.material_id == id)
+                    } else {
+                        key.imported_other.iter().find(|m| m.material_id == id)
+                    };
+                    let state = if Some(id) == current {
+                        "CURRENT"
+                    } else if Some(id) == pending {
+                        "PENDING_ROTATION"
+                    } else {
+                        "NON_CURRENT"
+                    };
                     (
-                        "00000000".to_string(),
+                        format!("{i:08}"),
                         RotationsListEntry {
                             key_id: arn.clone(),
-                            key_material_id: id.clone(),
+                            key_material_id: id.to_string(),
                             key_material_description: key
                                 .imported
-                                .as_ref()
+                                .iter()
+                                .chain(key.imported_other.iter())
+                                .find(|m| m.material_id == id)
                                 .and_then(|m| m.description.clone()),
                             import_state: Some(
-                                if here.is_some() {
+                                if held.is_some() {
                                     "IMPORTED"
                                 } else {
                                     "PENDING_IMPORT"
                                 }
                                 .into(),
                             ),
-                            key_material_state: "CURRENT".into(),
-                            expiration_model: here.map(|m| m.expiration_model.clone()),
-                            valid_to: here.and_then(|m| m.valid_to),
-                            rotation_date: None,
-                            rotation_type: None,
+                            key_material_state: state.into(),
+                            expiration_model: held.map(|m| m.expiration_model.clone()),
+                            valid_to: held.and_then(|m| m.valid_to),
+                            rotation_date: date,
+                            rotation_type: date.map(|_| "ON_DEMAND".to_string()),
                         },
                     )
                 })

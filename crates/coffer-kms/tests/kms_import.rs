@@ -1089,3 +1089,323 @@ fn custom_key_stores_do_not_exist() {
         Err(KmsError::CustomKeyStoreNotFound(_))
     ));
 }
+
+/// `ImportKeyMaterial` with `ImportType`, the way the new-material rotation uses it.
+fn import_typed(
+    kms: &Kms,
+    key: &str,
+    material: &[u8],
+    import_type: Option<&str>,
+    material_id: Option<&str>,
+) -> Result<KeyMaterialResponse, KmsError> {
+    let (token, public) = params(kms, PRIMARY, key, "RSAES_OAEP_SHA_256", "RSA_2048")?;
+    let wrapped = wrap_key_material(&public, WrappingAlgorithm::RsaesOaepSha256, material).unwrap();
+    let mut req = import_req(key, &token, wrapped, None);
+    req.import_type = import_type.map(str::to_string);
+    req.key_material_id = material_id.map(str::to_string);
+    kms.import_key_material(&ctx(PRIMARY), req)
+}
+
+/// (material ID, KeyMaterialState, ImportState, RotationType) of every listed material.
+fn materials(kms: &Kms, key: &str, all: bool) -> Vec<(String, String, String, Option<String>)> {
+    kms.list_key_rotations(
+        &ctx(PRIMARY),
+        ListKeyRotationsRequest {
+            key_id: Some(key.into()),
+            include_key_material: Some(
+                if all {
+                    "ALL_KEY_MATERIAL"
+                } else {
+                    "ROTATIONS_ONLY"
+                }
+                .into(),
+            ),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .rotations
+    .into_iter()
+    .map(|r| {
+        assert_eq!(r.rotation_date.is_some(), r.rotation_type.is_some());
+        (
+            r.key_material_id,
+            r.key_material_state,
+            r.import_state.unwrap_or_default(),
+            r.rotation_type,
+        )
+    })
+    .collect()
+}
+
+fn entry(
+    id: &str,
+    state: &str,
+    import: &str,
+    rotation: Option<&str>,
+) -> (String, String, String, Option<String>) {
+    (
+        id.into(),
+        state.into(),
+        import.into(),
+        rotation.map(str::to_string),
+    )
+}
+
+fn delete_material(
+    kms: &Kms,
+    key: &str,
+    id: Option<&str>,
+) -> Result<KeyMaterialResponse, KmsError> {
+    kms.delete_imported_key_material(
+        &ctx(PRIMARY),
+        DeleteImportedKeyMaterialRequest {
+            key_id: Some(key.into()),
+            key_material_id: id.map(str::to_string),
+        },
+    )
+}
+
+/// On-demand rotation of imported material (AWS since 2025): NEW_KEY_MATERIAL waits in
+/// PENDING_ROTATION, RotateKeyOnDemand makes it current, older material keeps decrypting, and
+/// non-current material can be deleted and reimported on its own.
+#[test]
+fn imported_material_rotates_on_demand() {
+    let mut env = Env::new();
+    let key = create_external(&env.kms, "SYMMETRIC_DEFAULT", None, false);
+    let (a, b, c) = ([0xa1u8; 32], [0xb2u8; 32], [0xc3u8; 32]);
+    let id_a = import_typed(&env.kms, &key, &a, None, None)
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    let blob_a = encrypt(&env.kms, PRIMARY, &key, b"under a").unwrap();
+
+    // New material waits for the rotation; the key keeps encrypting under the first.
+    let id_b = import_typed(&env.kms, &key, &b, Some("NEW_KEY_MATERIAL"), None)
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    assert_ne!(id_a, id_b);
+    let kms = &env.kms;
+    assert_eq!(
+        describe(kms, PRIMARY, &key)
+            .current_key_material_id
+            .as_deref(),
+        Some(id_a.as_str())
+    );
+    assert_eq!(
+        materials(kms, &key, true),
+        [
+            entry(&id_a, "CURRENT", "IMPORTED", None),
+            entry(&id_b, "PENDING_ROTATION", "IMPORTED", None)
+        ]
+    );
+    assert!(materials(kms, &key, false).is_empty());
+    // One material pending at a time; material already associated is not new; without an
+    // ImportType an import into a key with material is a reimport, so other bytes are refused.
+    assert!(matches!(
+        import_typed(kms, &key, &c, Some("NEW_KEY_MATERIAL"), None),
+        Err(KmsError::InvalidState(m)) if m.contains("pending rotation")
+    ));
+    assert!(matches!(
+        import_typed(kms, &key, &a, Some("NEW_KEY_MATERIAL"), None),
+        Err(KmsError::IncorrectKeyMaterial(_))
+    ));
+    assert!(matches!(
+        import_typed(kms, &key, &c, None, None),
+        Err(KmsError::IncorrectKeyMaterial(_))
+    ));
+    // Reimporting the pending material is a reimport of it, not a rotation.
+    assert_eq!(
+        import_typed(kms, &key, &b, None, Some(&id_b))
+            .unwrap()
+            .key_material_id
+            .as_deref(),
+        Some(id_b.as_str())
+    );
+
+    kms.rotate_key_on_demand(&ctx(PRIMARY), key_req(&key))
+        .unwrap();
+    assert_eq!(
+        describe(kms, PRIMARY, &key)
+            .current_key_material_id
+            .as_deref(),
+        Some(id_b.as_str())
+    );
+    let blob_b = encrypt(kms, PRIMARY, &key, b"under b").unwrap();
+    assert_eq!(decrypt(kms, PRIMARY, &blob_a).unwrap(), b"under a");
+    assert_eq!(decrypt(kms, PRIMARY, &blob_b).unwrap(), b"under b");
+    assert_eq!(
+        materials(kms, &key, true),
+        [
+            entry(&id_a, "NON_CURRENT", "IMPORTED", None),
+            entry(&id_b, "CURRENT", "IMPORTED", Some("ON_DEMAND"))
+        ]
+    );
+    assert_eq!(
+        materials(kms, &key, false),
+        [entry(&id_b, "CURRENT", "IMPORTED", Some("ON_DEMAND"))]
+    );
+    assert!(matches!(
+        kms.rotate_key_on_demand(&ctx(PRIMARY), key_req(&key)),
+        Err(KmsError::InvalidState(m)) if m.starts_with("No available key material pending rotation for the key: arn:")
+    ));
+
+    // Deleting non-current material leaves the key usable; only its ciphertexts wait for it.
+    assert_eq!(
+        delete_material(kms, &key, Some(&id_a))
+            .unwrap()
+            .key_material_id
+            .as_deref(),
+        Some(id_a.as_str())
+    );
+    assert_eq!(describe(kms, PRIMARY, &key).key_state, "Enabled");
+    assert!(
+        matches!(decrypt(kms, PRIMARY, &blob_a), Err(KmsError::InvalidState(m)) if m.contains("pending import"))
+    );
+    assert_eq!(decrypt(kms, PRIMARY, &blob_b).unwrap(), b"under b");
+    assert_eq!(
+        materials(kms, &key, true)[0],
+        entry(&id_a, "NON_CURRENT", "PENDING_IMPORT", None)
+    );
+    import_typed(kms, &key, &a, Some("EXISTING_KEY_MATERIAL"), Some(&id_a)).unwrap();
+    assert_eq!(decrypt(kms, PRIMARY, &blob_a).unwrap(), b"under a");
+    // Reimporting non-current material does not make it current.
+    assert_eq!(
+        describe(kms, PRIMARY, &key)
+            .current_key_material_id
+            .as_deref(),
+        Some(id_b.as_str())
+    );
+    let blob = encrypt(kms, PRIMARY, &key, b"still b").unwrap();
+
+    // Everything survives a restart.
+    env.restart();
+    let kms = &env.kms;
+    assert_eq!(
+        describe(kms, PRIMARY, &key)
+            .current_key_material_id
+            .as_deref(),
+        Some(id_b.as_str())
+    );
+    for (blob, plain) in [
+        (&blob_a, &b"under a"[..]),
+        (&blob_b, b"under b"),
+        (&blob, b"still b"),
+    ] {
+        assert_eq!(decrypt(kms, PRIMARY, blob).unwrap(), plain);
+    }
+
+    // Material pending rotation is not associated with the key: once deleted it is unknown.
+    let id_c = import_typed(kms, &key, &c, Some("NEW_KEY_MATERIAL"), None)
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    delete_material(kms, &key, Some(&id_c)).unwrap();
+    assert_eq!(materials(kms, &key, true).len(), 2);
+    assert!(matches!(
+        import_typed(kms, &key, &c, None, Some(&id_c)),
+        Err(KmsError::IncorrectKeyMaterial(_))
+    ));
+    assert!(matches!(
+        delete_material(kms, &key, Some(&id_c)),
+        Err(KmsError::NotFound(_))
+    ));
+
+    // Deleting the current material (no KeyMaterialId) makes the key wait for it.
+    assert_eq!(
+        delete_material(kms, &key, None)
+            .unwrap()
+            .key_material_id
+            .as_deref(),
+        Some(id_b.as_str())
+    );
+    assert_eq!(describe(kms, PRIMARY, &key).key_state, "PendingImport");
+    import_typed(kms, &key, &b, None, None).unwrap();
+    assert_eq!(describe(kms, PRIMARY, &key).key_state, "Enabled");
+    assert_eq!(decrypt(kms, PRIMARY, &blob_b).unwrap(), b"under b");
+    assert_eq!(decrypt(kms, PRIMARY, &blob_a).unwrap(), b"under a");
+    let blob = encrypt(kms, PRIMARY, &key, b"b again").unwrap();
+    env.restart();
+    assert_eq!(decrypt(&env.kms, PRIMARY, &blob).unwrap(), b"b again");
+    assert_eq!(
+        describe(&env.kms, PRIMARY, &key)
+            .current_key_material_id
+            .as_deref(),
+        Some(id_b.as_str())
+    );
+}
+
+/// Only single-Region symmetric encryption keys take new material; non-current material expires
+/// on its own `ValidTo` without touching the key.
+#[test]
+fn new_key_material_limits_and_expiry() {
+    let env = Env::new();
+    let kms = &env.kms;
+    let mrk = create_external(kms, "SYMMETRIC_DEFAULT", None, true);
+    import_typed(kms, &mrk, &[1u8; 32], None, None).unwrap();
+    assert!(matches!(
+        import_typed(kms, &mrk, &[2u8; 32], Some("NEW_KEY_MATERIAL"), None),
+        Err(KmsError::UnsupportedOperation(_))
+    ));
+
+    let key = create_external(kms, "SYMMETRIC_DEFAULT", None, false);
+    let (token, public) = params(kms, PRIMARY, &key, "RSAES_OAEP_SHA_256", "RSA_2048").unwrap();
+    let wrapped =
+        wrap_key_material(&public, WrappingAlgorithm::RsaesOaepSha256, &[3u8; 32]).unwrap();
+    let first = kms
+        .import_key_material(
+            &ctx(PRIMARY),
+            import_req(&key, &token, wrapped, Some(env.now().plus_days(2))),
+        )
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    let blob = encrypt(kms, PRIMARY, &key, b"first").unwrap();
+    let second = import_typed(kms, &key, &[4u8; 32], Some("NEW_KEY_MATERIAL"), None)
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    kms.rotate_key_on_demand(&ctx(PRIMARY), key_req(&key))
+        .unwrap();
+    env.clock.advance_hours(3 * 24);
+    kms.run_due().unwrap();
+    // The first material expired: the key stays enabled under the second.
+    assert_eq!(describe(kms, PRIMARY, &key).key_state, "Enabled");
+    assert_eq!(
+        describe(kms, PRIMARY, &key)
+            .current_key_material_id
+            .as_deref(),
+        Some(second.as_str())
+    );
+    assert_eq!(
+        materials(kms, &key, true)[0],
+        entry(&first, "NON_CURRENT", "PENDING_IMPORT", None)
+    );
+    assert!(matches!(
+        decrypt(kms, PRIMARY, &blob),
+        Err(KmsError::InvalidState(_))
+    ));
+    assert_eq!(
+        decrypt(
+            kms,
+            PRIMARY,
+            &encrypt(kms, PRIMARY, &key, b"second").unwrap()
+        )
+        .unwrap(),
+        b"second"
+    );
+
+    // AWS's quota of on-demand rotations (25) holds for imported material too.
+    for i in 0..24u8 {
+        import_typed(kms, &key, &[10 + i; 32], Some("NEW_KEY_MATERIAL"), None).unwrap();
+        kms.rotate_key_on_demand(&ctx(PRIMARY), key_req(&key))
+            .unwrap();
+    }
+    import_typed(kms, &key, &[99u8; 32], Some("NEW_KEY_MATERIAL"), None).unwrap();
+    assert!(matches!(
+        kms.rotate_key_on_demand(&ctx(PRIMARY), key_req(&key)),
+        Err(KmsError::LimitExceeded(_))
+    ));
+    assert_eq!(materials(kms, &key, false).len(), 25);
+}

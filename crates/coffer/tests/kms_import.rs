@@ -10,7 +10,8 @@ use std::process::Command;
 
 use aws_sdk_kms::primitives::{Blob, DateTime};
 use aws_sdk_kms::types::{
-    AlgorithmSpec, ExpirationModelType, KeyState, OriginType, WrappingKeySpec,
+    AlgorithmSpec, ExpirationModelType, ImportType, IncludeKeyMaterial, KeyMaterialState, KeyState,
+    OriginType, RotationType, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
 use common::*;
@@ -337,4 +338,117 @@ async fn reimport_of_seeded_material() {
         .send()
         .await;
     expect_err(err, "IncorrectKeyMaterialException");
+}
+
+/// On-demand rotation of imported material through the SDK, as AWS's blog post walks it:
+/// import, import NEW_KEY_MATERIAL, RotateKeyOnDemand, and both ciphertexts decrypt across a
+/// `kill -9`.
+#[tokio::test]
+async fn on_demand_rotation_of_imported_material() {
+    if !openssl_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(Options::default());
+    let kms = server.kms(PRIMARY);
+    let key = kms
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let alg = AlgorithmSpec::RsaAesKeyWrapSha256;
+    let import = async |material: &[u8], kind: Option<ImportType>| {
+        let (token, public) = params(&kms, &key, alg.clone()).await;
+        kms.import_key_material()
+            .key_id(&key)
+            .import_token(Blob::new(token))
+            .encrypted_key_material(Blob::new(wrap(dir.path(), &public, &alg, material)))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+            .set_import_type(kind)
+            .send()
+            .await
+            .expect("ImportKeyMaterial")
+            .key_material_id()
+            .unwrap()
+            .to_string()
+    };
+    let first = import(&[0x11; 32], None).await;
+    let second = import(&[0x22; 32], Some(ImportType::NewKeyMaterial)).await;
+    let current = async |kms: &Client| {
+        kms.describe_key()
+            .key_id(&key)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .current_key_material_id()
+            .map(str::to_string)
+    };
+    assert_eq!(current(&kms).await.as_deref(), Some(first.as_str()));
+    let encrypt = async |kms: &Client, data: &[u8]| {
+        let out = kms
+            .encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(data.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        out.ciphertext_blob().unwrap().as_ref().to_vec()
+    };
+    let before = encrypt(&kms, b"before").await;
+    let listed = kms
+        .list_key_rotations()
+        .key_id(&key)
+        .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
+        .send()
+        .await
+        .unwrap();
+    let states: Vec<_> = listed
+        .rotations()
+        .iter()
+        .map(|r| r.key_material_state().cloned())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            Some(KeyMaterialState::Current),
+            Some(KeyMaterialState::PendingRotation)
+        ]
+    );
+
+    kms.rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current(&kms).await.as_deref(), Some(second.as_str()));
+    let after = encrypt(&kms, b"after").await;
+    let err = kms.rotate_key_on_demand().key_id(&key).send().await;
+    expect_err(err, "KMSInvalidStateException");
+    let rotations = kms.list_key_rotations().key_id(&key).send().await.unwrap();
+    assert_eq!(rotations.rotations().len(), 1);
+    let r = &rotations.rotations()[0];
+    assert_eq!(r.key_material_id(), Some(second.as_str()));
+    assert_eq!(r.rotation_type(), Some(&RotationType::OnDemand));
+    assert!(r.rotation_date().is_some());
+
+    server.kill9();
+    server.start_again();
+    let kms = server.kms(PRIMARY);
+    assert_eq!(current(&kms).await.as_deref(), Some(second.as_str()));
+    for (blob, plain) in [(before, &b"before"[..]), (after, b"after")] {
+        let out = kms
+            .decrypt()
+            .ciphertext_blob(Blob::new(blob))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.plaintext().unwrap().as_ref(), plain);
+    }
 }
