@@ -557,3 +557,53 @@ async fn a_full_disk_refuses_writes_then_recovers() {
         );
     }
 }
+
+/// Slow commits (a sync that takes its time) on every backend: every request of the script
+/// still succeeds, reads made while writes wait are answered, and memory and store agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_commits_delay_writes_but_fail_nothing() {
+    for (backend, make) in backends() {
+        let (inner, _dir) = make();
+        let faults = Arc::new(FaultStore::new(inner.clone()));
+        let n = Arc::new(open(
+            faults.clone(),
+            coffer_crypto::RootKey::generate().unwrap(),
+        ));
+        faults.slow_commits(std::time::Duration::from_millis(40));
+        // A reader beside the writer: ListSecrets and ListKeys while commits wait.
+        let reader = {
+            let n = n.clone();
+            tokio::spawn(async move {
+                let mut answered = 0;
+                for _ in 0..20 {
+                    let a = n
+                        .json("eu-central-1", "secretsmanager:ListSecrets", json!({}))
+                        .await;
+                    assert_eq!(a.status, 200, "{a:?}");
+                    let a = n.json("eu-central-1", "kms:ListKeys", json!({})).await;
+                    assert_eq!(a.status, 200, "{a:?}");
+                    answered += 2;
+                }
+                answered
+            })
+        };
+        let answers = script(&n).await;
+        for (i, a) in answers.iter().enumerate() {
+            assert_eq!(
+                a.status, 200,
+                "{backend}: step {i} with slow commits: {a:?}"
+            );
+        }
+        assert_eq!(reader.await.unwrap(), 40);
+        assert_eq!(faults.failures(), 0);
+        faults.slow_commits(std::time::Duration::ZERO);
+        let live = snapshot(&n).await;
+        let fresh = open(Arc::new(FaultStore::new(inner)), n.root.clone());
+        assert_same(
+            &live,
+            &snapshot(&fresh).await,
+            &format!("{backend}, slow commits"),
+        );
+        eprintln!("{backend}: {} slow commits", faults.attempts());
+    }
+}

@@ -88,6 +88,22 @@ impl Kms {
             }
             return Err(KmsError::InvalidCiphertext(String::new()));
         };
+        // Non-current imported material past its ValidTo is expired even before `run_due`
+        // deletes it (as the current material is, through the key's effective state).
+        if !key.imported_other.is_empty() {
+            let id = coffer_crypto::digest::hex_lower(&material.id);
+            let now = self.clock.now();
+            if key
+                .imported_other
+                .iter()
+                .any(|m| m.material_id == id && m.valid_to.is_some_and(|t| t <= now))
+            {
+                return Err(KmsError::InvalidState(format!(
+                    "{} key material {id} is pending import.",
+                    key_arn(ctx.partition(), &key.region, &key.account, &key.key_id)
+                )));
+            }
+        }
         let MaterialKey::Symmetric(aes) = &material.key else {
             return Err(KmsError::InvalidCiphertext(String::new()));
         };

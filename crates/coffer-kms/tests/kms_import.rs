@@ -1369,6 +1369,11 @@ fn new_key_material_limits_and_expiry() {
     kms.rotate_key_on_demand(&ctx(PRIMARY), key_req(&key))
         .unwrap();
     env.clock.advance_hours(3 * 24);
+    // Expired at once, before the scheduler deletes it.
+    assert!(matches!(
+        decrypt(kms, PRIMARY, &blob),
+        Err(KmsError::InvalidState(_))
+    ));
     kms.run_due().unwrap();
     // The first material expired: the key stays enabled under the second.
     assert_eq!(describe(kms, PRIMARY, &key).key_state, "Enabled");

@@ -1,6 +1,11 @@
 //! A fault-injecting wrapper around any [`Store`]: tests make commits fail (every one, or the
 //! Nth from now) to check that a service answers its internal error, that memory never runs ahead
-//! of the store, and that nothing half-applied remains. Reads and the change log are forwarded.
+//! of the store, and that nothing half-applied remains; or make every commit slow (a disk or a
+//! database that takes its time to sync). Reads and the change log are forwarded.
+//!
+//! A failed fsync is a refused commit here: SQLite and PostgreSQL report it as the commit's error
+//! (`SQLITE_IOERR_FSYNC`, or PostgreSQL's PANIC and a lost connection) and nothing of it is
+//! visible afterwards.
 
 use crate::{Change, CommitInfo, LogBounds, Record, Store, StoreError, Subscription, Transaction};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +19,8 @@ pub struct FaultStore {
     fail_in: AtomicU64,
     failures: AtomicU64,
     attempts: AtomicU64,
+    /// Milliseconds every commit waits before it is forwarded; 0 = none.
+    delay_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for FaultStore {
@@ -33,6 +40,7 @@ impl FaultStore {
             fail_in: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
+            delay_ms: AtomicU64::new(0),
         }
     }
 
@@ -49,6 +57,12 @@ impl FaultStore {
     /// Makes the `n`th commit from now fail (1 = the next one), once.
     pub fn fail_nth_commit(&self, n: u64) {
         self.fail_in.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes every commit wait `delay` before it is forwarded (zero turns it off): a slow sync.
+    pub fn slow_commits(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// How many commits were refused.
@@ -68,6 +82,10 @@ impl FaultStore {
 
     fn check(&self) -> Result<(), StoreError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+        }
         let scheduled = self
             .fail_in
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -10,7 +10,7 @@ use crate::net::{net_writes, whole_commits};
 use crate::watch::{Subscription, Watch};
 use crate::{
     BackupInfo, Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction,
-    DEFAULT_LOG_RETENTION,
+    DEFAULT_LOG_RETENTION, DEFAULT_LOG_RETENTION_BYTES,
 };
 
 #[derive(Debug, Default)]
@@ -18,6 +18,13 @@ struct State {
     tables: BTreeMap<String, BTreeMap<String, Record>>,
     log: VecDeque<Change>,
     bounds: LogBounds,
+    /// Bytes of keys and values the log holds.
+    log_bytes: u64,
+}
+
+/// What one change-log entry costs (as the SQLite store counts it).
+fn entry_bytes(c: &Change) -> u64 {
+    (c.table.len() + c.key.len() + c.record.as_ref().map_or(0, |r| r.value.len())) as u64
 }
 
 impl State {
@@ -31,7 +38,9 @@ impl State {
     fn compact(&mut self, through: u64) {
         let through = through.min(self.bounds.head);
         while self.log.front().is_some_and(|c| c.seq <= through) {
-            self.log.pop_front();
+            if let Some(c) = self.log.pop_front() {
+                self.log_bytes = self.log_bytes.saturating_sub(entry_bytes(&c));
+            }
         }
         self.bounds.compacted = self.bounds.compacted.max(through);
     }
@@ -46,6 +55,7 @@ impl State {
 pub struct MemoryStore {
     state: Mutex<State>,
     retention: u64,
+    retention_bytes: u64,
     watch: Arc<Watch>,
 }
 
@@ -61,11 +71,18 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The same store with its change log bounded to `bytes` of keys and values as well.
+    pub fn with_log_retention_bytes(mut self, bytes: u64) -> Self {
+        self.retention_bytes = bytes;
+        self
+    }
+
     /// An empty store whose change log keeps the last `retention` commits (at least 1).
     pub fn with_log_retention(retention: u64) -> Self {
         MemoryStore {
             state: Mutex::new(State::default()),
             retention: retention.max(1),
+            retention_bytes: DEFAULT_LOG_RETENTION_BYTES,
             watch: Watch::new(0),
         }
     }
@@ -92,6 +109,7 @@ impl Store for MemoryStore {
         let mut state = self.state.lock();
         state.tables.clear();
         state.log.clear();
+        state.log_bytes = 0;
         state.bounds.head += 1;
         state.bounds.compacted = state.bounds.head;
         let head = state.bounds.head;
@@ -188,9 +206,20 @@ impl Store for MemoryStore {
             });
         }
         state.bounds.head = seq;
+        state.log_bytes += changes.iter().map(entry_bytes).sum::<u64>();
         state.log.extend(changes);
         if seq > self.retention {
             state.compact(seq - self.retention);
+        }
+        // Over the byte budget: whole commits go, oldest first, down to three quarters of it.
+        if state.log_bytes > self.retention_bytes {
+            let keep = self.retention_bytes / 4 * 3;
+            while state.log_bytes > keep {
+                let Some(oldest) = state.log.front().map(|c| c.seq) else {
+                    break;
+                };
+                state.compact(oldest);
+            }
         }
         drop(state);
         self.watch.advance(seq);

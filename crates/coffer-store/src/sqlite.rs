@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::net::{net_writes, to_i64, to_u64};
 use crate::watch::{Subscription, Watch};
 use crate::{
     BackupInfo, Change, CommitInfo, LogBounds, Record, Store, StoreError, Transaction,
-    DEFAULT_LOG_RETENTION,
+    DEFAULT_LOG_RETENTION, DEFAULT_LOG_RETENTION_BYTES,
 };
 
 /// Schema migrations, applied in order. Migration `i` takes the database from
@@ -66,6 +67,9 @@ pub struct SqliteOptions {
     /// How many recent commits the change log keeps (at least 1); older entries are compacted
     /// away as commits land.
     pub log_retention: u64,
+    /// How many bytes of keys and values the change log keeps at most: whichever of the two
+    /// bounds is reached first compacts it (a log of large records stays small on disk).
+    pub log_retention_bytes: u64,
     /// The most transactions one group commit applies together (1: every commit alone).
     pub max_batch: usize,
     /// How many idle read connections are kept open.
@@ -76,6 +80,7 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             log_retention: DEFAULT_LOG_RETENTION,
+            log_retention_bytes: DEFAULT_LOG_RETENTION_BYTES,
             max_batch: 512,
             idle_readers: 8,
         }
@@ -91,7 +96,12 @@ pub struct SqliteStore {
     watch: Arc<Watch>,
     options: SqliteOptions,
     path: PathBuf,
+    /// Bytes the change log holds (as [`LOG_ENTRY_BYTES`] counts them), kept by the writer.
+    log_bytes: AtomicU64,
 }
+
+/// What one change-log entry costs, in SQL.
+const LOG_ENTRY_BYTES: &str = "length(tbl) + length(key) + coalesce(length(value), 0)";
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -286,6 +296,13 @@ impl SqliteStore {
         restrict_permissions(path)?;
 
         let head = read_bounds(&conn)?.head;
+        let log_bytes: i64 = conn
+            .query_row(
+                &format!("SELECT coalesce(sum({LOG_ENTRY_BYTES}), 0) FROM changes"),
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| backend("log size", e))?;
         Ok(SqliteStore {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
@@ -296,6 +313,7 @@ impl SqliteStore {
                 ..options
             },
             path: path.to_path_buf(),
+            log_bytes: AtomicU64::new(to_u64(log_bytes, "log size")?),
         })
     }
 
@@ -356,30 +374,46 @@ impl SqliteStore {
                 .map_err(|e| backend("begin", e))?;
             let bounds = read_bounds(&db_tx)?;
             let mut head = bounds.head;
+            let mut logged = 0u64;
             for tx in txs {
                 let result = (|| {
                     let savepoint = db_tx.savepoint().map_err(|e| backend("savepoint", e))?;
                     match apply_one(&savepoint, tx, head + 1)? {
-                        true => {
+                        Some(bytes) => {
                             savepoint.commit().map_err(|e| backend("release", e))?;
                             head += 1;
+                            logged += bytes;
                         }
-                        false => drop(savepoint), // nothing changed: rolled back, no sequence
+                        None => drop(savepoint), // nothing changed: rolled back, no sequence
                     }
                     Ok(CommitInfo { seq: head })
                 })();
                 results.push(result);
             }
+            let mut log_bytes = self.log_bytes.load(Ordering::Relaxed) + logged;
             if head != bounds.head {
-                let compacted =
-                    compaction_point(head, bounds.compacted, self.options.log_retention);
-                if compacted > bounds.compacted {
-                    db_tx
-                        .execute(
-                            "DELETE FROM changes WHERE seq <= ?1",
-                            [to_i64(compacted, "sequence")?],
-                        )
-                        .map_err(|e| backend("compact", e))?;
+                let by_count = compaction_point(head, bounds.compacted, self.options.log_retention);
+                let budget = self.options.log_retention_bytes;
+                // Over the byte budget: compact to three quarters of it, so that not every
+                // commit pays for a delete.
+                let over = log_bytes > budget;
+                let mut compacted = bounds.compacted;
+                if by_count > bounds.compacted || over {
+                    let keep = if over { budget / 4 * 3 } else { u64::MAX };
+                    let (through, freed) =
+                        log_prefix(&db_tx, bounds.compacted, head, |seq, freed| {
+                            seq <= by_count || log_bytes.saturating_sub(freed) > keep
+                        })?;
+                    if through > bounds.compacted {
+                        db_tx
+                            .execute(
+                                "DELETE FROM changes WHERE seq <= ?1",
+                                [to_i64(through, "sequence")?],
+                            )
+                            .map_err(|e| backend("compact", e))?;
+                        compacted = through;
+                        log_bytes = log_bytes.saturating_sub(freed);
+                    }
                 }
                 db_tx
                     .execute(
@@ -388,6 +422,7 @@ impl SqliteStore {
                     )
                     .map_err(|e| backend("log head", e))?;
                 db_tx.commit().map_err(|e| backend("commit", e))?;
+                self.log_bytes.store(log_bytes, Ordering::Relaxed);
             }
             Ok(head)
         })();
@@ -428,9 +463,46 @@ pub(crate) fn compaction_point(head: u64, compacted: u64, retention: u64) -> u64
     }
 }
 
-/// Checks the conditions of `tx` and applies its writes, logged under `seq`. Returns whether
-/// anything changed (if not, the caller rolls back and no sequence is used).
-fn apply_one(conn: &Connection, tx: &Transaction, seq: u64) -> Result<bool, StoreError> {
+/// The change-log prefix after `compacted` to drop: the last sequence through which
+/// `more(seq, bytes freed before it)` held, walking whole commits oldest first, and the bytes
+/// those entries hold.
+fn log_prefix(
+    conn: &Connection,
+    compacted: u64,
+    head: u64,
+    mut more: impl FnMut(u64, u64) -> bool,
+) -> Result<(u64, u64), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT seq, sum({LOG_ENTRY_BYTES}) FROM changes WHERE seq > ?1 AND seq <= ?2 \
+             GROUP BY seq ORDER BY seq"
+        ))
+        .map_err(|e| backend("log prefix", e))?;
+    let mut rows = stmt
+        .query([to_i64(compacted, "sequence")?, to_i64(head, "sequence")?])
+        .map_err(|e| backend("log prefix", e))?;
+    let (mut through, mut freed) = (compacted, 0u64);
+    while let Some(row) = rows.next().map_err(|e| backend("log prefix", e))? {
+        let seq = to_u64(
+            row.get(0).map_err(|e| backend("log prefix", e))?,
+            "sequence",
+        )?;
+        let bytes = to_u64(
+            row.get(1).map_err(|e| backend("log prefix", e))?,
+            "log size",
+        )?;
+        if !more(seq, freed) {
+            break;
+        }
+        through = seq;
+        freed += bytes;
+    }
+    Ok((through, freed))
+}
+
+/// Checks the conditions of `tx` and applies its writes, logged under `seq`. Returns the bytes
+/// it logged, or `None` when nothing changed (the caller then rolls back and no sequence is used).
+fn apply_one(conn: &Connection, tx: &Transaction, seq: u64) -> Result<Option<u64>, StoreError> {
     let seq = to_i64(seq, "sequence")?;
     {
         let mut version = conn
@@ -460,7 +532,7 @@ fn apply_one(conn: &Connection, tx: &Transaction, seq: u64) -> Result<bool, Stor
     let mut log = conn
         .prepare_cached("INSERT INTO changes (seq, tbl, key, value) VALUES (?1, ?2, ?3, ?4)")
         .map_err(|e| backend("log", e))?;
-    let mut changed = false;
+    let mut logged: Option<u64> = None;
     for write in net_writes(tx) {
         match write.value {
             Some(value) => {
@@ -478,9 +550,10 @@ fn apply_one(conn: &Connection, tx: &Transaction, seq: u64) -> Result<bool, Stor
         }
         log.execute((seq, write.table, write.key, write.value))
             .map_err(|e| backend("log", e))?;
-        changed = true;
+        let bytes = write.table.len() + write.key.len() + write.value.map_or(0, <[u8]>::len);
+        *logged.get_or_insert(0) += bytes as u64;
     }
-    Ok(changed)
+    Ok(logged)
 }
 
 fn read_bounds(conn: &Connection) -> Result<LogBounds, StoreError> {
@@ -653,6 +726,7 @@ impl Store for SqliteStore {
                 .map_err(|e| backend("clear", e))?;
             Ok(read_bounds(db_tx)?.head)
         })?;
+        self.log_bytes.store(0, Ordering::Relaxed);
         self.watch.advance(head);
         Ok(())
     }
@@ -802,10 +876,13 @@ impl Store for SqliteStore {
             if through <= bounds.compacted {
                 return Ok(());
             }
+            let (_, freed) = log_prefix(db_tx, bounds.compacted, through, |_, _| true)?;
             let through = to_i64(through, "sequence")?;
             db_tx
                 .execute("DELETE FROM changes WHERE seq <= ?1", [through])
                 .map_err(|e| backend("compact", e))?;
+            let left = self.log_bytes.load(Ordering::Relaxed).saturating_sub(freed);
+            self.log_bytes.store(left, Ordering::Relaxed);
             db_tx
                 .execute(
                     "UPDATE log_state SET compacted = ?1 WHERE id = 1",
