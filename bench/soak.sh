@@ -3,9 +3,9 @@
 # non-zero only when an answer other than success or throttling appeared.
 #
 #   soak      a mixed load (Encrypt, Decrypt, GenerateDataKey, GetSecretValue, PutSecretValue;
-#             the ceiling benchmark's `mixed` workload) at CONNS connections for SECONDS, in
-#             one-minute runs; after each minute: requests/s, p50/p99, errors, the server's RSS,
-#             open file descriptors and threads.
+#             the ceiling benchmark's `mixed` workload) at CONNS connections for SECONDS, over
+#             one working set, in one-minute runs; after each minute: requests/s, p50/p99,
+#             errors, the server's RSS, open file descriptors, threads and the data dir's size.
 #   overload  the same load at the server's concurrency limit (LIMIT in-flight requests,
 #             [limits] max_concurrent_requests) and at twice it: goodput (successful requests/s)
 #             at 2x against 1x, and how many requests were shed with ThrottlingException.
@@ -55,17 +55,23 @@ run() { # conns seconds -> the summary line
 unexpected() { tr ',' '\n' <<<"$(field err_detail "$1")" | grep -v -e Throttling -e '^-$' -e '^$' || true; }
 
 echo "# soak: mixed at $CONNS connections for ${SECS}s, limit $LIMIT in flight; pid $PID"
-printf '%6s %9s %8s %8s %7s %9s %5s %7s  %s\n' minute rps p50_ms p99_ms errors rss_mb fds threads other_errors
-printf '%6s %9s %8s %8s %7s %9s %5s %7s\n' 0 - - - - "$(rss_mb)" "$(fds)" "$(threads)"
+# One load generator for the whole soak, one measured run per minute (`--repeat`): its setup
+# (a key, 64 secrets, 64 ciphertexts) is made once, so the working set stays the same and any
+# growth is the server's, not the data's.
+printf '%6s %9s %8s %8s %7s %9s %5s %7s %8s  %s\n' minute rps p50_ms p99_ms errors rss_mb fds threads db_mb other_errors
+db_mb() { du -sm "$D/data" | cut -f1; }
+printf '%6s %9s %8s %8s %7s %9s %5s %7s %8s\n' 0 - - - - "$(rss_mb)" "$(fds)" "$(threads)" "$(db_mb)"
 minutes=$(( (SECS + 59) / 60 ))
-for m in $(seq 1 "$minutes"); do
-    left=$(( SECS - (m - 1) * 60 )); [ "$left" -gt 60 ] && left=60
-    line=$(run "$CONNS" "$left")
+m=0
+while read -r line; do
+    m=$((m + 1))
     other=$(unexpected "$line" | paste -sd, -)
     [ -n "$other" ] && bad=1
-    printf '%6s %9s %8s %8s %7s %9s %5s %7s  %s\n' "$m" "$(field rps "$line")" "$(field p50_ms "$line")" \
-        "$(field p99_ms "$line")" "$(field errors "$line")" "$(rss_mb)" "$(fds)" "$(threads)" "${other:--}"
-done
+    printf '%6s %9s %8s %8s %7s %9s %5s %7s %8s  %s\n' "$m" "$(field rps "$line")" "$(field p50_ms "$line")" \
+        "$(field p99_ms "$line")" "$(field errors "$line")" "$(rss_mb)" "$(fds)" "$(threads)" "$(db_mb)" "${other:--}"
+done < <("$LOADGEN" bench --endpoint "$EP" --region eu-central-1 --label coffer --workload mixed \
+    --conns "$CONNS" --duration 60 --repeat "$minutes" --warmup 0 --secrets 64 --ciphertexts 64 \
+    --server-pid "$PID" 2>/dev/null | grep --line-buffered '^target=')
 
 echo "# overload: ${OVERLOAD_SECS}s at the limit ($LIMIT connections) and at twice it ($((2 * LIMIT)))"
 one=$(run "$LIMIT" "$OVERLOAD_SECS")
