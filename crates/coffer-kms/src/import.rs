@@ -709,10 +709,7 @@ impl Kms {
     /// Expires imported material past its `ValidTo` and forgets expired import parameters.
     pub(super) fn expire_imports(&self, w: &mut World, now: Timestamp) -> Result<(), KmsError> {
         let expired: Vec<KeyRecord> = w
-            .regions
-            .values()
-            .flat_map(|rs| rs.values())
-            .flat_map(|r| r.keys.values())
+            .all_keys()
             .filter(|k| {
                 k.imported
                     .as_ref()
@@ -724,10 +721,7 @@ impl Kms {
             self.remove_imported(w, &key)?;
         }
         let expired_other: Vec<(KeyRecord, String)> = w
-            .regions
-            .values()
-            .flat_map(|rs| rs.values())
-            .flat_map(|r| r.keys.values())
+            .all_keys()
             .flat_map(|k| {
                 k.imported_other
                     .iter()
@@ -763,10 +757,7 @@ impl Kms {
     /// The earliest material expiry or import-parameter expiry.
     pub(super) fn next_import_due(w: &World) -> Option<Timestamp> {
         let materials = w
-            .regions
-            .values()
-            .flat_map(|rs| rs.values())
-            .flat_map(|r| r.keys.values())
+            .all_keys()
             .flat_map(|k| k.imported.iter().chain(k.imported_other.iter()))
             .filter_map(|m| m.valid_to);
         let tokens = w.imports.values().map(|r| r.valid_to);

@@ -98,6 +98,14 @@ impl World {
         self.region(account, region)?.keys.get(key_id)
     }
 
+    /// Every regional key of every account and Region.
+    pub fn all_keys(&self) -> impl Iterator<Item = &KeyRecord> {
+        self.regions
+            .values()
+            .flat_map(|rs| rs.values())
+            .flat_map(|r| r.keys.values())
+    }
+
     /// Every Region's record of the key ID, in Region-name order.
     pub fn related_keys<'a>(&'a self, account: &str, key_id: &'a str) -> Vec<&'a KeyRecord> {
         let mut out: Vec<&KeyRecord> = self
