@@ -54,9 +54,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root: the parent of this crate's directory.
+/// The workspace root: the parent of this crate's directory. `cargo run` says where that is at
+/// run time; the compile-time path is only a fallback, because one target directory serves
+/// checkouts at several paths and cargo reuses a build made in another one.
 fn workspace_root() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     here.parent().map(Path::to_path_buf).unwrap_or(here)
 }
 

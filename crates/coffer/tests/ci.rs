@@ -369,11 +369,7 @@ const MRK: &str = "mrk-1f0e2d3c4b5a69788796a5b4c3d2e1f0";
 
 /// The repository's example seed file.
 fn example_seed() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/seed.yaml"
-    ))
-    .expect("examples/seed.yaml")
+    std::fs::read_to_string(repo_root().join("examples/seed.yaml")).expect("examples/seed.yaml")
 }
 
 fn seeded(seed: &str, memory: bool) -> Server {
@@ -797,16 +793,8 @@ fn terraform_endpoints_block_reads_the_seeded_state() {
     let server = seeded(&example_seed(), true);
     let dir = tempfile::tempdir().unwrap();
     let rc = dir.path().join("terraformrc");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/terraform/seed/terraformrc"
-        ),
-        &rc,
-    )
-    .unwrap();
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ci.md")).unwrap();
+    std::fs::copy(repo_root().join("tests/terraform/seed/terraformrc"), &rc).unwrap();
+    let doc = std::fs::read_to_string(repo_root().join("docs/ci.md")).unwrap();
     let start = doc
         .find("provider \"aws\" {")
         .expect("the provider block in docs/ci.md");
@@ -858,7 +846,8 @@ fn terraform_endpoints_block_reads_the_seeded_state() {
 /// refuses a misspelt key (checked with Python's `jsonschema` where it is installed).
 #[test]
 fn seed_schema_accepts_the_example() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let root = repo_root();
+    let root = root.to_str().unwrap();
     let script = "import json,sys,yaml,jsonschema\n\
         s=json.load(open(sys.argv[1]+'/docs/seed.schema.json'))\n\
         d=yaml.safe_load(open(sys.argv[1]+'/examples/seed.yaml'))\n\

@@ -332,7 +332,7 @@ fn terraform_available() -> bool {
 }
 
 fn seed_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/terraform/seed")
+    repo_root().join("tests/terraform/seed")
 }
 
 struct Tf {

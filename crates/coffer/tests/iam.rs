@@ -1063,8 +1063,7 @@ fn terraform_available() -> bool {
 }
 
 fn terraform(server: &Server, dir: &Path, args: &[&str]) -> std::process::Output {
-    let rc: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/terraform/seed/terraformrc");
+    let rc: PathBuf = repo_root().join("tests/terraform/seed/terraformrc");
     let mut cmd = Command::new("timeout");
     cmd.arg("-k")
         .arg("10")

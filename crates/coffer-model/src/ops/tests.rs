@@ -12,10 +12,10 @@ fn model(service: Service) -> serde_json::Value {
         Service::Iam => "iam/2010-05-08",
         Service::CloudTrail => "cloudtrail/2013-11-01",
     };
-    let path = format!(
-        "{}/../../model/botocore/{dir}/service-2.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    // At run time: a build reused from a checkout elsewhere keeps the old compile-time path.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let path = format!("{manifest}/../../model/botocore/{dir}/service-2.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }

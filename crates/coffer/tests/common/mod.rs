@@ -35,6 +35,15 @@ pub const DEV_SK: &str = "test";
 
 /// The binary under test: `COFFER_TEST_BIN` if set (e.g. a release build), else the one
 /// Cargo built for these tests.
+/// The repository's root, found at run time: `cargo test` sets `CARGO_MANIFEST_DIR` for the test
+/// process, while the compile-time value can name another checkout whose build cargo reused.
+pub fn repo_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.join("../..")
+}
+
 pub fn server_binary() -> PathBuf {
     std::env::var_os("COFFER_TEST_BIN")
         .map(PathBuf::from)
