@@ -37,6 +37,9 @@ pub enum KeyFailure {
     AccessDenied(String),
     /// KMS failed internally; the text is for logs only.
     Internal(String),
+    /// KMS's write was decided from state another node had changed (a store conflict): the
+    /// request is run again once caught up (see `coffer_store::epoch`).
+    Conflict,
 }
 
 impl KeyFailure {
@@ -48,6 +51,7 @@ impl KeyFailure {
             | Self::InvalidState(m)
             | Self::AccessDenied(m)
             | Self::Internal(m) => m,
+            Self::Conflict => "",
         }
     }
 }

@@ -108,9 +108,16 @@ pub fn kms(c: &Coffer, ctx: &RequestContext, op: KmsOp, body: &[u8]) -> Result<B
         }
     }
     macro_rules! call {
-        ($m:ident) => {
-            encode(k.$m(ctx, decode(body)?)?)
-        };
+        ($m:ident) => {{
+            let (mut tries, mut looked) = (0, false);
+            loop {
+                match k.$m(ctx, decode(body)?) {
+                    Err(e) if e.is_conflict() && c.retry_after_conflict(&mut tries) => continue,
+                    Err(e) if e.is_not_found() && c.retry_after_miss(&mut looked) => continue,
+                    r => break encode(r?),
+                }
+            }
+        }};
     }
     use KmsOp as O;
     match op {
@@ -185,9 +192,16 @@ pub fn secrets_manager(
         s.authorize_request(ctx, op, body)?;
     }
     macro_rules! call {
-        ($m:ident) => {
-            encode(s.$m(ctx, decode(body)?)?)
-        };
+        ($m:ident) => {{
+            let (mut tries, mut looked) = (0, false);
+            loop {
+                match s.$m(ctx, decode(body)?) {
+                    Err(e) if e.is_conflict() && c.retry_after_conflict(&mut tries) => continue,
+                    Err(e) if e.is_not_found() && c.retry_after_miss(&mut looked) => continue,
+                    r => break encode(r?),
+                }
+            }
+        }};
     }
     use SecretsManagerOp as O;
     match op {

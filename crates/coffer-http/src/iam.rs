@@ -344,7 +344,8 @@ pub(crate) fn handle(
     want_json: bool,
 ) -> (Response, Option<serde_json::Value>) {
     let action = op.name();
-    match run(coffer, ctx, op, &Params(params)) {
+    let params = Params(params);
+    match coffer.retrying(IamError::is_conflict, || run(coffer, ctx, op, &params)) {
         Ok(result) => {
             let json = result
                 .as_deref()

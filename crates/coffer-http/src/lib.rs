@@ -8,6 +8,7 @@ mod audit;
 pub use audit::AuditServiceEvents;
 pub mod dispatch;
 pub mod error;
+pub mod follow;
 pub mod iam;
 pub mod metrics;
 pub mod model_check;
@@ -220,6 +221,9 @@ fn authenticate(
     protocol: Protocol,
     service: Option<&str>,
 ) -> Result<Caller, ApiError> {
+    // With several nodes on one store: what any node is known to have committed is applied
+    // before the request is served (read-your-writes through any node).
+    app.coffer.catch_up_if_behind();
     let secure_transport = parts
         .extensions
         .get::<server::ConnInfo>()
@@ -264,6 +268,15 @@ fn authenticate(
         ));
     }
     let ak = &parsed.credential.access_key_id;
+    // Credentials just made through another node may not have been announced here yet.
+    if app.coffer.is_shared()
+        && app.coffer.sts.lookup(ak).is_none()
+        && app.coffer.identity.lookup(ak).is_none()
+    {
+        if let Err(e) = app.coffer.catch_up() {
+            tracing::warn!(error = %e, "catching up with the shared store failed");
+        }
+    }
     // Temporary credentials (AssumeRole) are verified on every server, --dev included: the caller
     // holds the session's real secret and token.
     if let Some(session) = app.coffer.sts.lookup(ak) {

@@ -55,7 +55,11 @@ pub struct RekeyReport {
 }
 
 /// Tables a state export leaves out (see [`Coffer::export_state`]).
-const NOT_EXPORTED: &[&str] = &[coffer_kms::records::IMPORT_TABLE];
+const NOT_EXPORTED: &[&str] = &[
+    coffer_kms::records::IMPORT_TABLE,
+    coffer_store::EPOCH_TABLE,
+    crate::follow::LEASE_TABLE,
+];
 
 /// One stored record, as a state file carries it.
 #[derive(Clone, PartialEq, Eq)]
@@ -110,6 +114,8 @@ pub struct Coffer {
     store: Arc<dyn Store>,
     root: RootKey,
     rekeying: parking_lot::Mutex<()>,
+    /// Set when the store is shared with other nodes ([`Coffer::open_shared`]).
+    pub(crate) follower: Option<crate::follow::Follower>,
 }
 
 impl Coffer {
@@ -144,6 +150,7 @@ impl Coffer {
             store,
             root,
             rekeying: parking_lot::Mutex::new(()),
+            follower: None,
         })
     }
 
@@ -371,6 +378,8 @@ impl Coffer {
     /// that runs, never for the rest.
     pub fn run_due_until(&self, stop: &dyn Fn() -> bool) -> Result<usize, CoreError> {
         let mut done = 0;
+        // On a shared store, decide from what every node has committed.
+        self.catch_up()?;
         if stop() {
             return Ok(done);
         }

@@ -199,8 +199,11 @@ pub(crate) fn assume_role(
     };
     let assumed_arn = coffer_iam::sts::assumed_role_arn(&session);
     let creds = coffer
-        .sts
-        .issue(&account, session, &role.role_id, duration)
+        .retrying(coffer_iam::sts::StsError::is_conflict, || {
+            coffer
+                .sts
+                .issue(&account, session.clone(), &role.role_id, duration)
+        })
         .map_err(|e| ApiError::internal("InternalFailure", &e))?;
     let packed = session_policy
         .as_ref()

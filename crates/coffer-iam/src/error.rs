@@ -38,3 +38,11 @@ pub enum IamError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl IamError {
+    /// Whether this is a store conflict: the write was decided from state another node had
+    /// changed (`coffer_store::epoch`); the caller catches up and runs the operation again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_conflict())
+    }
+}

@@ -25,6 +25,14 @@ pub enum IdentityError {
     Record(String),
 }
 
+impl IdentityError {
+    /// Whether this is a store conflict: the write was decided from state another node had
+    /// changed (`coffer_store::epoch`); the caller catches up and runs the operation again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_conflict())
+    }
+}
+
 /// Who a caller is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -174,9 +182,20 @@ impl Identity {
 
     /// Reads every access key from the store again (after a state import replaced it).
     pub fn reload(&self) -> Result<(), IdentityError> {
+        self.reload_with(&|| Ok(()))
+    }
+
+    /// [`Self::reload`] for a follower of other nodes' commits: the write lock is held from
+    /// before `mark` (which records what the store holds, see `coffer_store::epoch`) until the
+    /// state read after it replaces the old, so no write of this node decides in between.
+    pub fn reload_with(
+        &self,
+        mark: &dyn Fn() -> Result<(), StoreError>,
+    ) -> Result<(), IdentityError> {
+        let mut keys = self.keys.write();
+        mark()?;
         let fresh = Identity::load(self.store.clone(), self.root.clone())?;
-        let keys = std::mem::take(&mut *fresh.keys.write());
-        *self.keys.write() = keys;
+        *keys = std::mem::take(&mut *fresh.keys.write());
         Ok(())
     }
 

@@ -39,7 +39,7 @@ use coffer_model::iam::{
     PolicyVersion, Role, RolePolicy, Tag,
 };
 use coffer_model::{Timestamp, Validator};
-use coffer_store::{Store, Transaction};
+use coffer_store::{Store, StoreError, Transaction};
 use document::Kind;
 use parking_lot::RwLock;
 use record::{
@@ -457,9 +457,17 @@ impl Iam {
 
     /// Reads every role and policy from the store again (after a state import replaced it).
     pub fn reload(&self) -> Result<(), IamError> {
+        self.reload_with(&|| Ok(()))
+    }
+
+    /// [`Self::reload`] for a follower of other nodes' commits: the write lock is held from
+    /// before `mark` (which records what the store holds, see `coffer_store::epoch`) until the
+    /// state read after it replaces the old, so no write of this node decides in between.
+    pub fn reload_with(&self, mark: &dyn Fn() -> Result<(), StoreError>) -> Result<(), IamError> {
+        let mut st = self.state.write();
+        mark()?;
         let fresh = Iam::load(self.store.clone(), self.clock.clone())?;
-        let st = std::mem::take(&mut *fresh.state.write());
-        *self.state.write() = st;
+        *st = std::mem::take(&mut *fresh.state.write());
         Ok(())
     }
 

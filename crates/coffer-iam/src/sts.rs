@@ -30,6 +30,14 @@ pub enum StsError {
     Record(String),
 }
 
+impl StsError {
+    /// Whether this is a store conflict: the write was decided from state another node had
+    /// changed (`coffer_store::epoch`); the caller catches up and runs the operation again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_conflict())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SessionRecord {
     v: u32,
@@ -188,9 +196,17 @@ impl Sts {
 
     /// Reads every session from the store again (after a state import replaced it).
     pub fn reload(&self) -> Result<(), StsError> {
+        self.reload_with(&|| Ok(()))
+    }
+
+    /// [`Self::reload`] for a follower of other nodes' commits: the write lock is held from
+    /// before `mark` (which records what the store holds, see `coffer_store::epoch`) until the
+    /// state read after it replaces the old, so no write of this node decides in between.
+    pub fn reload_with(&self, mark: &dyn Fn() -> Result<(), StoreError>) -> Result<(), StsError> {
+        let mut sessions = self.sessions.write();
+        mark()?;
         let fresh = Sts::load(self.store.clone(), self.root.clone(), self.clock.clone())?;
-        let sessions = std::mem::take(&mut *fresh.sessions.write());
-        *self.sessions.write() = sessions;
+        *sessions = std::mem::take(&mut *fresh.sessions.write());
         Ok(())
     }
 

@@ -110,3 +110,19 @@ impl From<serde_json::Error> for KmsError {
         KmsError::Internal(format!("record encoding: {e}"))
     }
 }
+
+impl KmsError {
+    /// Whether this is a store conflict: the write was decided from state another node had
+    /// changed (`coffer_store::epoch`); the caller catches up and runs the operation again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_conflict())
+    }
+}
+
+impl KmsError {
+    /// Whether the resource was not found: on a store shared with other nodes, the caller
+    /// catches up once and looks again (it may have been made through another node just now).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+}

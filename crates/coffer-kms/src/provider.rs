@@ -121,6 +121,7 @@ impl From<KmsError> for KeyFailure {
             KmsError::Disabled(m) => KeyFailure::Disabled(m),
             KmsError::InvalidState(m) => KeyFailure::InvalidState(m),
             KmsError::NotAuthorized(m) | KmsError::AccessDenied(m) => KeyFailure::AccessDenied(m),
+            e if e.is_conflict() => KeyFailure::Conflict,
             other => KeyFailure::Internal(other.to_string()),
         }
     }

@@ -119,11 +119,32 @@ impl Kms {
     /// Reads every KMS record from the store again, replacing what memory holds (after the
     /// store was replaced underneath, by a state import).
     pub fn reload(&self) -> Result<(), KmsError> {
+        self.reload_locked(&|| Ok(()), true)
+    }
+
+    /// [`Kms::reload`] for a follower of other nodes' commits: the write lock is held from
+    /// before `mark` (which records what the store holds, see `coffer_store::epoch`) until the
+    /// state read after it replaces the old, so no write of this node decides in between.
+    /// The last-use times this node holds in memory are kept.
+    pub fn reload_with(
+        &self,
+        mark: &dyn Fn() -> Result<(), coffer_store::StoreError>,
+    ) -> Result<(), KmsError> {
+        self.reload_locked(mark, false)
+    }
+
+    fn reload_locked(
+        &self,
+        mark: &dyn Fn() -> Result<(), coffer_store::StoreError>,
+        with_usage: bool,
+    ) -> Result<(), KmsError> {
+        let mut world = self.world.write();
+        mark()?;
         let fresh = Kms::load(self.store.clone(), self.root.clone(), self.clock.clone())?;
-        let world = std::mem::take(&mut *fresh.world.write());
-        let usage = std::mem::take(&mut *fresh.usage.lock());
-        *self.world.write() = world;
-        *self.usage.lock() = usage;
+        *world = std::mem::take(&mut *fresh.world.write());
+        if with_usage {
+            *self.usage.lock() = std::mem::take(&mut *fresh.usage.lock());
+        }
         Ok(())
     }
 }

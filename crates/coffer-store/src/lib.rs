@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+pub mod epoch;
 mod fault;
 mod group;
 mod memory;
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+pub use epoch::{Domain, EpochStore, EPOCH_TABLE};
 pub use fault::FaultStore;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore, SslMode};
@@ -73,6 +75,13 @@ pub enum StoreError {
     /// calls of [`Store`]; PostgreSQL's [`Store::backup`], which is `pg_dump`'s job).
     #[error("storage call not supported by this backend: {0}")]
     Unsupported(&'static str),
+}
+
+impl StoreError {
+    /// A condition of the transaction did not hold ([`StoreError::Conflict`]).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
 }
 
 /// One write of a [`Transaction`].

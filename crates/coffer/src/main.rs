@@ -628,9 +628,12 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
         config::StoreKind::Sqlite => None,
     };
     let (root, created) = open_root(config, true)?;
+    let mut starting = None;
     let backend: Arc<dyn coffer_store::Store> = match pg {
         None => Arc::new(SqliteStore::open(&data_dir.join("coffer.db"))?),
         Some(pg) => {
+            let pg = Arc::new(pg);
+            starting = Some(pg.clone());
             // A new root key over a database that holds data would open nothing in it.
             if created && !pg.scan("iam_access_key")?.is_empty() {
                 for f in [coffer_seal::PLAIN_FILE, coffer_seal::SEALED_FILE] {
@@ -644,11 +647,27 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
                     data_dir.display()
                 );
             }
-            Arc::new(pg)
+            pg
         }
     };
     let store = Arc::new(coffer_http::metrics::MeteredStore(backend));
-    let coffer = Arc::new(Coffer::open(store, root.clone(), Arc::new(SystemClock))?);
+    let coffer = match &starting {
+        None => Coffer::open(store, root.clone(), Arc::new(SystemClock))?,
+        // Several nodes share one PostgreSQL database (ADR 0004, "Several nodes").
+        Some(_) => Coffer::open_shared(
+            Arc::new(coffer_store::EpochStore::new(
+                store,
+                coffer_http::follow::DOMAINS,
+            )),
+            root.clone(),
+            Arc::new(SystemClock),
+        )?,
+    };
+    let coffer = Arc::new(coffer);
+    if let Some(pg) = starting {
+        // Loaded: the next node may start.
+        pg.release_exclusive();
+    }
     if root.generations().len() > 1 {
         // A rekey was under way when the last process stopped: finish it before serving.
         tracing::info!(generations = ?root.generations(), "finishing the root-key rotation begun earlier");
@@ -671,16 +690,26 @@ fn open_memory() -> anyhow::Result<(Arc<Coffer>, RootKey)> {
     Ok((coffer, root))
 }
 
-/// The PostgreSQL store of `[store]`, claimed for this process (one node per database).
+/// How long a starting node waits for the others to finish starting.
+const START_CLAIM_WAIT: Duration = Duration::from_secs(60);
+
+/// The PostgreSQL store of `[store]`, claimed for this process while it starts: nodes of one
+/// deployment start one after another, so that only the first of all may create the root key
+/// and root credentials. The caller releases the claim once the services are loaded.
 fn open_postgres(config: &Config) -> anyhow::Result<coffer_store::PostgresStore> {
     let pg = coffer_store::PostgresStore::open(config.store.postgres_options()?)
         .context("opening the PostgreSQL store")?;
-    if !pg.claim_exclusive()? {
-        bail!(
-            "another Coffer node serves the PostgreSQL schema {}: one node per database (several \
-             nodes as one service is not supported yet)",
-            config.store.schema
-        );
+    let waited = Instant::now();
+    while !pg.claim_exclusive()? {
+        if waited.elapsed() > START_CLAIM_WAIT {
+            bail!(
+                "another Coffer node has been starting on the PostgreSQL schema {} for over {}s \
+                 (or a `coffer store migrate` holds it)",
+                config.store.schema,
+                START_CLAIM_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     let _ = pg.log_bounds();
     Ok(pg)
@@ -1131,6 +1160,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    if coffer.is_shared() {
+        // Other nodes' commits reach this node's memory (ADR 0004, "Several nodes").
+        let (c, s) = (coffer.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("coffer-follower".into())
+            .spawn(move || c.follow(&|| s.is_cancelled()))
+            .context("starting the change-log follower")?;
+    }
     let scheduler = tokio::spawn(run_scheduler(
         coffer.clone(),
         config.scheduler.interval,
@@ -1283,8 +1320,18 @@ async fn run_scheduler(
         state.running.store(true, Ordering::Relaxed);
         let started = Instant::now();
         let (c, s) = (coffer.clone(), stop.clone());
-        let result =
-            tokio::task::spawn_blocking(move || c.run_due_until(&|| s.is_cancelled())).await;
+        // With several nodes on one store, one of them at a time runs the scheduled work; the
+        // others only write what they keep in memory. A dead holder's lease lapses after three
+        // intervals.
+        let lease = interval.max(Duration::from_secs(1)) * 3;
+        let result = tokio::task::spawn_blocking(move || {
+            if c.hold_scheduler_lease(lease)? {
+                c.run_due_until(&|| s.is_cancelled())
+            } else {
+                c.flush().map(|()| 0)
+            }
+        })
+        .await;
         let took = started.elapsed();
         let ok = matches!(result, Ok(Ok(_)));
         match result {

@@ -1,6 +1,6 @@
 //! Coffer served from PostgreSQL (`[store] kind = "postgres"`), through the binary and the SDK:
-//! what it acknowledged survives a restart and a `kill -9`; a second node on the same database
-//! is refused; `coffer store migrate` copies a SQLite data directory into PostgreSQL and back,
+//! what it acknowledged survives a restart and a `kill -9`; a node without the database's root
+//! key is refused; `coffer store migrate` copies a SQLite data directory into PostgreSQL and back,
 //! checked, and refuses a non-empty target.
 //!
 //! Needs `COFFER_TEST_POSTGRES_URL` (`.ci/postgres` starts a throwaway server); skips without.
@@ -86,7 +86,8 @@ async fn a_server_on_postgres_keeps_what_it_acknowledged() {
         .await
         .unwrap();
 
-    // A second node on the same database is refused, and changes nothing.
+    // A second node without the root key the database was written under is refused, and
+    // changes nothing (nodes of one deployment share the key files: tests/ha.rs).
     let cfg = s.dir().join("second.toml");
     std::fs::write(&cfg, store_config(&url, &schema)).unwrap();
     let second_data = s.dir().join("second-data");
@@ -105,7 +106,7 @@ async fn a_server_on_postgres_keeps_what_it_acknowledged() {
     );
     assert!(!o.status.success());
     assert!(
-        text(&o).contains("another Coffer node serves the PostgreSQL schema"),
+        text(&o).contains("holds data written under another root key"),
         "{}",
         text(&o)
     );

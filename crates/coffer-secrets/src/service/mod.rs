@@ -13,7 +13,7 @@ use coffer_crypto::{aead, random};
 use coffer_model::ops::SecretsManagerOp;
 use coffer_model::secretsmanager::*;
 use coffer_model::{Blob, Timestamp, Validator};
-use coffer_store::{Store, Transaction};
+use coffer_store::{Store, StoreError, Transaction};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -210,10 +210,19 @@ fn aad(arn: &str, vid: &str, binary: bool) -> Vec<u8> {
     format!("coffer-sm-v1\0{arn}\0{vid}\0{}", u8::from(binary)).into_bytes()
 }
 
+/// KMS's write conflicted with another node's: the request runs again once caught up.
+fn kms_conflict() -> SmError {
+    SmError::Store(StoreError::Conflict {
+        table: coffer_store::EPOCH_TABLE.to_string(),
+        key: "kms".to_string(),
+    })
+}
+
 fn encryption_failure(f: KeyFailure) -> SmError {
     match f {
         KeyFailure::AccessDenied(_) => SmError::AccessDenied(KMS_ACCESS_DENIED.to_string()),
         KeyFailure::Internal(m) => SmError::Internal(m),
+        KeyFailure::Conflict => kms_conflict(),
         KeyFailure::NotFound(m) | KeyFailure::Disabled(m) | KeyFailure::InvalidState(m) => {
             SmError::EncryptionFailure(m)
         }
@@ -224,6 +233,7 @@ fn decryption_failure(f: KeyFailure) -> SmError {
     match f {
         KeyFailure::AccessDenied(_) => SmError::AccessDenied(KMS_ACCESS_DENIED.to_string()),
         KeyFailure::Internal(m) => SmError::Internal(m),
+        KeyFailure::Conflict => kms_conflict(),
         KeyFailure::NotFound(m) | KeyFailure::Disabled(m) | KeyFailure::InvalidState(m) => {
             SmError::DecryptionFailure(m)
         }
@@ -233,7 +243,7 @@ fn decryption_failure(f: KeyFailure) -> SmError {
 fn replication_failed(f: &KeyFailure) -> String {
     let m = match f {
         KeyFailure::AccessDenied(_) => KMS_ACCESS_DENIED,
-        KeyFailure::Internal(_) => "An internal error occurred.",
+        KeyFailure::Internal(_) | KeyFailure::Conflict => "An internal error occurred.",
         other => other.message(),
     };
     format!("Replication failed: {m}")
@@ -538,10 +548,18 @@ impl SecretsManager {
 
     /// Reads every secret from the store again (after a state import replaced it).
     pub fn reload(&self) -> Result<(), SmError> {
+        self.reload_with(&|| Ok(()))
+    }
+
+    /// [`Self::reload`] for a follower of other nodes' commits: the write lock is held from
+    /// before `mark` (which records what the store holds, see `coffer_store::epoch`) until the
+    /// state read after it replaces the old, so no write of this node decides in between.
+    pub fn reload_with(&self, mark: &dyn Fn() -> Result<(), StoreError>) -> Result<(), SmError> {
+        let mut st = self.state.write();
+        mark()?;
         let fresh =
             SecretsManager::load(self.store.clone(), self.keys.clone(), self.clock.clone())?;
-        let st = std::mem::take(&mut *fresh.state.write());
-        *self.state.write() = st;
+        *st = std::mem::take(&mut *fresh.state.write());
         Ok(())
     }
 

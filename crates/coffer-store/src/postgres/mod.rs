@@ -361,6 +361,13 @@ impl PostgresStore {
         Ok(got)
     }
 
+    /// Gives up what [`PostgresStore::claim_exclusive`] took (closing its connection), so that
+    /// the next process may claim the schema: nodes of one deployment claim it only while they
+    /// start, one after another.
+    pub fn release_exclusive(&self) {
+        drop(self.exclusive.lock().take());
+    }
+
     /// The schema this store uses.
     pub fn schema(&self) -> &str {
         &self.schema

@@ -83,6 +83,9 @@ pub struct Options {
     pub setup: Vec<Vec<String>>,
     /// `--data-dir :memory:` instead of the data directory (no disk at all).
     pub memory: bool,
+    /// Another node's data directory whose root key and root credentials this server's data
+    /// directory starts with (nodes of one deployment on one PostgreSQL database).
+    pub data_from: Option<PathBuf>,
 }
 
 /// A running `coffer serve`.
@@ -161,6 +164,16 @@ impl Server {
                 String::from_utf8_lossy(&out.stderr)
             );
             s.init_stdout = String::from_utf8(out.stdout).unwrap();
+        }
+        if let Some(from) = s.opts.data_from.clone() {
+            use std::os::unix::fs::PermissionsExt;
+            fs::create_dir_all(&s.data_dir).unwrap();
+            fs::set_permissions(&s.data_dir, fs::Permissions::from_mode(0o700)).unwrap();
+            for name in ["root-key", "root-credentials"] {
+                let to = s.data_dir.join(name);
+                fs::copy(from.join(name), &to).unwrap();
+                fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).unwrap();
+            }
         }
         let data = s.data_dir.to_str().unwrap().to_string();
         for command in s.opts.setup.clone() {
