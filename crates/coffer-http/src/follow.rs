@@ -35,8 +35,10 @@ pub const DOMAINS: &[Domain] = &[
 ];
 
 /// How many times an operation decided from stale state is run again before its conflict is
-/// answered as an internal error (each run first catches up, so more than one is rare).
-pub const CONFLICT_RETRIES: usize = 8;
+/// answered as an internal error. Each run first catches up, after a random pause that grows
+/// with the tries (up to [`CONFLICT_PAUSE_MAX_MS`]), so that nodes writing one service at once
+/// do not keep colliding.
+pub const CONFLICT_RETRIES: usize = 24;
 
 /// The table of leases: which node runs what only one node may run at a time.
 pub const LEASE_TABLE: &str = "coffer_lease";
@@ -51,6 +53,9 @@ struct LeaseRecord {
     holder: String,
     until: i64,
 }
+
+/// The longest pause before a retry, in milliseconds.
+pub const CONFLICT_PAUSE_MAX_MS: u64 = 64;
 
 /// Change-log entries read per step of a catch-up.
 const FOLLOW_BATCH: usize = 4096;
@@ -190,6 +195,13 @@ impl Coffer {
             return false;
         }
         *tries += 1;
+        if *tries > 1 {
+            let ceiling = (1u64 << (*tries).min(7)).min(CONFLICT_PAUSE_MAX_MS);
+            let pause = coffer_crypto::random::bytes(2)
+                .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])) % (ceiling * 1000))
+                .unwrap_or(ceiling * 500);
+            std::thread::sleep(std::time::Duration::from_micros(pause));
+        }
         match self.catch_up() {
             Ok(()) => true,
             Err(e) => {
