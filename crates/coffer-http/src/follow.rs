@@ -54,6 +54,19 @@ struct LeaseRecord {
     until: i64,
 }
 
+/// How closely a node follows the others' commits (`[store] consistency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Another node's change is applied when its notification arrives (milliseconds); a
+    /// resource not found, or an unknown access key, catches up from the store first.
+    #[default]
+    Eventual,
+    /// Every request first reads the change log: read-your-writes through any node, for any
+    /// client, at one database round trip per request.
+    Strict,
+}
+
 /// The longest pause before a retry, in milliseconds.
 pub const CONFLICT_PAUSE_MAX_MS: u64 = 64;
 
@@ -70,12 +83,17 @@ pub(crate) struct Follower {
     subscription: Subscription,
     /// This node's name in leases (random per process).
     node: String,
+    consistency: Consistency,
 }
 
 impl Follower {
     /// A follower whose memory was loaded after `head` was read (and after every domain was
     /// marked).
-    pub(crate) fn new(store: Arc<EpochStore>, head: u64) -> Result<Self, StoreError> {
+    pub(crate) fn new(
+        store: Arc<EpochStore>,
+        head: u64,
+        consistency: Consistency,
+    ) -> Result<Self, StoreError> {
         let subscription = store.subscribe()?;
         Ok(Self {
             store,
@@ -83,6 +101,7 @@ impl Follower {
             step: Mutex::new(()),
             subscription,
             node: uuid::Uuid::new_v4().to_string(),
+            consistency,
         })
     }
 }
@@ -94,6 +113,7 @@ impl Coffer {
         store: Arc<EpochStore>,
         root: coffer_crypto::RootKey,
         clock: Arc<dyn coffer_core::Clock>,
+        consistency: Consistency,
     ) -> Result<Self, CoreError> {
         let head = store.log_bounds()?.head;
         for d in 0..DOMAINS.len() {
@@ -101,7 +121,7 @@ impl Coffer {
         }
         let shared: Arc<dyn Store> = store.clone();
         let mut coffer = Coffer::open(shared, root, clock)?;
-        coffer.follower = Some(Follower::new(store, head)?);
+        coffer.follower = Some(Follower::new(store, head, consistency)?);
         Ok(coffer)
     }
 
@@ -119,10 +139,13 @@ impl Coffer {
 
     /// Catches up if a commit newer than what was applied is known (from this node or, through
     /// the store's notifications, another): the cheap check every request makes, so that a
-    /// client that wrote through one node and reads through another sees its write.
+    /// client that wrote through one node and reads through another sees its write. With
+    /// [`Consistency::Strict`] it always reads the change log.
     pub fn catch_up_if_behind(&self) {
         if let Some(f) = &self.follower {
-            if f.subscription.latest() > f.applied.load(Ordering::Acquire) {
+            if f.consistency == Consistency::Strict
+                || f.subscription.latest() > f.applied.load(Ordering::Acquire)
+            {
                 if let Err(e) = self.catch_up() {
                     tracing::warn!(error = %e, "catching up with the shared store failed");
                 }

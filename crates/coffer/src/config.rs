@@ -232,6 +232,11 @@ pub struct Store {
     /// Bound on each statement: a write to a database that does not answer fails after it.
     #[serde(deserialize_with = "de::duration")]
     pub statement_timeout: Duration,
+    /// With several nodes on one database: `eventual` (another node's change is applied when
+    /// its notification arrives, within milliseconds) or `strict` (every request first reads
+    /// the change log, so any client sees every acknowledged write through any node, at one
+    /// database round trip per request).
+    pub consistency: coffer_http::follow::Consistency,
 }
 
 impl Default for Store {
@@ -247,6 +252,7 @@ impl Default for Store {
             pool_size: pg.pool_size,
             connect_timeout: pg.connect_timeout,
             statement_timeout: pg.statement_timeout,
+            consistency: coffer_http::follow::Consistency::Eventual,
         }
     }
 }

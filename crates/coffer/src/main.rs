@@ -661,6 +661,7 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<Coffer>, bool, RootKey)> {
             )),
             root.clone(),
             Arc::new(SystemClock),
+            config.store.consistency,
         )?,
     };
     let coffer = Arc::new(coffer);

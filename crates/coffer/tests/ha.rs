@@ -26,8 +26,15 @@ fn pg_url() -> Option<String> {
 /// Three nodes over one fresh schema: the first makes the root key and credentials, the
 /// others start from copies of its key files, as an operator gives each node of a deployment.
 fn three_nodes(url: &str) -> Vec<Server> {
+    three_nodes_with(url, "")
+}
+
+/// [`three_nodes`] with more `[store]` keys.
+fn three_nodes_with(url: &str, store_keys: &str) -> Vec<Server> {
     let schema = unique("ha").to_ascii_lowercase().replace('-', "_");
-    let config = format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n");
+    let config = format!(
+        "[store]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n{store_keys}"
+    );
     let first = Server::start(Options {
         config: Some(config.clone()),
         ..Options::default()
@@ -337,4 +344,168 @@ async fn a_node_killed_under_writes_loses_nothing_it_acknowledged() {
             assert_eq!(v.secret_string(), Some(want.as_str()));
         }
     }
+}
+
+/// The seed's Terraform configuration, applied through node 1, re-plans with no changes
+/// through node 2 and is destroyed through node 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn terraform_applies_plans_and_destroys_through_three_nodes() {
+    let Some(url) = pg_url() else { return };
+    if !common::terraform::terraform_available() {
+        println!("skipping: terraform or /opt/tf-plugins missing");
+        return;
+    }
+    let nodes = three_nodes(&url);
+    let (ak, sk) = nodes[0].root_credentials();
+    let vars = |n: &Server| {
+        vec![
+            format!("endpoint={}", n.endpoint),
+            "suffix=ha".to_string(),
+            format!("access_key={ak}"),
+            format!("secret_key={sk}"),
+            "with_iam=true".to_string(),
+        ]
+    };
+    let mut tf = common::terraform::Tf::new(vars(&nodes[0]));
+    tf.ok(&nodes[0], &["init", "-input=false", "-no-color"], false);
+    tf.ok(
+        &nodes[0],
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+        true,
+    );
+    tf.vars = vars(&nodes[1]);
+    let out = tf.run(
+        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+        true,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan through node 2 is not empty (2 = changes):\n{}\n{}",
+        tail(&String::from_utf8_lossy(&out.stdout), 12000),
+        tail(&String::from_utf8_lossy(&out.stderr), 6000)
+    );
+    tf.vars = vars(&nodes[2]);
+    tf.ok(
+        &nodes[2],
+        &["destroy", "-auto-approve", "-input=false", "-no-color"],
+        true,
+    );
+    let alias = format!("alias/{REPLICA}-secrets-manager-ha");
+    for n in &nodes {
+        expect_err(
+            n.kms(REPLICA).describe_key().key_id(&alias).send().await,
+            "NotFoundException",
+        );
+    }
+}
+
+/// HAProxy (Debian package `haproxy`) in front of the three nodes, balancing every request
+/// anew (`http-server-close`), with `[store] consistency = "strict"`: a client whose requests
+/// land on any node sees each of its writes in its next read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn behind_haproxy_every_read_sees_the_write_before_it() {
+    let Some(url) = pg_url() else { return };
+    let have = std::process::Command::new("haproxy").arg("-v").output();
+    if !have.map(|o| o.status.success()).unwrap_or(false) {
+        println!("skipping: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let nodes = three_nodes_with(&url, "consistency = \"strict\"\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let servers: String = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("    server node{i} {}\n", n.addr))
+        .collect();
+    let cfg = nodes[0].dir().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n    \
+             timeout client 30s\n    timeout server 30s\n    option http-server-close\n\
+             frontend coffer\n    bind 127.0.0.1:{port}\n    default_backend nodes\n\
+             backend nodes\n    balance roundrobin\n{servers}"
+        ),
+    )
+    .unwrap();
+    let mut haproxy = std::process::Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not listen");
+        std::thread::yield_now();
+    }
+    let (ak, sk) = nodes[0].root_credentials();
+    let lb_endpoint = format!("http://127.0.0.1:{port}");
+    let sm = {
+        let conf = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new(PRIMARY))
+            .endpoint_url(&lb_endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                &ak, &sk, None, None, "test",
+            ))
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    };
+    let kms = {
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new(PRIMARY))
+            .endpoint_url(&lb_endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                &ak, &sk, None, None, "test",
+            ))
+            .build();
+        aws_sdk_kms::Client::from_conf(conf)
+    };
+    let key = kms.create_key().send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_string();
+    sm.create_secret()
+        .name("ha/lb")
+        .kms_key_id(&key_id)
+        .secret_string("0")
+        .send()
+        .await
+        .unwrap();
+    for i in 1..=30 {
+        sm.put_secret_value()
+            .secret_id("ha/lb")
+            .secret_string(i.to_string())
+            .send()
+            .await
+            .unwrap();
+        let v = sm
+            .get_secret_value()
+            .secret_id("ha/lb")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(v.secret_string(), Some(i.to_string().as_str()), "write {i}");
+        if i % 10 == 0 {
+            let enabled = i % 20 == 0;
+            if enabled {
+                kms.enable_key().key_id(&key_id).send().await.unwrap();
+            } else {
+                kms.disable_key().key_id(&key_id).send().await.unwrap();
+            }
+            let d = kms.describe_key().key_id(&key_id).send().await.unwrap();
+            assert_eq!(d.key_metadata().unwrap().enabled(), enabled, "write {i}");
+            if !enabled {
+                kms.enable_key().key_id(&key_id).send().await.unwrap();
+            }
+        }
+    }
+    let _ = haproxy.kill();
+    let _ = haproxy.wait();
 }

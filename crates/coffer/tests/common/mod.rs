@@ -8,6 +8,7 @@
 
 pub mod botocore;
 pub mod pki;
+pub mod terraform;
 
 use std::fmt::Debug;
 use std::fs;
