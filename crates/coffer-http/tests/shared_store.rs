@@ -1,0 +1,216 @@
+//! Two nodes over one store (`Coffer::open_shared`, ADR 0004 "Several nodes"), in process over
+//! a `MemoryStore`, with a clock the test moves: scheduled work is done exactly once across
+//! nodes, the scheduler lease is held by one node and taken over when it lapses, and a write
+//! decided from a stale copy is run again rather than lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::body::{to_bytes, Body};
+use coffer_http::follow::{Consistency, DOMAINS};
+use coffer_http::{App, Coffer, Config};
+use coffer_store::{
+    Change, CommitInfo, EpochStore, LogBounds, MemoryStore, Record, Store, StoreError,
+    Subscription, Transaction,
+};
+use http::Request;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// The wall clock plus an offset the test advances.
+#[derive(Default)]
+struct MovedClock(AtomicI64);
+
+impl coffer_core::Clock for MovedClock {
+    fn now(&self) -> coffer_model::Timestamp {
+        let now = coffer_model::Timestamp::from_system(std::time::SystemTime::now());
+        now.plus_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+struct Node {
+    coffer: Arc<Coffer>,
+    router: axum::Router,
+}
+
+fn node(store: &Arc<dyn Store>, root: &coffer_crypto::RootKey, clock: &Arc<MovedClock>) -> Node {
+    let shared = Arc::new(EpochStore::new(store.clone(), DOMAINS));
+    let coffer = Arc::new(
+        Coffer::open_shared(shared, root.clone(), clock.clone(), Consistency::Eventual).unwrap(),
+    );
+    let app = Arc::new(App {
+        coffer: coffer.clone(),
+        config: Config {
+            dev: true,
+            ..Config::default()
+        },
+        audit: None,
+    });
+    Node {
+        coffer,
+        router: coffer_http::router(app),
+    }
+}
+
+impl Node {
+    /// A KMS call as a `--dev` client makes it (no signature); `(error code, body)`.
+    async fn kms(&self, op: &str, body: Value) -> (Option<String>, Value) {
+        let req = Request::post("/")
+            .header("host", "localhost")
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("TrentService.{op}"))
+            .body(Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let ok = resp.status().is_success();
+        let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = (!ok).then(|| body["__type"].as_str().unwrap_or("?").to_string());
+        (code, body)
+    }
+}
+
+/// A store that never announces commits: a node over it learns of other nodes' commits only
+/// when a write conflicts or a lookup misses (as when notifications are lost).
+struct Deaf {
+    shared: Arc<dyn Store>,
+    silent: MemoryStore,
+}
+
+impl Store for Deaf {
+    fn scan(&self, t: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.shared.scan(t)
+    }
+    fn get(&self, t: &str, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.shared.get(t, k)
+    }
+    fn commit(&self, tx: &Transaction) -> Result<(), StoreError> {
+        self.shared.commit(tx)
+    }
+    fn clear(&self) -> Result<(), StoreError> {
+        self.shared.clear()
+    }
+    fn get_versioned(&self, t: &str, k: &str) -> Result<Option<Record>, StoreError> {
+        self.shared.get_versioned(t, k)
+    }
+    fn scan_versioned(&self, t: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        self.shared.scan_versioned(t)
+    }
+    fn commit_info(&self, tx: &Transaction) -> Result<CommitInfo, StoreError> {
+        self.shared.commit_info(tx)
+    }
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        self.shared.changes_since(after, limit)
+    }
+    fn log_bounds(&self) -> Result<LogBounds, StoreError> {
+        self.shared.log_bounds()
+    }
+    fn compact_log(&self, through: u64) -> Result<(), StoreError> {
+        self.shared.compact_log(through)
+    }
+    fn subscribe(&self) -> Result<Subscription, StoreError> {
+        self.silent.subscribe()
+    }
+}
+
+fn two_nodes() -> (Node, Node, Arc<MovedClock>) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let root = coffer_crypto::RootKey::generate().unwrap();
+    let clock = Arc::new(MovedClock::default());
+    (
+        node(&store, &root, &clock),
+        node(&store, &root, &clock),
+        clock,
+    )
+}
+
+#[tokio::test]
+async fn a_due_deletion_is_done_once_whichever_nodes_run_the_scheduler() {
+    let (a, b, clock) = two_nodes();
+    let (code, key) = a.kms("CreateKey", json!({})).await;
+    assert_eq!(code, None);
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let (code, _) = b
+        .kms(
+            "ScheduleKeyDeletion",
+            json!({"KeyId": key_id, "PendingWindowInDays": 7}),
+        )
+        .await;
+    assert_eq!(code, None);
+    clock.0.store(8 * 86_400_000, Ordering::SeqCst);
+    // Both nodes run the scheduled work (as two lease holders would): one deletes, the other
+    // finds nothing left to do.
+    let done_a = a.coffer.run_due().unwrap();
+    let done_b = b.coffer.run_due().unwrap();
+    assert_eq!(done_a + done_b, 1, "a: {done_a}, b: {done_b}");
+    clock.0.store(0, Ordering::SeqCst);
+    for n in [&a, &b] {
+        let (code, _) = n.kms("DescribeKey", json!({"KeyId": key_id})).await;
+        assert_eq!(code.as_deref(), Some("NotFoundException"));
+    }
+}
+
+#[tokio::test]
+async fn the_scheduler_lease_has_one_holder_and_lapses_with_it() {
+    let (a, b, clock) = two_nodes();
+    let ttl = Duration::from_secs(90);
+    assert!(a.coffer.hold_scheduler_lease(ttl).unwrap());
+    assert!(!b.coffer.hold_scheduler_lease(ttl).unwrap());
+    clock.0.store(60_000, Ordering::SeqCst);
+    assert!(a.coffer.hold_scheduler_lease(ttl).unwrap(), "renewed");
+    clock.0.store(120_000, Ordering::SeqCst);
+    assert!(
+        !b.coffer.hold_scheduler_lease(ttl).unwrap(),
+        "renewed at 60 s"
+    );
+    // Node a stops renewing (it died): after the lease lapses, b takes it.
+    clock.0.store(60_000 + 91_000, Ordering::SeqCst);
+    assert!(b.coffer.hold_scheduler_lease(ttl).unwrap());
+    assert!(!a.coffer.hold_scheduler_lease(ttl).unwrap());
+}
+
+#[tokio::test]
+async fn a_write_from_a_stale_copy_is_run_again_not_lost() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let root = coffer_crypto::RootKey::generate().unwrap();
+    let clock = Arc::new(MovedClock::default());
+    let a = node(&store, &root, &clock);
+    let deaf: Arc<dyn Store> = Arc::new(Deaf {
+        shared: store.clone(),
+        silent: MemoryStore::new(),
+    });
+    let b = node(&deaf, &root, &clock);
+    let (_, key) = a.kms("CreateKey", json!({})).await;
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    // b learns of the key; then a changes it behind b's back.
+    let (code, _) = b.kms("DescribeKey", json!({"KeyId": key_id})).await;
+    assert_eq!(code, None);
+    let (code, _) = a
+        .kms(
+            "TagResource",
+            json!({"KeyId": key_id, "Tags": [{"TagKey": "a", "TagValue": "1"}]}),
+        )
+        .await;
+    assert_eq!(code, None);
+    // b's tag is decided from its copy, which lacks a's tag: the commit conflicts, b catches up
+    // and tags again, and a's tag survives.
+    let (code, _) = b
+        .kms(
+            "TagResource",
+            json!({"KeyId": key_id, "Tags": [{"TagKey": "b", "TagValue": "2"}]}),
+        )
+        .await;
+    assert_eq!(code, None);
+    for n in [&a, &b] {
+        n.coffer.catch_up().unwrap();
+        let (_, tags) = n.kms("ListResourceTags", json!({"KeyId": key_id})).await;
+        let keys: Vec<&str> = tags["Tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["TagKey"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["a", "b"]);
+    }
+}
