@@ -31,7 +31,7 @@ printf '[store]\nkind = "postgres"\nurl = "%s"\nschema = "%s"\n' "$COFFER_TEST_P
 "$BIN" operator init --data-dir "$D/n1" --config "$D/coffer.toml" >"$D/init.txt"
 for n in n2 n3; do
     mkdir -m 700 "$D/$n"
-    cp "$D/n1/root-key" "$D/n1/root-credentials" "$D/$n/"
+    cp "$D/n1/root-key" "$D/$n/"
     chmod 600 "$D/$n/"*
 done
 export AWS_ACCESS_KEY_ID=$(awk -F' *= *' '/aws_access_key_id/{print $2}' "$D/init.txt")
@@ -75,3 +75,7 @@ for target in "one-node http://127.0.0.1:5441" "three-nodes-haproxy http://127.0
         --workload encrypt,get-secret-value,put-secret-value --conns "$CONNS" \
         --duration "$SECS" --warmup 1 --secrets 64 2>/dev/null | grep '^target=' || true
 done
+
+# Change-feed lag (default consistency "eventual"): a write through node 1 seen through node 2.
+python3 "$ROOT/bench/ha-lag.py" http://127.0.0.1:5441 http://127.0.0.1:5442 "${LAG_WRITES:-200}" ||
+    echo "# lag: needs boto3 (pip install boto3)"

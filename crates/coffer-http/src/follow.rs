@@ -186,7 +186,7 @@ impl Coffer {
                 }
             }
             for (d, _) in dirty.iter().enumerate().filter(|(_, dirty)| **dirty) {
-                self.reload_domain(f, d)?;
+                self.apply_domain(f, d, &changes)?;
             }
             f.applied.store(last, Ordering::Release);
         }
@@ -302,6 +302,25 @@ impl Coffer {
             Err(e) if e.is_conflict() => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Brings domain `d` up to date with `changes`: Secrets Manager applies them record by
+    /// record (falling back to a reload if one does not apply); the others reload.
+    fn apply_domain(
+        &self,
+        f: &Follower,
+        d: usize,
+        changes: &[coffer_store::Change],
+    ) -> Result<(), CoreError> {
+        if d == 1 {
+            let pending = |c: &coffer_store::Change| !f.store.reflects(c);
+            let applied = |seq: u64| f.store.advance(d, seq);
+            match self.secrets.apply_changes(changes, &pending, &applied) {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::warn!(error = %e, "applying changes failed; reloading"),
+            }
+        }
+        self.reload_domain(f, d)
     }
 
     fn reload_domain(&self, f: &Follower, d: usize) -> Result<(), CoreError> {

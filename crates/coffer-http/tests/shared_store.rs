@@ -56,10 +56,25 @@ fn node(store: &Arc<dyn Store>, root: &coffer_crypto::RootKey, clock: &Arc<Moved
 impl Node {
     /// A KMS call as a `--dev` client makes it (no signature); `(error code, body)`.
     async fn kms(&self, op: &str, body: Value) -> (Option<String>, Value) {
+        self.call("TrentService", op, body).await
+    }
+
+    /// A Secrets Manager call; CreateSecret and PutSecretValue get a ClientRequestToken, as
+    /// the SDKs add one.
+    async fn sm(&self, op: &str, mut body: Value) -> (Option<String>, Value) {
+        static TOKENS: AtomicI64 = AtomicI64::new(0);
+        if matches!(op, "CreateSecret" | "PutSecretValue") {
+            let n = TOKENS.fetch_add(1, Ordering::SeqCst);
+            body["ClientRequestToken"] = json!(format!("{n:036}"));
+        }
+        self.call("secretsmanager", op, body).await
+    }
+
+    async fn call(&self, prefix: &str, op: &str, body: Value) -> (Option<String>, Value) {
         let req = Request::post("/")
             .header("host", "localhost")
             .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("TrentService.{op}"))
+            .header("x-amz-target", format!("{prefix}.{op}"))
             .body(Body::from(serde_json::to_vec(&body).unwrap()))
             .unwrap();
         let resp = self.router.clone().oneshot(req).await.unwrap();
@@ -213,4 +228,109 @@ async fn a_write_from_a_stale_copy_is_run_again_not_lost() {
             .collect();
         assert_eq!(keys, ["a", "b"]);
     }
+}
+
+/// What a node shows of every secret: its description, versions with labels and current value.
+async fn secrets_view(n: &Node) -> Vec<Value> {
+    let (_, list) = n
+        .sm("ListSecrets", json!({"IncludePlannedDeletion": true}))
+        .await;
+    let mut out = Vec::new();
+    let mut names: Vec<String> = list["SecretList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    for name in names {
+        let (_, mut d) = n.sm("DescribeSecret", json!({"SecretId": name})).await;
+        for k in ["LastAccessedDate", "LastChangedDate"] {
+            d.as_object_mut().unwrap().remove(k);
+        }
+        let (_, v) = n.sm("GetSecretValue", json!({"SecretId": name})).await;
+        let (_, ids) = n
+            .sm(
+                "ListSecretVersionIds",
+                json!({"SecretId": name, "IncludeDeprecated": true}),
+            )
+            .await;
+        // (A secret pending deletion answers an error here: the same on every node.)
+        let mut versions: Vec<Value> = ids["Versions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|v| json!([v["VersionId"], v["VersionStages"]]))
+            .collect();
+        versions.sort_by_key(|v| v.to_string());
+        out.push(json!({"d": d, "value": v["SecretString"], "versions": versions}));
+    }
+    out
+}
+
+#[tokio::test]
+async fn changes_applied_one_by_one_equal_a_fresh_load() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let root = coffer_crypto::RootKey::generate().unwrap();
+    let clock = Arc::new(MovedClock::default());
+    let a = node(&store, &root, &clock);
+    let b = node(&store, &root, &clock);
+    for i in 0..4 {
+        let (code, body) = a
+            .sm(
+                "CreateSecret",
+                json!({"Name": format!("app/{i}"), "SecretString": "v0"}),
+            )
+            .await;
+        assert_eq!(code, None, "{body}");
+    }
+    // b follows from here on, record by record.
+    b.coffer.catch_up().unwrap();
+    for i in 0..4 {
+        let id = format!("app/{i}");
+        a.sm(
+            "PutSecretValue",
+            json!({"SecretId": id, "SecretString": format!("v1-{i}")}),
+        )
+        .await;
+        a.sm(
+            "PutSecretValue",
+            json!({"SecretId": id, "SecretString": format!("v2-{i}")}),
+        )
+        .await;
+    }
+    a.sm(
+        "TagResource",
+        json!({"SecretId": "app/0", "Tags": [{"Key": "k", "Value": "v"}]}),
+    )
+    .await;
+    a.sm(
+        "UpdateSecret",
+        json!({"SecretId": "app/1", "Description": "changed"}),
+    )
+    .await;
+    a.sm(
+        "DeleteSecret",
+        json!({"SecretId": "app/2", "ForceDeleteWithoutRecovery": true}),
+    )
+    .await;
+    a.sm(
+        "DeleteSecret",
+        json!({"SecretId": "app/3", "RecoveryWindowInDays": 7}),
+    )
+    .await;
+    let (code, _) = a
+        .sm(
+            "CreateSecret",
+            json!({"Name": "app/new", "SecretString": "new"}),
+        )
+        .await;
+    assert_eq!(code, None);
+    b.coffer.catch_up().unwrap();
+    let fresh = node(&store, &root, &clock);
+    let want = secrets_view(&fresh).await;
+    assert_eq!(want.len(), 4);
+    assert_eq!(secrets_view(&b).await, want);
+    assert_eq!(secrets_view(&a).await, want);
 }

@@ -95,6 +95,14 @@ impl EpochStore {
         Ok(())
     }
 
+    /// Records that memory now reflects domain `d`'s commits up to `seq` (a follower applied
+    /// them one by one; call it under the lock the domain's writers decide under).
+    pub fn advance(&self, d: usize, seq: u64) {
+        if let Some(e) = self.epochs.get(d) {
+            e.fetch_max(seq, Ordering::AcqRel);
+        }
+    }
+
     /// Whether `change` is already reflected in memory (a commit at or below its domain's
     /// epoch); changes outside every domain are never.
     pub fn reflects(&self, change: &Change) -> bool {

@@ -23,6 +23,7 @@ use super::rotation::RotatorRegistry;
 
 mod authorize;
 mod cross_account;
+mod follow;
 mod lifecycle;
 mod list;
 mod public_policy;
