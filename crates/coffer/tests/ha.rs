@@ -94,15 +94,22 @@ async fn three_nodes_on_one_postgres_are_one_service() {
             .unwrap();
         assert_eq!(pt.plaintext().unwrap().as_ref(), b"one service");
     }
-    // A state change made through node 2 is what node 3 enforces.
+    // A state change made through node 2 is what node 3 enforces, once its notification
+    // arrived (consistency "eventual": milliseconds).
     kms[1].disable_key().key_id(&key_id).send().await.unwrap();
-    let err = kms[2]
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .send()
-        .await;
-    expect_err(err, "DisabledException");
+    eventually("the disabled key refused on node 3", || async {
+        let r = kms[2]
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(Blob::new(b"x".to_vec()))
+            .send()
+            .await;
+        r.err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref()
+            == Some("DisabledException")
+    })
+    .await;
     kms[0].enable_key().key_id(&key_id).send().await.unwrap();
 
     // The same alias created through two nodes at once: exactly one wins.
@@ -131,8 +138,11 @@ async fn three_nodes_on_one_postgres_are_one_service() {
             "round {round}: {codes:?}"
         );
     }
-    let aliases = kms[2].list_aliases().key_id(&key_id).send().await.unwrap();
-    assert_eq!(aliases.aliases().len(), 8);
+    eventually("the eight aliases on node 3", || async {
+        let aliases = kms[2].list_aliases().key_id(&key_id).send().await.unwrap();
+        aliases.aliases().len() == 8
+    })
+    .await;
 
     // The same secret created through two nodes at once: exactly one wins.
     for round in 0..4 {
