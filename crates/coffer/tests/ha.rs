@@ -13,16 +13,6 @@ use aws_sdk_kms::primitives::Blob;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn pg_url() -> Option<String> {
-    match std::env::var("COFFER_TEST_POSTGRES_URL") {
-        Ok(u) => Some(u),
-        Err(_) => {
-            eprintln!("skipping: COFFER_TEST_POSTGRES_URL is not set (run .ci/postgres)");
-            None
-        }
-    }
-}
-
 /// Three nodes over one fresh schema: the first makes the root key and credentials, the
 /// others start from copies of its key files, as an operator gives each node of a deployment.
 fn three_nodes(url: &str) -> Vec<Server> {

@@ -11,16 +11,6 @@ mod common;
 use aws_sdk_kms::primitives::Blob;
 use common::*;
 
-fn pg_url() -> Option<String> {
-    match std::env::var("COFFER_TEST_POSTGRES_URL") {
-        Ok(u) => Some(u),
-        Err(_) => {
-            eprintln!("skipping: COFFER_TEST_POSTGRES_URL is not set (run .ci/postgres)");
-            None
-        }
-    }
-}
-
 fn store_config(url: &str, schema: &str) -> String {
     format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n")
 }

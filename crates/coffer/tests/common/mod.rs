@@ -45,6 +45,18 @@ pub fn repo_root() -> PathBuf {
     manifest.join("../..")
 }
 
+/// The throwaway PostgreSQL server's URL (`.ci/postgres` sets `COFFER_TEST_POSTGRES_URL`);
+/// `None`, with a "skipping" line, without one.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("COFFER_TEST_POSTGRES_URL") {
+        Ok(u) => Some(u),
+        Err(_) => {
+            eprintln!("skipping: COFFER_TEST_POSTGRES_URL is not set (run .ci/postgres)");
+            None
+        }
+    }
+}
+
 pub fn server_binary() -> PathBuf {
     std::env::var_os("COFFER_TEST_BIN")
         .map(PathBuf::from)
