@@ -115,6 +115,7 @@ pub const RESOURCE_KINDS: &[(&str, &str)] = &[
     ("secret", "Secret"),
     ("role", "Role"),
     ("policy", "Policy"),
+    ("oidc-provider", "OidcProvider"),
 ];
 
 /// A locator, resolved: `Locator::<variant>(member)`.

@@ -220,6 +220,17 @@ impl UserIdentity {
         }
     }
 
+    /// A caller federated through an OpenID Connect provider (AssumeRoleWithWebIdentity):
+    /// `principalId` is `PROVIDER:AUDIENCE:SUBJECT`, `userName` the subject.
+    pub fn web_identity(provider: &str, audience: &str, subject: &str) -> Self {
+        Self {
+            principal_id: Some(format!("{provider}:{audience}:{subject}")),
+            user_name: Some(subject.to_owned()),
+            identity_provider: Some(provider.to_owned()),
+            ..Self::bare(IdentityType::WebIdentityUser)
+        }
+    }
+
     /// An IAM user (`user_id` is its `AIDA…` unique ID).
     pub fn iam_user(
         account_id: &str,

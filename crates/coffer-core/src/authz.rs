@@ -207,6 +207,34 @@ impl Authorizer {
         }
     }
 
+    /// Checks that a federated caller may assume a role: the role's trust policy must allow
+    /// `action` (`sts:AssumeRoleWithWebIdentity`) for the identity provider `provider_arn` by a
+    /// `Federated` principal, under `context` (the token's `URL:sub`, `URL:aud`, …), and deny
+    /// nothing. No identity policy takes part: the caller has none.
+    pub fn check_federated_trust(
+        &self,
+        action: &str,
+        provider_arn: &str,
+        role_arn: &str,
+        trust_policy: &str,
+        context: &Context,
+    ) -> bool {
+        let Some(trust) = self.parse(trust_policy) else {
+            return false;
+        };
+        let account = role_arn.split(':').nth(4).unwrap_or_default();
+        let req = Request {
+            principal_arn: provider_arn,
+            principal_account: account,
+            role_arn: None,
+            action,
+            resource: role_arn,
+            context,
+        };
+        let outcome = trust.evaluate_resource(&req);
+        outcome.allow && !outcome.explicit_deny
+    }
+
     /// Checks a KMS request: the key policy is authoritative; a grant to the role allowing the
     /// operation also allows. `Ok` for root callers.
     pub fn check_kms(

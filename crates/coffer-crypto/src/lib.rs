@@ -9,6 +9,7 @@ pub mod asymmetric;
 pub mod ciphertext;
 pub mod digest;
 pub mod import;
+pub mod jws;
 pub mod random;
 pub mod root;
 

@@ -22,8 +22,11 @@ pub(crate) struct Call<'a> {
     pub operation: &'a str,
     /// The operation, when the model has it.
     pub info: Option<&'static Operation>,
-    /// The authenticated caller; `None` when authentication failed.
+    /// The authenticated caller; `None` when authentication failed or the request is one
+    /// sent unsigned.
     pub caller: Option<&'a Caller>,
+    /// An unsigned `AssumeRoleWithWebIdentity`'s caller, once its token verified.
+    pub federated: Option<&'a crate::sts::WebIdentityCaller>,
     /// The request's head.
     pub parts: &'a http::request::Parts,
     /// The request as the service's JSON form (`None`: it could not be read).
@@ -195,13 +198,21 @@ pub(crate) fn event(app: &App, call: &Call<'_>) -> Option<Event> {
         .get(http::header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
-    let (identity, region, account) = match call.caller {
-        Some(c) => (
+    let (identity, region, account) = match (call.caller, call.federated) {
+        (Some(c), _) => (
             identity(app, c),
             c.ctx.region.clone(),
             c.ctx.account_id.clone(),
         ),
-        None => {
+        (None, Some(f)) => (
+            UserIdentity::web_identity(&f.provider, &f.aud, &f.sub),
+            claimed_scope(call.parts)
+                .region
+                .filter(|r| coffer_core::context::is_region_name(r))
+                .unwrap_or_else(|| "us-east-1".to_string()),
+            f.account.clone(),
+        ),
+        (None, None) => {
             let Scope {
                 access_key_id: ak,
                 region,

@@ -524,6 +524,8 @@ async fn audit_unread(
                 action,
                 caller: None,
                 ok: None,
+                unsigned: false,
+                federated: None,
             };
             let (app, log, parts, id) = (
                 app.clone(),
@@ -596,6 +598,7 @@ async fn audit_json(
         operation,
         info,
         caller: out.caller.as_ref(),
+        federated: None,
         parts,
         request: request.as_ref(),
         response: response.as_ref(),
@@ -744,6 +747,10 @@ struct QueryOutcome {
     caller: Option<Caller>,
     /// The answer as the service's JSON form, where Coffer builds one (AssumeRole).
     ok: Option<serde_json::Value>,
+    /// An operation the model lets be sent unsigned was, and was served without a caller.
+    unsigned: bool,
+    /// Its caller, once its token verified (AssumeRoleWithWebIdentity).
+    federated: Option<sts::WebIdentityCaller>,
 }
 
 fn query_request(
@@ -782,6 +789,7 @@ fn audit_query(
     use coffer_model::ops;
     let signing_name = match &out.caller {
         Some(c) => Some(c.service.clone()),
+        None if out.unsigned => Some(ops::Service::Sts.signing_name().to_string()),
         None => audit::claimed_scope(parts).service,
     };
     let Some(service) = signing_name
@@ -809,6 +817,7 @@ fn audit_query(
         operation: info.map_or(out.action.as_str(), |i| i.name),
         info,
         caller: out.caller.as_ref(),
+        federated: out.federated.as_ref(),
         parts,
         request: request.as_ref(),
         response: out.ok.as_ref(),
@@ -854,6 +863,10 @@ fn query_outcome(
         .find(|(k, _)| k == "Action")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    use coffer_model::ops::{self, Op, StsOp};
+    if let Some(out) = unsigned_query(app, parts, params, &action, request_id) {
+        return out;
+    }
     let caller = match authenticate(app, parts, body, Protocol::Query, None) {
         Ok(c) => c,
         Err(e) => {
@@ -863,6 +876,8 @@ fn query_outcome(
                 action,
                 caller: None,
                 ok: None,
+                unsigned: false,
+                federated: None,
             }
         }
     };
@@ -876,9 +891,10 @@ fn query_outcome(
             action,
             caller: Some(caller),
             ok: None,
+            unsigned: false,
+            federated: None,
         };
     }
-    use coffer_model::ops::{self, Op, StsOp};
     let invalid = || {
         let e = ApiError::bad_request(
             "InvalidAction",
@@ -910,6 +926,12 @@ fn query_outcome(
                 Err(e) => xml_error(&e, request_id),
             }
         }
+        Some(Op::Sts(StsOp::AssumeRoleWithWebIdentity)) => {
+            // Signed, which it need not be: the token decides, not the signer.
+            let (response, json, _) = web_identity_response(app, params, request_id);
+            ok = json;
+            response
+        }
         Some(Op::Iam(op)) => {
             let (response, json) = iam::handle(
                 &app.coffer,
@@ -930,5 +952,71 @@ fn query_outcome(
         action,
         caller: Some(caller),
         ok,
+        unsigned: false,
+        federated: None,
+    }
+}
+
+/// Serves a request the model lets be sent unsigned (`authtype: none`) when it is: STS's
+/// `AssumeRoleWithWebIdentity`, whose token is its credential. `None`: the request is signed,
+/// or names another operation, and is authenticated as usual.
+fn unsigned_query(
+    app: &App,
+    parts: &http::request::Parts,
+    params: &[(String, String)],
+    action: &str,
+    request_id: &str,
+) -> Option<QueryOutcome> {
+    use coffer_model::ops::{self, Op, StsOp};
+    let signed = parts.headers.contains_key(http::header::AUTHORIZATION)
+        || params.iter().any(|(k, _)| k == "X-Amz-Signature");
+    let op = ops::from_query(ops::Service::Sts.signing_name(), action)?;
+    if signed || !op.info().unsigned {
+        return None;
+    }
+    let label = format!("{}:{action}", ops::Service::Sts.signing_name());
+    let (response, ok, federated) = match op {
+        Op::Sts(StsOp::AssumeRoleWithWebIdentity) if op.info().served => {
+            web_identity_response(app, params, request_id)
+        }
+        _ => {
+            // AssumeRoleWithSAML: not served yet.
+            let e = ApiError::bad_request(
+                "InvalidAction",
+                format!(
+                    "Could not find operation {action} for service sts: Coffer does not support it yet."
+                ),
+            );
+            (xml_error(&e, request_id), None, None)
+        }
+    };
+    Some(QueryOutcome {
+        response,
+        label,
+        action: action.to_string(),
+        caller: None,
+        ok,
+        unsigned: true,
+        federated,
+    })
+}
+
+/// AssumeRoleWithWebIdentity's answer, its JSON form for the audit record, and who called.
+fn web_identity_response(
+    app: &App,
+    params: &[(String, String)],
+    request_id: &str,
+) -> (
+    Response,
+    Option<serde_json::Value>,
+    Option<sts::WebIdentityCaller>,
+) {
+    match sts::assume_role_with_web_identity(&app.coffer, params, request_id) {
+        Ok((body, json, who)) => (
+            xml_response(StatusCode::OK, body, request_id),
+            app.audit.is_some().then_some(json),
+            who,
+        ),
+        Err(e) => (xml_error(&e, request_id), None, None),
     }
 }

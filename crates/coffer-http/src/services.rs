@@ -37,6 +37,9 @@ pub enum CoreError {
     /// A rekey could not persist the keyring or finish.
     #[error("rekey: {0}")]
     Rekey(String),
+    /// A service could not be set up as configured.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Persists the root keyring through the data directory's seal (the binary knows the seal).
@@ -116,6 +119,17 @@ pub struct Coffer {
     rekeying: parking_lot::Mutex<()>,
     /// Set when the store is shared with other nodes ([`Coffer::open_shared`]).
     pub(crate) follower: Option<crate::follow::Follower>,
+    /// Verifies `AssumeRoleWithWebIdentity`'s tokens ([`Coffer::set_web_identity`]).
+    web_identity: parking_lot::RwLock<Arc<coffer_iam::web_identity::WebIdentity>>,
+}
+
+/// Until configured: issuers' keys are fetched over HTTPS, trusting the Mozilla roots.
+fn default_web_identity() -> Result<coffer_iam::web_identity::WebIdentity, CoreError> {
+    coffer_iam::web_identity::WebIdentity::new(&coffer_iam::web_identity::WebIdentityConfig {
+        fetch: true,
+        ..Default::default()
+    })
+    .map_err(CoreError::Config)
 }
 
 impl Coffer {
@@ -151,7 +165,18 @@ impl Coffer {
             root,
             rekeying: parking_lot::Mutex::new(()),
             follower: None,
+            web_identity: parking_lot::RwLock::new(Arc::new(default_web_identity()?)),
         })
+    }
+
+    /// How web identity tokens are verified from now on (the `[web_identity]` configuration).
+    pub fn set_web_identity(&self, verifier: coffer_iam::web_identity::WebIdentity) {
+        *self.web_identity.write() = Arc::new(verifier);
+    }
+
+    /// The web identity token verifier.
+    pub fn web_identity(&self) -> Arc<coffer_iam::web_identity::WebIdentity> {
+        self.web_identity.read().clone()
     }
 
     /// Sets where KMS and Secrets Manager report what they do on their own (the audit trail).

@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::Coffer;
 use crate::{xml_escape, Caller};
 use coffer_core::RoleSession;
+use coffer_iam::RoleInfo;
 use http::StatusCode;
 
 const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -52,6 +53,15 @@ pub(crate) fn get_caller_identity(caller: &Caller, request_id: &str) -> String {
 
 /// Collects the model's validation failures for AssumeRole, in AWS's wording.
 fn check_assume_role(params: &[(String, String)]) -> Result<(), ApiError> {
+    check_session_request(params, None)
+}
+
+/// Collects the model's validation failures for an `AssumeRole*` request, in AWS's wording;
+/// `token` is the credential member the variant adds (`WebIdentityToken`, 4–20000).
+fn check_session_request(
+    params: &[(String, String)],
+    token: Option<(&str, usize, usize)>,
+) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let mut fail = |member: &str, value: Option<&str>, constraint: &str| {
         let value = value
@@ -90,6 +100,18 @@ fn check_assume_role(params: &[(String, String)]) -> Result<(), ApiError> {
             )
         }
         _ => {}
+    }
+    if let Some((member, min, max)) = token {
+        match param(params, member) {
+            None => fail(member, None, "Member must not be null"),
+            // The token is a credential: AWS does not echo it.
+            Some(v) if !(min..=max).contains(&v.len()) => fail(
+                member,
+                None,
+                &format!("Member must have length between {min} and {max}"),
+            ),
+            _ => {}
+        }
     }
     if let Some(d) = param(params, "DurationSeconds") {
         if !d.parse::<i64>().is_ok_and(|n| (900..=43_200).contains(&n)) {
@@ -135,6 +157,121 @@ fn lower_first(s: &str) -> String {
     }
 }
 
+/// The members an `AssumeRole*` request names that Coffer does not serve yet: answered with a
+/// validation error rather than ignored (ignoring one would grant more than asked).
+fn refuse_unsupported(params: &[(String, String)], action: &str) -> Result<(), ApiError> {
+    for unsupported in [
+        "PolicyArns.member.1.arn",
+        "SerialNumber",
+        "ProvidedContexts.member.1.ProviderArn",
+        "ProviderId",
+    ] {
+        if param(params, unsupported).is_some() {
+            let name = unsupported.split('.').next().unwrap_or(unsupported);
+            return Err(validation(format!(
+                "Coffer does not support {name} in {action} yet."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `DurationSeconds` (default one hour), within the role's `MaxSessionDuration`.
+fn session_duration(params: &[(String, String)], role: &RoleInfo) -> Result<i64, ApiError> {
+    let duration: i64 = param(params, "DurationSeconds")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(3600);
+    if duration > role.max_session_duration {
+        return Err(validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                .to_string(),
+        ));
+    }
+    Ok(duration)
+}
+
+/// The session policy (`Policy`), checked as an identity policy.
+fn session_policy(params: &[(String, String)]) -> Result<Option<String>, ApiError> {
+    let policy = param(params, "Policy").map(str::to_string);
+    if let Some(p) = &policy {
+        coffer_policy::Policy::parse(p)
+            .and_then(|p| p.validate(coffer_policy::PolicyKind::Identity))
+            .map_err(|e| ApiError::bad_request("MalformedPolicyDocument", e.to_string()))?;
+    }
+    Ok(policy)
+}
+
+/// A new session of `role`: the credentials, in the answer's XML (with `extra` result members
+/// before them) and, for the audit record, the answer's JSON without the secret access key
+/// and the session token.
+struct Issued {
+    xml: String,
+    recorded: serde_json::Value,
+}
+
+fn issue_session(
+    coffer: &Coffer,
+    action: &str,
+    role: &RoleInfo,
+    session_name: &str,
+    policy: Option<String>,
+    duration: i64,
+    extra: &[(&str, &str)],
+    request_id: &str,
+) -> Result<Issued, ApiError> {
+    let account = role.arn.split(':').nth(4).unwrap_or_default().to_string();
+    let session = RoleSession {
+        role_name: role.name.clone(),
+        role_arn: role.arn.clone(),
+        session_name: session_name.to_string(),
+        session_policy: policy.clone(),
+        via_service: None,
+    };
+    let assumed_arn = coffer_iam::sts::assumed_role_arn(&session);
+    let creds = coffer
+        .retrying(coffer_iam::sts::StsError::is_conflict, || {
+            coffer
+                .sts
+                .issue(&account, session.clone(), &role.role_id, duration)
+        })
+        .map_err(|e| ApiError::internal("InternalFailure", &e))?;
+    let packed = policy.as_ref().map(|p| (p.len() * 100 / 2048).min(100));
+    let mut recorded = serde_json::json!({
+        "Credentials": {
+            "AccessKeyId": &creds.access_key_id,
+            "Expiration": iso8601(creds.expiration.millis),
+        },
+        "AssumedRoleUser": {
+            "Arn": &assumed_arn,
+            "AssumedRoleId": format!("{}:{session_name}", role.role_id),
+        },
+    });
+    let mut members = String::new();
+    for (name, value) in extra {
+        recorded[*name] = (*value).into();
+        members.push_str(&format!("    <{name}>{}</{name}>\n", xml_escape(value)));
+    }
+    if let Some(n) = packed {
+        recorded["PackedPolicySize"] = n.into();
+        members.push_str(&format!("    <PackedPolicySize>{n}</PackedPolicySize>\n"));
+    }
+    let xml = wrap(
+        action,
+        &format!(
+            "{members}    <AssumedRoleUser>\n      <Arn>{}</Arn>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",
+            xml_escape(&assumed_arn),
+            xml_escape(&role.role_id),
+            xml_escape(session_name),
+            creds.access_key_id,
+            xml_escape(&creds.secret_access_key),
+            xml_escape(&creds.session_token),
+            iso8601(creds.expiration.millis),
+        ),
+        request_id,
+    );
+    Ok(Issued { xml, recorded })
+}
+
 /// AssumeRole: the caller must be allowed by the role's trust policy (and, for a role session
 /// caller trusted through its account, by its own policies); the session gets the role's
 /// permissions, limited by `Policy` when given. Returns the XML answer and, for the audit
@@ -145,19 +282,9 @@ pub(crate) fn assume_role(
     params: &[(String, String)],
     request_id: &str,
 ) -> Result<(String, serde_json::Value), ApiError> {
+    let action = coffer_model::ops::StsOp::AssumeRole.name();
     check_assume_role(params)?;
-    for unsupported in [
-        "PolicyArns.member.1.arn",
-        "SerialNumber",
-        "ProvidedContexts.member.1.ProviderArn",
-    ] {
-        if param(params, unsupported).is_some() {
-            let name = unsupported.split('.').next().unwrap_or(unsupported);
-            return Err(validation(format!(
-                "Coffer does not support {name} in AssumeRole yet."
-            )));
-        }
-    }
+    refuse_unsupported(params, action)?;
     let role_arn = param(params, "RoleArn").unwrap_or_default();
     let session_name = param(params, "RoleSessionName").unwrap_or_default();
     let not_authorized = || {
@@ -170,76 +297,123 @@ pub(crate) fn assume_role(
         .iam
         .role_by_arn(role_arn)
         .ok_or_else(not_authorized)?;
-    let duration: i64 = param(params, "DurationSeconds")
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(3600);
-    if duration > role.max_session_duration {
-        return Err(validation(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-                .to_string(),
-        ));
-    }
-    let session_policy = param(params, "Policy").map(str::to_string);
-    if let Some(p) = &session_policy {
-        coffer_policy::Policy::parse(p)
-            .and_then(|p| p.validate(coffer_policy::PolicyKind::Identity))
-            .map_err(|e| ApiError::bad_request("MalformedPolicyDocument", e.to_string()))?;
-    }
+    let duration = session_duration(params, &role)?;
+    let policy = session_policy(params)?;
     coffer
         .authz
         .check_trust(&caller.ctx, &role.arn, &role.trust_policy)
         .map_err(|_| not_authorized())?;
-    let account = role_arn.split(':').nth(4).unwrap_or_default().to_string();
-    let session = RoleSession {
-        role_name: role.name.clone(),
-        role_arn: role.arn.clone(),
-        session_name: session_name.to_string(),
-        session_policy: session_policy.clone(),
-        via_service: None,
-    };
-    let assumed_arn = coffer_iam::sts::assumed_role_arn(&session);
-    let creds = coffer
-        .retrying(coffer_iam::sts::StsError::is_conflict, || {
-            coffer
-                .sts
-                .issue(&account, session.clone(), &role.role_id, duration)
-        })
-        .map_err(|e| ApiError::internal("InternalFailure", &e))?;
-    let packed = session_policy
-        .as_ref()
-        .map(|p| {
-            format!(
-                "    <PackedPolicySize>{}</PackedPolicySize>\n",
-                (p.len() * 100 / 2048).min(100)
-            )
-        })
-        .unwrap_or_default();
-    let mut recorded = serde_json::json!({
-        "Credentials": {
-            "AccessKeyId": &creds.access_key_id,
-            "Expiration": iso8601(creds.expiration.millis),
-        },
-        "AssumedRoleUser": {
-            "Arn": &assumed_arn,
-            "AssumedRoleId": format!("{}:{session_name}", role.role_id),
-        },
-    });
-    if let Some(p) = &session_policy {
-        recorded["PackedPolicySize"] = ((p.len() * 100 / 2048).min(100)).into();
-    }
-    let xml = wrap(
-        coffer_model::ops::StsOp::AssumeRole.name(),
-        &format!(
-            "    <AssumedRoleUser>\n      <Arn>{}</Arn>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n{packed}",
-            xml_escape(&assumed_arn),
-            xml_escape(&role.role_id),
-            xml_escape(session_name),
-            creds.access_key_id,
-            xml_escape(&creds.secret_access_key),
-            xml_escape(&creds.session_token),
-            iso8601(creds.expiration.millis),
-        ),
+    let issued = issue_session(
+        coffer,
+        action,
+        &role,
+        session_name,
+        policy,
+        duration,
+        &[],
         request_id,
+    )?;
+    Ok((issued.xml, issued.recorded))
+}
+
+/// What the audit record of an `AssumeRoleWithWebIdentity` says of its caller: CloudTrail's
+/// `userIdentity` of type `WebIdentityUser`.
+#[derive(Debug, Clone)]
+pub(crate) struct WebIdentityCaller {
+    /// The provider's URL (`identityProvider`).
+    pub provider: String,
+    /// `sub` (`userName`).
+    pub sub: String,
+    /// The audience (`principalId` is `PROVIDER:AUD:SUB`).
+    pub aud: String,
+    /// The role's account (`recipientAccountId`).
+    pub account: String,
+}
+
+/// AssumeRoleWithWebIdentity (unsigned: the token is the credential). The token is verified
+/// against the OpenID Connect providers of the role's account ([`coffer_iam::web_identity`]);
+/// the role's trust policy must allow `sts:AssumeRoleWithWebIdentity` for the provider, its
+/// conditions seeing the token's `URL:sub`, `URL:aud` and `URL:amr`.
+pub(crate) fn assume_role_with_web_identity(
+    coffer: &Coffer,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Result<(String, serde_json::Value, Option<WebIdentityCaller>), ApiError> {
+    let op = coffer_model::ops::StsOp::AssumeRoleWithWebIdentity;
+    let action = op.name();
+    check_session_request(params, Some(("WebIdentityToken", 4, 20_000)))?;
+    refuse_unsupported(params, action)?;
+    let role_arn = param(params, "RoleArn").unwrap_or_default();
+    let session_name = param(params, "RoleSessionName").unwrap_or_default();
+    let token = param(params, "WebIdentityToken").unwrap_or_default();
+    let not_authorized = || {
+        access_denied(format!(
+            "Not authorized to perform {}",
+            op.info().action().map_or("", |a| a.iam)
+        ))
+    };
+    let role = coffer
+        .iam
+        .role_by_arn(role_arn)
+        .ok_or_else(not_authorized)?;
+    let account = role.arn.split(':').nth(4).unwrap_or_default().to_string();
+    let now = coffer.clock.now().millis.div_euclid(1000);
+    let verified = coffer
+        .web_identity()
+        .verify(
+            token,
+            |iss| coffer.iam.oidc_provider_for_issuer(&account, iss),
+            now,
+        )
+        .map_err(|e| {
+            let code = if e.is_expired() {
+                "ExpiredTokenException"
+            } else {
+                "InvalidIdentityToken"
+            };
+            ApiError::bad_request(code, e.to_string())
+        })?;
+    let url = &verified.provider.url;
+    let mut context = coffer_policy::Context::new();
+    context
+        .set(&format!("{url}:sub"), verified.sub.as_str())
+        .set(&format!("{url}:aud"), verified.aud.as_str())
+        .set("aws:FederatedProvider", verified.provider.arn.as_str())
+        .set("aws:PrincipalType", "WebIdentityUser");
+    if !verified.amr.is_empty() {
+        context.set_many(&format!("{url}:amr"), verified.amr.iter().cloned());
+    }
+    let trusted = coffer.authz.check_federated_trust(
+        op.info().action().map_or("", |a| a.iam),
+        &verified.provider.arn,
+        &role.arn,
+        &role.trust_policy,
+        &context,
     );
-    Ok((xml, recorded))
+    if !trusted {
+        return Err(not_authorized());
+    }
+    let duration = session_duration(params, &role)?;
+    let policy = session_policy(params)?;
+    let issued = issue_session(
+        coffer,
+        action,
+        &role,
+        session_name,
+        policy,
+        duration,
+        &[
+            ("SubjectFromWebIdentityToken", &verified.sub),
+            ("Audience", &verified.aud),
+            ("Provider", &verified.iss),
+        ],
+        request_id,
+    )?;
+    let who = WebIdentityCaller {
+        provider: url.clone(),
+        sub: verified.sub,
+        aud: verified.aud,
+        account,
+    };
+    Ok((issued.xml, issued.recorded, Some(who)))
 }

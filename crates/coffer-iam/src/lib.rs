@@ -1,6 +1,6 @@
 //! AWS IAM, per account: roles (trust policy, description, session duration, tags), customer
 //! managed policies with up to five versions, attachments of managed policies to roles, and
-//! inline role policies. State lives in memory and is written to the store before any change is
+//! inline role policies, OpenID Connect providers. State lives in memory and is written to the store before any change is
 //! acknowledged (ADR 0004); tables and keys are in [`record`].
 //!
 //! IAM is global: ARNs carry no Region and every Region's endpoint serves the same state.
@@ -19,6 +19,7 @@ mod document;
 mod error;
 mod export;
 mod inline;
+mod oidc;
 mod policies;
 mod record;
 mod roles;
@@ -27,9 +28,11 @@ mod tests;
 
 pub mod identity;
 pub mod sts;
+pub mod web_identity;
 
 pub use error::IamError;
 pub use export::{ExportedPolicy, ExportedRole};
+pub use oidc::{OidcProvider, OidcProviderInfo};
 
 use base64::Engine;
 use coffer_core::{Clock, RequestContext};
@@ -92,6 +95,8 @@ struct State {
     inline: HashMap<String, BTreeMap<String, RolePolicyRecord>>,
     /// Policy ARN → [`entity_key`]s of the roles it is attached to (derived from the roles).
     attachments: HashMap<String, BTreeSet<String>>,
+    /// OpenID Connect providers, by `ACCOUNT/URL`.
+    oidc: HashMap<String, oidc::OidcRecord>,
 }
 
 impl State {
@@ -447,6 +452,11 @@ impl Iam {
                 .entry(entity_key(&rec.account, &rec.role_name))
                 .or_default()
                 .insert(rec.policy_name.to_ascii_lowercase(), rec);
+        }
+        for (key, bytes) in store.scan(oidc::OIDC_TABLE)? {
+            let rec: oidc::OidcRecord = decode(oidc::OIDC_TABLE, &key, &bytes)?;
+            check_version(oidc::OIDC_TABLE, &key, rec.v)?;
+            st.oidc.insert(key, rec);
         }
         Ok(Self {
             store,

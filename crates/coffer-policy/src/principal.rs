@@ -117,8 +117,21 @@ impl Principals {
     }
 
     /// How `Principal` names the caller. Service, federated and canonical-user principals
-    /// never name a role session or an account's root user.
+    /// never name a role session or an account's root user; a federated caller (an identity
+    /// provider's ARN, for `AssumeRoleWithWebIdentity`) is named only by a `Federated` entry.
     pub(crate) fn matches(&self, req: &Request<'_>) -> PrincipalMatch {
+        if is_federated(req.principal_arn) {
+            let named = self.everyone
+                || self
+                    .entries
+                    .iter()
+                    .any(|(kind, v)| *kind == Kind::Federated && v == req.principal_arn);
+            return if named {
+                PrincipalMatch::Direct
+            } else {
+                PrincipalMatch::None
+            };
+        }
         if self.names_everyone() {
             return PrincipalMatch::Direct;
         }
@@ -168,6 +181,14 @@ impl Principals {
             !layers.iter().any(|l| *l)
         }
     }
+}
+
+/// Whether `arn` is an IAM identity provider's (`arn:PARTITION:iam::ACCOUNT:oidc-provider/…`
+/// or `…:saml-provider/…`): the caller of `AssumeRoleWithWebIdentity` / `AssumeRoleWithSAML`.
+pub(crate) fn is_federated(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "iam", "", _, resource]
+        if resource.starts_with("oidc-provider/") || resource.starts_with("saml-provider/"))
 }
 
 /// Whether the caller is its account's root user.

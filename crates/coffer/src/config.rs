@@ -28,6 +28,7 @@ pub const SECTIONS: &[&str] = &[
     "backup",
     "seal",
     "seed",
+    "web_identity",
 ];
 
 /// The `data_dir` that means no disk at all: an in-memory store and root key (`dev` only).
@@ -94,6 +95,8 @@ pub struct Config {
     pub seal: Seal,
     /// `[seed]`
     pub seed: Seed,
+    /// `[web_identity]`
+    pub web_identity: WebIdentity,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             backup: Backup::default(),
             seal: Seal::default(),
             seed: Seed::default(),
+            web_identity: WebIdentity::default(),
         }
     }
 }
@@ -337,6 +341,81 @@ pub struct Rotators {
     pub file: Option<PathBuf>,
     /// Rotators written here (`[[rotators.rotator]]`), the same tables as in the file.
     pub rotator: Vec<RotatorConfig>,
+}
+
+/// `[web_identity]`: how `AssumeRoleWithWebIdentity` finds the keys that sign OpenID Connect
+/// tokens (ADR 0025).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebIdentity {
+    /// Fetch the keys of issuers without a configured JWKS over HTTPS (their
+    /// `/.well-known/openid-configuration`, then `jwks_uri`).
+    #[serde(deserialize_with = "de::flag")]
+    pub fetch: bool,
+    /// PEM certificates trusted for those fetches instead of the Mozilla roots.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub ca_file: Option<PathBuf>,
+    /// How long one fetch may take.
+    #[serde(deserialize_with = "de::duration")]
+    pub fetch_timeout: Duration,
+    /// Issuers whose keys are configured (`[[web_identity.issuer]]`): air-gapped sites.
+    pub issuer: Vec<WebIdentityIssuer>,
+}
+
+impl Default for WebIdentity {
+    fn default() -> Self {
+        Self {
+            fetch: true,
+            ca_file: None,
+            fetch_timeout: Duration::from_secs(5),
+            issuer: Vec::new(),
+        }
+    }
+}
+
+impl WebIdentity {
+    /// The verifier's configuration, with the files it names read; the error names the file.
+    pub fn load(&self) -> Result<coffer_iam::web_identity::WebIdentityConfig, ConfigError> {
+        let read = |what: &str, p: &Path| {
+            std::fs::read(p)
+                .map_err(|e| ConfigError(format!("[web_identity] {what} {}: {e}", p.display())))
+        };
+        let mut static_jwks = Vec::new();
+        for issuer in &self.issuer {
+            let jwks = match (&issuer.jwks, &issuer.jwks_file) {
+                (Some(j), _) => j.clone(),
+                (None, Some(f)) => String::from_utf8_lossy(&read("jwks_file", f)?).into_owned(),
+                (None, None) => String::new(),
+            };
+            static_jwks.push(coffer_iam::web_identity::StaticJwks {
+                issuer: issuer.url.clone(),
+                jwks,
+            });
+        }
+        Ok(coffer_iam::web_identity::WebIdentityConfig {
+            static_jwks,
+            ca_pem: self
+                .ca_file
+                .as_deref()
+                .map(|f| read("ca_file", f))
+                .transpose()?,
+            fetch: self.fetch,
+            fetch_timeout: Some(self.fetch_timeout),
+        })
+    }
+}
+
+/// `[[web_identity.issuer]]`: one issuer's JWKS, from a file or written inline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebIdentityIssuer {
+    /// The issuer as tokens' `iss` names it (`https://…`).
+    pub url: String,
+    /// A JWKS file (`{"keys": [...]}`), e.g. a Kubernetes cluster's `/openid/v1/jwks`.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub jwks_file: Option<PathBuf>,
+    /// The JWKS itself.
+    pub jwks: Option<String>,
 }
 
 /// `[seed]`: a seed file applied at every start (ADR 0016).
@@ -889,6 +968,17 @@ impl Config {
         }
         if b.keep == 0 {
             return err("[backup] keep must be at least 1".into());
+        }
+        for (i, issuer) in self.web_identity.issuer.iter().enumerate() {
+            let at = format!("[[web_identity.issuer]] {}", i + 1);
+            if !issuer.url.starts_with("https://") {
+                return err(format!(
+                    "{at}: url must be the issuer as tokens name it, https://…"
+                ));
+            }
+            if issuer.jwks_file.is_some() == issuer.jwks.is_some() {
+                return err(format!("{at}: set exactly one of jwks_file and jwks"));
+            }
         }
         if self.store.kind == StoreKind::Postgres {
             self.store.postgres_options()?;

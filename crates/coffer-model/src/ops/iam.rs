@@ -2656,11 +2656,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::AddClientIDToOpenIDConnectProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["ConcurrentModificationException", "InvalidInputException", "NoSuchEntityException", "LimitExceededException", "ServiceFailureException"],
@@ -2964,11 +2964,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::CreateOpenIDConnectProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("Url")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["InvalidInputException", "EntityAlreadyExistsException", "LimitExceededException", "ConcurrentModificationException", "ServiceFailureException", "OpenIdIdpCommunicationErrorException"],
@@ -3338,11 +3338,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteOpenIDConnectProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["InvalidInputException", "NoSuchEntityException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -4306,11 +4306,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetOpenIDConnectProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["InvalidInputException", "NoSuchEntityException", "ServiceFailureException"],
@@ -4988,11 +4988,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListOpenIDConnectProviderTags as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException", "InvalidInputException"],
@@ -5010,11 +5010,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListOpenIDConnectProviders as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["ServiceFailureException"],
@@ -5604,11 +5604,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::RemoveClientIDFromOpenIDConnectProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["ConcurrentModificationException", "InvalidInputException", "NoSuchEntityException", "ServiceFailureException"],
@@ -5868,11 +5868,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::TagOpenIDConnectProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "InvalidInputException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -6044,11 +6044,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UntagOpenIDConnectProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -6330,11 +6330,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UpdateOpenIDConnectProviderThumbprint as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::OidcProvider, locators: &[Locator::Member("OpenIDConnectProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["ConcurrentModificationException", "InvalidInputException", "NoSuchEntityException", "ServiceFailureException"],

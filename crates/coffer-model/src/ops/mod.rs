@@ -275,6 +275,8 @@ pub enum ResourceKind {
     Role,
     /// An IAM managed policy.
     Policy,
+    /// An IAM OpenID Connect identity provider.
+    OidcProvider,
     /// Not annotated: Coffer does not serve the operation, nobody has described its resource.
     Unknown,
 }

@@ -280,11 +280,11 @@ pub static OPERATIONS: [Operation; 12] = [
         checks: &[
             Check {
                 action: &ACTIONS[StsAction::AssumeRoleWithWebIdentity as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Role, locators: &[Locator::Member("RoleArn")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["MalformedPolicyDocumentException", "PackedPolicyTooLargeException", "IDPRejectedClaimException", "IDPCommunicationErrorException", "InvalidIdentityTokenException", "ExpiredTokenException", "RegionDisabledException"],

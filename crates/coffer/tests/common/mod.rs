@@ -510,12 +510,17 @@ impl Server {
     }
 
     pub fn kms_as(&self, region: &str, ak: &str, sk: &str) -> aws_sdk_kms::Client {
+        self.kms_with(region, Credentials::new(ak, sk, None, None, "test"))
+    }
+
+    /// A KMS client with any credentials (temporary ones with their session token).
+    pub fn kms_with(&self, region: &str, creds: Credentials) -> aws_sdk_kms::Client {
         {
             let mut b = aws_sdk_kms::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(region.to_string()))
                 .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+                .credentials_provider(creds)
                 .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
                 .timeout_config(timeouts());
             b.set_http_client(self.sdk_http());
@@ -529,6 +534,11 @@ impl Server {
     }
 
     pub fn secrets_as(&self, region: &str, ak: &str, sk: &str) -> aws_sdk_secretsmanager::Client {
+        self.secrets_with(region, Credentials::new(ak, sk, None, None, "test"))
+    }
+
+    /// A Secrets Manager client with any credentials (temporary ones with their session token).
+    pub fn secrets_with(&self, region: &str, creds: Credentials) -> aws_sdk_secretsmanager::Client {
         {
             let mut b = aws_sdk_secretsmanager::Config::builder()
                 .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
@@ -536,7 +546,7 @@ impl Server {
                     region.to_string(),
                 ))
                 .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+                .credentials_provider(creds)
                 .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
                 .timeout_config(timeouts());
             b.set_http_client(self.sdk_http());
