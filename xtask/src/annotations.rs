@@ -116,6 +116,7 @@ pub const RESOURCE_KINDS: &[(&str, &str)] = &[
     ("role", "Role"),
     ("policy", "Policy"),
     ("oidc-provider", "OidcProvider"),
+    ("user", "User"),
 ];
 
 /// A locator, resolved: `Locator::<variant>(member)`.

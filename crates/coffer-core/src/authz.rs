@@ -6,7 +6,7 @@
 //! policies' default versions and inline policies), the session policy and the resource's own
 //! policy (a key policy, a secret's resource policy) are evaluated by `coffer-policy`.
 
-use crate::context::RoleSession;
+use crate::context::{PrincipalKind, RoleSession};
 
 use crate::{Clock, RequestContext};
 use coffer_policy::{Context, Decision, Policy, Request};
@@ -19,6 +19,18 @@ pub trait PolicySource: Send + Sync + 'static {
     /// The documents of every policy attached to or embedded in the role `role_name` of
     /// `account`: attached managed policies' default versions and inline policies.
     fn role_policy_documents(&self, account: &str, role_name: &str) -> Vec<String>;
+
+    /// The documents of every policy attached to or embedded in the IAM user `user_name` of
+    /// `account`, and in the groups it belongs to.
+    fn user_policy_documents(&self, account: &str, user_name: &str) -> Vec<String>;
+
+    /// The documents that apply to a non-root caller: its role's or its user's.
+    fn caller_policy_documents(&self, account: &str, caller: &RoleSession) -> Vec<String> {
+        match caller.kind {
+            PrincipalKind::AssumedRole => self.role_policy_documents(account, &caller.role_name),
+            PrincipalKind::User => self.user_policy_documents(account, &caller.role_name),
+        }
+    }
 }
 
 /// Parsed documents kept for reuse; the cache is emptied when it grows past this.
@@ -85,7 +97,7 @@ impl Authorizer {
 
     fn identity(&self, ctx: &RequestContext, role: &RoleSession) -> Vec<Policy> {
         self.iam
-            .role_policy_documents(&ctx.account_id, &role.role_name)
+            .caller_policy_documents(&ctx.account_id, role)
             .iter()
             .filter_map(|d| self.parse(d))
             .collect()
@@ -106,7 +118,12 @@ impl Authorizer {
         let now = self.clock.now().millis;
         c.set("aws:PrincipalArn", &role.role_arn);
         c.set("aws:PrincipalAccount", &ctx.account_id);
-        c.set("aws:PrincipalType", "AssumedRole");
+        match role.kind {
+            PrincipalKind::AssumedRole => c.set("aws:PrincipalType", "AssumedRole"),
+            PrincipalKind::User => c
+                .set("aws:PrincipalType", "User")
+                .set("aws:username", &role.role_name),
+        };
         c.set("aws:RequestedRegion", &ctx.region);
         c.set("aws:EpochTime", (now / 1000).to_string());
         c.set("aws:CurrentTime", iso8601(now));

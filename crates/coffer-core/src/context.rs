@@ -18,12 +18,26 @@ pub struct RequestContext {
     pub secure_transport: bool,
 }
 
-/// An assumed-role session (STS AssumeRole): whose permissions a caller holds.
+/// What kind of IAM principal a [`RoleSession`] is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// An assumed-role session (STS AssumeRole, AssumeRoleWithWebIdentity).
+    #[default]
+    AssumedRole,
+    /// An IAM user signing with its own access key: `role_name` and `role_arn` are the user's
+    /// name and ARN, `session_name` is empty.
+    User,
+}
+
+/// A caller that is not its account's root user: an assumed-role session (STS AssumeRole), or
+/// an IAM user ([`PrincipalKind::User`]). Whose permissions the caller holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleSession {
-    /// The role's name (with its path removed), e.g. `app`.
+    /// Which kind of principal this is.
+    pub kind: PrincipalKind,
+    /// The role's name (with its path removed), e.g. `app`; for a user, the user's name.
     pub role_name: String,
-    /// The role's ARN, e.g. `arn:aws:iam::123456789012:role/app`.
+    /// The role's ARN, e.g. `arn:aws:iam::123456789012:role/app`; for a user, the user's ARN.
     pub role_arn: String,
     /// `RoleSessionName` given to AssumeRole.
     pub session_name: String,
@@ -33,6 +47,25 @@ pub struct RoleSession {
     /// `secretsmanager.eu-west-1.amazonaws.com` when Secrets Manager uses KMS: the
     /// `kms:ViaService` condition key.
     pub via_service: Option<String>,
+}
+
+impl RoleSession {
+    /// An IAM user as a caller.
+    pub fn user(name: &str, arn: &str) -> Self {
+        Self {
+            kind: PrincipalKind::User,
+            role_name: name.to_string(),
+            role_arn: arn.to_string(),
+            session_name: String::new(),
+            session_policy: None,
+            via_service: None,
+        }
+    }
+
+    /// Whether this is an IAM user.
+    pub fn is_user(&self) -> bool {
+        self.kind == PrincipalKind::User
+    }
 }
 
 impl RequestContext {

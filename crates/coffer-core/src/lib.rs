@@ -13,4 +13,4 @@ pub mod events;
 pub mod keys;
 
 pub use clock::{Clock, SystemClock};
-pub use context::{RequestContext, RoleSession};
+pub use context::{PrincipalKind, RequestContext, RoleSession};

@@ -132,6 +132,9 @@ mod tests {
             assert_eq!(JwsAlg::from_name(refused), None, "{refused}");
         }
         assert_eq!(JwsAlg::from_name("RS256"), Some(JwsAlg::Rs256));
-        assert_eq!(JwsAlg::from_name("ES384").and_then(JwsAlg::curve), Some("P-384"));
+        assert_eq!(
+            JwsAlg::from_name("ES384").and_then(JwsAlg::curve),
+            Some("P-384")
+        );
     }
 }

@@ -86,6 +86,22 @@ fn identity(app: &App, caller: &Caller) -> UserIdentity {
     let ctx = &caller.ctx;
     let ak = caller.access_key_id.as_deref();
     match (&ctx.role, ak) {
+        (Some(user), ak) if user.is_user() => {
+            // arn:aws:iam::ACCOUNT:user/PATH/NAME
+            let path = user
+                .role_arn
+                .split_once(":user")
+                .map(|(_, rest)| rest)
+                .and_then(|rest| rest.strip_suffix(user.role_name.as_str()))
+                .unwrap_or("/");
+            UserIdentity::iam_user(
+                &ctx.account_id,
+                &user.role_name,
+                path,
+                &caller.principal.user_id,
+                ak,
+            )
+        }
         (Some(role), Some(ak)) => {
             // arn:aws:iam::ACCOUNT:role/PATH/NAME
             let path = role

@@ -7,7 +7,7 @@ use super::{xml_escape, xml_response};
 use crate::Coffer;
 use axum::response::Response;
 use coffer_core::RequestContext;
-use coffer_iam::IamError;
+use coffer_iam::{IamError, User};
 use coffer_model::iam::{
     AttachedPolicy, CreatePolicyRequest, CreateRoleRequest, ListEntitiesForPolicyRequest,
     ListPoliciesRequest, Page, Paging, Policy, PolicyRole, PolicyVersion, Role, Tag, XML_NAMESPACE,
@@ -17,6 +17,8 @@ use coffer_model::{Timestamp, ValidationError};
 use http::StatusCode;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt::Write as _;
+
+mod access_keys;
 
 /// RFC 3986: everything but the unreserved characters is percent-encoded.
 const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
@@ -256,6 +258,17 @@ fn policy_xml(x: &mut Xml, p: &Policy, detail: Detail) {
         if !p.tags.is_empty() {
             x.tags(&p.tags);
         }
+    }
+}
+
+fn user_xml(x: &mut Xml, u: &User, detail: Detail) {
+    x.elem("Path", &u.path);
+    x.elem("UserName", &u.user_name);
+    x.elem("UserId", &u.user_id);
+    x.elem("Arn", &u.arn);
+    x.elem("CreateDate", &iso8601(u.create_date));
+    if detail == Detail::Full && !u.tags.is_empty() {
+        x.tags(&u.tags);
     }
 }
 
@@ -762,6 +775,102 @@ fn run(
             x.tags(&page.items);
             x.paged(&page);
         }
+        O::CreateUser => {
+            let u = iam.create_user(
+                ctx,
+                p.get("UserName"),
+                p.get("Path"),
+                p.get("PermissionsBoundary"),
+                p.tags("Tags").as_deref(),
+            )?;
+            x.open("User");
+            user_xml(&mut x, &u, Detail::Full);
+            x.close("User");
+        }
+        O::GetUser => {
+            let u = iam.get_user(ctx, p.get("UserName"))?;
+            x.open("User");
+            user_xml(&mut x, &u, Detail::Full);
+            x.close("User");
+        }
+        O::ListUsers => {
+            let page = iam.list_users(ctx, p.get("PathPrefix"), &p.paging()?)?;
+            x.list("Users", &page.items, |x, u| user_xml(x, u, Detail::Listed));
+            x.paged(&page);
+        }
+        O::DeleteUser => {
+            let account = ctx.account_id.clone();
+            iam.delete_user(ctx, p.get("UserName"), &|user| {
+                !coffer.identity.user_keys(&account, user).is_empty()
+            })?;
+            return Ok(None);
+        }
+        O::TagUser => {
+            iam.tag_user(ctx, p.get("UserName"), p.tags("Tags").as_deref())?;
+            return Ok(None);
+        }
+        O::UntagUser => {
+            iam.untag_user(ctx, p.get("UserName"), p.list("TagKeys").as_deref())?;
+            return Ok(None);
+        }
+        O::ListUserTags => {
+            let page = iam.list_user_tags(ctx, p.get("UserName"), &p.paging()?)?;
+            x.tags(&page.items);
+            x.paged(&page);
+        }
+        O::AttachUserPolicy => {
+            iam.attach_user_policy(ctx, p.get("UserName"), p.get("PolicyArn"))?;
+            return Ok(None);
+        }
+        O::DetachUserPolicy => {
+            iam.detach_user_policy(ctx, p.get("UserName"), p.get("PolicyArn"))?;
+            return Ok(None);
+        }
+        O::ListAttachedUserPolicies => {
+            let page = iam.list_attached_user_policies(
+                ctx,
+                p.get("UserName"),
+                p.get("PathPrefix"),
+                &p.paging()?,
+            )?;
+            x.list("AttachedPolicies", &page.items, |x, a: &AttachedPolicy| {
+                x.elem("PolicyName", &a.policy_name);
+                x.elem("PolicyArn", &a.policy_arn);
+            });
+            x.paged(&page);
+        }
+        O::PutUserPolicy => {
+            iam.put_user_policy(
+                ctx,
+                p.get("UserName"),
+                p.get("PolicyName"),
+                p.get("PolicyDocument"),
+            )?;
+            return Ok(None);
+        }
+        O::GetUserPolicy => {
+            let (user, name, doc) =
+                iam.get_user_policy(ctx, p.get("UserName"), p.get("PolicyName"))?;
+            x.elem("UserName", &user);
+            x.elem("PolicyName", &name);
+            x.elem("PolicyDocument", &encode_document(&doc));
+        }
+        O::DeleteUserPolicy => {
+            iam.delete_user_policy(ctx, p.get("UserName"), p.get("PolicyName"))?;
+            return Ok(None);
+        }
+        O::ListUserPolicies => {
+            let page = iam.list_user_policies(ctx, p.get("UserName"), &p.paging()?)?;
+            x.list("PolicyNames", &page.items, |x, n: &String| {
+                x.0.push_str(&xml_escape(n))
+            });
+            x.paged(&page);
+        }
+        O::CreateAccessKey
+        | O::ListAccessKeys
+        | O::UpdateAccessKey
+        | O::DeleteAccessKey
+        | O::GetAccessKeyLastUsed => return access_keys::run(coffer, ctx, op, p),
         // The registry marks an operation served only once it has an arm above; the query path
         // answers the others `InvalidAction` before they get here.
         other => {

@@ -309,13 +309,20 @@ fn authenticate(
                 account_id: session.account_id.clone(),
                 arn,
                 user_id: format!("{}:{}", session.role_id, session.role.session_name),
+                user_name: None,
             },
             service: parsed.credential.service.clone(),
             access_key_id: Some(ak.clone()),
             session_issued: Some(session.issued),
         });
     }
-    let principal = if app.config.dev {
+    // An IAM user's key is that user's everywhere, --dev included.
+    let user_key = app
+        .coffer
+        .identity
+        .lookup(ak)
+        .filter(|(p, _)| p.user_name.is_some());
+    let principal = if app.config.dev && user_key.is_none() {
         let account = if ak.len() == 12 && ak.bytes().all(|b| b.is_ascii_digit()) {
             ak.clone()
         } else {
@@ -347,12 +354,21 @@ fn authenticate(
             .arn
             .replacen("arn:aws:", &format!("arn:{partition}:"), 1)
     };
+    let role = principal.user_name.as_deref().map(|name| {
+        app.coffer.identity.note_use(
+            ak,
+            &parsed.credential.service,
+            &region,
+            app.coffer.clock.now().millis,
+        );
+        Arc::new(coffer_core::RoleSession::user(name, &principal_arn))
+    });
     Ok(Caller {
         ctx: RequestContext {
             account_id: principal.account_id.clone(),
             region,
             principal_arn,
-            role: None,
+            role,
             secure_transport,
         },
         principal,

@@ -221,6 +221,7 @@ fn issue_session(
 ) -> Result<Issued, ApiError> {
     let account = role.arn.split(':').nth(4).unwrap_or_default().to_string();
     let session = RoleSession {
+        kind: coffer_core::PrincipalKind::AssumedRole,
         role_name: role.name.clone(),
         role_arn: role.arn.clone(),
         session_name: session_name.to_string(),

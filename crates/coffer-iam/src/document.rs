@@ -39,6 +39,8 @@ pub(crate) const MANAGED_POLICY_SIZE: usize = 6144;
 pub(crate) const TRUST_POLICY_SIZE: usize = 2048;
 /// The largest total of a role's inline policies.
 pub(crate) const INLINE_POLICIES_SIZE: usize = 10240;
+/// Characters all inline policies of one user may hold together (white space not counted).
+pub(crate) const USER_INLINE_POLICIES_SIZE: usize = 2048;
 
 /// IAM's answer to a document that does not follow the grammar.
 const SYNTAX: &str = "Syntax errors in policy.";

@@ -40,8 +40,10 @@ pub struct Principal {
     pub account_id: String,
     /// The caller's ARN, e.g. `arn:aws:iam::123456789012:root`.
     pub arn: String,
-    /// AWS's `UserId` (for a root caller, the account ID).
+    /// AWS's `UserId` (for a root caller, the account ID; for an IAM user, `AIDA…`).
     pub user_id: String,
+    /// The IAM user the key belongs to; `None` for the account's root user.
+    pub user_name: Option<String>,
 }
 
 impl Principal {
@@ -51,6 +53,7 @@ impl Principal {
             account_id: account_id.to_string(),
             arn: format!("arn:aws:iam::{account_id}:root"),
             user_id: account_id.to_string(),
+            user_name: None,
         }
     }
 }
@@ -64,11 +67,82 @@ struct AccessKeyRecord {
     user_id: String,
     /// Root-key-wrapped secret, hex.
     wrapped_secret: String,
+    /// The IAM user it belongs to; absent for root keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_name: Option<String>,
+    /// `UpdateAccessKey --status Inactive`: refused at use, kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    inactive: bool,
+    /// Epoch milliseconds (0 in records written before it was kept).
+    #[serde(default)]
+    create_date: i64,
 }
 
 struct AccessKey {
     principal: Principal,
     secret: Zeroizing<Vec<u8>>,
+    inactive: bool,
+    create_date: i64,
+    /// Users' keys: when, where and for which service the key last signed a request
+    /// (in memory only: GetAccessKeyLastUsed is approximate in AWS too).
+    last_used: Option<Arc<parking_lot::Mutex<Option<LastUsed>>>>,
+}
+
+/// GetAccessKeyLastUsed's answer for a key that was used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUsed {
+    /// Epoch milliseconds.
+    pub date: i64,
+    /// The signing name of the service (`secretsmanager`).
+    pub service: String,
+    /// The Region the request was for.
+    pub region: String,
+}
+
+/// An IAM user's access key as ListAccessKeys shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyMeta {
+    /// `AKIA…`.
+    pub access_key_id: String,
+    /// `UserName`.
+    pub user_name: String,
+    /// `Active` or `Inactive`.
+    pub active: bool,
+    /// Epoch milliseconds.
+    pub create_date: i64,
+}
+
+/// A user's new access key: the only time its secret is shown.
+pub struct NewAccessKey {
+    /// The key's description.
+    pub meta: AccessKeyMeta,
+    /// The secret access key.
+    pub secret_access_key: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for NewAccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NewAccessKey({:?}, <redacted>)", self.meta)
+    }
+}
+
+/// Access keys one IAM user may have (AWS's quota).
+pub const MAX_KEYS_PER_USER: usize = 2;
+
+fn access_key(rec: AccessKeyRecord, secret: Zeroizing<Vec<u8>>) -> AccessKey {
+    let is_user = rec.user_name.is_some();
+    AccessKey {
+        principal: Principal {
+            account_id: rec.account_id,
+            arn: rec.arn,
+            user_id: rec.user_id,
+            user_name: rec.user_name,
+        },
+        secret,
+        inactive: rec.inactive,
+        create_date: rec.create_date,
+        last_used: is_user.then(|| Arc::new(parking_lot::Mutex::new(None))),
+    }
 }
 
 /// New root credentials made at first start.
@@ -111,6 +185,19 @@ fn random_string(alphabet: &[u8], n: usize) -> Result<String, IdentityError> {
         .collect())
 }
 
+/// A new long-term access key ID (`AKIA…`) and its secret.
+fn new_key_pair() -> Result<(String, Zeroizing<String>), IdentityError> {
+    let access_key_id = format!(
+        "AKIA{}",
+        random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)?
+    );
+    let secret = Zeroizing::new(random_string(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        40,
+    )?);
+    Ok((access_key_id, secret))
+}
+
 impl Identity {
     /// Loads every access key.
     pub fn load(store: Arc<dyn Store>, root: RootKey) -> Result<Self, IdentityError> {
@@ -123,17 +210,7 @@ impl Identity {
             let secret = root
                 .unwrap(&aad(&rec.access_key_id), &wrapped)
                 .map_err(|e| IdentityError::Record(e.to_string()))?;
-            keys.insert(
-                rec.access_key_id.clone(),
-                AccessKey {
-                    principal: Principal {
-                        account_id: rec.account_id,
-                        arn: rec.arn,
-                        user_id: rec.user_id,
-                    },
-                    secret,
-                },
-            );
+            keys.insert(rec.access_key_id.clone(), access_key(rec, secret));
         }
         Ok(Self {
             store,
@@ -223,12 +300,206 @@ impl Identity {
         self.keys.write().clear();
     }
 
-    /// The caller behind an access key ID and its secret, if known.
+    /// The caller behind an access key ID and its secret, if known and active.
     pub fn lookup(&self, access_key_id: &str) -> Option<(Principal, Zeroizing<Vec<u8>>)> {
         self.keys
             .read()
             .get(access_key_id)
+            .filter(|k| !k.inactive)
             .map(|k| (k.principal.clone(), k.secret.clone()))
+    }
+
+    /// Records that a user's key signed a request (GetAccessKeyLastUsed).
+    pub fn note_use(&self, access_key_id: &str, service: &str, region: &str, now: i64) {
+        let slot = self
+            .keys
+            .read()
+            .get(access_key_id)
+            .and_then(|k| k.last_used.clone());
+        if let Some(slot) = slot {
+            *slot.lock() = Some(LastUsed {
+                date: now,
+                service: service.to_string(),
+                region: region.to_string(),
+            });
+        }
+    }
+
+    /// A user's key: its owner and when it was last used; `None` if it is not a user's key of
+    /// `account`.
+    pub fn key_last_used(
+        &self,
+        account: &str,
+        access_key_id: &str,
+    ) -> Option<(String, Option<LastUsed>)> {
+        let keys = self.keys.read();
+        let k = keys
+            .get(access_key_id)
+            .filter(|k| k.principal.account_id == account)?;
+        let user = k.principal.user_name.clone()?;
+        Some((user, k.last_used.as_ref().and_then(|l| l.lock().clone())))
+    }
+
+    /// The access keys of the user `user_name` of `account`, by creation.
+    pub fn user_keys(&self, account: &str, user_name: &str) -> Vec<AccessKeyMeta> {
+        let keys = self.keys.read();
+        let mut out: Vec<AccessKeyMeta> = keys
+            .iter()
+            .filter(|(_, k)| {
+                k.principal.account_id == account
+                    && k.principal
+                        .user_name
+                        .as_deref()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(user_name))
+            })
+            .map(|(id, k)| AccessKeyMeta {
+                access_key_id: id.clone(),
+                user_name: k.principal.user_name.clone().unwrap_or_default(),
+                active: !k.inactive,
+                create_date: k.create_date,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.create_date, &a.access_key_id).cmp(&(b.create_date, &b.access_key_id))
+        });
+        out
+    }
+
+    fn record_of(&self, id: &str, k: &AccessKey) -> Result<AccessKeyRecord, IdentityError> {
+        let wrapped = self
+            .root
+            .wrap(&aad(id), &k.secret)
+            .map_err(|e| IdentityError::Record(e.to_string()))?;
+        Ok(AccessKeyRecord {
+            v: RECORD_VERSION,
+            access_key_id: id.to_string(),
+            account_id: k.principal.account_id.clone(),
+            arn: k.principal.arn.clone(),
+            user_id: k.principal.user_id.clone(),
+            wrapped_secret: hex::encode(wrapped),
+            user_name: k.principal.user_name.clone(),
+            inactive: k.inactive,
+            create_date: k.create_date,
+        })
+    }
+
+    fn store_key(&self, id: &str, k: &AccessKey) -> Result<(), IdentityError> {
+        let rec = self.record_of(id, k)?;
+        let mut tx = Transaction::new();
+        tx.put(
+            ACCESS_KEY_TABLE,
+            id,
+            serde_json::to_vec(&rec).map_err(|e| IdentityError::Record(e.to_string()))?,
+        );
+        self.store.commit(&tx)?;
+        Ok(())
+    }
+
+    /// CreateAccessKey for an IAM user (`user`: its name, ARN and `AIDA…` ID); `Ok(None)` when
+    /// the user has [`MAX_KEYS_PER_USER`] keys already.
+    pub fn create_user_key(
+        &self,
+        account: &str,
+        user: (&str, &str, &str),
+        now: i64,
+    ) -> Result<Option<NewAccessKey>, IdentityError> {
+        let (name, arn, user_id) = user;
+        let mut keys = self.keys.write();
+        let owned = keys
+            .values()
+            .filter(|k| {
+                k.principal.account_id == account
+                    && k.principal
+                        .user_name
+                        .as_deref()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(name))
+            })
+            .count();
+        if owned >= MAX_KEYS_PER_USER {
+            return Ok(None);
+        }
+        let (access_key_id, secret) = new_key_pair()?;
+        let key = AccessKey {
+            principal: Principal {
+                account_id: account.to_string(),
+                arn: arn.to_string(),
+                user_id: user_id.to_string(),
+                user_name: Some(name.to_string()),
+            },
+            secret: Zeroizing::new(secret.as_bytes().to_vec()),
+            inactive: false,
+            create_date: now,
+            last_used: Some(Arc::new(parking_lot::Mutex::new(None))),
+        };
+        self.store_key(&access_key_id, &key)?;
+        keys.insert(access_key_id.clone(), key);
+        Ok(Some(NewAccessKey {
+            meta: AccessKeyMeta {
+                access_key_id,
+                user_name: name.to_string(),
+                active: true,
+                create_date: now,
+            },
+            secret_access_key: secret,
+        }))
+    }
+
+    /// UpdateAccessKey: `false` when the user has no such key.
+    pub fn set_key_active(
+        &self,
+        account: &str,
+        user_name: &str,
+        access_key_id: &str,
+        active: bool,
+    ) -> Result<bool, IdentityError> {
+        let mut keys = self.keys.write();
+        let Some(k) = keys.get_mut(access_key_id).filter(|k| {
+            k.principal.account_id == account
+                && k.principal
+                    .user_name
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(user_name))
+        }) else {
+            return Ok(false);
+        };
+        let before = k.inactive;
+        k.inactive = !active;
+        let stored = {
+            let k = &*k;
+            self.store_key(access_key_id, k)
+        };
+        if let Err(e) = stored {
+            if let Some(k) = keys.get_mut(access_key_id) {
+                k.inactive = before;
+            }
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// DeleteAccessKey: `false` when the user has no such key.
+    pub fn delete_user_key(
+        &self,
+        account: &str,
+        user_name: &str,
+        access_key_id: &str,
+    ) -> Result<bool, IdentityError> {
+        let mut keys = self.keys.write();
+        let owned = keys.get(access_key_id).is_some_and(|k| {
+            k.principal.account_id == account
+                && k.principal
+                    .user_name
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(user_name))
+        });
+        if !owned {
+            return Ok(false);
+        }
+        let mut tx = Transaction::new();
+        tx.delete(ACCESS_KEY_TABLE, access_key_id);
+        self.store.commit(&tx)?;
+        keys.remove(access_key_id);
+        Ok(true)
     }
 
     /// The account of the first root access key, if any exists.
@@ -263,41 +534,16 @@ impl Identity {
                 random_string(b"0123456789", 11)?
             ),
         };
-        let access_key_id = format!(
-            "AKIA{}",
-            random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)?
-        );
-        let secret = Zeroizing::new(random_string(
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-            40,
-        )?);
-        let principal = Principal::root(&account_id);
-        let wrapped = self
-            .root
-            .wrap(&aad(&access_key_id), secret.as_bytes())
-            .map_err(|e| IdentityError::Record(e.to_string()))?;
-        let rec = AccessKeyRecord {
-            v: RECORD_VERSION,
-            access_key_id: access_key_id.clone(),
-            account_id: account_id.clone(),
-            arn: principal.arn.clone(),
-            user_id: principal.user_id.clone(),
-            wrapped_secret: hex::encode(wrapped),
+        let (access_key_id, secret) = new_key_pair()?;
+        let key = AccessKey {
+            principal: Principal::root(&account_id),
+            secret: Zeroizing::new(secret.as_bytes().to_vec()),
+            inactive: false,
+            create_date: 0,
+            last_used: None,
         };
-        let mut tx = Transaction::new();
-        tx.put(
-            ACCESS_KEY_TABLE,
-            &access_key_id,
-            serde_json::to_vec(&rec).map_err(|e| IdentityError::Record(e.to_string()))?,
-        );
-        self.store.commit(&tx)?;
-        self.keys.write().insert(
-            access_key_id.clone(),
-            AccessKey {
-                principal,
-                secret: Zeroizing::new(secret.as_bytes().to_vec()),
-            },
-        );
+        self.store_key(&access_key_id, &key)?;
+        self.keys.write().insert(access_key_id.clone(), key);
         Ok(RootCredentials {
             account_id,
             access_key_id,

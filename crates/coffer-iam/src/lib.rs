@@ -25,6 +25,7 @@ mod record;
 mod roles;
 #[cfg(test)]
 mod tests;
+mod users;
 
 pub mod identity;
 pub mod sts;
@@ -33,6 +34,7 @@ pub mod web_identity;
 pub use error::IamError;
 pub use export::{ExportedPolicy, ExportedRole};
 pub use oidc::{OidcProvider, OidcProviderInfo};
+pub use users::{User, UserInfo};
 
 use base64::Engine;
 use coffer_core::{Clock, RequestContext};
@@ -97,6 +99,10 @@ struct State {
     attachments: HashMap<String, BTreeSet<String>>,
     /// OpenID Connect providers, by `ACCOUNT/URL`.
     oidc: HashMap<String, oidc::OidcRecord>,
+    /// IAM users, by [`entity_key`].
+    users: HashMap<String, users::UserRecord>,
+    /// User [`entity_key`] → lower-case policy name → inline policy.
+    user_inline: HashMap<String, BTreeMap<String, users::UserPolicyRecord>>,
 }
 
 impl State {
@@ -390,11 +396,11 @@ impl Iam {
         let Some(role) = &ctx.role else {
             return Ok(());
         };
-        let identity: Vec<coffer_policy::Policy> = self
-            .role_policy_documents(&ctx.account_id, &role.role_name)
-            .iter()
-            .filter_map(|d| coffer_policy::Policy::parse(d).ok())
-            .collect();
+        let identity: Vec<coffer_policy::Policy> =
+            coffer_core::authz::PolicySource::caller_policy_documents(self, &ctx.account_id, role)
+                .iter()
+                .filter_map(|d| coffer_policy::Policy::parse(d).ok())
+                .collect();
         let session = role.session_policy.as_deref().map(|d| {
             coffer_policy::Policy::parse(d).unwrap_or_else(|_| coffer_policy::Policy::empty())
         });
@@ -458,6 +464,7 @@ impl Iam {
             check_version(oidc::OIDC_TABLE, &key, rec.v)?;
             st.oidc.insert(key, rec);
         }
+        Iam::load_users(store.as_ref(), &mut st)?;
         Ok(Self {
             store,
             clock,
@@ -648,5 +655,9 @@ impl Iam {
 impl coffer_core::authz::PolicySource for Iam {
     fn role_policy_documents(&self, account: &str, role_name: &str) -> Vec<String> {
         Iam::role_policy_documents(self, account, role_name)
+    }
+
+    fn user_policy_documents(&self, account: &str, user_name: &str) -> Vec<String> {
+        Iam::user_policy_documents(self, account, user_name)
     }
 }

@@ -119,11 +119,13 @@ impl Iam {
         let url = iss.strip_prefix("https://").unwrap_or(iss);
         let url = url.trim_end_matches('/');
         let st = self.state.read();
-        st.oidc.get(&oidc_key(account, url)).map(|r| OidcProviderInfo {
-            arn: r.arn.clone(),
-            url: r.url.clone(),
-            client_ids: r.client_ids.clone(),
-        })
+        st.oidc
+            .get(&oidc_key(account, url))
+            .map(|r| OidcProviderInfo {
+                arn: r.arn.clone(),
+                url: r.url.clone(),
+                client_ids: r.client_ids.clone(),
+            })
     }
 
     /// The provider an ARN names, in the caller's account.
@@ -467,7 +469,12 @@ mod unit {
             issuer_of("https://oidc.eks.eu-west-1.amazonaws.com/id/ABC/").as_deref(),
             Some("oidc.eks.eu-west-1.amazonaws.com/id/ABC")
         );
-        for bad in ["http://a.example", "https://", "a.example", "https://a/?x=1"] {
+        for bad in [
+            "http://a.example",
+            "https://",
+            "a.example",
+            "https://a/?x=1",
+        ] {
             assert_eq!(issuer_of(bad), None, "{bad}");
         }
     }

@@ -172,6 +172,7 @@ impl Sts {
                 Session {
                     account_id: rec.account_id,
                     role: Arc::new(RoleSession {
+                        kind: coffer_core::PrincipalKind::AssumedRole,
                         role_name: rec.role_name,
                         role_arn: rec.role_arn,
                         session_name: rec.session_name,
@@ -375,6 +376,7 @@ mod tests {
 
     fn role() -> RoleSession {
         RoleSession {
+            kind: coffer_core::PrincipalKind::AssumedRole,
             role_name: "app".into(),
             role_arn: "arn:aws:iam::123456789012:role/team/app".into(),
             session_name: "job-1".into(),

@@ -756,6 +756,7 @@ fn role_sessions_without_iam_permissions_are_refused() {
     let mut c = ctx();
     c.principal_arn = "arn:aws:sts::111122223333:assumed-role/app/s".into();
     c.role = Some(Arc::new(RoleSession {
+        kind: coffer_core::PrincipalKind::AssumedRole,
         role_name: "app".into(),
         role_arn: "arn:aws:iam::111122223333:role/app".into(),
         session_name: "s".into(),

@@ -161,7 +161,10 @@ fn parse_jwks(doc: &[u8]) -> Option<Vec<Jwk>> {
             continue;
         }
         let material = match k.get("kty").and_then(Value::as_str) {
-            Some("RSA") => match (text(k, "n").and_then(|n| b64(&n)), text(k, "e").and_then(|e| b64(&e))) {
+            Some("RSA") => match (
+                text(k, "n").and_then(|n| b64(&n)),
+                text(k, "e").and_then(|e| b64(&e)),
+            ) {
                 (Some(n), Some(e)) => Material::Rsa { n, e },
                 _ => continue,
             },
@@ -200,7 +203,10 @@ pub struct WebIdentity {
 impl std::fmt::Debug for WebIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebIdentity")
-            .field("static_issuers", &self.static_keys.keys().collect::<Vec<_>>())
+            .field(
+                "static_issuers",
+                &self.static_keys.keys().collect::<Vec<_>>(),
+            )
             .field("fetch", &self.fetch)
             .finish()
     }
@@ -243,9 +249,7 @@ impl WebIdentity {
         }
         let agent = ureq::Agent::config_builder()
             .tls_config(tls.build())
-            .timeout_global(Some(
-                config.fetch_timeout.unwrap_or(Duration::from_secs(5)),
-            ))
+            .timeout_global(Some(config.fetch_timeout.unwrap_or(Duration::from_secs(5))))
             .https_only(true)
             .max_redirects(3)
             .build()
@@ -501,7 +505,10 @@ mod tests {
     #[test]
     fn a_good_token_verifies() {
         let s = Signer::new();
-        let t = s.token(serde_json::json!({"alg": "ES256", "kid": "k1"}), claims(NOW));
+        let t = s.token(
+            serde_json::json!({"alg": "ES256", "kid": "k1"}),
+            claims(NOW),
+        );
         let v = verifier(&s).verify(&t, provider, NOW).unwrap();
         assert_eq!(v.sub, "system:serviceaccount:apps:reader");
         assert_eq!(v.aud, "sts.amazonaws.com");
@@ -529,7 +536,10 @@ mod tests {
         let aud = with(&|c| c["aud"] = "other".into());
         assert_eq!(w.verify(&aud, provider, NOW), Err(TokenError::Audience));
         let future = with(&|c| c["nbf"] = (NOW + 3600).into());
-        assert_eq!(w.verify(&future, provider, NOW), Err(TokenError::NotYetValid));
+        assert_eq!(
+            w.verify(&future, provider, NOW),
+            Err(TokenError::NotYetValid)
+        );
         let no_sub = with(&|c| {
             c.as_object_mut().unwrap().remove("sub");
         });

@@ -1043,7 +1043,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(rotators = r.rotators.len(), "rotators");
         coffer.use_rotators(r);
     }
-    let web_identity = config.web_identity.load().map_err(|e| anyhow::anyhow!(e.0))?;
+    let web_identity = config
+        .web_identity
+        .load()
+        .map_err(|e| anyhow::anyhow!(e.0))?;
     coffer.set_web_identity(
         coffer_iam::web_identity::WebIdentity::new(&web_identity)
             .map_err(|e| anyhow::anyhow!("[web_identity] {e}"))?,

@@ -121,9 +121,10 @@ impl Issuer {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
         let pem = ca.server();
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.cert.as_bytes())
-            .map(|c| c.unwrap())
-            .collect();
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(pem.cert.as_bytes())
+                .map(|c| c.unwrap())
+                .collect();
         let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).unwrap();
         let config = Arc::new(
             rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -534,7 +535,10 @@ async fn a_service_account_token_reads_the_replicated_secret_and_another_is_deni
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("ExpiredTokenException"));
-    assert!(e.message().unwrap().starts_with("Token expired: current date/time "));
+    assert!(e
+        .message()
+        .unwrap()
+        .starts_with("Token expired: current date/time "));
     let wrong_audience = key.token("k8s-1", &with(&|c| c["aud"] = json!(["other"])));
     let e = exchange(&server, &reader_arn, "bad-1", &wrong_audience)
         .await
@@ -606,7 +610,10 @@ async fn a_service_account_token_reads_the_replicated_secret_and_another_is_deni
     let c = &v["Credentials"];
     let env = [
         ("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap()),
-        ("AWS_SECRET_ACCESS_KEY", c["SecretAccessKey"].as_str().unwrap()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            c["SecretAccessKey"].as_str().unwrap(),
+        ),
         ("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap()),
     ];
     let out = aws_cli(
@@ -814,9 +821,14 @@ async fn a_github_actions_token_verifies_against_a_configured_jwks() {
         .unwrap_err();
     assert_eq!(e.code(), Some("AccessDenied"));
     // A key the configured JWKS lacks: nothing is fetched, the token is refused.
-    let e = exchange(&server, &role_arn, "gha-run-3", &Key::ec().token("gh-2", &claims("repo:acme/app:ref:refs/heads/main")))
-        .await
-        .unwrap_err();
+    let e = exchange(
+        &server,
+        &role_arn,
+        "gha-run-3",
+        &Key::ec().token("gh-2", &claims("repo:acme/app:ref:refs/heads/main")),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), Some("InvalidIdentityToken"));
     // The provider deleted: its tokens name no provider of the account.
     iam.delete_open_id_connect_provider()
@@ -832,4 +844,196 @@ async fn a_github_actions_token_verifies_against_a_configured_jwks() {
         e.message(),
         Some(format!("No OpenIDConnect provider found in your account for {issuer}").as_str())
     );
+}
+
+#[tokio::test]
+async fn an_iam_user_with_its_own_access_key_reads_what_its_policies_allow() {
+    let server = Server::secure();
+    let account = server.account_id().await;
+    let iam = server.iam();
+    let secret_arn = server
+        .secrets(PRIMARY)
+        .create_secret()
+        .name("app/api-token")
+        .secret_string("t0ken")
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+
+    let user = iam
+        .create_user()
+        .user_name("app")
+        .path("/services/")
+        .send()
+        .await
+        .unwrap()
+        .user()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        user.arn(),
+        format!("arn:aws:iam::{account}:user/services/app")
+    );
+    assert!(user.user_id().starts_with("AIDA"));
+    let e = iam.create_user().user_name("APP").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("EntityAlreadyExists"));
+    iam.put_user_policy()
+        .user_name("app")
+        .policy_name("read-token")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // Two keys at most; the secret is shown once, at creation.
+    let key = iam
+        .create_access_key()
+        .user_name("app")
+        .send()
+        .await
+        .unwrap()
+        .access_key()
+        .unwrap()
+        .clone();
+    assert!(key.access_key_id().starts_with("AKIA"));
+    assert_eq!(key.status().as_str(), "Active");
+    iam.create_access_key()
+        .user_name("app")
+        .send()
+        .await
+        .unwrap();
+    let e = iam
+        .create_access_key()
+        .user_name("app")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("LimitExceeded"));
+    let listed = iam
+        .list_access_keys()
+        .user_name("app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.access_key_metadata().len(), 2);
+
+    // The user signs with its own key: it is who it says, and may do what its policy allows.
+    let (ak, sk) = (key.access_key_id(), key.secret_access_key());
+    let who = server
+        .sts_as(PRIMARY, ak, sk)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.arn(), Some(user.arn()));
+    assert_eq!(who.user_id(), Some(user.user_id()));
+    let value = server
+        .secrets_as(PRIMARY, ak, sk)
+        .get_secret_value()
+        .secret_id(&secret_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(value.secret_string(), Some("t0ken"));
+    let e = server
+        .secrets_as(PRIMARY, ak, sk)
+        .list_secrets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("AccessDeniedException"));
+    assert!(e.message().unwrap().contains(&format!(
+        "User: arn:aws:iam::{account}:user/services/app is not authorized to perform: secretsmanager:ListSecrets"
+    )));
+    // A user may not manage IAM without a policy that allows it.
+    let user_iam = {
+        let mut b = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&server.endpoint)
+            .credentials_provider(Credentials::new(ak, sk, None, None, "user"));
+        b.set_retry_config(Some(aws_sdk_iam::config::retry::RetryConfig::disabled()));
+        aws_sdk_iam::Client::from_conf(b.build())
+    };
+    let e = user_iam.create_access_key().send().await.unwrap_err();
+    assert_eq!(e.code(), Some("AccessDenied"));
+    let used = iam
+        .get_access_key_last_used()
+        .access_key_id(ak)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.user_name(), Some("app"));
+    let last = used.access_key_last_used().unwrap();
+    assert_eq!(last.service_name(), "iam");
+    assert!(last.last_used_date().is_some());
+
+    // An inactive key is refused as an unknown one is; active again, it works again.
+    iam.update_access_key()
+        .user_name("app")
+        .access_key_id(ak)
+        .status(aws_sdk_iam::types::StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+    let e = server
+        .secrets_as(PRIMARY, ak, sk)
+        .get_secret_value()
+        .secret_id(&secret_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("UnrecognizedClientException"));
+    iam.update_access_key()
+        .user_name("app")
+        .access_key_id(ak)
+        .status(aws_sdk_iam::types::StatusType::Active)
+        .send()
+        .await
+        .unwrap();
+    server
+        .secrets_as(PRIMARY, ak, sk)
+        .get_secret_value()
+        .secret_id(&secret_arn)
+        .send()
+        .await
+        .unwrap();
+
+    // A user with keys and policies is not deleted until they are gone.
+    let e = iam.delete_user().user_name("app").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("DeleteConflict"));
+    for k in listed.access_key_metadata() {
+        iam.delete_access_key()
+            .user_name("app")
+            .access_key_id(k.access_key_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let e = iam.delete_user().user_name("app").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("DeleteConflict"));
+    iam.delete_user_policy()
+        .user_name("app")
+        .policy_name("read-token")
+        .send()
+        .await
+        .unwrap();
+    iam.delete_user().user_name("app").send().await.unwrap();
+    let e = server
+        .secrets_as(PRIMARY, ak, sk)
+        .get_secret_value()
+        .secret_id(&secret_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("UnrecognizedClientException"));
+    let e = iam.get_user().user_name("app").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("NoSuchEntity"));
 }

@@ -2788,11 +2788,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::AttachUserPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "InvalidInputException", "PolicyNotAttachableException", "ServiceFailureException"],
@@ -2832,11 +2832,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::CreateAccessKey as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: true },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "ServiceFailureException"],
@@ -3118,11 +3118,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::CreateUser as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["LimitExceededException", "EntityAlreadyExistsException", "NoSuchEntityException", "InvalidInputException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -3184,11 +3184,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteAccessKey as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: true },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "ServiceFailureException"],
@@ -3602,11 +3602,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteUser as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["LimitExceededException", "NoSuchEntityException", "DeleteConflictException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -3646,11 +3646,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteUserPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "ServiceFailureException"],
@@ -3734,11 +3734,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DetachUserPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "InvalidInputException", "ServiceFailureException"],
@@ -3976,11 +3976,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetAccessKeyLastUsed as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("AccessKeyId")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &[],
@@ -4614,11 +4614,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetUser as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: true },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -4636,11 +4636,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetUserPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -4658,11 +4658,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListAccessKeys as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: true },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -4746,11 +4746,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListAttachedUserPolicies as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "ServiceFailureException"],
@@ -5362,11 +5362,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListUserPolicies as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -5384,11 +5384,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListUserTags as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -5406,11 +5406,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListUsers as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["ServiceFailureException"],
@@ -5560,11 +5560,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::PutUserPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["LimitExceededException", "MalformedPolicyDocumentException", "NoSuchEntityException", "ServiceFailureException"],
@@ -5978,11 +5978,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::TagUser as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "InvalidInputException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -6154,11 +6154,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UntagUser as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -6176,11 +6176,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UpdateAccessKey as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: true },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "ServiceFailureException", "InvalidInputException"],

@@ -277,6 +277,8 @@ pub enum ResourceKind {
     Policy,
     /// An IAM OpenID Connect identity provider.
     OidcProvider,
+    /// An IAM user.
+    User,
     /// Not annotated: Coffer does not serve the operation, nobody has described its resource.
     Unknown,
 }
