@@ -209,16 +209,27 @@ struct Issued {
     recorded: serde_json::Value,
 }
 
+/// The session an `AssumeRole*` request asks for, once it is allowed.
+struct SessionAsk<'a> {
+    role: &'a RoleInfo,
+    session_name: &'a str,
+    policy: Option<String>,
+    duration: i64,
+}
+
 fn issue_session(
     coffer: &Coffer,
     action: &str,
-    role: &RoleInfo,
-    session_name: &str,
-    policy: Option<String>,
-    duration: i64,
+    ask: SessionAsk<'_>,
     extra: &[(&str, &str)],
     request_id: &str,
 ) -> Result<Issued, ApiError> {
+    let SessionAsk {
+        role,
+        session_name,
+        policy,
+        duration,
+    } = ask;
     let account = role.arn.split(':').nth(4).unwrap_or_default().to_string();
     let session = RoleSession {
         kind: coffer_core::PrincipalKind::AssumedRole,
@@ -304,16 +315,13 @@ pub(crate) fn assume_role(
         .authz
         .check_trust(&caller.ctx, &role.arn, &role.trust_policy)
         .map_err(|_| not_authorized())?;
-    let issued = issue_session(
-        coffer,
-        action,
-        &role,
+    let ask = SessionAsk {
+        role: &role,
         session_name,
         policy,
         duration,
-        &[],
-        request_id,
-    )?;
+    };
+    let issued = issue_session(coffer, action, ask, &[], request_id)?;
     Ok((issued.xml, issued.recorded))
 }
 
@@ -396,13 +404,16 @@ pub(crate) fn assume_role_with_web_identity(
     }
     let duration = session_duration(params, &role)?;
     let policy = session_policy(params)?;
-    let issued = issue_session(
-        coffer,
-        action,
-        &role,
+    let ask = SessionAsk {
+        role: &role,
         session_name,
         policy,
         duration,
+    };
+    let issued = issue_session(
+        coffer,
+        action,
+        ask,
         &[
             ("SubjectFromWebIdentityToken", &verified.sub),
             ("Audience", &verified.aud),
