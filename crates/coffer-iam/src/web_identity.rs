@@ -1,5 +1,5 @@
 //! Web identity tokens: the OpenID Connect ID tokens (JWTs) `AssumeRoleWithWebIdentity`
-//! exchanges for role credentials, verified as AWS verifies them (ADR 0025):
+//! exchanges for role credentials, verified as AWS verifies them (ADR 0018):
 //!
 //! 1. the token is a compact JWS whose header names an asymmetric `alg` (RS256/384/512,
 //!    ES256/384; never `none` or HMAC) and whose payload is a JSON object;

@@ -344,7 +344,7 @@ pub struct Rotators {
 }
 
 /// `[web_identity]`: how `AssumeRoleWithWebIdentity` finds the keys that sign OpenID Connect
-/// tokens (ADR 0025).
+/// tokens (ADR 0018).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebIdentity {

@@ -1,4 +1,4 @@
-//! Workload identity (issue 13, ADR 0025): the seed's last step the realistic way. A
+//! Workload identity (issue 13, ADR 0018): the seed's last step the realistic way. A
 //! Kubernetes-style service-account token, signed by an OpenID Connect issuer this test runs on
 //! loopback over HTTPS (its keys fetched by Coffer through `/.well-known/openid-configuration`),
 //! is exchanged for the role's credentials with AssumeRoleWithWebIdentity (unsigned, as the SDKs
