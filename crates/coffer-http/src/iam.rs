@@ -866,6 +866,11 @@ fn run(
             });
             x.paged(&page);
         }
+        O::ListGroupsForUser => {
+            iam.list_groups_for_user(ctx, p.get("UserName"), &p.paging()?)?;
+            x.0.push_str("<Groups/>");
+            x.elem("IsTruncated", "false");
+        }
         O::CreateAccessKey
         | O::ListAccessKeys
         | O::UpdateAccessKey

@@ -543,6 +543,26 @@ impl Iam {
         page(ordered(attached), paging)
     }
 
+    /// `ListGroupsForUser`: the user must exist; it belongs to no group (Coffer serves none).
+    pub fn list_groups_for_user(
+        &self,
+        ctx: &RequestContext,
+        name: Option<&str>,
+        paging: &Paging,
+    ) -> Result<(), IamError> {
+        let mut v = Validator::new();
+        check_user_name(&mut v, name);
+        paging.check(&mut v);
+        v.finish()?;
+        let name = given(name);
+        self.authorize(
+            ctx,
+            IamAction::ListGroupsForUser,
+            &self.user_arn_for(ctx, name),
+        )?;
+        self.state.read().user(&ctx.account_id, name).map(|_| ())
+    }
+
     /// `PutUserPolicy`: adds or replaces an inline policy; a user's inline policies together
     /// hold at most 2,048 characters (white space not counted).
     pub fn put_user_policy(

@@ -914,10 +914,10 @@ fn query_errors_have_aws_codes_statuses_and_messages() {
 
     // Operations Coffer does not serve are refused, never answered with a silent success.
     assert_error(
-        &query(&server, "CreateUser", &[("UserName", "bob")]),
+        &query(&server, "CreateGroup", &[("GroupName", "ops")]),
         400,
         "InvalidAction",
-        "Could not find operation CreateUser for service iam: Coffer does not support it yet.",
+        "Could not find operation CreateGroup for service iam: Coffer does not support it yet.",
     );
 }
 
@@ -1155,6 +1155,107 @@ fn terraform_manages_roles_policies_and_attachments() {
     assert!(!roles.contains("<member>"), "{roles}");
     let policies = assert_ok(&query(&server, "ListPolicies", &[("Scope", "Local")]));
     assert!(!policies.contains("<member>"), "{policies}");
+}
+
+/// Users, their keys and policies, an OIDC provider and a role it may assume (issue 13).
+const TF_WORKLOADS: &str = r#"
+variable "endpoint" { type = string }
+provider "aws" {
+  region                      = "eu-central-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    iam = var.endpoint
+    sts = var.endpoint
+  }
+}
+resource "aws_iam_openid_connect_provider" "cluster" {
+  url             = "https://oidc.example.internal/cluster"
+  client_id_list  = ["sts.amazonaws.com"]
+  thumbprint_list = ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"]
+  tags            = { cluster = "blue" }
+}
+resource "aws_iam_role" "reader" {
+  name = "tf-reader"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.cluster.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = { StringEquals = { "oidc.example.internal/cluster:sub" = "system:serviceaccount:apps:reader" } }
+    }]
+  })
+}
+resource "aws_iam_policy" "read" {
+  name   = "tf-read-secrets"
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = "*" }]
+  })
+}
+resource "aws_iam_user" "app" {
+  name = "tf-app"
+  path = "/services/"
+  tags = { team = "blue" }
+}
+resource "aws_iam_user_policy_attachment" "read" {
+  user       = aws_iam_user.app.name
+  policy_arn = aws_iam_policy.read.arn
+}
+resource "aws_iam_user_policy" "decrypt" {
+  name = "decrypt"
+  user = aws_iam_user.app.name
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["kms:Decrypt"], Resource = "*" }]
+  })
+}
+resource "aws_iam_access_key" "app" {
+  user = aws_iam_user.app.name
+}
+output "access_key_id" { value = aws_iam_access_key.app.id }
+"#;
+
+#[test]
+fn terraform_manages_users_access_keys_and_oidc_providers() {
+    if !terraform_available() {
+        println!("skipping: terraform or /opt/tf-plugins missing");
+        return;
+    }
+    let server = Server::dev();
+    let dir = tempfile::Builder::new()
+        .prefix("coffer-tf-workloads-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(dir.path().join("main.tf"), TF_WORKLOADS).unwrap();
+    let endpoint = format!("endpoint={}", server.endpoint);
+    let vars = ["-var", endpoint.as_str()];
+    terraform_ok(&server, dir.path(), &["init", "-input=false", "-no-color"]);
+    let mut apply = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
+    apply.extend_from_slice(&vars);
+    terraform_ok(&server, dir.path(), &apply);
+    let mut plan = vec!["plan", "-detailed-exitcode", "-input=false", "-no-color"];
+    plan.extend_from_slice(&vars);
+    let out = terraform(&server, dir.path(), &plan);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan after apply is not empty:\n{}\n{}",
+        tail(&String::from_utf8_lossy(&out.stdout), 8000),
+        tail(&String::from_utf8_lossy(&out.stderr), 4000)
+    );
+    let keys = assert_ok(&query(&server, "ListAccessKeys", &[("UserName", "tf-app")]));
+    assert!(keys.contains("<Status>Active</Status>"), "{keys}");
+    let mut destroy = vec!["destroy", "-auto-approve", "-input=false", "-no-color"];
+    destroy.extend_from_slice(&vars);
+    terraform_ok(&server, dir.path(), &destroy);
+    let users = assert_ok(&query(&server, "ListUsers", &[]));
+    assert!(!users.contains("<member>"), "{users}");
+    let providers = assert_ok(&query(&server, "ListOpenIDConnectProviders", &[]));
+    assert!(!providers.contains("<member>"), "{providers}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4856,11 +4856,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListGroupsForUser as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],

@@ -233,10 +233,10 @@ fn checks_say_what_authorizes() {
         [Locator::Member("Name")]
     );
     assert_eq!(create.idempotency_token, Some("ClientRequestToken"));
-    let unserved = IamOp::CreateUser.info();
+    let unserved = IamOp::CreateGroup.info();
     assert!(!unserved.served);
     assert_eq!(unserved.resource().unwrap().kind, ResourceKind::Unknown);
-    assert_eq!(unserved.action().unwrap().iam, "iam:CreateUser");
+    assert_eq!(unserved.action().unwrap().iam, "iam:CreateGroup");
     assert!(StsOp::AssumeRoleWithWebIdentity.info().unsigned);
     assert_eq!(IamOp::GetRole.info().result_wrapper, Some("GetRoleResult"));
 }
