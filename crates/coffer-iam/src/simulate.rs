@@ -1,0 +1,430 @@
+//! The IAM policy simulator: `SimulatePrincipalPolicy` and `SimulateCustomPolicy`, evaluated by
+//! `coffer-policy`, the evaluator that authorizes requests ([`coffer_policy::simulate`]).
+//!
+//! One `EvaluationResult` per action, as AWS now answers: its decision is the most restrictive
+//! of the resources' (`ResourceSpecificResults`, one per `ResourceArns` entry), its matched
+//! statements and missing context keys the union of theirs. Without `ResourceArns` the one
+//! resource is `*`.
+
+use super::*;
+use coffer_model::iam::simulate::{
+    ContextEntry, EvalDecision, EvaluationResult, MatchedStatement, Position,
+    ResourceSpecificResult, SimulateRequest, IDENTITY_POLICY_SOURCE, RESOURCE_POLICY_SOURCE,
+};
+use coffer_model::ops::IamAction;
+use coffer_policy::{Decision, PolicyKind, Simulated, Simulation, Source};
+
+/// A policy of a simulation and how the answer names it.
+struct Input {
+    policy: coffer_policy::Policy,
+    /// `SourcePolicyId`.
+    id: String,
+    /// `SourcePolicyType`.
+    kind: Option<&'static str>,
+}
+
+fn decision(d: Decision) -> EvalDecision {
+    match d {
+        Decision::Allow => EvalDecision::Allowed,
+        Decision::ExplicitDeny => EvalDecision::ExplicitDeny,
+        Decision::ImplicitDeny => EvalDecision::ImplicitDeny,
+    }
+}
+
+/// Parses a given document of `kind`; IAM answers `InvalidInput` for one it cannot read.
+fn parse(doc: &str, member: &str, kind: PolicyKind) -> Result<coffer_policy::Policy, IamError> {
+    let p = coffer_policy::Policy::parse(doc)
+        .and_then(|p| p.validate(kind).map(|()| p))
+        .map_err(|e| IamError::InvalidInput(format!("{member}: {e}")))?;
+    Ok(p)
+}
+
+fn given_inputs(docs: Option<&[String]>, member: &str) -> Result<Vec<Input>, IamError> {
+    docs.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Ok(Input {
+                policy: parse(d, member, PolicyKind::Identity)?,
+                id: format!("{member}.{}", i + 1),
+                kind: None,
+            })
+        })
+        .collect()
+}
+
+/// The account an ARN names (`arn:aws:s3:::bucket` names none).
+fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// The condition keys of `ContextEntries`; a key given twice keeps its last values.
+fn context(entries: Option<&[ContextEntry]>) -> coffer_policy::Context {
+    let mut ctx = coffer_policy::Context::new();
+    for e in entries.unwrap_or_default() {
+        if let Some(k) = &e.key_name {
+            ctx.set_many(k, e.values.iter().cloned());
+        }
+    }
+    ctx
+}
+
+/// `*` or `service:action`, as AWS requires of `ActionNames` (no wildcards).
+fn check_action_name(action: &str) -> Result<(), IamError> {
+    let ok = match action.split_once(':') {
+        Some((service, name)) => {
+            !service.is_empty()
+                && !name.is_empty()
+                && !name.contains(':')
+                && !action.contains(['*', '?'])
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(IamError::InvalidInput(format!(
+            "Invalid action name: {action}. An action name has a service prefix and an action, without wildcards (iam:CreateRole)."
+        )))
+    }
+}
+
+/// Everything of a simulation but the identity policies of its principal.
+struct Run<'a> {
+    identity: Vec<Input>,
+    boundary: Option<Input>,
+    organizations: Vec<Vec<coffer_policy::Policy>>,
+    resource: Option<Input>,
+    caller: Option<String>,
+    caller_account: String,
+    resource_owner: Option<String>,
+    req: &'a SimulateRequest,
+}
+
+impl Run<'_> {
+    fn statements(&self, sim: &Simulated) -> Vec<MatchedStatement> {
+        let mut out: Vec<MatchedStatement> = Vec::new();
+        for (source, m) in &sim.matched {
+            let input = match source {
+                Source::Identity(i) => self.identity.get(*i),
+                Source::Boundary => self.boundary.as_ref(),
+                Source::Resource => self.resource.as_ref(),
+            };
+            let Some(input) = input else { continue };
+            let span = input.policy.statement_positions().get(m.index).copied();
+            let pos = |p: coffer_policy::Position| Position {
+                line: p.line,
+                column: p.column,
+            };
+            let st = MatchedStatement {
+                source_policy_id: input.id.clone(),
+                source_policy_type: input.kind.map(str::to_owned),
+                start: span.map(|(s, _)| pos(s)),
+                end: span.map(|(_, e)| pos(e)),
+            };
+            if !out.contains(&st) {
+                out.push(st);
+            }
+        }
+        out
+    }
+
+    /// Simulates one action on one resource.
+    fn one(&self, action: &str, resource: &str, ctx: &coffer_policy::Context) -> (Simulated, bool) {
+        let identity: Vec<coffer_policy::Policy> =
+            self.identity.iter().map(|i| i.policy.clone()).collect();
+        let owner = self
+            .resource_owner
+            .as_deref()
+            .or_else(|| arn_account(resource))
+            .unwrap_or(&self.caller_account);
+        let cross_account = self.resource.is_some() && owner != self.caller_account;
+        let sim = Simulation {
+            identity: &identity,
+            boundary: self.boundary.as_ref().map(|b| &b.policy),
+            organizations: &self.organizations,
+            resource: self.resource.as_ref().map(|r| &r.policy),
+            cross_account,
+        };
+        let caller = self.caller.as_deref().unwrap_or_default();
+        let role_arn = IamArn::parse(caller)
+            .filter(|a| a.kind == "role")
+            .map(|_| caller);
+        let req = coffer_policy::Request {
+            principal_arn: caller,
+            principal_account: &self.caller_account,
+            role_arn,
+            action,
+            resource,
+            context: ctx,
+        };
+        (coffer_policy::simulate(&sim, &req), cross_account)
+    }
+
+    fn details(sim: &Simulated, cross_account: bool) -> Vec<(String, EvalDecision)> {
+        if !cross_account {
+            return Vec::new();
+        }
+        let mut out = vec![(
+            IDENTITY_POLICY_SOURCE.to_owned(),
+            decision(sim.identity_decision),
+        )];
+        if let Some(r) = sim.resource_decision {
+            out.push((RESOURCE_POLICY_SOURCE.to_owned(), decision(r)));
+        }
+        out
+    }
+
+    fn results(&self) -> Vec<EvaluationResult> {
+        let ctx = context(self.req.context_entries.as_deref());
+        let mut out = Vec::new();
+        for action in self.req.action_names.as_deref().unwrap_or_default() {
+            let Some(resources) = self.req.resource_arns.as_deref().filter(|r| !r.is_empty())
+            else {
+                let (sim, cross) = self.one(action, "*", &ctx);
+                out.push(EvaluationResult {
+                    eval_action_name: action.clone(),
+                    eval_resource_name: "*".to_owned(),
+                    eval_decision: decision(sim.decision),
+                    matched_statements: self.statements(&sim),
+                    missing_context_values: sim.missing.clone(),
+                    allowed_by_organizations: sim.allowed_by_organizations,
+                    allowed_by_permissions_boundary: sim.allowed_by_boundary,
+                    eval_decision_details: cross.then(|| Self::details(&sim, true)),
+                    resource_specific_results: None,
+                });
+                continue;
+            };
+            let mut per: Vec<ResourceSpecificResult> = Vec::new();
+            let mut organizations: Option<bool> = None;
+            let mut boundary: Option<bool> = None;
+            let mut details: Vec<(String, EvalDecision)> = Vec::new();
+            for resource in resources {
+                let (sim, cross) = self.one(action, resource, &ctx);
+                organizations = match (organizations, sim.allowed_by_organizations) {
+                    (Some(a), Some(b)) => Some(a && b),
+                    (a, b) => a.or(b),
+                };
+                boundary = match (boundary, sim.allowed_by_boundary) {
+                    (Some(a), Some(b)) => Some(a && b),
+                    (a, b) => a.or(b),
+                };
+                let these = Self::details(&sim, cross);
+                for (k, d) in &these {
+                    match details.iter_mut().find(|(dk, _)| dk == k) {
+                        Some((_, worst)) => *worst = (*worst).max(*d),
+                        None => details.push((k.clone(), *d)),
+                    }
+                }
+                per.push(ResourceSpecificResult {
+                    eval_resource_name: resource.clone(),
+                    eval_resource_decision: decision(sim.decision),
+                    matched_statements: self.statements(&sim),
+                    missing_context_values: sim.missing.clone(),
+                    eval_decision_details: Some(these),
+                    allowed_by_permissions_boundary: sim.allowed_by_boundary,
+                });
+            }
+            let worst = per
+                .iter()
+                .map(|r| r.eval_resource_decision)
+                .max()
+                .unwrap_or(EvalDecision::ImplicitDeny);
+            let mut matched: Vec<MatchedStatement> = Vec::new();
+            let mut missing: Vec<String> = Vec::new();
+            for r in &per {
+                if r.eval_resource_decision == worst {
+                    for m in &r.matched_statements {
+                        if !matched.contains(m) {
+                            matched.push(m.clone());
+                        }
+                    }
+                }
+                for k in &r.missing_context_values {
+                    if !missing.iter().any(|m| m.eq_ignore_ascii_case(k)) {
+                        missing.push(k.clone());
+                    }
+                }
+            }
+            out.push(EvaluationResult {
+                eval_action_name: action.clone(),
+                eval_resource_name: "*".to_owned(),
+                eval_decision: worst,
+                matched_statements: matched,
+                missing_context_values: missing,
+                allowed_by_organizations: organizations,
+                allowed_by_permissions_boundary: boundary,
+                eval_decision_details: Some(details),
+                resource_specific_results: Some(per),
+            });
+        }
+        out
+    }
+}
+
+impl Iam {
+    /// `SimulateCustomPolicy`: the given identity policies (and boundary, service control
+    /// policies, resource policy) on each action and resource.
+    pub fn simulate_custom_policy(
+        &self,
+        ctx: &RequestContext,
+        req: &SimulateRequest,
+    ) -> Result<Page<EvaluationResult>, IamError> {
+        let mut v = Validator::new();
+        req.check(&mut v, false);
+        v.finish()?;
+        self.authorize(ctx, IamAction::SimulateCustomPolicy, "*")?;
+        let identity = given_inputs(req.policy_input_list.as_deref(), "PolicyInputList")?;
+        self.run(ctx, req, identity, req.caller_arn.clone())
+    }
+
+    /// `SimulatePrincipalPolicy`: the policies of the role `PolicySourceArn` names (attached
+    /// managed policies, then inline ones), and any given, on each action and resource.
+    pub fn simulate_principal_policy(
+        &self,
+        ctx: &RequestContext,
+        req: &SimulateRequest,
+    ) -> Result<Page<EvaluationResult>, IamError> {
+        let mut v = Validator::new();
+        req.check(&mut v, true);
+        v.finish()?;
+        let source = req.policy_source_arn.as_deref().unwrap_or_default();
+        self.authorize(ctx, IamAction::SimulatePrincipalPolicy, source)?;
+        let mut identity = self.principal_policies(ctx, source)?;
+        identity.extend(given_inputs(
+            req.policy_input_list.as_deref(),
+            "PolicyInputList",
+        )?);
+        let caller = req.caller_arn.clone().or_else(|| Some(source.to_owned()));
+        self.run(ctx, req, identity, caller)
+    }
+
+    /// The identity policies of the entity `arn` names: only roles exist in Coffer, so a user
+    /// or group is never found.
+    fn principal_policies(&self, ctx: &RequestContext, arn: &str) -> Result<Vec<Input>, IamError> {
+        let a = IamArn::parse(arn)
+            .ok_or_else(|| IamError::InvalidInput(format!("Invalid Entity Arn: {arn}")))?;
+        let what = match a.kind.as_str() {
+            "role" => "role",
+            "user" => "user",
+            "group" => "group",
+            _ => return Err(IamError::InvalidInput(format!("Invalid Entity Arn: {arn}"))),
+        };
+        let not_found =
+            || IamError::NoSuchEntity(format!("The {what} with name {} cannot be found.", a.name));
+        if what != "role" || a.account != ctx.account_id || a.partition != ctx.partition() {
+            return Err(not_found());
+        }
+        let st = self.state.read();
+        let key = entity_key(&a.account, &a.name);
+        let role = st
+            .roles
+            .get(&key)
+            .filter(|r| r.path == a.path)
+            .ok_or_else(not_found)?;
+        let mut out = Vec::new();
+        for policy_arn in &role.attached_policies {
+            let Some(p) = st.attached_policy(policy_arn) else {
+                continue;
+            };
+            // A stored document always parsed when it was stored.
+            let Some(policy) = p
+                .default_document()
+                .and_then(|d| coffer_policy::Policy::parse(d).ok())
+            else {
+                continue;
+            };
+            out.push(Input {
+                policy,
+                id: p.name.clone(),
+                kind: Some(if p.account == aws_managed::ACCOUNT {
+                    "aws-managed"
+                } else {
+                    "user-managed"
+                }),
+            });
+        }
+        for p in st.inline.get(&key).into_iter().flat_map(|m| m.values()) {
+            if let Ok(policy) = coffer_policy::Policy::parse(&p.document) {
+                out.push(Input {
+                    policy,
+                    id: p.policy_name.clone(),
+                    kind: Some("role"),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn run(
+        &self,
+        ctx: &RequestContext,
+        req: &SimulateRequest,
+        identity: Vec<Input>,
+        caller: Option<String>,
+    ) -> Result<Page<EvaluationResult>, IamError> {
+        for a in req.action_names.as_deref().unwrap_or_default() {
+            check_action_name(a)?;
+        }
+        let boundaries = req
+            .permissions_boundary_policy_input_list
+            .as_deref()
+            .unwrap_or_default();
+        if boundaries.len() > 1 {
+            return Err(IamError::InvalidInput(
+                "Only one permissions boundary policy may be given.".into(),
+            ));
+        }
+        let boundary = given_inputs(Some(boundaries), "PermissionsBoundaryPolicyInputList")?
+            .into_iter()
+            .next();
+        let organizations = req
+            .organization_policy_input_list
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|level| {
+                level
+                    .iter()
+                    .map(|d| parse(d, "ServiceControlPolicyInputList", PolicyKind::Identity))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let resource = match req.resource_policy.as_deref() {
+            None => None,
+            Some(d) => {
+                if caller.is_none() {
+                    return Err(IamError::InvalidInput(
+                        "CallerArn must be given with a ResourcePolicy: its Principal needs a caller to match."
+                            .into(),
+                    ));
+                }
+                Some(Input {
+                    policy: parse(d, "ResourcePolicy", PolicyKind::Resource)?,
+                    id: "ResourcePolicy".to_owned(),
+                    kind: Some("resource"),
+                })
+            }
+        };
+        let caller_account = caller
+            .as_deref()
+            .and_then(arn_account)
+            .unwrap_or(&ctx.account_id)
+            .to_owned();
+        let resource_owner = req
+            .resource_owner
+            .as_deref()
+            .map(|o| arn_account(o).unwrap_or(o).to_owned());
+        let run = Run {
+            identity,
+            boundary,
+            organizations,
+            resource,
+            caller,
+            caller_account,
+            resource_owner,
+            req,
+        };
+        page(ordered(run.results()), &req.paging)
+    }
+}
