@@ -428,3 +428,268 @@ impl Iam {
         page(ordered(run.results()), &req.paging)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use coffer_core::RoleSession;
+    use coffer_store::FaultStore;
+
+    const ACCOUNT: &str = "111122223333";
+    const OTHER: &str = "444455556666";
+    const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+    const ALLOW_GET: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
+    const SM_RW: &str = "arn:aws:iam::aws:policy/SecretsManagerReadWrite";
+
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_millis(1_700_000_000_000)
+        }
+    }
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            account_id: ACCOUNT.into(),
+            region: "us-east-1".into(),
+            principal_arn: format!("arn:aws:iam::{ACCOUNT}:root"),
+            role: None,
+            secure_transport: false,
+        }
+    }
+
+    fn setup() -> Iam {
+        Iam::load(Arc::new(FaultStore::memory()), Arc::new(Fixed)).unwrap()
+    }
+
+    fn role(iam: &Iam, name: &str, path: Option<&str>) -> Role {
+        iam.create_role(
+            &ctx(),
+            CreateRoleRequest {
+                role_name: Some(name.into()),
+                path: path.map(Into::into),
+                assume_role_policy_document: Some(TRUST.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn req(actions: &[&str]) -> SimulateRequest {
+        SimulateRequest {
+            action_names: Some(actions.iter().map(|a| a.to_string()).collect()),
+            ..SimulateRequest::default()
+        }
+    }
+
+    fn message(e: IamError) -> String {
+        match e {
+            IamError::NoSuchEntity(m) => format!("NoSuchEntity: {m}"),
+            IamError::InvalidInput(m) => format!("InvalidInput: {m}"),
+            IamError::AccessDenied(m) => format!("AccessDenied: {m}"),
+            IamError::Validation(v) => format!("ValidationError: {}", v.message),
+            e => format!("other: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_roles_managed_and_inline_policies_are_named() {
+        let iam = setup();
+        let r = role(&iam, "app", Some("/team/"));
+        iam.attach_role_policy(&ctx(), Some("app"), Some(SM_RW))
+            .unwrap();
+        iam.put_role_policy(
+            &ctx(),
+            Some("app"),
+            Some("deny-delete"),
+            Some(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"secretsmanager:DeleteSecret","Resource":"*"}}"#),
+        )
+        .unwrap();
+        let mut q = req(&[
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:DeleteSecret",
+        ]);
+        q.policy_source_arn = Some(r.arn.clone());
+        let page = iam.simulate_principal_policy(&ctx(), &q).unwrap();
+        assert!(page.marker.is_none());
+        let [get, del] = &page.items[..] else {
+            panic!("{:?}", page.items)
+        };
+        assert_eq!(get.eval_decision, EvalDecision::Allowed);
+        assert_eq!(
+            get.matched_statements[0].source_policy_id,
+            "SecretsManagerReadWrite"
+        );
+        assert_eq!(
+            get.matched_statements[0].source_policy_type.as_deref(),
+            Some("aws-managed")
+        );
+        assert!(get.matched_statements[0].start.is_some());
+        assert!(get.eval_decision_details.is_none());
+        assert_eq!(del.eval_decision, EvalDecision::ExplicitDeny);
+        assert_eq!(del.matched_statements.len(), 1);
+        assert_eq!(del.matched_statements[0].source_policy_id, "deny-delete");
+        assert_eq!(
+            del.matched_statements[0].source_policy_type.as_deref(),
+            Some("role")
+        );
+
+        // The ARN must carry the role's path; other accounts' roles are not found.
+        for arn in [
+            format!("arn:aws:iam::{ACCOUNT}:role/app"),
+            format!("arn:aws:iam::{OTHER}:role/team/app"),
+        ] {
+            q.policy_source_arn = Some(arn);
+            assert_eq!(
+                message(iam.simulate_principal_policy(&ctx(), &q).unwrap_err()),
+                "NoSuchEntity: The role with name app cannot be found."
+            );
+        }
+        q.policy_source_arn = Some(format!("arn:aws:iam::{ACCOUNT}:group/devs"));
+        assert_eq!(
+            message(iam.simulate_principal_policy(&ctx(), &q).unwrap_err()),
+            "NoSuchEntity: The group with name devs cannot be found."
+        );
+        q.policy_source_arn = Some("arn:aws:sts::111122223333:assumed-role/app/s".into());
+        assert!(
+            message(iam.simulate_principal_policy(&ctx(), &q).unwrap_err())
+                .starts_with("InvalidInput: ")
+        );
+    }
+
+    #[test]
+    fn resources_decide_one_by_one_and_across_accounts() {
+        let iam = setup();
+        let caller = format!("arn:aws:iam::{ACCOUNT}:role/app");
+        let mine = format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:s-AbCdEf");
+        let theirs = format!("arn:aws:secretsmanager:eu-west-1:{OTHER}:secret:s-AbCdEf");
+        let resource_policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}}}"#
+        );
+        let mut q = req(&["secretsmanager:GetSecretValue"]);
+        q.policy_input_list = Some(vec![ALLOW_GET.into()]);
+        q.resource_policy = Some(resource_policy);
+        q.caller_arn = Some(caller);
+        q.resource_arns = Some(vec![mine.clone(), theirs.clone()]);
+        let page = iam.simulate_custom_policy(&ctx(), &q).unwrap();
+        let r = &page.items[0];
+        assert_eq!(r.eval_decision, EvalDecision::Allowed);
+        let per = r.resource_specific_results.as_ref().unwrap();
+        assert_eq!(per[0].eval_resource_name, mine);
+        // Same account: the details are present and empty.
+        assert_eq!(per[0].eval_decision_details, Some(Vec::new()));
+        assert_eq!(per[1].eval_resource_name, theirs);
+        assert_eq!(per[1].eval_resource_decision, EvalDecision::Allowed);
+        assert_eq!(
+            per[1].eval_decision_details,
+            Some(vec![
+                (IDENTITY_POLICY_SOURCE.to_owned(), EvalDecision::Allowed),
+                (RESOURCE_POLICY_SOURCE.to_owned(), EvalDecision::Allowed)
+            ])
+        );
+
+        // Across accounts the caller's own policies must allow too.
+        q.policy_input_list = Some(vec![
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}}"#.into(),
+        ]);
+        let page = iam.simulate_custom_policy(&ctx(), &q).unwrap();
+        let per = page.items[0].resource_specific_results.as_ref().unwrap();
+        assert_eq!(per[0].eval_resource_decision, EvalDecision::ImplicitDeny);
+        assert_eq!(per[1].eval_resource_decision, EvalDecision::ImplicitDeny);
+        assert_eq!(
+            per[1].eval_decision_details.as_deref().unwrap()[0],
+            (
+                IDENTITY_POLICY_SOURCE.to_owned(),
+                EvalDecision::ImplicitDeny
+            )
+        );
+
+        // ResourceOwner names the owner of resources whose ARN has none.
+        q.resource_arns = Some(vec!["arn:aws:s3:::bucket".into()]);
+        q.resource_owner = Some(OTHER.into());
+        q.action_names = Some(vec!["s3:GetObject".into()]);
+        let page = iam.simulate_custom_policy(&ctx(), &q).unwrap();
+        let per = page.items[0].resource_specific_results.as_ref().unwrap();
+        assert_eq!(per[0].eval_decision_details.as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn inputs_are_checked() {
+        let iam = setup();
+        let mut q = req(&["kms:Decrypt"]);
+        q.policy_input_list = Some(vec![ALLOW_GET.into()]);
+        q.resource_policy = Some(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#
+                .into(),
+        );
+        assert!(message(iam.simulate_custom_policy(&ctx(), &q).unwrap_err())
+            .starts_with("InvalidInput: CallerArn"));
+
+        let mut q = req(&["kms:Decrypt"]);
+        q.policy_input_list = Some(vec![ALLOW_GET.into()]);
+        q.permissions_boundary_policy_input_list = Some(vec![ALLOW_GET.into(), ALLOW_GET.into()]);
+        assert!(message(iam.simulate_custom_policy(&ctx(), &q).unwrap_err())
+            .starts_with("InvalidInput: "));
+
+        // An identity policy may not name a principal.
+        let mut q = req(&["kms:Decrypt"]);
+        q.policy_input_list = Some(vec![
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#.into(),
+        ]);
+        assert!(message(iam.simulate_custom_policy(&ctx(), &q).unwrap_err())
+            .starts_with("InvalidInput: PolicyInputList: "));
+
+        let mut q = req(&["km"]);
+        q.policy_input_list = Some(vec![ALLOW_GET.into()]);
+        q.context_entries = Some(vec![ContextEntry {
+            key_name: Some("k".into()),
+            values: vec![],
+            key_type: Some("strings".into()),
+        }]);
+        let m = message(iam.simulate_custom_policy(&ctx(), &q).unwrap_err());
+        assert!(
+            m.starts_with("ValidationError: 3 validation errors detected"),
+            "{m}"
+        );
+        assert!(m.contains("'actionNames'"), "{m}");
+        assert!(
+            m.contains("'contextEntries.1.member.contextKeyName'"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn role_sessions_need_the_simulator_actions() {
+        let iam = setup();
+        let r = role(&iam, "app", None);
+        let mut c = ctx();
+        c.principal_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s");
+        c.role = Some(Arc::new(RoleSession {
+            role_name: "app".into(),
+            role_arn: r.arn.clone(),
+            session_name: "s".into(),
+            session_policy: None,
+            via_service: None,
+        }));
+        let mut q = req(&["kms:Decrypt"]);
+        q.policy_source_arn = Some(r.arn.clone());
+        assert_eq!(
+            message(iam.simulate_principal_policy(&c, &q).unwrap_err()),
+            format!("AccessDenied: User: arn:aws:sts::{ACCOUNT}:assumed-role/app/s is not authorized to perform: iam:SimulatePrincipalPolicy on resource: {} because no identity-based policy allows the iam:SimulatePrincipalPolicy action", r.arn)
+        );
+        iam.put_role_policy(
+            &ctx(),
+            Some("app"),
+            Some("sim"),
+            Some(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:Simulate*","Resource":"*"}}"#),
+        )
+        .unwrap();
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::ImplicitDeny);
+        q.policy_input_list = Some(vec![ALLOW_GET.into()]);
+        q.policy_source_arn = None;
+        iam.simulate_custom_policy(&c, &q).unwrap();
+    }
+}

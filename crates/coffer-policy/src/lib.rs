@@ -44,6 +44,10 @@
 //!   Secrets Manager), [`decide_kms`] (the key policy is authoritative; grants) and
 //!   [`decide_cross_account`] (a caller of another account: the resource's policy and the
 //!   caller's account must both allow).
+//! * **Simulation** ([`simulate`], for IAM's policy simulator): the same scans and rules, with
+//!   the statements that applied ([`Policy::explain_identity`]), the condition keys the context
+//!   lacked, each statement's place in the document ([`Policy::statement_positions`]), and a
+//!   given permissions boundary and service control policies.
 //! * **Grammar checks** with IAM's `MalformedPolicyDocument` messages ([`PolicyError`]), and
 //!   per policy type ([`Policy::validate`]). This is Coffer's only parser of the grammar: IAM
 //!   checks the documents it stores with it (adding only its own quotas and rules), so a
@@ -51,7 +55,8 @@
 //!
 //! # Not supported
 //!
-//! * Permissions boundaries, service control and resource control policies.
+//! * Permissions boundaries and service control policies outside [`simulate`]; resource control
+//!   policies.
 //! * The distinction AWS makes for a resource policy that names the *session* ARN (not limited
 //!   by the session policy): here a session policy always limits what the resource policy
 //!   allows.
