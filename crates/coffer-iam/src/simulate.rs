@@ -3,8 +3,9 @@
 //!
 //! One `EvaluationResult` per action, as AWS now answers: its decision is the most restrictive
 //! of the resources' (`ResourceSpecificResults`, one per `ResourceArns` entry), its matched
-//! statements and missing context keys the union of theirs. Without `ResourceArns` the one
-//! resource is `*`.
+//! statements and missing context keys the union of theirs, its `EvalResourceName` the ARN
+//! template of the action's resource type ([`resource_template`]). Without `ResourceArns` the
+//! one resource is `*`.
 
 use super::*;
 use coffer_model::iam::simulate::{
@@ -67,6 +68,37 @@ fn context(entries: Option<&[ContextEntry]>) -> coffer_policy::Context {
         }
     }
     ctx
+}
+
+/// `EvalResourceName` of a result over given resources: the ARN template of the resource type
+/// the action is checked on, as the service authorization reference writes it, for the actions
+/// Coffer's registry describes (KMS, Secrets Manager, IAM); `*` for the others and for actions
+/// on no resource.
+fn resource_template(action: &str) -> &'static str {
+    use coffer_model::ops::{self, ResourceKind};
+    let tables: [&[coffer_model::ops::Operation]; 3] = [
+        &ops::kms::OPERATIONS,
+        &ops::secretsmanager::OPERATIONS,
+        &ops::iam::OPERATIONS,
+    ];
+    let kind = tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .flat_map(|op| op.checks.iter())
+        .find(|c| c.action.iam.eq_ignore_ascii_case(action))
+        .map(|c| c.resource.kind);
+    match kind {
+        Some(ResourceKind::Key) => "arn:${Partition}:kms:${Region}:${Account}:key/${KeyId}",
+        Some(ResourceKind::Alias) => "arn:${Partition}:kms:${Region}:${Account}:alias/${Alias}",
+        Some(ResourceKind::Secret) => {
+            "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}"
+        }
+        Some(ResourceKind::Role) => "arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}",
+        Some(ResourceKind::Policy) => {
+            "arn:${Partition}:iam::${Account}:policy/${PolicyNameWithPath}"
+        }
+        Some(ResourceKind::Any | ResourceKind::Unknown) | None => "*",
+    }
 }
 
 /// `*` or `service:action`, as AWS requires of `ActionNames` (no wildcards).
@@ -248,7 +280,7 @@ impl Run<'_> {
             }
             out.push(EvaluationResult {
                 eval_action_name: action.clone(),
-                eval_resource_name: "*".to_owned(),
+                eval_resource_name: resource_template(action).to_owned(),
                 eval_decision: worst,
                 matched_statements: matched,
                 missing_context_values: missing,
@@ -576,6 +608,10 @@ mod tests {
         let page = iam.simulate_custom_policy(&ctx(), &q).unwrap();
         let r = &page.items[0];
         assert_eq!(r.eval_decision, EvalDecision::Allowed);
+        assert_eq!(
+            r.eval_resource_name,
+            "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}"
+        );
         let per = r.resource_specific_results.as_ref().unwrap();
         assert_eq!(per[0].eval_resource_name, mine);
         // Same account: the details are present and empty.
@@ -611,6 +647,7 @@ mod tests {
         q.resource_owner = Some(OTHER.into());
         q.action_names = Some(vec!["s3:GetObject".into()]);
         let page = iam.simulate_custom_policy(&ctx(), &q).unwrap();
+        assert_eq!(page.items[0].eval_resource_name, "*");
         let per = page.items[0].resource_specific_results.as_ref().unwrap();
         assert_eq!(per[0].eval_decision_details.as_ref().unwrap().len(), 2);
     }

@@ -256,6 +256,10 @@ fn aws_cli_simulates_a_roles_policies() {
     // GetSecretValue: allowed on app/*, not on ops/*; the top decision is the stricter one.
     let get = result(&out, "secretsmanager:GetSecretValue");
     assert_eq!(get["EvalDecision"], "implicitDeny", "{get}");
+    assert_eq!(
+        get["EvalResourceName"],
+        "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}"
+    );
     let per = get["ResourceSpecificResults"].as_array().unwrap();
     assert_eq!(per.len(), 2);
     assert_eq!(per[0]["EvalResourceName"], SECRET);
@@ -513,6 +517,28 @@ fn query_pages_and_validates() {
     assert_eq!(xml_all(&body, "EvalActionName"), ["s3:GetObject"]);
     assert_eq!(xml_all(&body, "EvalDecision"), ["implicitDeny"]);
     assert_eq!(xml_all(&body, "IsTruncated"), ["false"]);
+
+    // Service control policies: every level must allow.
+    let mut params = base.to_vec();
+    params.push((
+        "OrderedOrganizationPolicyInputList.member.1.ServiceControlPolicyInputList.member.1",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    ));
+    params.push((
+        "OrderedOrganizationPolicyInputList.member.2.ServiceControlPolicyInputList.member.1",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}}"#,
+    ));
+    let r = query(&server, "SimulateCustomPolicy", &params);
+    let body = r.body_str();
+    assert_eq!(r.status, 200, "{body}");
+    assert_eq!(
+        xml_all(&body, "EvalDecision"),
+        ["allowed", "implicitDeny", "implicitDeny"]
+    );
+    assert_eq!(
+        xml_all(&body, "AllowedByOrganizations"),
+        ["true", "false", "false"]
+    );
 
     // The model's constraints.
     let r = query(
