@@ -15,6 +15,9 @@ use coffer_model::iam::simulate::{
 use coffer_model::ops::IamAction;
 use coffer_policy::{Decision, PolicyKind, Simulated, Simulation, Source};
 
+/// `SourcePolicyType` of a document given in the request.
+const GIVEN_POLICY_TYPE: &str = "IAM Policy";
+
 /// A policy of a simulation and how the answer names it.
 struct Input {
     policy: coffer_policy::Policy,
@@ -48,7 +51,8 @@ fn given_inputs(docs: Option<&[String]>, member: &str) -> Result<Vec<Input>, Iam
             Ok(Input {
                 policy: parse(d, member, PolicyKind::Identity)?,
                 id: format!("{member}.{}", i + 1),
-                kind: None,
+                // Not in the model's enum, but what IAM answers for given documents.
+                kind: Some(GIVEN_POLICY_TYPE),
             })
         })
         .collect()

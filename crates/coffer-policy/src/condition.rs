@@ -267,9 +267,9 @@ impl Condition {
         &self.name
     }
 
-    /// Whether `ctx` has the condition key.
-    pub(crate) fn key_present(&self, ctx: &Context) -> bool {
-        ctx.get_normalized(&self.key).is_some()
+    /// The context keys of the policy variables in its values, as written.
+    pub(crate) fn value_variables(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().flat_map(Template::variables)
     }
 
     /// Whether the condition holds for `ctx`.

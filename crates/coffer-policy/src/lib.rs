@@ -45,8 +45,8 @@
 //!   [`decide_cross_account`] (a caller of another account: the resource's policy and the
 //!   caller's account must both allow).
 //! * **Simulation** ([`simulate`], for IAM's policy simulator): the same scans and rules, with
-//!   the statements that applied ([`Policy::explain_identity`]), the condition keys the context
-//!   lacked, each statement's place in the document ([`Policy::statement_positions`]), and a
+//!   the statements that applied ([`Policy::explain_identity`]), the context keys the documents
+//!   refer to that the request lacks ([`Policy::missing_keys`]), each statement's place in the document ([`Policy::statement_positions`]), and a
 //!   given permissions boundary and service control policies.
 //! * **Grammar checks** with IAM's `MalformedPolicyDocument` messages ([`PolicyError`]), and
 //!   per policy type ([`Policy::validate`]). This is Coffer's only parser of the grammar: IAM

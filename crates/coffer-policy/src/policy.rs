@@ -11,7 +11,7 @@ use crate::error::PolicyError;
 use crate::json::parse_unique;
 use crate::pattern::{glob_str, lowercase_tokens, wildcard_tokens, Template, Tok};
 use crate::principal::{PrincipalMatch, Principals};
-use crate::{Outcome, Request};
+use crate::{Context, Outcome, Request};
 
 /// The `Version` that enables policy variables.
 const VERSION_2012: &str = "2012-10-17";
@@ -327,17 +327,41 @@ impl Policy {
     /// outcome, the statements that count in it, and the condition keys the context lacks.
     pub fn explain_identity(&self, req: &Request<'_>) -> Explanation {
         let mut ex = Explanation::default();
-        let outcome = self.scan_identity(req, |i, s, holds| ex_note(&mut ex, req, i, s, holds));
+        let outcome = self.scan_identity(req, |i, s, holds| ex_note(&mut ex, i, s, holds));
         ex.outcome = outcome;
+        ex.missing = self.missing_keys(req.context);
         ex
     }
 
     /// [`Policy::evaluate_resource`] with its reasons, as [`Policy::explain_identity`].
     pub fn explain_resource(&self, req: &Request<'_>) -> Explanation {
         let mut ex = Explanation::default();
-        let outcome = self.scan_resource(req, |i, s, holds| ex_note(&mut ex, req, i, s, holds));
+        let outcome = self.scan_resource(req, |i, s, holds| ex_note(&mut ex, i, s, holds));
         ex.outcome = outcome;
+        ex.missing = self.missing_keys(req.context);
         ex
+    }
+
+    /// The context keys the document refers to (condition keys, policy variables in resources
+    /// and condition values) that `ctx` lacks, as written, each once (compared without regard
+    /// to case), in the order they appear. Every statement counts, whatever the request's
+    /// action, as AWS's simulator reports them.
+    pub fn missing_keys(&self, ctx: &Context) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in &self.doc.statements {
+            let resources = s.resources.iter().flat_map(|r| r.items.iter());
+            let keys = resources.flat_map(Template::variables).chain(
+                s.conditions
+                    .iter()
+                    .flat_map(|c| std::iter::once(c.key_name()).chain(c.value_variables())),
+            );
+            for k in keys {
+                if !ctx.contains(k) && !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                    out.push(k.to_owned());
+                }
+            }
+        }
+        out
     }
 
     /// Where each statement begins and ends in [`Policy::source`], in order.
@@ -377,23 +401,11 @@ pub struct Explanation {
     pub outcome: Outcome,
     /// The statements that apply (action, resource, principal and conditions all match).
     pub matched: Vec<Matched>,
-    /// The condition keys of statements whose action and resource (and principal) match that
-    /// the context does not have, as the policy writes them, each once (compared without
-    /// regard to case), in the order they appear.
+    /// [`Policy::missing_keys`].
     pub missing: Vec<String>,
 }
 
-fn ex_note(ex: &mut Explanation, req: &Request<'_>, index: usize, s: &Statement, holds: bool) {
-    for c in &s.conditions {
-        if !c.key_present(req.context)
-            && !ex
-                .missing
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(c.key_name()))
-        {
-            ex.missing.push(c.key_name().to_owned());
-        }
-    }
+fn ex_note(ex: &mut Explanation, index: usize, s: &Statement, holds: bool) {
     if holds {
         ex.matched.push(Matched {
             index,

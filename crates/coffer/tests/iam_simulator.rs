@@ -272,6 +272,12 @@ fn aws_cli_simulates_a_roles_policies() {
     assert_eq!(per[1]["EvalResourceDecision"], "implicitDeny");
     assert_eq!(per[1]["MatchedStatements"], serde_json::json!([]));
 
+    // Every statement's keys count, whatever the action (as AWS reports them).
+    assert_eq!(
+        get["MissingContextValues"],
+        serde_json::json!(["aws:MultiFactorAuthPresent"])
+    );
+
     // DeleteSecret: the inline deny decides, and is the only statement reported.
     let del = result(&out, "secretsmanager:DeleteSecret");
     assert_eq!(del["EvalDecision"], "explicitDeny", "{del}");
@@ -325,8 +331,8 @@ fn aws_cli_simulates_a_roles_policies() {
     let enc = result(&out, "kms:Encrypt");
     assert_eq!(enc["EvalDecision"], "allowed", "{enc}");
     assert_eq!(
-        enc["MatchedStatements"][0]["SourcePolicyId"],
-        "PolicyInputList.1"
+        ids(&enc["MatchedStatements"]),
+        [("PolicyInputList.1".to_string(), "IAM Policy".to_string())]
     );
 
     // A role that does not exist, a user (Coffer has none yet): NoSuchEntity, as AWS answers.

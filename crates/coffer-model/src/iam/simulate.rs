@@ -174,7 +174,8 @@ pub struct Position {
 pub struct MatchedStatement {
     /// `SourcePolicyId`: `PolicyInputList.1`, a policy's name, `ResourcePolicy`.
     pub source_policy_id: String,
-    /// `SourcePolicyType` (`role`, `user-managed`, `aws-managed`, `resource`), when known.
+    /// `SourcePolicyType`: `role`, `user-managed`, `aws-managed`, `resource`, or `IAM Policy`
+    /// for a given document.
     pub source_policy_type: Option<String>,
     /// `StartPosition`.
     pub start: Option<Position>,

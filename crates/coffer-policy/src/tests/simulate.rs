@@ -95,7 +95,8 @@ fn missing_keys_are_reported_as_written() {
     assert!(r.missing.is_empty());
     assert_eq!(r.decision, Decision::Allow);
 
-    // A statement for another action does not ask for its keys.
+    // A statement for another action asks for its keys too, as AWS's simulator does (its
+    // MissingContextValues lists the keys of every statement: boto/boto3#3111).
     let ctx = Context::new();
     let req = role_req("kms:Decrypt", SECRET, &ctx);
     let r = simulate(
@@ -105,7 +106,34 @@ fn missing_keys_are_reported_as_written() {
         },
         &req,
     );
-    assert!(r.missing.is_empty());
+    assert_eq!(
+        r.missing,
+        ["aws:MultiFactorAuthPresent", "aws:RequestedRegion"]
+    );
+}
+
+#[test]
+fn policy_variables_are_context_keys_too() {
+    let p = policy(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b","Condition":{"StringLike":{"aws:PrincipalTag/team":"${aws:PrincipalTag/Dept}"}}},{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:username}/*"}]}"#,
+    );
+    assert_eq!(
+        p.missing_keys(&Context::new()),
+        [
+            "aws:PrincipalTag/team",
+            "aws:PrincipalTag/Dept",
+            "aws:username"
+        ]
+    );
+    assert_eq!(
+        p.missing_keys(&Context::new().with("AWS:UserName", "bob")),
+        ["aws:PrincipalTag/team", "aws:PrincipalTag/Dept"]
+    );
+    // A 2008-10-17 document has no variables.
+    let old = policy(
+        r#"{"Version":"2008-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:username}/*"}}"#,
+    );
+    assert!(old.missing_keys(&Context::new()).is_empty());
 }
 
 #[test]
