@@ -63,6 +63,25 @@ fn arn_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
+/// The account of `ResourceOwner`, which IAM takes as the account's root ARN
+/// (`arn:aws:iam::123456789012:root`) and refuses otherwise, an account ID alone included.
+fn resource_owner(owner: &str) -> Result<&str, IamError> {
+    let mut parts = owner.split(':');
+    let ok = parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| !p.is_empty())
+        && parts.next() == Some("iam")
+        && parts.next() == Some("");
+    let account = parts
+        .next()
+        .filter(|a| ok && a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
+    match (account, parts.next(), parts.next()) {
+        (Some(account), Some("root"), None) => Ok(account),
+        _ => Err(IamError::InvalidInput(format!(
+            "'{owner}' is not a valid as a Resource Owner."
+        ))),
+    }
+}
+
 /// The condition keys of `ContextEntries`; a key given twice keeps its last values.
 fn context(entries: Option<&[ContextEntry]>) -> coffer_policy::Context {
     let mut ctx = coffer_policy::Context::new();
@@ -450,7 +469,8 @@ impl Iam {
         let resource_owner = req
             .resource_owner
             .as_deref()
-            .map(|o| arn_account(o).unwrap_or(o).to_owned());
+            .map(|o| resource_owner(o).map(str::to_owned))
+            .transpose()?;
         let run = Run {
             identity,
             boundary,
@@ -650,6 +670,11 @@ mod tests {
         q.resource_arns = Some(vec!["arn:aws:s3:::bucket".into()]);
         q.resource_owner = Some(OTHER.into());
         q.action_names = Some(vec!["s3:GetObject".into()]);
+        assert_eq!(
+            message(iam.simulate_custom_policy(&ctx(), &q).unwrap_err()),
+            format!("InvalidInput: '{OTHER}' is not a valid as a Resource Owner.")
+        );
+        q.resource_owner = Some(format!("arn:aws:iam::{OTHER}:root"));
         let page = iam.simulate_custom_policy(&ctx(), &q).unwrap();
         assert_eq!(page.items[0].eval_resource_name, "*");
         let per = page.items[0].resource_specific_results.as_ref().unwrap();
