@@ -9,7 +9,7 @@
 
 use super::*;
 use coffer_model::iam::simulate::{
-    ContextEntry, EvalDecision, EvaluationResult, MatchedStatement, Position,
+    ContextEntry, EvalDecision, EvaluationResult, MatchedStatement, PolicyIdentifier, Position,
     ResourceSpecificResult, SimulateRequest, IDENTITY_POLICY_SOURCE, RESOURCE_POLICY_SOURCE,
 };
 use coffer_model::ops::IamAction;
@@ -25,6 +25,112 @@ struct Input {
     id: String,
     /// `SourcePolicyType`.
     kind: Option<&'static str>,
+    /// A managed policy's ARN, for `PolicyExclusionList`.
+    arn: Option<String>,
+}
+
+/// One `PolicyExclusionList` entry, checked.
+enum Exclusion {
+    /// `PolicyType`: `inline`, `aws-managed`, `user-managed` (the others name policies a
+    /// Coffer role cannot have: boundaries, SCPs, RCPs).
+    Type(String),
+    /// `PolicyArn`, `*` standing for any text.
+    Arn(String),
+    /// `InlinePolicyIdentifier`: the policy's name and its entity's kind and name.
+    Inline {
+        policy: String,
+        kind: String,
+        entity: String,
+    },
+}
+
+/// `*` in `pattern` matches any text, everything else itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// A policy ARN of an exclusion: `arn:PARTITION:iam::ACCOUNT:policy/...`, a `*` only in the
+/// path and name.
+fn exclusion_arn(arn: &str) -> Result<String, IamError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = match parts.as_slice() {
+        [arn_, partition, "iam", "", account, resource] => {
+            *arn_ == "arn"
+                && !partition.is_empty()
+                && !partition.contains('*')
+                && (*account == aws_managed::ACCOUNT
+                    || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+                && resource
+                    .strip_prefix("policy/")
+                    .is_some_and(|r| !r.is_empty())
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(arn.to_owned())
+    } else {
+        Err(IamError::InvalidInput(format!(
+            "Invalid policy ARN in PolicyExclusionList: {arn}"
+        )))
+    }
+}
+
+fn exclusions(list: Option<&[PolicyIdentifier]>) -> Result<Vec<Exclusion>, IamError> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|e| match (&e.policy_type, &e.policy_arn, &e.inline) {
+            (Some(t), None, None) => Ok(Exclusion::Type(t.clone())),
+            (None, Some(arn), None) => Ok(Exclusion::Arn(exclusion_arn(arn)?)),
+            (None, None, Some(i)) => Ok(Exclusion::Inline {
+                policy: i.policy_name.clone().unwrap_or_default(),
+                kind: i.attachment_type.clone().unwrap_or_default(),
+                entity: i.attachment_name.clone().unwrap_or_default(),
+            }),
+            _ => Err(IamError::InvalidInput(
+                "A PolicyIdentifier gives exactly one of PolicyType, PolicyArn and InlinePolicyIdentifier."
+                    .into(),
+            )),
+        })
+        .collect()
+}
+
+impl Exclusion {
+    /// Whether it takes the policy `input` of the role `role` out.
+    fn removes(&self, input: &Input, role: &str) -> bool {
+        match self {
+            Exclusion::Type(t) => match t.as_str() {
+                "inline" => input.kind == Some("role"),
+                "aws-managed" | "user-managed" => input.kind == Some(t.as_str()),
+                _ => false,
+            },
+            Exclusion::Arn(pattern) => input.arn.as_deref().is_some_and(|a| glob(pattern, a)),
+            Exclusion::Inline {
+                policy,
+                kind,
+                entity,
+            } => {
+                input.kind == Some("role")
+                    && kind == "role"
+                    && entity.eq_ignore_ascii_case(role)
+                    && policy.eq_ignore_ascii_case(&input.id)
+            }
+        }
+    }
 }
 
 fn decision(d: Decision) -> EvalDecision {
@@ -53,6 +159,7 @@ fn given_inputs(docs: Option<&[String]>, member: &str) -> Result<Vec<Input>, Iam
                 id: format!("{member}.{}", i + 1),
                 // Not in the model's enum, but what IAM answers for given documents.
                 kind: Some(GIVEN_POLICY_TYPE),
+                arn: None,
             })
         })
         .collect()
@@ -334,7 +441,8 @@ impl Iam {
     }
 
     /// `SimulatePrincipalPolicy`: the policies of the role `PolicySourceArn` names (attached
-    /// managed policies, then inline ones), and any given, on each action and resource.
+    /// managed policies, then inline ones) but those `PolicyExclusionList` takes out, and any
+    /// given, on each action and resource.
     pub fn simulate_principal_policy(
         &self,
         ctx: &RequestContext,
@@ -345,7 +453,8 @@ impl Iam {
         v.finish()?;
         let source = req.policy_source_arn.as_deref().unwrap_or_default();
         self.authorize(ctx, IamAction::SimulatePrincipalPolicy, source)?;
-        let mut identity = self.principal_policies(ctx, source)?;
+        let excluded = exclusions(req.policy_exclusion_list.as_deref())?;
+        let mut identity = self.principal_policies(ctx, source, &excluded)?;
         identity.extend(given_inputs(
             req.policy_input_list.as_deref(),
             "PolicyInputList",
@@ -356,7 +465,12 @@ impl Iam {
 
     /// The identity policies of the entity `arn` names: only roles exist in Coffer, so a user
     /// or group is never found.
-    fn principal_policies(&self, ctx: &RequestContext, arn: &str) -> Result<Vec<Input>, IamError> {
+    fn principal_policies(
+        &self,
+        ctx: &RequestContext,
+        arn: &str,
+        excluded: &[Exclusion],
+    ) -> Result<Vec<Input>, IamError> {
         let a = IamArn::parse(arn)
             .ok_or_else(|| IamError::InvalidInput(format!("Invalid Entity Arn: {arn}")))?;
         let what = match a.kind.as_str() {
@@ -397,6 +511,7 @@ impl Iam {
                 } else {
                     "user-managed"
                 }),
+                arn: Some(policy_arn.clone()),
             });
         }
         for p in st.inline.get(&key).into_iter().flat_map(|m| m.values()) {
@@ -405,10 +520,14 @@ impl Iam {
                     policy,
                     id: p.policy_name.clone(),
                     kind: Some("role"),
+                    arn: None,
                 });
             }
         }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .filter(|i| !excluded.iter().any(|e| e.removes(i, &role.name)))
+            .collect())
     }
 
     fn run(
@@ -458,6 +577,7 @@ impl Iam {
                     policy: parse(d, "ResourcePolicy", PolicyKind::Resource)?,
                     id: "ResourcePolicy".to_owned(),
                     kind: Some("resource"),
+                    arn: None,
                 })
             }
         };
@@ -613,6 +733,88 @@ mod tests {
             message(iam.simulate_principal_policy(&ctx(), &q).unwrap_err())
                 .starts_with("InvalidInput: ")
         );
+    }
+
+    #[test]
+    fn exclusions_take_a_roles_policies_out() {
+        let iam = setup();
+        let r = role(&iam, "app", None);
+        iam.attach_role_policy(&ctx(), Some("app"), Some(SM_RW))
+            .unwrap();
+        iam.put_role_policy(&ctx(), Some("app"), Some("Get"), Some(ALLOW_GET))
+            .unwrap();
+        let run = |list: Vec<PolicyIdentifier>| {
+            let mut q = req(&["secretsmanager:GetSecretValue"]);
+            q.policy_source_arn = Some(r.arn.clone());
+            q.policy_exclusion_list = Some(list);
+            iam.simulate_principal_policy(&ctx(), &q).map(|p| {
+                let r = &p.items[0];
+                (
+                    r.eval_decision,
+                    r.matched_statements
+                        .iter()
+                        .map(|m| m.source_policy_id.clone())
+                        .collect::<Vec<_>>(),
+                )
+            })
+        };
+        let by_type = |t: &str| PolicyIdentifier {
+            policy_type: Some(t.into()),
+            ..PolicyIdentifier::default()
+        };
+        let by_arn = |a: &str| PolicyIdentifier {
+            policy_arn: Some(a.into()),
+            ..PolicyIdentifier::default()
+        };
+        let inline = |kind: &str, entity: &str, name: &str| PolicyIdentifier {
+            inline: Some(coffer_model::iam::simulate::InlinePolicyIdentifier {
+                policy_name: Some(name.into()),
+                attachment_type: Some(kind.into()),
+                attachment_name: Some(entity.into()),
+            }),
+            ..PolicyIdentifier::default()
+        };
+        let (d, ids) = run(vec![]).unwrap();
+        assert_eq!(d, EvalDecision::Allowed);
+        assert_eq!(ids, ["SecretsManagerReadWrite", "Get"]);
+        assert_eq!(
+            run(vec![by_type("inline")]).unwrap().1,
+            ["SecretsManagerReadWrite"]
+        );
+        assert_eq!(run(vec![by_type("aws-managed")]).unwrap().1, ["Get"]);
+        assert_eq!(run(vec![by_arn(SM_RW)]).unwrap().1, ["Get"]);
+        assert_eq!(
+            run(vec![by_arn("arn:aws:iam::aws:policy/Secrets*")])
+                .unwrap()
+                .1,
+            ["Get"]
+        );
+        assert_eq!(
+            run(vec![inline("role", "APP", "get")]).unwrap().1,
+            ["SecretsManagerReadWrite"]
+        );
+        // Identifiers that match nothing are ignored.
+        assert_eq!(
+            run(vec![inline("user", "app", "Get"), by_type("scp")])
+                .unwrap()
+                .1
+                .len(),
+            2
+        );
+        assert_eq!(
+            run(vec![by_type("inline"), by_type("aws-managed")]).unwrap(),
+            (EvalDecision::ImplicitDeny, vec![])
+        );
+        // Malformed identifiers are refused.
+        for bad in [
+            by_arn("arn:aws:iam::*:policy/SecretsManagerReadWrite"),
+            by_arn("arn:aws:iam::aws:role/SecretsManagerReadWrite"),
+            PolicyIdentifier::default(),
+        ] {
+            assert!(message(run(vec![bad]).unwrap_err()).starts_with("InvalidInput: "));
+        }
+        assert!(message(run(vec![by_type("managed")]).unwrap_err())
+            .contains("'policyExclusionList.1.member.policyType'"));
     }
 
     #[test]

@@ -335,6 +335,43 @@ fn aws_cli_simulates_a_roles_policies() {
         [("PolicyInputList.1".to_string(), "IAM Policy".to_string())]
     );
 
+    // PolicyExclusionList (newer than this CLI): the role without its inline policies.
+    let r = query(
+        &server,
+        "SimulatePrincipalPolicy",
+        &[
+            ("PolicySourceArn", ROLE),
+            ("ActionNames.member.1", "secretsmanager:DeleteSecret"),
+            ("PolicyExclusionList.member.1.PolicyType", "inline"),
+        ],
+    );
+    let body = r.body_str();
+    assert_eq!(r.status, 200, "{body}");
+    assert_eq!(xml_all(&body, "EvalDecision"), ["implicitDeny"]);
+    let r = query(
+        &server,
+        "SimulatePrincipalPolicy",
+        &[
+            ("PolicySourceArn", ROLE),
+            ("ActionNames.member.1", "secretsmanager:DeleteSecret"),
+            (
+                "PolicyExclusionList.member.1.InlinePolicyIdentifier.PolicyName",
+                "mfa-decrypt",
+            ),
+            (
+                "PolicyExclusionList.member.1.InlinePolicyIdentifier.AttachmentType",
+                "role",
+            ),
+            (
+                "PolicyExclusionList.member.1.InlinePolicyIdentifier.AttachmentName",
+                "app",
+            ),
+        ],
+    );
+    let body = r.body_str();
+    assert_eq!(xml_all(&body, "EvalDecision"), ["explicitDeny"], "{body}");
+    assert_eq!(xml_all(&body, "SourcePolicyId"), ["no-delete"]);
+
     // A role that does not exist, a user (Coffer has none yet): NoSuchEntity, as AWS answers.
     let e = cli.err(&[
         "simulate-principal-policy",

@@ -4,7 +4,8 @@
 use super::{bool_str, Params, Xml};
 use coffer_iam::IamError;
 use coffer_model::iam::simulate::{
-    ContextEntry, EvaluationResult, MatchedStatement, Position, SimulateRequest,
+    ContextEntry, EvaluationResult, InlinePolicyIdentifier, MatchedStatement, PolicyIdentifier,
+    Position, SimulateRequest,
 };
 use coffer_model::iam::Page;
 
@@ -69,10 +70,37 @@ pub(super) fn request(p: &Params<'_>) -> Result<SimulateRequest, IamError> {
                 .map(|fields| nested(fields, "ServiceControlPolicyInputList").unwrap_or_default())
                 .collect()
         });
+    let policy_exclusion_list = grouped(p, "PolicyExclusionList").map(|entries| {
+        entries
+            .iter()
+            .map(|fields| {
+                let get = |name: &str| {
+                    fields
+                        .iter()
+                        .find(|(f, _)| *f == name)
+                        .map(|(_, v)| (*v).to_owned())
+                };
+                let inline = InlinePolicyIdentifier {
+                    policy_name: get("InlinePolicyIdentifier.PolicyName"),
+                    attachment_type: get("InlinePolicyIdentifier.AttachmentType"),
+                    attachment_name: get("InlinePolicyIdentifier.AttachmentName"),
+                };
+                let given = fields
+                    .iter()
+                    .any(|(f, _)| f.starts_with("InlinePolicyIdentifier"));
+                PolicyIdentifier {
+                    policy_type: get("PolicyType"),
+                    policy_arn: get("PolicyArn"),
+                    inline: given.then_some(inline),
+                }
+            })
+            .collect()
+    });
     Ok(SimulateRequest {
         policy_source_arn: p.string("PolicySourceArn"),
         policy_input_list: p.list("PolicyInputList"),
         permissions_boundary_policy_input_list: p.list("PermissionsBoundaryPolicyInputList"),
+        policy_exclusion_list,
         organization_policy_input_list,
         action_names: p.list("ActionNames"),
         resource_arns: p.list("ResourceArns"),

@@ -1,7 +1,7 @@
 //! The policy simulator's members (`SimulatePrincipalPolicy`, `SimulateCustomPolicy`) and their
 //! constraints in the official model.
 
-use super::{check_arn, check_document, Paging};
+use super::{check_arn, check_document, check_name, Paging};
 use crate::Validator;
 
 /// `ContextKeyTypeEnum`.
@@ -25,6 +25,41 @@ pub const IDENTITY_POLICY_SOURCE: &str = "IAM Policy";
 /// See [`IDENTITY_POLICY_SOURCE`].
 pub const RESOURCE_POLICY_SOURCE: &str = "Resource Policy";
 
+/// `PolicyIdentifierPolicyType`.
+pub const EXCLUDED_POLICY_TYPES: &[&str] = &[
+    "inline",
+    "aws-managed",
+    "user-managed",
+    "permission-boundary",
+    "scp",
+    "rcp",
+];
+
+/// `AttachmentType`.
+pub const ATTACHMENT_TYPES: &[&str] = &["user", "group", "role"];
+
+/// An `InlinePolicyIdentifier`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InlinePolicyIdentifier {
+    /// `PolicyName`.
+    pub policy_name: Option<String>,
+    /// `AttachmentType`: `user`, `group` or `role`.
+    pub attachment_type: Option<String>,
+    /// `AttachmentName`.
+    pub attachment_name: Option<String>,
+}
+
+/// A `PolicyIdentifier` of `PolicyExclusionList` (a union: one member is set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyIdentifier {
+    /// `PolicyType`.
+    pub policy_type: Option<String>,
+    /// `PolicyArn` (`*` may stand for any text in the policy's path and name).
+    pub policy_arn: Option<String>,
+    /// `InlinePolicyIdentifier`.
+    pub inline: Option<InlinePolicyIdentifier>,
+}
+
 /// A `ContextEntry`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContextEntry {
@@ -45,6 +80,8 @@ pub struct SimulateRequest {
     pub policy_input_list: Option<Vec<String>>,
     /// `PermissionsBoundaryPolicyInputList`.
     pub permissions_boundary_policy_input_list: Option<Vec<String>>,
+    /// `PolicyExclusionList` (`SimulatePrincipalPolicy`).
+    pub policy_exclusion_list: Option<Vec<PolicyIdentifier>>,
     /// `OrderedOrganizationPolicyInputList`: per level, its `ServiceControlPolicyInputList`
     /// (`SimulateCustomPolicy`).
     pub organization_policy_input_list: Option<Vec<Vec<String>>>,
@@ -96,6 +133,29 @@ impl SimulateRequest {
             );
             for level in levels {
                 check_documents(v, "ServiceControlPolicyInputList", Some(level));
+            }
+        }
+        if let Some(list) = &self.policy_exclusion_list {
+            v.count("PolicyExclusionList", Some(list.len()), 0, 256);
+            for (i, e) in list.iter().enumerate() {
+                let member = |f: &str| format!("PolicyExclusionList.{}.member.{f}", i + 1);
+                v.one_of(
+                    &member("policyType"),
+                    e.policy_type.as_deref(),
+                    EXCLUDED_POLICY_TYPES,
+                );
+                check_arn(v, &member("policyArn"), e.policy_arn.as_deref());
+                if let Some(inline) = &e.inline {
+                    let name = member("inlinePolicyIdentifier.policyName");
+                    v.required(&name, &inline.policy_name);
+                    check_name(v, &name, inline.policy_name.as_deref(), 128);
+                    let kind = member("inlinePolicyIdentifier.attachmentType");
+                    v.required(&kind, &inline.attachment_type);
+                    v.one_of(&kind, inline.attachment_type.as_deref(), ATTACHMENT_TYPES);
+                    let entity = member("inlinePolicyIdentifier.attachmentName");
+                    v.required(&entity, &inline.attachment_name);
+                    check_name(v, &entity, inline.attachment_name.as_deref(), 128);
+                }
             }
         }
         v.required("ActionNames", &self.action_names);
