@@ -724,6 +724,46 @@ async fn aws_sdk_for_rust_simulates_and_a_role_session_needs_the_permission() {
     assert_eq!(m.start_position().map(|p| p.line()), Some(1));
     assert!(!out.is_truncated());
 
+    // Across accounts: a resource policy of another account naming the role; the details
+    // say what each side decided.
+    let theirs = "arn:aws:secretsmanager:eu-west-1:444455556666:secret:shared-AbCdEf";
+    let out = root
+        .simulate_custom_policy()
+        .policy_input_list(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
+        )
+        .resource_policy(format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"secretsmanager:*","Resource":"*"}}}}"#,
+            role.arn()
+        ))
+        .caller_arn(role.arn())
+        .action_names("secretsmanager:GetSecretValue")
+        .resource_arns(theirs)
+        .send()
+        .await
+        .unwrap();
+    let r = &out.evaluation_results()[0];
+    assert_eq!(r.eval_decision(), &PolicyEvaluationDecisionType::Allowed);
+    let per = &r.resource_specific_results()[0];
+    assert_eq!(per.eval_resource_name(), theirs);
+    let details = per.eval_decision_details().unwrap();
+    assert_eq!(
+        details.get("IAM Policy"),
+        Some(&PolicyEvaluationDecisionType::Allowed),
+        "{details:?}"
+    );
+    assert_eq!(
+        details.get("Resource Policy"),
+        Some(&PolicyEvaluationDecisionType::Allowed)
+    );
+    assert_eq!(
+        per.matched_statements()
+            .iter()
+            .filter_map(|m| m.source_policy_id())
+            .collect::<Vec<_>>(),
+        ["PolicyInputList.1", "ResourcePolicy"]
+    );
+
     // The role's session may simulate its own policies but not custom ones.
     let sts = server.sts(PRIMARY);
     let c = sts
