@@ -324,7 +324,7 @@ impl Policy {
     }
 
     /// [`Policy::evaluate_identity`] with its reasons, for the policy simulator: the same
-    /// outcome, the statements that count in it, and the condition keys the context lacks.
+    /// outcome, the statements that count in it, and [`Policy::missing_keys`].
     pub fn explain_identity(&self, req: &Request<'_>) -> Explanation {
         let mut ex = Explanation::default();
         let outcome = self.scan_identity(req, |i, s, holds| ex_note(&mut ex, i, s, holds));
