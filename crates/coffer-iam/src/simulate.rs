@@ -110,11 +110,11 @@ fn exclusions(list: Option<&[PolicyIdentifier]>) -> Result<Vec<Exclusion>, IamEr
 }
 
 impl Exclusion {
-    /// Whether it takes the policy `input` of the role `role` out.
-    fn removes(&self, input: &Input, role: &str) -> bool {
+    /// Whether it takes the policy `input` of the role or user `principal` out.
+    fn removes(&self, input: &Input, principal: &str) -> bool {
         match self {
             Exclusion::Type(t) => match t.as_str() {
-                "inline" => input.kind == Some("role"),
+                "inline" => matches!(input.kind, Some("role" | "user")),
                 "aws-managed" | "user-managed" => input.kind == Some(t.as_str()),
                 _ => false,
             },
@@ -124,9 +124,9 @@ impl Exclusion {
                 kind,
                 entity,
             } => {
-                input.kind == Some("role")
-                    && kind == "role"
-                    && entity.eq_ignore_ascii_case(role)
+                matches!(input.kind, Some("role" | "user"))
+                    && input.kind == Some(kind.as_str())
+                    && entity.eq_ignore_ascii_case(principal)
                     && policy.eq_ignore_ascii_case(&input.id)
             }
         }
@@ -224,6 +224,10 @@ fn resource_template(action: &str) -> &'static str {
             "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}"
         }
         Some(ResourceKind::Role) => "arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}",
+        Some(ResourceKind::User) => "arn:${Partition}:iam::${Account}:user/${UserNameWithPath}",
+        Some(ResourceKind::OidcProvider) => {
+            "arn:${Partition}:iam::${Account}:oidc-provider/${OidcProviderName}"
+        }
         Some(ResourceKind::Policy) => {
             "arn:${Partition}:iam::${Account}:policy/${PolicyNameWithPath}"
         }
@@ -440,7 +444,7 @@ impl Iam {
         self.run(ctx, req, identity, req.caller_arn.clone())
     }
 
-    /// `SimulatePrincipalPolicy`: the policies of the role `PolicySourceArn` names (attached
+    /// `SimulatePrincipalPolicy`: the policies of the role or user `PolicySourceArn` names (attached
     /// managed policies, then inline ones) but those `PolicyExclusionList` takes out, and any
     /// given, on each action and resource.
     pub fn simulate_principal_policy(
@@ -463,8 +467,8 @@ impl Iam {
         self.run(ctx, req, identity, caller)
     }
 
-    /// The identity policies of the entity `arn` names: only roles exist in Coffer, so a user
-    /// or group is never found.
+    /// The identity policies of the role or user `arn` names (Coffer has no groups: a group is
+    /// never found).
     fn principal_policies(
         &self,
         ctx: &RequestContext,
@@ -473,7 +477,7 @@ impl Iam {
     ) -> Result<Vec<Input>, IamError> {
         let a = IamArn::parse(arn)
             .ok_or_else(|| IamError::InvalidInput(format!("Invalid Entity Arn: {arn}")))?;
-        let what = match a.kind.as_str() {
+        let what: &'static str = match a.kind.as_str() {
             "role" => "role",
             "user" => "user",
             "group" => "group",
@@ -481,18 +485,52 @@ impl Iam {
         };
         let not_found =
             || IamError::NoSuchEntity(format!("The {what} with name {} cannot be found.", a.name));
-        if what != "role" || a.account != ctx.account_id || a.partition != ctx.partition() {
+        if a.account != ctx.account_id || a.partition != ctx.partition() {
             return Err(not_found());
         }
         let st = self.state.read();
         let key = entity_key(&a.account, &a.name);
-        let role = st
-            .roles
-            .get(&key)
-            .filter(|r| r.path == a.path)
-            .ok_or_else(not_found)?;
+        // The entity's attached policy ARNs, its name, and its inline policies (name, document).
+        let (attached, name, inline): (&[String], &str, Vec<(&str, &str)>) = match what {
+            "role" => {
+                let r = st
+                    .roles
+                    .get(&key)
+                    .filter(|r| r.path == a.path)
+                    .ok_or_else(not_found)?;
+                let inline = st.inline.get(&key).into_iter().flat_map(|m| m.values());
+                (
+                    &r.attached_policies,
+                    &r.name,
+                    inline
+                        .map(|p| (p.policy_name.as_str(), p.document.as_str()))
+                        .collect(),
+                )
+            }
+            "user" => {
+                let u = st
+                    .users
+                    .get(&key)
+                    .filter(|u| u.path == a.path)
+                    .ok_or_else(not_found)?;
+                let inline = st
+                    .user_inline
+                    .get(&key)
+                    .into_iter()
+                    .flat_map(|m| m.values());
+                (
+                    &u.attached_policies,
+                    &u.name,
+                    inline
+                        .map(|p| (p.policy_name.as_str(), p.document.as_str()))
+                        .collect(),
+                )
+            }
+            // Coffer has no groups.
+            _ => return Err(not_found()),
+        };
         let mut out = Vec::new();
-        for policy_arn in &role.attached_policies {
+        for policy_arn in attached {
             let Some(p) = st.attached_policy(policy_arn) else {
                 continue;
             };
@@ -514,19 +552,20 @@ impl Iam {
                 arn: Some(policy_arn.clone()),
             });
         }
-        for p in st.inline.get(&key).into_iter().flat_map(|m| m.values()) {
-            if let Ok(policy) = coffer_policy::Policy::parse(&p.document) {
+        for (policy_name, document) in inline {
+            if let Ok(policy) = coffer_policy::Policy::parse(document) {
                 out.push(Input {
                     policy,
-                    id: p.policy_name.clone(),
-                    kind: Some("role"),
+                    id: policy_name.to_owned(),
+                    // An inline policy's type is its entity's kind.
+                    kind: Some(what),
                     arn: None,
                 });
             }
         }
         Ok(out
             .into_iter()
-            .filter(|i| !excluded.iter().any(|e| e.removes(i, &role.name)))
+            .filter(|i| !excluded.iter().any(|e| e.removes(i, name)))
             .collect())
     }
 
@@ -736,6 +775,51 @@ mod tests {
     }
 
     #[test]
+    fn a_users_policies_are_simulated() {
+        let iam = setup();
+        let u = iam
+            .create_user(&ctx(), Some("alice"), Some("/people/"), None, None)
+            .unwrap();
+        iam.attach_user_policy(&ctx(), Some("alice"), Some(SM_RW))
+            .unwrap();
+        iam.put_user_policy(
+            &ctx(),
+            Some("alice"),
+            Some("no-delete"),
+            Some(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"secretsmanager:DeleteSecret","Resource":"*"}}"#),
+        )
+        .unwrap();
+        let mut q = req(&[
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:DeleteSecret",
+        ]);
+        q.policy_source_arn = Some(u.arn.clone());
+        let page = iam.simulate_principal_policy(&ctx(), &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::Allowed);
+        assert_eq!(page.items[1].eval_decision, EvalDecision::ExplicitDeny);
+        let m = &page.items[1].matched_statements[0];
+        assert_eq!(m.source_policy_id, "no-delete");
+        assert_eq!(m.source_policy_type.as_deref(), Some("user"));
+        // Without its inline policies (by identifier), DeleteSecret is allowed.
+        q.policy_exclusion_list = Some(vec![PolicyIdentifier {
+            inline: Some(coffer_model::iam::simulate::InlinePolicyIdentifier {
+                policy_name: Some("No-Delete".into()),
+                attachment_type: Some("user".into()),
+                attachment_name: Some("alice".into()),
+            }),
+            ..PolicyIdentifier::default()
+        }]);
+        let page = iam.simulate_principal_policy(&ctx(), &q).unwrap();
+        assert_eq!(page.items[1].eval_decision, EvalDecision::Allowed);
+        // The path is part of the ARN.
+        q.policy_source_arn = Some(format!("arn:aws:iam::{ACCOUNT}:user/alice"));
+        assert_eq!(
+            message(iam.simulate_principal_policy(&ctx(), &q).unwrap_err()),
+            "NoSuchEntity: The user with name alice cannot be found."
+        );
+    }
+
+    #[test]
     fn exclusions_take_a_roles_policies_out() {
         let iam = setup();
         let r = role(&iam, "app", None);
@@ -935,6 +1019,7 @@ mod tests {
         let mut c = ctx();
         c.principal_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s");
         c.role = Some(Arc::new(RoleSession {
+            kind: coffer_core::PrincipalKind::AssumedRole,
             role_name: "app".into(),
             role_arn: r.arn.clone(),
             session_name: "s".into(),

@@ -1,4 +1,5 @@
-//! The IAM policy simulator against the real server: `aws iam simulate-principal-policy` and
+//! The IAM policy simulator against the real server: `aws iam simulate-principal-policy` (roles
+//! and users) and
 //! `aws iam simulate-custom-policy` (the AWS CLI, skipped when `aws` is missing), raw Query
 //! requests for paging and AWS's errors, and the AWS SDK for Rust, with a role session allowed
 //! and refused `iam:SimulateCustomPolicy`.
@@ -372,7 +373,34 @@ fn aws_cli_simulates_a_roles_policies() {
     assert_eq!(xml_all(&body, "EvalDecision"), ["explicitDeny"], "{body}");
     assert_eq!(xml_all(&body, "SourcePolicyId"), ["no-delete"]);
 
-    // A role that does not exist, a user (Coffer has none yet): NoSuchEntity, as AWS answers.
+    // A user: its attached and inline policies, the inline ones typed `user`.
+    cli.ok(&["create-user", "--user-name", "bob"]);
+    cli.ok(&[
+        "put-user-policy",
+        "--user-name",
+        "bob",
+        "--policy-name",
+        "bob-reads",
+        "--policy-document",
+        READ,
+    ]);
+    let out = cli.ok(&[
+        "simulate-principal-policy",
+        "--policy-source-arn",
+        "arn:aws:iam::000000000000:user/bob",
+        "--action-names",
+        "secretsmanager:GetSecretValue",
+        "--resource-arns",
+        SECRET,
+    ]);
+    let get = result(&out, "secretsmanager:GetSecretValue");
+    assert_eq!(get["EvalDecision"], "allowed", "{get}");
+    assert_eq!(
+        ids(&get["MatchedStatements"]),
+        [("bob-reads".to_string(), "user".to_string())]
+    );
+
+    // A role or user that does not exist: NoSuchEntity, as AWS answers.
     let e = cli.err(&[
         "simulate-principal-policy",
         "--policy-source-arn",
