@@ -19,6 +19,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt::Write as _;
 
 mod access_keys;
+mod simulate;
 
 /// RFC 3986: everything but the unreserved characters is percent-encoded.
 const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
@@ -876,6 +877,14 @@ fn run(
         | O::UpdateAccessKey
         | O::DeleteAccessKey
         | O::GetAccessKeyLastUsed => return access_keys::run(coffer, ctx, op, p),
+        O::SimulatePrincipalPolicy => {
+            let page = iam.simulate_principal_policy(ctx, &simulate::request(p)?)?;
+            simulate::results(&mut x, &page);
+        }
+        O::SimulateCustomPolicy => {
+            let page = iam.simulate_custom_policy(ctx, &simulate::request(p)?)?;
+            simulate::results(&mut x, &page);
+        }
         // The registry marks an operation served only once it has an arm above; the query path
         // answers the others `InvalidAction` before they get here.
         other => {

@@ -23,6 +23,7 @@ mod oidc;
 mod policies;
 mod record;
 mod roles;
+mod simulate;
 #[cfg(test)]
 mod tests;
 mod users;

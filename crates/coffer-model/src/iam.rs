@@ -6,6 +6,8 @@
 
 use crate::{Timestamp, Validator};
 
+pub mod simulate;
+
 /// The Query protocol `Version` of IAM.
 pub const API_VERSION: &str = "2010-05-08";
 /// The XML namespace of every IAM response and error.

@@ -184,6 +184,8 @@ pub(crate) struct Condition {
     op: Operator,
     /// The condition key in normal (lowercase) form.
     key: String,
+    /// The condition key as the policy writes it (the simulator reports it so).
+    name: String,
     values: Vec<Template>,
 }
 
@@ -223,6 +225,7 @@ pub(crate) fn parse_block(block: &Value, variables: bool) -> Result<Vec<Conditio
             out.push(Condition {
                 op: op.clone(),
                 key: normalize(key),
+                name: key.clone(),
                 values: templates,
             });
         }
@@ -259,6 +262,16 @@ enum Prepared {
 }
 
 impl Condition {
+    /// The condition key as written in the policy.
+    pub(crate) fn key_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The context keys of the policy variables in its values, as written.
+    pub(crate) fn value_variables(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().flat_map(Template::variables)
+    }
+
     /// Whether the condition holds for `ctx`.
     pub(crate) fn holds(&self, ctx: &Context) -> bool {
         let request = ctx.get_normalized(&self.key);

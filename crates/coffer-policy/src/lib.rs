@@ -44,6 +44,10 @@
 //!   Secrets Manager), [`decide_kms`] (the key policy is authoritative; grants) and
 //!   [`decide_cross_account`] (a caller of another account: the resource's policy and the
 //!   caller's account must both allow).
+//! * **Simulation** ([`simulate`], for IAM's policy simulator): the same scans and rules, with
+//!   the statements that applied ([`Policy::explain_identity`]), the context keys the documents
+//!   refer to that the request lacks ([`Policy::missing_keys`]), each statement's place in the document ([`Policy::statement_positions`]), and a
+//!   given permissions boundary and service control policies.
 //! * **Grammar checks** with IAM's `MalformedPolicyDocument` messages ([`PolicyError`]), and
 //!   per policy type ([`Policy::validate`]). This is Coffer's only parser of the grammar: IAM
 //!   checks the documents it stores with it (adding only its own quotas and rules), so a
@@ -51,7 +55,8 @@
 //!
 //! # Not supported
 //!
-//! * Permissions boundaries, service control and resource control policies.
+//! * Permissions boundaries and service control policies outside [`simulate`]; resource control
+//!   policies.
 //! * The distinction AWS makes for a resource policy that names the *session* ARN (not limited
 //!   by the session policy): here a session policy always limits what the resource policy
 //!   allows.
@@ -71,13 +76,15 @@ mod json;
 mod pattern;
 mod policy;
 mod principal;
+mod simulate;
 
 #[cfg(test)]
 mod tests;
 
 pub use context::Context;
 pub use error::PolicyError;
-pub use policy::{Policy, PolicyKind};
+pub use policy::{Explanation, Matched, Policy, PolicyKind, Position};
+pub use simulate::{simulate, Simulated, Simulation, Source};
 
 /// The request being authorized.
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +154,15 @@ pub fn decide(
         .map(|p| p.evaluate_resource(req))
         .unwrap_or_default();
     let session = session.map(|p| p.evaluate_identity(req));
+    combine(&identity, resource, session.as_ref())
+}
+
+/// [`decide`]'s rule over outcomes already evaluated (the simulator shares it).
+pub(crate) fn combine(
+    identity: &[Outcome],
+    resource: Outcome,
+    session: Option<&Outcome>,
+) -> Decision {
     if identity.iter().any(|o| o.explicit_deny)
         || resource.explicit_deny
         || session.is_some_and(|s| s.explicit_deny)
@@ -154,7 +170,7 @@ pub fn decide(
         return Decision::ExplicitDeny;
     }
     let granted = identity.iter().any(|o| o.allow) || resource.allow;
-    if granted && session_allows(session.as_ref()) {
+    if granted && session_allows(session) {
         Decision::Allow
     } else {
         Decision::ImplicitDeny
@@ -205,19 +221,25 @@ pub fn decide_cross_account(
     let identity: Option<Vec<Outcome>> =
         identity.map(|ps| ps.iter().map(|p| p.evaluate_identity(req)).collect());
     let session = session.map(|p| p.evaluate_identity(req));
+    combine_cross_account(key, identity.as_deref(), session.as_ref(), grant_allows)
+}
+
+/// [`decide_cross_account`]'s rule over outcomes already evaluated.
+pub(crate) fn combine_cross_account(
+    key: Outcome,
+    identity: Option<&[Outcome]>,
+    session: Option<&Outcome>,
+    grant_allows: bool,
+) -> Decision {
     if key.explicit_deny
-        || identity
-            .as_ref()
-            .is_some_and(|os| os.iter().any(|o| o.explicit_deny))
+        || identity.is_some_and(|os| os.iter().any(|o| o.explicit_deny))
         || session.is_some_and(|s| s.explicit_deny)
     {
         return Decision::ExplicitDeny;
     }
-    let caller_account_allows = identity
-        .as_ref()
-        .is_none_or(|os| os.iter().any(|o| o.allow));
+    let caller_account_allows = identity.is_none_or(|os| os.iter().any(|o| o.allow));
     let granted = grant_allows || ((key.allow || key.allow_via_account) && caller_account_allows);
-    if granted && session_allows(session.as_ref()) {
+    if granted && session_allows(session) {
         Decision::Allow
     } else {
         Decision::ImplicitDeny

@@ -80,9 +80,10 @@ pub(crate) fn lowercase_tokens(tokens: &[Tok]) -> Vec<Tok> {
 enum Seg {
     /// Text as written: in a wildcard context its `*` and `?` are wildcards.
     Text(String),
-    /// `${key}` or `${key, 'default'}`; `key` in normal (lowercase) form.
+    /// `${key}` or `${key, 'default'}`; `key` in normal (lowercase) form, `name` as written.
     Var {
         key: String,
+        name: String,
         default: Option<String>,
     },
     /// `${*}`, `${?}` or `${$}`: the character itself, never a wildcard.
@@ -146,7 +147,7 @@ impl Template {
             match seg {
                 Seg::Text(text) => out.extend(wildcard_tokens(text)),
                 Seg::Char(c) => out.push(Tok::Lit(*c)),
-                Seg::Var { key, default } => {
+                Seg::Var { key, default, .. } => {
                     out.extend(resolve(key, default.as_deref(), ctx)?.chars().map(Tok::Lit))
                 }
             }
@@ -162,10 +163,20 @@ impl Template {
             match seg {
                 Seg::Text(text) => out.push_str(text),
                 Seg::Char(c) => out.push(*c),
-                Seg::Var { key, default } => out.push_str(resolve(key, default.as_deref(), ctx)?),
+                Seg::Var { key, default, .. } => {
+                    out.push_str(resolve(key, default.as_deref(), ctx)?)
+                }
             }
         }
         Some(out)
+    }
+
+    /// The context keys of its variables, as written.
+    pub(crate) fn variables(&self) -> impl Iterator<Item = &str> {
+        self.segs.iter().filter_map(|s| match s {
+            Seg::Var { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
     }
 
     /// The text as written when the template has no variables.
@@ -225,6 +236,7 @@ fn variable(inner: &str) -> Option<Seg> {
     }
     Some(Seg::Var {
         key: normalize(name),
+        name: name.to_owned(),
         default,
     })
 }

@@ -11,7 +11,7 @@ use crate::error::PolicyError;
 use crate::json::parse_unique;
 use crate::pattern::{glob_str, lowercase_tokens, wildcard_tokens, Template, Tok};
 use crate::principal::{PrincipalMatch, Principals};
-use crate::{Outcome, Request};
+use crate::{Context, Outcome, Request};
 
 /// The `Version` that enables policy variables.
 const VERSION_2012: &str = "2012-10-17";
@@ -240,18 +240,7 @@ impl Policy {
     /// have `Principal`; one that has is skipped ([`Policy::validate`] refuses it).
     /// `allow_via_account` is always false.
     pub fn evaluate_identity(&self, req: &Request<'_>) -> Outcome {
-        let mut out = Outcome::default();
-        let action = req.action.to_lowercase();
-        for s in &self.doc.statements {
-            if s.principal.is_some() || !s.applies(req, &action) {
-                continue;
-            }
-            match s.effect {
-                Effect::Deny => out.explicit_deny = true,
-                Effect::Allow => out.allow = true,
-            }
-        }
-        out
+        self.scan_identity(req, |_, _, _| {})
     }
 
     /// Resource-based policy (key policy, secret resource policy, role trust policy): a
@@ -264,9 +253,46 @@ impl Policy {
     /// naming the caller in any of these ways denies. A statement without `Principal` or
     /// `NotPrincipal` never applies.
     pub fn evaluate_resource(&self, req: &Request<'_>) -> Outcome {
+        self.scan_resource(req, |_, _, _| {})
+    }
+
+    /// [`Policy::evaluate_identity`], calling `seen(index, statement, holds)` for each statement
+    /// whose action and resource match, `holds` telling whether its conditions hold too (it
+    /// then counts in the outcome).
+    fn scan_identity(
+        &self,
+        req: &Request<'_>,
+        mut seen: impl FnMut(usize, &Statement, bool),
+    ) -> Outcome {
         let mut out = Outcome::default();
         let action = req.action.to_lowercase();
-        for s in &self.doc.statements {
+        for (i, s) in self.doc.statements.iter().enumerate() {
+            if s.principal.is_some() || !s.targets(req, &action) {
+                continue;
+            }
+            let holds = s.conditions_hold(req);
+            seen(i, s, holds);
+            if !holds {
+                continue;
+            }
+            match s.effect {
+                Effect::Deny => out.explicit_deny = true,
+                Effect::Allow => out.allow = true,
+            }
+        }
+        out
+    }
+
+    /// [`Policy::evaluate_resource`], calling `seen` as [`Policy::scan_identity`] does, for
+    /// statements whose principal matches too.
+    fn scan_resource(
+        &self,
+        req: &Request<'_>,
+        mut seen: impl FnMut(usize, &Statement, bool),
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let action = req.action.to_lowercase();
+        for (i, s) in self.doc.statements.iter().enumerate() {
             let Some((principals, negated)) = &s.principal else {
                 continue;
             };
@@ -280,7 +306,12 @@ impl Policy {
             } else {
                 principals.matches(req)
             };
-            if matched == PrincipalMatch::None || !s.applies(req, &action) {
+            if matched == PrincipalMatch::None || !s.targets(req, &action) {
+                continue;
+            }
+            let holds = s.conditions_hold(req);
+            seen(i, s, holds);
+            if !holds {
                 continue;
             }
             match (s.effect, matched) {
@@ -291,12 +322,175 @@ impl Policy {
         }
         out
     }
+
+    /// [`Policy::evaluate_identity`] with its reasons, for the policy simulator: the same
+    /// outcome, the statements that count in it, and [`Policy::missing_keys`].
+    pub fn explain_identity(&self, req: &Request<'_>) -> Explanation {
+        let mut ex = Explanation::default();
+        let outcome = self.scan_identity(req, |i, s, holds| ex_note(&mut ex, i, s, holds));
+        ex.outcome = outcome;
+        ex.missing = self.missing_keys(req.context);
+        ex
+    }
+
+    /// [`Policy::evaluate_resource`] with its reasons, as [`Policy::explain_identity`].
+    pub fn explain_resource(&self, req: &Request<'_>) -> Explanation {
+        let mut ex = Explanation::default();
+        let outcome = self.scan_resource(req, |i, s, holds| ex_note(&mut ex, i, s, holds));
+        ex.outcome = outcome;
+        ex.missing = self.missing_keys(req.context);
+        ex
+    }
+
+    /// The context keys the document refers to (condition keys, policy variables in resources
+    /// and condition values) that `ctx` lacks, as written, each once (compared without regard
+    /// to case), in the order they appear. Every statement counts, whatever the request's
+    /// action, as AWS's simulator reports them.
+    pub fn missing_keys(&self, ctx: &Context) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in &self.doc.statements {
+            let resources = s.resources.iter().flat_map(|r| r.items.iter());
+            let keys = resources.flat_map(Template::variables).chain(
+                s.conditions
+                    .iter()
+                    .flat_map(|c| std::iter::once(c.key_name()).chain(c.value_variables())),
+            );
+            for k in keys {
+                if !ctx.contains(k) && !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                    out.push(k.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// Where each statement begins and ends in [`Policy::source`], in order.
+    pub fn statement_positions(&self) -> Vec<(Position, Position)> {
+        statement_spans(&self.doc.source)
+    }
+}
+
+/// A place in a policy document, as the simulator reports it (`StartPosition`,
+/// `EndPosition`): lines count from 1, and the column is the one just after the brace that
+/// opens or closes the statement, counting from 1 (AWS's figures: a statement whose `{` is the
+/// 37th character of the first line starts at line 1, column 38).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// `Line`.
+    pub line: usize,
+    /// `Column`.
+    pub column: usize,
+}
+
+/// A statement that counted in an [`Outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    /// Its place among the policy's statements, from 0.
+    pub index: usize,
+    /// Whether it is a `Deny`.
+    pub deny: bool,
+    /// Its `Sid`.
+    pub sid: Option<String>,
+}
+
+/// What one policy says about one request, and why ([`Policy::explain_identity`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explanation {
+    /// The outcome, exactly as [`Policy::evaluate_identity`] / [`Policy::evaluate_resource`]
+    /// give it.
+    pub outcome: Outcome,
+    /// The statements that apply (action, resource, principal and conditions all match).
+    pub matched: Vec<Matched>,
+    /// [`Policy::missing_keys`].
+    pub missing: Vec<String>,
+}
+
+fn ex_note(ex: &mut Explanation, index: usize, s: &Statement, holds: bool) {
+    if holds {
+        ex.matched.push(Matched {
+            index,
+            deny: s.effect == Effect::Deny,
+            sid: s.sid.clone(),
+        });
+    }
+}
+
+/// The span of each statement object of a document that parsed: the object that is the
+/// top-level `Statement`, or each object of its list.
+fn statement_spans(source: &str) -> Vec<(Position, Position)> {
+    let mut out = Vec::new();
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut string = String::new();
+    // The last string read at depth 1 (a top-level key, once a `:` follows it).
+    let mut last_key = String::new();
+    // The depth at which statement objects open (2 for a single object, 3 in a list).
+    let mut statement_depth: Option<usize> = None;
+    let mut start: Option<Position> = None;
+    for ch in source.chars() {
+        if ch == '\n' {
+            line += 1;
+            column = 0;
+            continue;
+        }
+        column += 1;
+        if in_string {
+            if escaped {
+                escaped = false;
+                string.push(ch);
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == '"' {
+                in_string = false;
+                if depth == 1 {
+                    last_key = std::mem::take(&mut string);
+                }
+            } else {
+                string.push(ch);
+            }
+            continue;
+        }
+        let after = Position {
+            line,
+            column: column + 1,
+        };
+        match ch {
+            '"' => {
+                in_string = true;
+                string.clear();
+            }
+            ':' if depth == 1 => {
+                statement_depth = (last_key == "Statement").then_some(2);
+            }
+            ',' if depth == 1 => statement_depth = None,
+            '[' | '{' => {
+                depth += 1;
+                if ch == '[' && depth == 2 && statement_depth == Some(2) {
+                    statement_depth = Some(3);
+                } else if ch == '{' && Some(depth) == statement_depth {
+                    start = Some(after);
+                }
+            }
+            ']' | '}' => {
+                if ch == '}' && Some(depth) == statement_depth {
+                    if let Some(s) = start.take() {
+                        out.push((s, after));
+                    }
+                }
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Statement {
-    /// Whether the action (`action`: the request's, lowercased), the resource and the
-    /// conditions all match (not the principal).
-    fn applies(&self, req: &Request<'_>, action: &str) -> bool {
+    /// Whether the action (`action`: the request's, lowercased) and the resource match (not
+    /// the principal, not the conditions).
+    fn targets(&self, req: &Request<'_>, action: &str) -> bool {
         let listed = self.actions.items.iter().any(|p| glob_str(p, action));
         if listed == self.actions.negated {
             return false;
@@ -311,6 +505,11 @@ impl Statement {
                 return false;
             }
         }
+        true
+    }
+
+    /// Whether every condition holds.
+    fn conditions_hold(&self, req: &Request<'_>) -> bool {
         self.conditions.iter().all(|c| c.holds(req.context))
     }
 }

@@ -12,6 +12,7 @@ mod numeric_conditions;
 mod parse_errors;
 mod principals;
 mod set_operators;
+mod simulate;
 mod string_conditions;
 mod variables;
 
