@@ -316,13 +316,10 @@ fn authenticate(
             session_issued: Some(session.issued),
         });
     }
-    // An IAM user's key is that user's everywhere, --dev included.
-    let user_key = app
-        .coffer
-        .identity
-        .lookup(ak)
-        .filter(|(p, _)| p.user_name.is_some());
-    let principal = if app.config.dev && user_key.is_none() {
+    // One lookup per request. An IAM user's key is that user's everywhere, --dev included.
+    let known = app.coffer.identity.lookup(ak);
+    let is_user_key = known.as_ref().is_some_and(|(p, _)| p.user_name.is_some());
+    let principal = if app.config.dev && !is_user_key {
         let account = if ak.len() == 12 && ak.bytes().all(|b| b.is_ascii_digit()) {
             ak.clone()
         } else {
@@ -330,11 +327,8 @@ fn authenticate(
         };
         Principal::root(&account)
     } else {
-        let (principal, secret) = app
-            .coffer
-            .identity
-            .lookup(ak)
-            .ok_or_else(|| auth_error(&AuthError::UnrecognizedClient, protocol))?;
+        let (principal, secret) =
+            known.ok_or_else(|| auth_error(&AuthError::UnrecognizedClient, protocol))?;
         if let Err(e) = sigv4::verify(&parsed, &rp, &secret, now_utc(app)) {
             if let AuthError::SignatureMismatch {
                 canonical_request, ..
