@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub mod console;
 pub use audit::AuditServiceEvents;
 pub mod dispatch;
 pub mod error;
@@ -267,7 +268,54 @@ fn authenticate(
             protocol,
         ));
     }
-    let ak = &parsed.credential.access_key_id;
+    let ak = parsed.credential.access_key_id.clone();
+    let token = parsed.security_token.clone();
+    let service = parsed.credential.service.clone();
+    let verify = |secret: &[u8]| {
+        sigv4::verify(&parsed, &rp, secret, now_utc(app)).inspect_err(|e| {
+            if let AuthError::SignatureMismatch {
+                canonical_request, ..
+            } = e
+            {
+                tracing::debug!(%canonical_request, "signature mismatch");
+            }
+        })
+    };
+    resolve(
+        app,
+        &Presented {
+            access_key_id: &ak,
+            session_token: token.as_deref(),
+            region,
+            service,
+            secure_transport,
+        },
+        &verify,
+    )
+    .map_err(|e| auth_error(&e, protocol))
+}
+
+/// The credentials a request (or a console sign-in) presents.
+pub(crate) struct Presented<'a> {
+    access_key_id: &'a str,
+    session_token: Option<&'a str>,
+    region: String,
+    service: String,
+    secure_transport: bool,
+}
+
+/// Who an access key belongs to, as a caller: a role session (its token must match and it must
+/// not have expired), an IAM user's or an account root's key, or in `--dev` any other key (the
+/// account root). `verify` checks the proof of the secret: a SigV4 signature, or a console
+/// sign-in's secret compared in constant time.
+pub(crate) fn resolve(
+    app: &App,
+    p: &Presented<'_>,
+    verify: &dyn Fn(&[u8]) -> Result<(), AuthError>,
+) -> Result<Caller, AuthError> {
+    let ak = p.access_key_id;
+    let region = p.region.clone();
+    let secure_transport = p.secure_transport;
     // Credentials just made through another node may not have been announced here yet.
     if app.coffer.is_shared()
         && app.coffer.sts.lookup(ak).is_none()
@@ -280,19 +328,14 @@ fn authenticate(
     // Temporary credentials (AssumeRole) are verified on every server, --dev included: the caller
     // holds the session's real secret and token.
     if let Some(session) = app.coffer.sts.lookup(ak) {
-        let token_ok = parsed
-            .security_token
-            .as_deref()
-            .is_some_and(|t| session.token_matches(t));
+        let token_ok = p.session_token.is_some_and(|t| session.token_matches(t));
         if !token_ok {
-            return Err(auth_error(&AuthError::UnrecognizedClient, protocol));
+            return Err(AuthError::UnrecognizedClient);
         }
         if session.expires <= app.coffer.clock.now().millis {
-            return Err(auth_error(&AuthError::ExpiredToken, protocol));
+            return Err(AuthError::ExpiredToken);
         }
-        if let Err(e) = sigv4::verify(&parsed, &rp, &session.secret, now_utc(app)) {
-            return Err(auth_error(&e, protocol));
-        }
+        verify(&session.secret)?;
         let partition = partition_of(&region);
         let arn = session
             .assumed_role_arn()
@@ -311,8 +354,8 @@ fn authenticate(
                 user_id: format!("{}:{}", session.role_id, session.role.session_name),
                 user_name: None,
             },
-            service: parsed.credential.service.clone(),
-            access_key_id: Some(ak.clone()),
+            service: p.service.clone(),
+            access_key_id: Some(ak.to_string()),
             session_issued: Some(session.issued),
         });
     }
@@ -321,23 +364,14 @@ fn authenticate(
     let is_user_key = known.as_ref().is_some_and(|(p, _)| p.user_name.is_some());
     let principal = if app.config.dev && !is_user_key {
         let account = if ak.len() == 12 && ak.bytes().all(|b| b.is_ascii_digit()) {
-            ak.clone()
+            ak.to_string()
         } else {
             app.config.dev_account.clone()
         };
         Principal::root(&account)
     } else {
-        let (principal, secret) =
-            known.ok_or_else(|| auth_error(&AuthError::UnrecognizedClient, protocol))?;
-        if let Err(e) = sigv4::verify(&parsed, &rp, &secret, now_utc(app)) {
-            if let AuthError::SignatureMismatch {
-                canonical_request, ..
-            } = &e
-            {
-                tracing::debug!(%canonical_request, "signature mismatch");
-            }
-            return Err(auth_error(&e, protocol));
-        }
+        let (principal, secret) = known.ok_or(AuthError::UnrecognizedClient)?;
+        verify(&secret)?;
         principal
     };
     let partition = partition_of(&region);
@@ -349,12 +383,9 @@ fn authenticate(
             .replacen("arn:aws:", &format!("arn:{partition}:"), 1)
     };
     let role = principal.user_name.as_deref().map(|name| {
-        app.coffer.identity.note_use(
-            ak,
-            &parsed.credential.service,
-            &region,
-            app.coffer.clock.now().millis,
-        );
+        app.coffer
+            .identity
+            .note_use(ak, &p.service, &region, app.coffer.clock.now().millis);
         Arc::new(coffer_core::RoleSession::user(name, &principal_arn))
     });
     Ok(Caller {
@@ -366,8 +397,8 @@ fn authenticate(
             secure_transport,
         },
         principal,
-        service: parsed.credential.service.clone(),
-        access_key_id: Some(parsed.credential.access_key_id.clone()),
+        service: p.service.clone(),
+        access_key_id: Some(ak.to_string()),
         session_issued: None,
     })
 }
@@ -567,6 +598,50 @@ async fn audit_json(
     request_id: &str,
     out: JsonOutcome,
 ) -> Response {
+    let code = out
+        .response
+        .extensions()
+        .get::<metrics::ErrorCode>()
+        .map(|c| c.0);
+    let message = out
+        .response
+        .extensions()
+        .get::<ErrorMessage>()
+        .map(|m| m.0.clone())
+        .unwrap_or_default();
+    let outcome = Recorded {
+        op: out.op,
+        caller: out.caller.as_ref(),
+        ok: out.ok.as_ref(),
+        error: code.map(|c| (c, message.as_str())),
+    };
+    match record_json(app, log, parts, body, target, request_id, &outcome).await {
+        Ok(()) => out.response,
+        Err((service, e)) => json_error_of(Some(service), &e, request_id),
+    }
+}
+
+/// What a JSON 1.1 request came to, as its audit record needs it.
+pub(crate) struct Recorded<'a> {
+    pub op: Option<coffer_model::ops::Op>,
+    pub caller: Option<&'a Caller>,
+    /// The answer's body, on success.
+    pub ok: Option<&'a bytes::Bytes>,
+    /// The error code and message, on failure.
+    pub error: Option<(&'static str, &'a str)>,
+}
+
+/// Writes the record of a JSON 1.1 request; the error is the one to answer instead when a
+/// fail-closed trail could not take it.
+pub(crate) async fn record_json(
+    app: &App,
+    log: &coffer_audit::AuditLog,
+    parts: &http::request::Parts,
+    body: Option<&[u8]>,
+    target: &str,
+    request_id: &str,
+    out: &Recorded<'_>,
+) -> Result<(), (coffer_model::ops::Service, ApiError)> {
     use coffer_model::ops;
     let (service, operation, info) = match out.op {
         Some(op) => {
@@ -579,7 +654,7 @@ async fn audit_json(
                 Some(service) => (service, name, None),
                 None => {
                     tracing::debug!("no audit record: the target names no service");
-                    return out.response;
+                    return Ok(());
                 }
             }
         }
@@ -591,46 +666,33 @@ async fn audit_json(
         }
         Some(b) => serde_json::from_slice(b).ok(),
     };
-    let response: Option<serde_json::Value> =
-        out.ok.as_ref().and_then(|b| serde_json::from_slice(b).ok());
-    let code = out
-        .response
-        .extensions()
-        .get::<metrics::ErrorCode>()
-        .map(|c| c.0);
-    let message = out
-        .response
-        .extensions()
-        .get::<ErrorMessage>()
-        .map_or("", |m| m.0.as_str());
+    let response: Option<serde_json::Value> = out.ok.and_then(|b| serde_json::from_slice(b).ok());
     let call = audit::Call {
         service,
         operation,
         info,
-        caller: out.caller.as_ref(),
+        caller: out.caller,
         federated: None,
         parts,
         request: request.as_ref(),
         response: response.as_ref(),
-        error: code.map(|c| (c, message)),
+        error: out.error,
         request_id,
     };
     let Some(event) = audit::event(app, &call) else {
-        return out.response;
+        return Ok(());
     };
     let written = tokio::time::timeout(log.wait_timeout(), log.submit(&event)).await;
     match written {
-        Ok(Ok(())) => out.response,
-        Ok(Err(e)) => json_error_of(
-            Some(service),
-            &ApiError::internal(internal_code(service), &format!("audit trail: {e}")),
-            request_id,
-        ),
-        Err(_) => json_error_of(
-            Some(service),
-            &ApiError::internal(internal_code(service), &"audit trail: timed out"),
-            request_id,
-        ),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err((
+            service,
+            ApiError::internal(internal_code(service), &format!("audit trail: {e}")),
+        )),
+        Err(_) => Err((
+            service,
+            ApiError::internal(internal_code(service), &"audit trail: timed out"),
+        )),
     }
 }
 
@@ -641,7 +703,7 @@ async fn json_outcome(
     target: &str,
     request_id: &str,
 ) -> JsonOutcome {
-    use coffer_model::ops::{self, Op};
+    use coffer_model::ops;
     let Some(op) = ops::from_target(target) else {
         // Label an unknown operation of a known service by that service (metrics stay bounded).
         let label = match target.split_once('.') {
@@ -679,8 +741,36 @@ async fn json_outcome(
         Ok(c) => c,
         Err(e) => return fail(&e, None, label),
     };
+    let (result, caller) = serve_json(app, op, caller, body).await;
+    let (response, ok) = match result {
+        Ok(bytes) => {
+            let ok = app.audit.is_some().then(|| bytes.clone());
+            (json_response(StatusCode::OK, bytes, Some(request_id)), ok)
+        }
+        Err(e) => (json_error_of(Some(info.service), &e, request_id), None),
+    };
+    JsonOutcome {
+        response,
+        label,
+        op: Some(op),
+        caller,
+        ok,
+    }
+}
+
+/// Runs one JSON 1.1 operation for an authenticated caller: the registry's `served` flag, the
+/// service (off the async runtime unless the operation is hot), the model check. The caller is
+/// handed back for the audit record (`None` only if the task running it failed).
+pub(crate) async fn serve_json(
+    app: &Arc<App>,
+    op: coffer_model::ops::Op,
+    caller: Caller,
+    body: &bytes::Bytes,
+) -> (Result<bytes::Bytes, ApiError>, Option<Caller>) {
+    use coffer_model::ops::{self, Op};
+    let info = op.info();
     if !info.served {
-        return fail(&dispatch::unsupported(info), Some(caller), label);
+        return (Err(dispatch::unsupported(info)), Some(caller));
     }
     let run = {
         let app = app.clone();
@@ -704,10 +794,9 @@ async fn json_outcome(
         match tokio::task::spawn_blocking(run).await {
             Ok(r) => r,
             Err(e) => {
-                return fail(
-                    &ApiError::internal(internal_code(info.service), &e),
+                return (
+                    Err(ApiError::internal(internal_code(info.service), &e)),
                     None,
-                    label,
                 )
             }
         }
@@ -715,20 +804,7 @@ async fn json_outcome(
     if app.config.check_responses {
         model_check::json(info, &result);
     }
-    let (response, ok) = match result {
-        Ok(bytes) => {
-            let ok = app.audit.is_some().then(|| bytes.clone());
-            (json_response(StatusCode::OK, bytes, Some(request_id)), ok)
-        }
-        Err(e) => (json_error_of(Some(info.service), &e, request_id), None),
-    };
-    JsonOutcome {
-        response,
-        label,
-        op: Some(op),
-        caller: Some(caller),
-        ok,
-    }
+    (result, Some(caller))
 }
 
 /// The service an `X-Amz-Target` names by its prefix, if any.

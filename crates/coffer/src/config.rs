@@ -29,6 +29,7 @@ pub const SECTIONS: &[&str] = &[
     "seal",
     "seed",
     "web_identity",
+    "ui",
 ];
 
 /// The `data_dir` that means no disk at all: an in-memory store and root key (`dev` only).
@@ -97,6 +98,8 @@ pub struct Config {
     pub seed: Seed,
     /// `[web_identity]`
     pub web_identity: WebIdentity,
+    /// `[ui]`
+    pub ui: Ui,
 }
 
 impl Default for Config {
@@ -122,6 +125,7 @@ impl Default for Config {
             seal: Seal::default(),
             seed: Seed::default(),
             web_identity: WebIdentity::default(),
+            ui: Ui::default(),
         }
     }
 }
@@ -173,6 +177,34 @@ impl Default for Metrics {
         Self {
             enabled: true,
             listen: None,
+        }
+    }
+}
+
+/// `[ui]`: the web console at `/_coffer/ui/`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ui {
+    /// Serve the console.
+    #[serde(deserialize_with = "de::flag")]
+    pub enabled: bool,
+    /// A console sign-in ends after this long without a request.
+    #[serde(deserialize_with = "de::duration")]
+    pub idle_timeout: Duration,
+    /// A console sign-in ends this long after it began.
+    #[serde(deserialize_with = "de::duration")]
+    pub max_session: Duration,
+    /// The Region pages open in after sign-in.
+    pub default_region: String,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            idle_timeout: Duration::from_secs(15 * 60),
+            max_session: Duration::from_secs(8 * 3600),
+            default_region: "us-east-1".into(),
         }
     }
 }

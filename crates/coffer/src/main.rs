@@ -1115,10 +1115,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let api = Listener {
         tcp: api_tcp,
         tls: tls.clone(),
-        router: coffer_http::server::api_router(
-            ops.clone(),
-            &limits,
-            metrics.is_some() && metrics_tcp.is_none(),
+        router: console_router(
+            coffer_http::server::api_router(
+                ops.clone(),
+                &limits,
+                metrics.is_some() && metrics_tcp.is_none(),
+            ),
+            &config,
+            &ops,
+            &stop,
         ),
         limits: limits.clone(),
     };
@@ -1484,4 +1489,38 @@ async fn health(args: HealthArgs) -> anyhow::Result<()> {
             String::from_utf8_lossy(&reply.body).trim()
         )
     }
+}
+
+/// The API router with the web console merged in when `[ui] enabled`, and the sampler that
+/// feeds the console's health charts from this node's metrics.
+fn console_router(
+    api: axum::Router,
+    config: &Config,
+    ops: &Arc<coffer_http::server::Ops>,
+    stop: &CancellationToken,
+) -> axum::Router {
+    if !config.ui.enabled {
+        return api;
+    }
+    let sampler = ops.metrics.clone().map(|m| {
+        let coffer = ops.app.coffer.clone();
+        let sampler = Arc::new(coffer_console::Sampler::new(move || m.render(&coffer)));
+        let (s, stop) = (sampler.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(coffer_console::Sampler::INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => s.sample(),
+                    () = stop.cancelled() => break,
+                }
+            }
+        });
+        sampler
+    });
+    let ui = coffer_console::Config {
+        idle_timeout: config.ui.idle_timeout,
+        max_session: config.ui.max_session,
+        default_region: config.ui.default_region.clone(),
+    };
+    api.merge(coffer_console::router(ops.app.clone(), ui, sampler))
 }

@@ -1,0 +1,176 @@
+//! The web console's way in (crate `coffer-console`): signing in with an access key, and running
+//! operations as the signed-in caller through exactly the dispatch, authorization and audit
+//! trail a signed API request goes through. Nothing here renders a page.
+
+use crate::error::{auth_error, ApiError, Protocol};
+use crate::sigv4::AuthError;
+use crate::{record_json, resolve, serve_json, App, Presented, Recorded};
+use coffer_crypto::digest::constant_time_eq;
+use coffer_model::ops::Op;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// What the audit trail's `userAgent` starts with for a console call.
+pub const USER_AGENT: &str = concat!("coffer-console/", env!("CARGO_PKG_VERSION"));
+
+/// A console sign-in. It keeps the access key ID (and a role session's token) but never the
+/// secret: every call looks the key up again, so a deleted or deactivated key, or an expired
+/// role session, ends the sign-in at its next use.
+pub struct SignedIn {
+    access_key_id: String,
+    session_token: Option<Zeroizing<String>>,
+    /// The caller's ARN, as `GetCallerIdentity` gives it.
+    pub arn: String,
+    /// The caller's account.
+    pub account_id: String,
+    /// When a role session's credentials expire, epoch milliseconds.
+    pub expires: Option<i64>,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("arn", &self.arn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a sign-in was refused, in words fit for the sign-in page (never which part was wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInError {
+    /// Unknown key, wrong secret, wrong or missing session token, inactive key.
+    Invalid,
+    /// A role session's credentials that have expired.
+    Expired,
+}
+
+impl std::fmt::Display for SignInError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Invalid => "The access key ID, secret access key or session token is not valid.",
+            Self::Expired => "These credentials have expired.",
+        })
+    }
+}
+
+/// Checks an access key pair (and a role session's token) as SigV4 verification would, with the
+/// secret compared in constant time. In `--dev`, as on the API, an unknown key signs in as its
+/// account's root.
+pub fn sign_in(
+    app: &App,
+    access_key_id: &str,
+    secret_access_key: &str,
+    session_token: Option<&str>,
+    secure_transport: bool,
+) -> Result<SignedIn, SignInError> {
+    let presented = Presented {
+        access_key_id,
+        session_token,
+        region: "us-east-1".into(),
+        service: "sts".into(),
+        secure_transport,
+    };
+    let verify = |secret: &[u8]| {
+        if constant_time_eq(secret, secret_access_key.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AuthError::UnrecognizedClient)
+        }
+    };
+    let caller = resolve(app, &presented, &verify).map_err(|e| match e {
+        AuthError::ExpiredToken => SignInError::Expired,
+        _ => SignInError::Invalid,
+    })?;
+    let expires = app.coffer.sts.lookup(access_key_id).map(|s| s.expires);
+    Ok(SignedIn {
+        access_key_id: access_key_id.to_string(),
+        session_token: session_token.map(|t| Zeroizing::new(t.to_string())),
+        arn: caller.principal.arn,
+        account_id: caller.principal.account_id,
+        expires,
+    })
+}
+
+/// Runs one JSON-protocol operation (KMS, Secrets Manager, CloudTrail) in `region` as the
+/// signed-in caller and returns its answer as JSON. Authorization is the API's own; the call is
+/// audited with the browser's address and a `userAgent` that starts with [`USER_AGENT`]; a
+/// fail-closed trail that cannot take the record fails the call.
+pub async fn call(
+    app: &Arc<App>,
+    who: &SignedIn,
+    region: &str,
+    op: Op,
+    input: &serde_json::Value,
+    parts: &http::request::Parts,
+) -> Result<serde_json::Value, ApiError> {
+    let info = op.info();
+    let secure_transport = parts
+        .extensions
+        .get::<crate::server::ConnInfo>()
+        .is_some_and(|c| c.tls);
+    let presented = Presented {
+        access_key_id: &who.access_key_id,
+        session_token: who.session_token.as_deref().map(String::as_str),
+        region: region.to_string(),
+        service: info.service.signing_name().to_string(),
+        secure_transport,
+    };
+    // The secret was proven at sign-in; the key itself is looked up (and must still work) again.
+    let caller =
+        resolve(app, &presented, &|_| Ok(())).map_err(|e| auth_error(&e, Protocol::Json))?;
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(input)
+            .map_err(|e| ApiError::internal(crate::internal_code(info.service), &e))?,
+    );
+    let request_id = coffer_crypto::random::request_id();
+    let started = std::time::Instant::now();
+    let (result, caller) = serve_json(app, op, caller, &body).await;
+    crate::metrics::record(
+        info.service.signing_name(),
+        info.name,
+        result.as_ref().err().map_or("ok", |e| e.code),
+        started.elapsed(),
+    );
+    if let Some(log) = &app.audit {
+        let mut parts = parts.clone();
+        let browser = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let agent = format!("{USER_AGENT} {browser}");
+        if let Ok(v) = http::HeaderValue::from_str(agent.trim_end()) {
+            parts.headers.insert(http::header::USER_AGENT, v);
+        }
+        let target = format!(
+            "{}.{}",
+            info.service.target_prefix().unwrap_or_default(),
+            info.name
+        );
+        let outcome = Recorded {
+            op: Some(op),
+            caller: caller.as_ref(),
+            ok: result.as_ref().ok(),
+            error: result.as_ref().err().map(|e| (e.code, e.message.as_str())),
+        };
+        record_json(
+            app,
+            log,
+            &parts,
+            Some(&body),
+            &target,
+            &request_id,
+            &outcome,
+        )
+        .await
+        .map_err(|(_, e)| e)?;
+    }
+    let bytes = result?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::internal(crate::internal_code(info.service), &e))
+}
+
+/// Whether `name` has the form of a Region name, as a credential scope's Region must.
+pub fn is_region(name: &str) -> bool {
+    coffer_core::context::is_region_name(name)
+}
