@@ -8,6 +8,7 @@ mod audit;
 pub use audit::AuditServiceEvents;
 pub mod dispatch;
 pub mod error;
+pub mod federation;
 pub mod follow;
 pub mod iam;
 pub mod metrics;
@@ -51,6 +52,8 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Check every answer against the service model and log mismatches ([`model_check`]).
     pub check_responses: bool,
+    /// Regions as failure domains ([`federation`]); `None`: every region is served here.
+    pub federation: Option<Arc<federation::Federation>>,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             max_body_bytes: MAX_BODY_BYTES,
             body_timeout: std::time::Duration::from_secs(10),
             check_responses: false,
+            federation: None,
         }
     }
 }
@@ -267,6 +271,11 @@ fn authenticate(
             protocol,
         ));
     }
+    if let Some(fed) = &app.config.federation {
+        if service.is_some_and(federation::regional) && !fed.owns(&region) {
+            return Err(federation::wrong_region(&region, protocol));
+        }
+    }
     let ak = &parsed.credential.access_key_id;
     // Credentials just made through another node may not have been announced here yet.
     if app.coffer.is_shared()
@@ -398,6 +407,16 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
             return resp;
         }
     };
+    if let Some(t) = target.as_deref() {
+        if let Some(resp) = federation::route(&app, &parts, &body, t, &request_id).await {
+            let op = coffer_model::ops::from_target(t).map_or_else(String::new, |op| {
+                let info = op.info();
+                format!("{}:{}", info.service.signing_name(), info.name)
+            });
+            metrics::record_request(&op, &resp, started.elapsed());
+            return resp;
+        }
+    }
     let (response, op) = match target {
         Some(t) => json_request(&app, &parts, &body, &t, &request_id).await,
         // STS and IAM are control-plane calls that write to the store: off the async runtime.
