@@ -104,6 +104,11 @@ pub async fn call(
     parts: &http::request::Parts,
 ) -> Result<serde_json::Value, ApiError> {
     let info = op.info();
+    if let Some(fed) = &app.config.federation {
+        if !fed.owns(region) {
+            return Err(crate::federation::wrong_region(region, Protocol::Json));
+        }
+    }
     let secure_transport = parts
         .extensions
         .get::<crate::server::ConnInfo>()

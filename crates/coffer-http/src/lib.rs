@@ -9,6 +9,7 @@ pub mod console;
 pub use audit::AuditServiceEvents;
 pub mod dispatch;
 pub mod error;
+pub mod federation;
 pub mod follow;
 pub mod iam;
 pub mod metrics;
@@ -52,6 +53,8 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Check every answer against the service model and log mismatches ([`model_check`]).
     pub check_responses: bool,
+    /// Regions as failure domains ([`federation`]); `None`: every region is served here.
+    pub federation: Option<Arc<federation::Federation>>,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             max_body_bytes: MAX_BODY_BYTES,
             body_timeout: std::time::Duration::from_secs(10),
             check_responses: false,
+            federation: None,
         }
     }
 }
@@ -268,6 +272,11 @@ fn authenticate(
             protocol,
         ));
     }
+    if let Some(fed) = &app.config.federation {
+        if service.is_some_and(federation::regional) && !fed.owns(&region) {
+            return Err(federation::wrong_region(&region, protocol));
+        }
+    }
     let ak = parsed.credential.access_key_id.clone();
     let token = parsed.security_token.clone();
     let service = parsed.credential.service.clone();
@@ -429,6 +438,16 @@ async fn aws(State(app): State<Arc<App>>, req: Request) -> Response {
             return resp;
         }
     };
+    if let Some(t) = target.as_deref() {
+        if let Some(resp) = federation::route(&app, &parts, &body, t, &request_id).await {
+            let op = coffer_model::ops::from_target(t).map_or_else(String::new, |op| {
+                let info = op.info();
+                format!("{}:{}", info.service.signing_name(), info.name)
+            });
+            metrics::record_request(&op, &resp, started.elapsed());
+            return resp;
+        }
+    }
     let (response, op) = match target {
         Some(t) => json_request(&app, &parts, &body, &t, &request_id).await,
         // STS and IAM are control-plane calls that write to the store: off the async runtime.

@@ -486,9 +486,18 @@ async fn status(State(ops): State<Arc<Ops>>, req: Request) -> Response {
         };
         return crate::json_error(&e, &request_id);
     };
+    let federation = match &ops.app.config.federation {
+        Some(fed) => serde_json::json!({
+            "regions": fed.regions,
+            "forward": fed.forward,
+            "peers": fed.peer_status().await,
+        }),
+        None => serde_json::Value::Null,
+    };
     let s = &ops.scheduler;
     let last_run = s.last_run_ms.load(Ordering::Relaxed);
     let body = serde_json::json!({
+        "federation": federation,
         "version": ops.version,
         "commit": ops.commit,
         "uptime_seconds": ops.started.elapsed().as_secs(),

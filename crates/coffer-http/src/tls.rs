@@ -183,6 +183,46 @@ pub fn load(files: &TlsFiles) -> Result<(ServerConfig, i64), TlsError> {
     Ok((config, not_after))
 }
 
+/// A client configuration for mutual TLS to a peer (ADR 0019): trusts only the CA certificates
+/// in `ca_file`, presents the certificate chain in `cert_file` with the key in `key_file`.
+/// Checked as [`load`] checks the server's files.
+pub fn client_config(
+    ca_file: &Path,
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let now = unix_now();
+    let mut roots = RootCertStore::empty();
+    for der in certificates("federation CA file", ca_file)? {
+        check_validity("federation CA file", ca_file, &der, now)?;
+        roots
+            .add(der)
+            .map_err(|e| invalid("federation CA file", ca_file, e.to_string()))?;
+    }
+    let chain = certificates("federation certificate file", cert_file)?;
+    check_validity("federation certificate file", cert_file, &chain[0], now)?;
+    let key_pem = zeroize::Zeroizing::new(read("federation key file", key_file)?);
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        invalid(
+            "federation key file",
+            key_file,
+            format!("no usable PEM private key in it ({e})"),
+        )
+    })?;
+    rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| invalid("federation certificate file", cert_file, e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => TlsError::Mismatch {
+                cert: cert_file.display().to_string(),
+                key: key_file.display().to_string(),
+            },
+            e => invalid("federation key file", key_file, e.to_string()),
+        })
+}
+
 /// What identifies a version of the files on disk (follows symlinks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp(Vec<Option<(SystemTime, u64)>>);

@@ -18,6 +18,7 @@ use std::time::Duration;
 /// The sections, as `COFFER_<SECTION>_<KEY>` reads them.
 pub const SECTIONS: &[&str] = &[
     "tls",
+    "federation",
     "metrics",
     "log",
     "store",
@@ -76,6 +77,8 @@ pub struct Config {
     pub worker_threads: Option<usize>,
     /// `[tls]`
     pub tls: Tls,
+    /// `[federation]`
+    pub federation: Federation,
     /// `[metrics]`
     pub metrics: Metrics,
     /// `[log]`
@@ -114,6 +117,7 @@ impl Default for Config {
             check_responses: false,
             worker_threads: None,
             tls: Tls::default(),
+            federation: Federation::default(),
             metrics: Metrics::default(),
             log: Log::default(),
             store: Store::default(),
@@ -156,6 +160,142 @@ impl Default for Tls {
             client_ca_file: None,
             reload_interval: Duration::from_secs(10),
         }
+    }
+}
+
+/// `[federation]`: regions as failure domains (ADR 0019). Without `regions` this deployment
+/// serves every region, as before federation existed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Federation {
+    /// The regions this deployment owns (also `COFFER_FEDERATION_REGIONS="a,b"`).
+    #[serde(deserialize_with = "de::regions")]
+    pub regions: Vec<String>,
+    /// Forward a request for a peer's region to that peer instead of refusing it.
+    #[serde(deserialize_with = "de::flag")]
+    pub forward: bool,
+    /// PEM CA certificates whose certificates are accepted from peers.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain this deployment presents to peers (a TLS client certificate).
+    #[serde(deserialize_with = "de::opt_path")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub key_file: Option<PathBuf>,
+    /// The other deployments (`[[federation.peers]]`).
+    pub peers: Vec<FederationPeer>,
+}
+
+/// `[[federation.peers]]`: another deployment and the regions it owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationPeer {
+    /// The regions it owns.
+    #[serde(deserialize_with = "de::regions")]
+    pub regions: Vec<String>,
+    /// Its API endpoint, `https://host:port`.
+    pub url: String,
+}
+
+impl Federation {
+    /// Whether a topology is configured (`regions` is set).
+    pub fn on(&self) -> bool {
+        !self.regions.is_empty()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let err = |s: String| Err(ConfigError(s));
+        if !self.on() {
+            if !self.peers.is_empty() || self.forward {
+                return err(
+                    "[federation] regions must name the regions this deployment owns when \
+                     peers or forward are set"
+                        .into(),
+                );
+            }
+            return Ok(());
+        }
+        // Who owns each region: `regions`, or a peer (1-based, as written).
+        let mut owner: Vec<(String, String)> = Vec::new();
+        let mut claim = |region: &str, by: String, key: &str| -> Result<(), ConfigError> {
+            if !coffer_core::context::is_region_name(region) {
+                return Err(ConfigError(format!(
+                    "{key}: {region:?} is not a region name (such as \"eu-central-1\")"
+                )));
+            }
+            if let Some((_, first)) = owner.iter().find(|(r, _)| *r == region) {
+                return Err(ConfigError(format!(
+                    "{key}: region {region} is owned twice, by {first} and by {by}"
+                )));
+            }
+            owner.push((region.to_string(), by));
+            Ok(())
+        };
+        for r in &self.regions {
+            claim(r, "[federation] regions".into(), "[federation] regions")?;
+        }
+        for (i, peer) in self.peers.iter().enumerate() {
+            let at = format!("[[federation.peers]] {}", i + 1);
+            if peer.regions.is_empty() {
+                return err(format!("{at}: regions must name the regions the peer owns"));
+            }
+            for r in &peer.regions {
+                claim(r, at.clone(), &format!("{at} regions"))?;
+            }
+            if let Err(why) = coffer_http::federation::Peer::new(peer.regions.clone(), &peer.url) {
+                return err(format!("{at}: {why}"));
+            }
+        }
+        if self.forward && self.peers.is_empty() {
+            return err(
+                "[federation] forward = true needs [[federation.peers]] owning the regions to \
+                 forward to"
+                    .into(),
+            );
+        }
+        if !self.peers.is_empty() {
+            for (key, v) in [
+                ("ca_file", &self.ca_file),
+                ("cert_file", &self.cert_file),
+                ("key_file", &self.key_file),
+            ] {
+                if v.is_none() {
+                    return err(format!(
+                        "[federation] {key} is required with [[federation.peers]] (peers \
+                         authenticate each other with mutual TLS)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The front's topology, with the peer TLS files read; `None` without `regions`.
+    pub fn load(&self) -> Result<Option<coffer_http::federation::Federation>, ConfigError> {
+        if !self.on() {
+            return Ok(None);
+        }
+        let tls = match (&self.ca_file, &self.cert_file, &self.key_file) {
+            (Some(ca), Some(cert), Some(key)) if !self.peers.is_empty() => Some(
+                coffer_http::tls::client_config(ca, cert, key)
+                    .map_err(|e| ConfigError(format!("[federation] {e}")))?,
+            ),
+            _ => None,
+        };
+        let mut peers = Vec::new();
+        for (i, p) in self.peers.iter().enumerate() {
+            peers.push(
+                coffer_http::federation::Peer::new(p.regions.clone(), &p.url)
+                    .map_err(|why| ConfigError(format!("[[federation.peers]] {}: {why}", i + 1)))?,
+            );
+        }
+        Ok(Some(coffer_http::federation::Federation::new(
+            self.regions.clone(),
+            self.forward,
+            peers,
+            tls,
+        )))
     }
 }
 
@@ -958,6 +1098,7 @@ impl Config {
                 self.listen
             ));
         }
+        self.federation.check()?;
         let l = &self.limits;
         for (key, v) in [
             ("max_body_bytes", l.max_body_bytes),
@@ -1323,6 +1464,28 @@ mod de {
         Ok((!s.is_empty()).then(|| PathBuf::from(s)))
     }
 
+    /// A list of region names, or (from the environment) one string of them, comma-separated.
+    pub fn regions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum List {
+            Many(Vec<String>),
+            One(String),
+        }
+        let list = List::deserialize(d).map_err(|_| {
+            D::Error::custom("expected a list of region names such as [\"eu-central-1\"]")
+        })?;
+        Ok(match list {
+            List::Many(v) => v,
+            List::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+
     pub fn account<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         const E: &str = "a 12-digit account ID (as a string)";
         let s = string(d, E)?;
@@ -1513,6 +1676,58 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.0, "[backup] keep must be at least 1");
+    }
+
+    #[test]
+    fn federation_checks() {
+        let check = |text: &str| Config::from_toml("c", text).unwrap().check().map(|_| ());
+        let files = "ca_file = \"ca.pem\"\ncert_file = \"n.pem\"\nkey_file = \"k.pem\"\n";
+        check("").unwrap();
+        check(&format!(
+            "[federation]\nregions = [\"eu-central-1\"]\nforward = true\n{files}\
+             [[federation.peers]]\nregions = [\"eu-west-1\"]\nurl = \"https://w:8443\"\n"
+        ))
+        .unwrap();
+        let e = check("[federation]\nregions = [\"europe\"]\n").unwrap_err();
+        assert!(
+            e.0.starts_with("[federation] regions: \"europe\" is not a region"),
+            "{e}"
+        );
+        let e = check(&format!(
+            "[federation]\nregions = [\"eu-central-1\"]\n{files}\
+             [[federation.peers]]\nregions = [\"eu-west-1\"]\nurl = \"https://w\"\n\
+             [[federation.peers]]\nregions = [\"eu-west-1\"]\nurl = \"https://x\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.0,
+            "[[federation.peers]] 2 regions: region eu-west-1 is owned twice, by \
+             [[federation.peers]] 1 and by [[federation.peers]] 2"
+        );
+        let e = check(&format!(
+            "[federation]\nregions = [\"eu-central-1\"]\n{files}\
+             [[federation.peers]]\nregions = [\"eu-west-1\"]\nurl = \"http://w\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.0.contains("[[federation.peers]] 1: url \"http://w\" must be https://"),
+            "{e}"
+        );
+        let e = check("[federation]\nregions = [\"eu-central-1\"]\nforward = true\n").unwrap_err();
+        assert!(e.0.starts_with("[federation] forward = true needs"), "{e}");
+        let e = check(
+            "[federation]\nregions = [\"eu-central-1\"]\n\
+             [[federation.peers]]\nregions = [\"eu-west-1\"]\nurl = \"https://w\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.starts_with("[federation] ca_file is required"), "{e}");
+        let c = Config::load(
+            None,
+            &env(&[("COFFER_FEDERATION_REGIONS", "eu-central-1, eu-north-1")]),
+            &Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(c.federation.regions, ["eu-central-1", "eu-north-1"]);
     }
 
     /// The example with every `# key = value` line uncommented.

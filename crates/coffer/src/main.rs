@@ -425,6 +425,7 @@ fn config_check(path: &Path) -> anyhow::Result<()> {
     if let Some(files) = tls_files(&config) {
         coffer_http::tls::load(&files)?;
     }
+    config.federation.load()?;
     rotators(&config)?;
     if let Some(f) = &config.seed.file {
         seed::Loaded::read(f)?;
@@ -949,6 +950,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(files) => Some(Arc::new(TlsState::new(files)?)),
         None => None,
     };
+    let federation = config.federation.load()?.map(Arc::new);
     let rotators = rotators(&config)?;
     // The seed file is read and checked before the data directory is touched.
     let seed_file = config
@@ -1074,6 +1076,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             max_body_bytes: config.limits.max_body_bytes,
             body_timeout: config.limits.read_timeout,
             check_responses: config.check_responses,
+            federation,
         },
         audit: audit.clone(),
     });
@@ -1437,6 +1440,40 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         },
         if s["last_failed"].as_bool() == Some(true) { " (FAILED)" } else { "" },
     );
+    let f = &v["federation"];
+    if f.is_object() {
+        let list = |r: &serde_json::Value| {
+            r.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        println!(
+            "regions:    {}{}",
+            list(&f["regions"]),
+            if f["forward"].as_bool() == Some(true) {
+                " (requests for peers' regions are forwarded)"
+            } else {
+                " (requests for other regions are refused)"
+            }
+        );
+        for p in f["peers"].as_array().into_iter().flatten() {
+            println!(
+                "peer:       {} ({}): {}",
+                p["url"].as_str().unwrap_or("?"),
+                list(&p["regions"]),
+                match p["error"].as_str() {
+                    None if p["ready"].as_bool() == Some(true) => "ready".to_string(),
+                    Some(e) => format!("NOT READY: {e}"),
+                    None => "NOT READY".to_string(),
+                }
+            );
+        }
+    }
     Ok(())
 }
 
