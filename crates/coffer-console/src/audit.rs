@@ -2,7 +2,7 @@
 //! paged with its NextToken.
 
 use crate::page::{self, text, when, Page, Section};
-use crate::{region_ok, Shared, Signed, BASE};
+use crate::{bad_region, Shared, Signed, BASE};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use coffer_model::ops::{CloudTrailOp, Op};
@@ -36,7 +36,7 @@ pub async fn list(
     signed: Signed,
     Query(f): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     signed.session.set_region(&region);

@@ -4,7 +4,7 @@
 //! create an alias, replicate to another Region.
 
 use crate::page::{self, badge, csrf, done_box, text, when, Page, Section};
-use crate::{region_ok, Console, RegionAnd, Shared, Signed, BASE};
+use crate::{bad_region, Console, RegionAnd, Shared, Signed, BASE};
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -43,7 +43,7 @@ pub async fn list(
     signed: Signed,
     Query(f): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     let console = &state.0;
@@ -262,7 +262,7 @@ pub async fn show(
     signed: Signed,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     let done = match q.done.as_str() {
@@ -563,7 +563,7 @@ pub async fn act(
     signed: Signed,
     Form(form): Form<ActForm>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     if !signed.session.csrf_ok(&form.csrf) {
@@ -641,7 +641,7 @@ pub async fn act(
 
 /// `GET /{region}/keys/{key_id}/delete`: the confirmation, naming the key.
 pub async fn confirm_delete(Path((region, key_id)): RegionAnd, signed: Signed) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     delete_page(&signed, &region, &key_id, None)
@@ -680,7 +680,7 @@ fn delete_page(
 
 /// `GET /{region}/keys/new`
 pub async fn new_form(Path(region): Path<String>, signed: Signed) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     create_page(&signed, &region, None)
@@ -747,7 +747,7 @@ pub async fn create(
     signed: Signed,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     if !signed.session.csrf_ok(&form.csrf) {

@@ -72,6 +72,7 @@ pub fn router(app: Arc<App>, config: Config, sampler: Option<Arc<Sampler>>) -> R
         .route(BASE, get(|| async { Redirect::to(&format!("{BASE}/")) }))
         .route(&r("/"), get(home))
         .route(&r("/console.css"), get(page::stylesheet))
+        .route(&r("/favicon.svg"), get(page::favicon))
         .route(&r("/sign-in"), get(sign_in_page).post(sign_in))
         .route(&r("/sign-out"), post(sign_out))
         .route(&r("/region"), get(switch_region))
@@ -134,7 +135,7 @@ impl FromRequestParts<Arc<Console>> for Signed {
         parts: &mut http::request::Parts,
         console: &Arc<Console>,
     ) -> Result<Self, Self::Rejection> {
-        match console.sessions.from_headers(&parts.headers) {
+        match console.sessions.of_request(&parts.headers) {
             Some(session) => {
                 if parts.method == http::Method::POST && !session::same_origin(&parts.headers) {
                     return Err(page::refused("The request did not come from this console."));
@@ -149,17 +150,14 @@ impl FromRequestParts<Arc<Console>> for Signed {
     }
 }
 
-/// A Region named in a console path: checked as the API checks a credential scope's.
-fn region_ok(region: &str) -> Result<(), Response> {
-    if coffer_http::console::is_region(region) {
-        Ok(())
-    } else {
-        Err(page::not_found())
-    }
+/// The answer to a console path naming something that is not a Region (checked as the API
+/// checks a credential scope's), if it does.
+fn bad_region(region: &str) -> Option<Response> {
+    (!coffer_http::console::is_region(region)).then(page::not_found)
 }
 
 async fn home(State(console): Shared, headers: http::HeaderMap) -> Response {
-    match console.sessions.from_headers(&headers) {
+    match console.sessions.of_request(&headers) {
         Some(s) => Redirect::to(&format!("{BASE}/{}/keys", s.region())).into_response(),
         None => Redirect::to(&format!("{BASE}/sign-in")).into_response(),
     }
@@ -243,7 +241,7 @@ struct RegionSwitch {
 }
 
 async fn switch_region(signed: Signed, q: Query<RegionSwitch>) -> Response {
-    if let Err(r) = region_ok(&q.to) {
+    if let Some(r) = bad_region(&q.to) {
         return r;
     }
     signed.session.set_region(&q.to);

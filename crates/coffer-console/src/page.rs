@@ -101,6 +101,7 @@ impl Page<'_> {
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (self.title) " · Coffer" }
                     link rel="stylesheet" href={ (BASE) "/console.css" };
+                    link rel="icon" href={ (BASE) "/favicon.svg" } type="image/svg+xml";
                 }
                 body {
                     a.skip href="#main" { "Skip to content" }
@@ -150,7 +151,13 @@ impl Page<'_> {
 
     /// The page showing an API error in place of its content.
     pub fn error(&self, e: &ApiError) -> Response {
-        self.render_status(e.status, error_box(e))
+        // The API answers a refusal 400 (JSON protocols); a page refused is 403.
+        let status = if e.code == "AccessDeniedException" {
+            StatusCode::FORBIDDEN
+        } else {
+            e.status
+        };
+        self.render_status(status, error_box(e))
     }
 }
 
@@ -184,7 +191,7 @@ pub fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// Adds the headers every console answer carries: the CSP, no caching anywhere (pages can hold
-/// secret values and policies), no sniffing, no framing, no referrer.
+/// secret values and policies), no sniffing, no framing, no referrer to other sites (same-origin keeps `Origin` on the forms' POSTs, which the origin check needs).
 pub async fn secure_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     let set = |h: &mut http::HeaderMap, k: &'static str, v: &'static str| {
@@ -194,9 +201,19 @@ pub async fn secure_headers(mut resp: Response) -> Response {
     set(h, "cache-control", "no-store");
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
+    set(h, "referrer-policy", "same-origin");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "cross-origin-resource-policy", "same-origin");
+    resp
+}
+
+/// The icon.
+pub async fn favicon() -> Response {
+    let mut resp = include_str!("../assets/favicon.svg").into_response();
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("image/svg+xml"),
+    );
     resp
 }
 
@@ -222,6 +239,7 @@ fn bare(title: &str, status: StatusCode, body: Markup) -> Response {
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · Coffer" }
                     link rel="stylesheet" href={ (BASE) "/console.css" };
+                    link rel="icon" href={ (BASE) "/favicon.svg" } type="image/svg+xml";
                 }
                 body.bare {
                     main id="main" {

@@ -5,7 +5,7 @@
 //! schedule deletion (confirmed by name) and restore.
 
 use crate::page::{self, badge, csrf, done_box, text, when, Page, Section};
-use crate::{region_ok, Console, Shared, Signed, BASE};
+use crate::{bad_region, Console, Shared, Signed, BASE};
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -43,7 +43,7 @@ pub async fn list(
     signed: Signed,
     Query(f): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     signed.session.set_region(&region);
@@ -124,7 +124,7 @@ pub async fn show(
     signed: Signed,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     let done = match q.done.as_str() {
@@ -352,7 +352,7 @@ pub async fn act(
     signed: Signed,
     Form(form): Form<ActForm>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     if !signed.session.csrf_ok(&form.csrf) {
@@ -387,7 +387,12 @@ pub async fn act(
         }
         "put" => call(
             Sm::PutSecretValue,
-            json!({ "SecretId": id, "SecretString": form.value.as_str() }),
+            json!({
+                "SecretId": id,
+                "SecretString": form.value.as_str(),
+                // What every SDK fills in for an idempotency token.
+                "ClientRequestToken": coffer_crypto::random::uuid_v4(),
+            }),
         )
         .await
         .map(|_| "put"),
@@ -456,7 +461,7 @@ pub async fn confirm_delete(
     signed: Signed,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     let d = state
@@ -516,7 +521,7 @@ fn delete_page(
 
 /// `GET /{region}/secrets/new`
 pub async fn new_form(Path(region): Path<String>, signed: Signed) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     create_page(&signed, &region, None)
@@ -585,13 +590,17 @@ pub async fn create(
     signed: Signed,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    if let Err(r) = region_ok(&region) {
+    if let Some(r) = bad_region(&region) {
         return r;
     }
     if !signed.session.csrf_ok(&form.csrf) {
         return page::refused("The form has expired; reload the page and try again.");
     }
-    let mut input = json!({ "Name": form.name.trim(), "SecretString": form.value.as_str() });
+    let mut input = json!({
+        "Name": form.name.trim(),
+        "SecretString": form.value.as_str(),
+        "ClientRequestToken": coffer_crypto::random::uuid_v4(),
+    });
     if !form.description.is_empty() {
         input["Description"] = form.description.clone().into();
     }

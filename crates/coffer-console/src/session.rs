@@ -116,7 +116,7 @@ impl Sessions {
     }
 
     /// The live session a request's cookie names, marked as just used.
-    pub fn from_headers(&self, headers: &http::HeaderMap) -> Option<Arc<Session>> {
+    pub fn of_request(&self, headers: &http::HeaderMap) -> Option<Arc<Session>> {
         let id = cookie(headers)?;
         let key = sha256(id.as_bytes());
         let now = Instant::now();
