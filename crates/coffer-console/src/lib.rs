@@ -6,6 +6,7 @@
 
 mod audit;
 mod health;
+mod iam;
 mod keys;
 mod page;
 mod secrets;
@@ -77,6 +78,9 @@ pub fn router(app: Arc<App>, config: Config, sampler: Option<Arc<Sampler>>) -> R
         .route(&r("/sign-out"), post(sign_out))
         .route(&r("/region"), get(switch_region))
         .route(&r("/health"), get(health::page))
+        .route(&r("/iam"), get(iam::list))
+        .route(&r("/iam/role"), get(iam::role))
+        .route(&r("/iam/policy"), get(iam::policy))
         .route(&r("/{region}/keys"), get(keys::list))
         .route(
             &r("/{region}/keys/new"),

@@ -44,6 +44,7 @@ pub enum Section {
     Keys,
     Secrets,
     Audit,
+    Iam,
     Health,
 }
 
@@ -53,6 +54,7 @@ impl Section {
             Self::Keys => "keys",
             Self::Secrets => "secrets",
             Self::Audit => "audit",
+            Self::Iam => "iam",
             Self::Health => "health",
         }
     }
@@ -91,6 +93,7 @@ impl Page<'_> {
                 "Audit trail",
                 format!("{BASE}/{}/audit", self.region),
             ),
+            (Section::Iam, "IAM", format!("{BASE}/iam")),
             (Section::Health, "Health", format!("{BASE}/health")),
         ];
         let markup = html! {

@@ -35,6 +35,47 @@ impl std::fmt::Debug for SignedIn {
     }
 }
 
+impl SignedIn {
+    /// The caller for one call: the key is looked up again (and must still work); its secret
+    /// was proven at sign-in.
+    fn caller(
+        &self,
+        app: &App,
+        region: &str,
+        service: &str,
+        parts: &http::request::Parts,
+        protocol: Protocol,
+    ) -> Result<crate::Caller, ApiError> {
+        let presented = Presented {
+            access_key_id: &self.access_key_id,
+            session_token: self.session_token.as_deref().map(String::as_str),
+            region: region.to_string(),
+            service: service.to_string(),
+            secure_transport: parts
+                .extensions
+                .get::<crate::server::ConnInfo>()
+                .is_some_and(|c| c.tls),
+        };
+        resolve(app, &presented, &|_| Ok(())).map_err(|e| auth_error(&e, protocol))
+    }
+}
+
+/// The request head the audit record sees: the browser's, with a `User-Agent` that starts with
+/// [`USER_AGENT`].
+fn audited_parts(parts: &http::request::Parts) -> http::request::Parts {
+    let mut parts = parts.clone();
+    let browser = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let agent = format!("{USER_AGENT} {browser}");
+    if let Ok(v) = http::HeaderValue::from_str(agent.trim_end()) {
+        parts.headers.insert(http::header::USER_AGENT, v);
+    }
+    parts
+}
+
 /// Why a sign-in was refused, in words fit for the sign-in page (never which part was wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInError {
@@ -109,20 +150,13 @@ pub async fn call(
             return Err(crate::federation::wrong_region(region, Protocol::Json));
         }
     }
-    let secure_transport = parts
-        .extensions
-        .get::<crate::server::ConnInfo>()
-        .is_some_and(|c| c.tls);
-    let presented = Presented {
-        access_key_id: &who.access_key_id,
-        session_token: who.session_token.as_deref().map(String::as_str),
-        region: region.to_string(),
-        service: info.service.signing_name().to_string(),
-        secure_transport,
-    };
-    // The secret was proven at sign-in; the key itself is looked up (and must still work) again.
-    let caller =
-        resolve(app, &presented, &|_| Ok(())).map_err(|e| auth_error(&e, Protocol::Json))?;
+    let caller = who.caller(
+        app,
+        region,
+        info.service.signing_name(),
+        parts,
+        Protocol::Json,
+    )?;
     let body = bytes::Bytes::from(
         serde_json::to_vec(input)
             .map_err(|e| ApiError::internal(crate::internal_code(info.service), &e))?,
@@ -137,16 +171,7 @@ pub async fn call(
         started.elapsed(),
     );
     if let Some(log) = &app.audit {
-        let mut parts = parts.clone();
-        let browser = parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        let agent = format!("{USER_AGENT} {browser}");
-        if let Ok(v) = http::HeaderValue::from_str(agent.trim_end()) {
-            parts.headers.insert(http::header::USER_AGENT, v);
-        }
+        let parts = audited_parts(parts);
         let target = format!(
             "{}.{}",
             info.service.target_prefix().unwrap_or_default(),
@@ -178,4 +203,70 @@ pub async fn call(
 /// Whether `name` has the form of a Region name, as a credential scope's Region must.
 pub fn is_region(name: &str) -> bool {
     coffer_core::context::is_region_name(name)
+}
+
+/// Runs one IAM action (Query protocol) as the signed-in caller and returns its result as JSON
+/// with AWS member names (lists as arrays). Authorization, metrics and the audit record are the
+/// API's, as for [`call`].
+pub async fn call_iam(
+    app: &Arc<App>,
+    who: &SignedIn,
+    op: coffer_model::ops::IamOp,
+    params: Vec<(String, String)>,
+    parts: &http::request::Parts,
+) -> Result<serde_json::Value, ApiError> {
+    let caller = who.caller(app, "us-east-1", "iam", parts, Protocol::Query)?;
+    let mut params = params;
+    params.insert(0, ("Action".into(), op.name().to_string()));
+    let parts = audited_parts(parts);
+    let app = app.clone();
+    let run = move || {
+        let request_id = coffer_crypto::random::request_id();
+        let started = std::time::Instant::now();
+        let (response, json) = if op.info().served {
+            crate::iam::handle(&app.coffer, &caller.ctx, op, &params, &request_id, true)
+        } else {
+            let e = crate::dispatch::unsupported(op.info());
+            (
+                crate::iam::error_response(e.code, e.status, &e.message, &request_id),
+                None,
+            )
+        };
+        crate::metrics::record_request(&format!("iam:{}", op.name()), &response, started.elapsed());
+        let error = response
+            .extensions()
+            .get::<crate::metrics::ErrorCode>()
+            .map(|c| ApiError {
+                code: c.0,
+                status: response.status(),
+                message: response
+                    .extensions()
+                    .get::<crate::ErrorMessage>()
+                    .map(|m| m.0.clone())
+                    .unwrap_or_default(),
+            });
+        let ok_status = response.status().is_success();
+        if let Some(log) = &app.audit {
+            let out = crate::QueryOutcome {
+                response,
+                label: String::new(),
+                action: op.name().to_string(),
+                caller: Some(caller),
+                ok: json.clone(),
+                unsigned: false,
+                federated: None,
+            };
+            let answered = crate::audit_query(&app, log, &parts, &params, &request_id, out);
+            if ok_status && !answered.status().is_success() {
+                return Err(ApiError::internal("ServiceFailure", &"audit trail"));
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(json.unwrap_or(serde_json::Value::Null)),
+        }
+    };
+    tokio::task::spawn_blocking(run)
+        .await
+        .map_err(|e| ApiError::internal("ServiceFailure", &e))?
 }

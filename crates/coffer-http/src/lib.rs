@@ -845,7 +845,7 @@ fn internal_code(service: coffer_model::ops::Service) -> &'static str {
 }
 
 /// What a Query request came to, for the answer and its audit record.
-struct QueryOutcome {
+pub(crate) struct QueryOutcome {
     response: Response,
     label: String,
     action: String,
@@ -883,7 +883,7 @@ fn query_request(
 }
 
 /// [`audit_json`] for a Query request (on a blocking thread).
-fn audit_query(
+pub(crate) fn audit_query(
     app: &App,
     log: &coffer_audit::AuditLog,
     parts: &http::request::Parts,

@@ -44,6 +44,15 @@ iam.put_user_policy(UserName="console-kms-reader", PolicyName="kms-read", Policy
     "Statement": [{"Effect": "Allow", "Action": ["kms:List*", "kms:Describe*", "kms:Get*"], "Resource": "*"}],
 }))
 reader = iam.create_access_key(UserName="console-kms-reader")["AccessKey"]
+iam.create_role(RoleName="console-workload", AssumeRolePolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"}, "Action": "sts:AssumeRole"}],
+}))
+decrypt = iam.create_policy(PolicyName="console-decrypt", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}],
+}))["Policy"]
+iam.attach_role_policy(RoleName="console-workload", PolicyArn=decrypt["Arn"])
 
 opts = webdriver.ChromeOptions()
 for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]:
@@ -170,6 +179,20 @@ try:
     check("coffer-console/" in driver.page_source, "the audit record's userAgent does not name the console")
     no_value("the audit view")
     shot("audit")
+
+    # IAM, read-only: the role, its trust policy, its managed policy's document.
+    driver.get(ui + "/iam")
+    visit_done()
+    check("console-workload" in driver.page_source and "console-decrypt" in driver.page_source,
+          "the IAM page lacks the role or the policy")
+    shot("iam")
+    driver.get(ui + "/iam/role?name=console-workload")
+    visit_done()
+    check("sts:AssumeRole" in driver.page_source and "console-decrypt" in driver.page_source,
+          "the role page lacks its trust policy or attached policy")
+    driver.find_element(By.LINK_TEXT, "console-decrypt").click()
+    visit_done()
+    check("kms:Decrypt" in driver.page_source, "the policy page lacks its document")
 
     driver.get(ui + "/health")
     visit_done()
