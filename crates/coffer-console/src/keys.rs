@@ -672,10 +672,7 @@ fn delete_page(
         }
         p { a href={ (BASE) "/" (region) "/keys/" (key_id) } { "Cancel" } }
     };
-    match failed {
-        Some(e) => page.render_status(e.status, body),
-        None => page.render(body),
-    }
+    page.render_after(failed, body)
 }
 
 /// `GET /{region}/keys/new`
@@ -716,10 +713,7 @@ fn create_page(
             button type="submit" { "Create key" }
         }
     };
-    match failed {
-        Some(e) => page.render_status(e.status, body),
-        None => page.render(body),
-    }
+    page.render_after(failed, body)
 }
 
 #[derive(Deserialize, Default)]

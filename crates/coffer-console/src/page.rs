@@ -152,6 +152,14 @@ impl Page<'_> {
         html_response(status, markup)
     }
 
+    /// A form page, answered with the status of the API error that sent it back, if one did.
+    pub fn render_after(&self, failed: Option<&ApiError>, body: Markup) -> Response {
+        match failed {
+            Some(e) => self.render_status(e.status, body),
+            None => self.render(body),
+        }
+    }
+
     /// The page showing an API error in place of its content.
     pub fn error(&self, e: &ApiError) -> Response {
         // The API answers a refusal 400 (JSON protocols); a page refused is 403.

@@ -513,10 +513,7 @@ fn delete_page(
         }
         p { a href=(secret_url(region, id)) { "Cancel" } }
     };
-    match failed {
-        Some(e) => page.render_status(e.status, body),
-        None => page.render(body),
-    }
+    page.render_after(failed, body)
 }
 
 /// `GET /{region}/secrets/new`
@@ -559,10 +556,7 @@ fn create_page(signed: &Signed, region: &str, failed: Option<&ApiError>) -> Resp
             button type="submit" { "Create secret" }
         }
     };
-    match failed {
-        Some(e) => page.render_status(e.status, body),
-        None => page.render(body),
-    }
+    page.render_after(failed, body)
 }
 
 #[derive(Deserialize, Default)]
