@@ -18,7 +18,7 @@ mod writer;
 pub use chain::{AuditKey, Segments};
 pub use lookup::{Index, LookupError, LookupEventsRequest, LookupEventsResponse, TrailEvent};
 pub use record::{
-    ApiCall, Event, EventType, IdentityType, Resource, RoleSessionIdentity, Service,
+    ApiCall, ConsoleSignIn, Event, EventType, IdentityType, Resource, RoleSessionIdentity, Service,
     SessionAttributes, SessionContext, SessionIssuer, TlsDetails, UserIdentity, EVENT_VERSION,
 };
 pub use verify::{verify, verify_with, Problem, ProblemKind, Report, Status, VerifyOptions};

@@ -28,16 +28,19 @@ pub enum Service {
     Iam,
     /// `cloudtrail.amazonaws.com` (LookupEvents itself is recorded too)
     CloudTrail,
+    /// `signin.amazonaws.com`: sign-ins to the web console (`ConsoleLogin`).
+    Signin,
 }
 
 impl Service {
     /// Every service, for iteration.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Kms,
         Service::SecretsManager,
         Service::Sts,
         Service::Iam,
         Service::CloudTrail,
+        Service::Signin,
     ];
 
     /// CloudTrail's `eventSource` for this service.
@@ -48,6 +51,7 @@ impl Service {
             Service::Sts => "sts.amazonaws.com",
             Service::Iam => "iam.amazonaws.com",
             Service::CloudTrail => "cloudtrail.amazonaws.com",
+            Service::Signin => "signin.amazonaws.com",
         }
     }
 
@@ -405,6 +409,8 @@ pub enum EventType {
     AwsApiCall,
     /// An action the service took on its own (scheduled rotation, deletion when due).
     AwsServiceEvent,
+    /// A sign-in to the web console (`ConsoleLogin`).
+    AwsConsoleSignIn,
 }
 
 /// One CloudTrail event, serialized with CloudTrail's member names and order.
@@ -587,6 +593,66 @@ impl Event {
             service_event_details: details,
             event_category: "Management".to_owned(),
             tls_details: None,
+        }
+    }
+}
+
+/// What a console sign-in left for its record ([`Event::console_sign_in`]).
+#[derive(Debug, Clone)]
+pub struct ConsoleSignIn<'a> {
+    /// Who signed in; for a refused sign-in, what is known of the claimed key.
+    pub identity: UserIdentity,
+    /// The browser's address.
+    pub source_ip: &'a str,
+    /// The browser's User-Agent.
+    pub user_agent: &'a str,
+    /// Whether the credentials were accepted.
+    pub success: bool,
+    /// The page the sign-in led to (`additionalEventData.LoginTo`).
+    pub login_to: &'a str,
+    /// The account signed in to (empty when unknown).
+    pub recipient_account_id: &'a str,
+    /// TLS details if the sign-in came over TLS.
+    pub tls: Option<TlsDetails>,
+    /// When it happened.
+    pub time: OffsetDateTime,
+}
+
+impl Event {
+    /// CloudTrail's `ConsoleLogin` event: `eventSource` `signin.amazonaws.com`, `eventType`
+    /// `AwsConsoleSignIn`, `responseElements.ConsoleLogin` `Success` or `Failure` (with
+    /// `errorMessage` "Failed authentication"), recorded in `us-east-1` as AWS records sign-ins
+    /// to the global console endpoint.
+    pub fn console_sign_in(s: ConsoleSignIn<'_>) -> Self {
+        let outcome = if s.success { "Success" } else { "Failure" };
+        Self {
+            event_version: EVENT_VERSION.to_owned(),
+            user_identity: s.identity,
+            event_time: s.time,
+            event_source: Service::Signin.event_source().to_owned(),
+            event_name: "ConsoleLogin".to_owned(),
+            aws_region: "us-east-1".to_owned(),
+            source_ip_address: s.source_ip.to_owned(),
+            user_agent: s.user_agent.to_owned(),
+            error_code: None,
+            error_message: (!s.success).then(|| "Failed authentication".to_owned()),
+            request_parameters: Value::Null,
+            response_elements: serde_json::json!({ "ConsoleLogin": outcome }),
+            additional_event_data: Some(serde_json::json!({
+                "LoginTo": s.login_to,
+                "MobileVersion": "No",
+                "MFAUsed": "No",
+            })),
+            request_id: None,
+            event_id: new_event_id(),
+            read_only: false,
+            resources: Vec::new(),
+            event_type: EventType::AwsConsoleSignIn,
+            management_event: true,
+            recipient_account_id: s.recipient_account_id.to_owned(),
+            service_event_details: None,
+            event_category: "Management".to_owned(),
+            tls_details: s.tls,
         }
     }
 }

@@ -315,7 +315,7 @@ fn tables_for(service: Service) -> ServiceTables {
             names: tables::IAM_NAMES,
             maps: tables::IAM_MAPS,
         },
-        Service::CloudTrail => ServiceTables {
+        Service::CloudTrail | Service::Signin => ServiceTables {
             ops: &[],
             names: &[],
             maps: &[],

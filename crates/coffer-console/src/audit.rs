@@ -39,7 +39,7 @@ pub async fn list(
     if let Some(r) = bad_region(&region) {
         return r;
     }
-    signed.session.set_region(&region);
+    state.0.sessions.set_region(&signed.session, &region).await;
     let page = Page {
         title: "Audit trail",
         session: &signed.session,

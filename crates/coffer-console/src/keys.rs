@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const PAGE_SIZE: u32 = 25;
+/// Most keys one filtered page examines before it offers the next page.
+const MAX_SCANNED: usize = 200;
 
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
@@ -53,55 +55,71 @@ pub async fn list(
         region: &region,
         section: Section::Keys,
     };
-    signed.session.set_region(&region);
-    let mut input = json!({ "Limit": PAGE_SIZE });
-    if !f.marker.is_empty() {
-        input["Marker"] = f.marker.clone().into();
-    }
-    let listed = match console
-        .call(
-            &signed.session,
-            &region,
-            kms(KmsOp::ListKeys),
-            input,
-            &signed.parts,
-        )
-        .await
-    {
-        Ok(v) => v,
-        Err(e) => return page.error(&e),
-    };
+    state.0.sessions.set_region(&signed.session, &region).await;
+    let filtering =
+        !f.state.is_empty() || !f.spec.is_empty() || !f.alias.is_empty() || !f.tag.is_empty();
     let aliases = alias_map(console, &signed, &region).await;
+    // With a filter, ListKeys pages are read on until a page of matches is found (or
+    // MAX_SCANNED keys were examined); each read asks for no more keys than matches are still
+    // wanted, so that the page ends on a ListKeys marker and the next page resumes there.
     let mut rows = Vec::new();
-    for k in listed["Keys"].as_array().into_iter().flatten() {
-        let id = text(k, "KeyId").to_string();
-        let meta = console
+    let mut marker = Some(f.marker.clone()).filter(|m| !m.is_empty());
+    let mut scanned = 0usize;
+    loop {
+        let want = PAGE_SIZE - u32::try_from(rows.len()).unwrap_or(PAGE_SIZE);
+        let mut input = json!({ "Limit": want });
+        if let Some(m) = &marker {
+            input["Marker"] = m.clone().into();
+        }
+        let listed = match console
             .call(
                 &signed.session,
                 &region,
-                kms(KmsOp::DescribeKey),
-                json!({ "KeyId": id }),
+                kms(KmsOp::ListKeys),
+                input,
                 &signed.parts,
             )
             .await
-            .map(|v| v["KeyMetadata"].clone())
-            .unwrap_or_else(|_| json!({ "KeyId": id }));
-        let names = aliases.get(&id).cloned().unwrap_or_default();
-        if !f.state.is_empty() && text(&meta, "KeyState") != f.state {
-            continue;
+        {
+            Ok(v) => v,
+            Err(e) => return page.error(&e),
+        };
+        for k in listed["Keys"].as_array().into_iter().flatten() {
+            scanned += 1;
+            let id = text(k, "KeyId").to_string();
+            let meta = console
+                .call(
+                    &signed.session,
+                    &region,
+                    kms(KmsOp::DescribeKey),
+                    json!({ "KeyId": id }),
+                    &signed.parts,
+                )
+                .await
+                .map(|v| v["KeyMetadata"].clone())
+                .unwrap_or_else(|_| json!({ "KeyId": id }));
+            let names = aliases.get(&id).cloned().unwrap_or_default();
+            if !f.state.is_empty() && text(&meta, "KeyState") != f.state {
+                continue;
+            }
+            if !f.spec.is_empty() && text(&meta, "KeySpec") != f.spec {
+                continue;
+            }
+            if !f.alias.is_empty() && !names.iter().any(|n| n.contains(&f.alias)) {
+                continue;
+            }
+            if !f.tag.is_empty() && !has_tag(console, &signed, &region, &id, &f.tag).await {
+                continue;
+            }
+            rows.push((meta, names));
         }
-        if !f.spec.is_empty() && text(&meta, "KeySpec") != f.spec {
-            continue;
+        marker = listed["NextMarker"].as_str().map(str::to_string);
+        let full = rows.len() >= PAGE_SIZE as usize;
+        if !filtering || full || marker.is_none() || scanned >= MAX_SCANNED {
+            break;
         }
-        if !f.alias.is_empty() && !names.iter().any(|n| n.contains(&f.alias)) {
-            continue;
-        }
-        if !f.tag.is_empty() && !has_tag(console, &signed, &region, &id, &f.tag).await {
-            continue;
-        }
-        rows.push((meta, names));
     }
-    let next = listed["NextMarker"].as_str().map(|m| {
+    let next = marker.as_deref().map(|m| {
         format!(
             "{BASE}/{region}/keys?marker={}&state={}&spec={}&alias={}&tag={}",
             page::q(m),
@@ -135,8 +153,12 @@ pub async fn list(
             label { "Tag " input name="tag" value=(f.tag) placeholder="Key or Key=Value"; }
             button type="submit" { "Filter" }
         }
-        @if !f.state.is_empty() || !f.spec.is_empty() || !f.alias.is_empty() || !f.tag.is_empty() {
-            p.hint { "Filters apply to the keys of this page." }
+        @if filtering {
+            p.hint {
+                (rows.len()) " matching of " (scanned) " keys examined"
+                @if next.is_some() { "; the next page looks further" }
+                "."
+            }
         }
         div.table {
             table {

@@ -63,7 +63,7 @@ type Shared = State<Arc<Console>>;
 /// The console's routes, to merge into the API listener's router.
 pub fn router(app: Arc<App>, config: Config, sampler: Option<Arc<Sampler>>) -> Router {
     let console = Arc::new(Console {
-        sessions: Sessions::new(config.idle_timeout, config.max_session),
+        sessions: Sessions::new(app.clone(), config.idle_timeout, config.max_session),
         app,
         config,
         sampler,
@@ -139,7 +139,7 @@ impl FromRequestParts<Arc<Console>> for Signed {
         parts: &mut http::request::Parts,
         console: &Arc<Console>,
     ) -> Result<Self, Self::Rejection> {
-        match console.sessions.of_request(&parts.headers) {
+        match console.sessions.of_request(&parts.headers).await {
             Some(session) => {
                 if parts.method == http::Method::POST && !session::same_origin(&parts.headers) {
                     return Err(page::refused("The request did not come from this console."));
@@ -161,7 +161,7 @@ fn bad_region(region: &str) -> Option<Response> {
 }
 
 async fn home(State(console): Shared, headers: http::HeaderMap) -> Response {
-    match console.sessions.of_request(&headers) {
+    match console.sessions.of_request(&headers).await {
         Some(s) => Redirect::to(&format!("{BASE}/{}/keys", s.region())).into_response(),
         None => Redirect::to(&format!("{BASE}/sign-in")).into_response(),
     }
@@ -188,27 +188,30 @@ async fn sign_in(
         return page::refused("The request did not come from this console.");
     }
     let token = Some(form.session_token.trim()).filter(|t| !t.is_empty());
+    let region = console.config.default_region.clone();
+    let landing = format!("{BASE}/{region}/keys");
     let signed = coffer_http::console::sign_in(
         &console.app,
         form.access_key_id.trim(),
         form.secret_access_key.trim(),
         token,
-        Console::secure(&parts),
-    );
+        &parts,
+        &landing,
+    )
+    .await;
     match signed {
         Ok(who) => {
-            let region = console.config.default_region.clone();
-            let Some((cookie, _)) =
-                console
-                    .sessions
-                    .start(who, region.clone(), Console::secure(&parts))
+            let Some(cookie) = console
+                .sessions
+                .start(who, region.clone(), Console::secure(&parts))
+                .await
             else {
                 return page::sign_in(
                     Some("The console could not start a session; try again."),
                     StatusCode::SERVICE_UNAVAILABLE,
                 );
             };
-            let mut resp = Redirect::to(&format!("{BASE}/{region}/keys")).into_response();
+            let mut resp = Redirect::to(&landing).into_response();
             if let Ok(v) = http::HeaderValue::from_str(&cookie) {
                 resp.headers_mut().insert(http::header::SET_COOKIE, v);
             }
@@ -228,7 +231,7 @@ async fn sign_out(State(console): Shared, signed: Signed, form: Form<CsrfForm>) 
     if !signed.session.csrf_ok(&form.csrf) {
         return page::refused("The form has expired; sign out again.");
     }
-    console.sessions.end(&signed.parts.headers);
+    console.sessions.end(&signed.parts.headers).await;
     let mut resp = Redirect::to(&format!("{BASE}/sign-in")).into_response();
     resp.headers_mut().insert(
         http::header::SET_COOKIE,
@@ -244,11 +247,11 @@ struct RegionSwitch {
     page: String,
 }
 
-async fn switch_region(signed: Signed, q: Query<RegionSwitch>) -> Response {
+async fn switch_region(State(console): Shared, signed: Signed, q: Query<RegionSwitch>) -> Response {
     if let Some(r) = bad_region(&q.to) {
         return r;
     }
-    signed.session.set_region(&q.to);
+    console.sessions.set_region(&signed.session, &q.to).await;
     let section = match q.page.as_str() {
         "secrets" => "secrets",
         "audit" => "audit",

@@ -46,7 +46,7 @@ pub async fn list(
     if let Some(r) = bad_region(&region) {
         return r;
     }
-    signed.session.set_region(&region);
+    state.0.sessions.set_region(&signed.session, &region).await;
     let page = Page {
         title: "Secrets",
         session: &signed.session,

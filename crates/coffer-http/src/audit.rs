@@ -9,7 +9,9 @@
 
 use crate::server::ConnInfo;
 use crate::{App, Caller};
-use coffer_audit::{ApiCall, Event, Resource, RoleSessionIdentity, TlsDetails, UserIdentity};
+use coffer_audit::{
+    ApiCall, ConsoleSignIn, Event, Resource, RoleSessionIdentity, TlsDetails, UserIdentity,
+};
 use coffer_core::context::partition_of;
 use coffer_model::ops::{self, Locator, Operation, ResourceKind};
 use serde_json::Value;
@@ -203,17 +205,89 @@ fn resources(
     }
 }
 
+/// TLS details when the request came over TLS.
+fn tls_details(parts: &http::request::Parts) -> Option<TlsDetails> {
+    let conn = parts.extensions.get::<ConnInfo>()?;
+    conn.tls.then(|| TlsDetails {
+        tls_version: conn.tls_version.unwrap_or_default().to_string(),
+        cipher_suite: conn.cipher_suite.unwrap_or_default().to_string(),
+        client_provided_host_header: header(parts, http::header::HOST),
+    })
+}
+
+fn header(parts: &http::request::Parts, name: http::header::HeaderName) -> String {
+    parts
+        .headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+fn source_ip(parts: &http::request::Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnInfo>()
+        .map_or_else(|| "127.0.0.1".to_string(), |c| c.remote.ip().to_string())
+}
+
+/// What CloudTrail writes for a user name it will not repeat: a refused sign-in whose key is
+/// unknown may have been a secret typed into the wrong field.
+const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+/// The `ConsoleLogin` record of a console sign-in: `caller` when the credentials were
+/// accepted; otherwise what is known of `access_key_id` (its account and ID when Coffer issued
+/// it, nothing of it when not).
+pub(crate) fn console_sign_in(
+    app: &App,
+    parts: &http::request::Parts,
+    caller: Option<&Caller>,
+    access_key_id: &str,
+    login_to: &str,
+) -> Event {
+    let (identity, account) = match caller {
+        Some(c) => (identity(app, c), c.ctx.account_id.clone()),
+        None => {
+            let account = app
+                .coffer
+                .sts
+                .lookup(access_key_id)
+                .map(|s| s.account_id)
+                .or_else(|| {
+                    app.coffer
+                        .identity
+                        .lookup(access_key_id)
+                        .map(|(p, _)| p.account_id)
+                });
+            match account {
+                Some(account) => (
+                    UserIdentity::unknown(Some(&account), Some(access_key_id)),
+                    account,
+                ),
+                None => {
+                    let mut id = UserIdentity::unknown(None, None);
+                    id.user_name = Some(HIDDEN.to_string());
+                    (id, String::new())
+                }
+            }
+        }
+    };
+    Event::console_sign_in(ConsoleSignIn {
+        identity,
+        source_ip: &source_ip(parts),
+        user_agent: &header(parts, http::header::USER_AGENT),
+        success: caller.is_some(),
+        login_to,
+        recipient_account_id: &account,
+        tls: tls_details(parts),
+        time: time::OffsetDateTime::now_utc(),
+    })
+}
+
 /// The record of one request, or `None` for a service CloudTrail has no event source for.
 pub(crate) fn event(app: &App, call: &Call<'_>) -> Option<Event> {
     let service = coffer_audit::Service::from_signing_name(call.service.signing_name())?;
-    let conn = call.parts.extensions.get::<ConnInfo>();
-    let source_ip = conn.map_or_else(|| "127.0.0.1".to_string(), |c| c.remote.ip().to_string());
-    let user_agent = call
-        .parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
+    let source_ip = source_ip(call.parts);
+    let user_agent = header(call.parts, http::header::USER_AGENT);
     let (identity, region, account) = match (call.caller, call.federated) {
         (Some(c), _) => (
             identity(app, c),
@@ -261,16 +335,7 @@ pub(crate) fn event(app: &App, call: &Call<'_>) -> Option<Event> {
             )
         }
     };
-    let tls = conn.filter(|c| c.tls).map(|c| TlsDetails {
-        tls_version: c.tls_version.unwrap_or_default().to_string(),
-        cipher_suite: c.cipher_suite.unwrap_or_default().to_string(),
-        client_provided_host_header: call
-            .parts
-            .headers
-            .get(http::header::HOST)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default(),
-    });
+    let tls = tls_details(call.parts);
     let read_only = match call.info {
         Some(info) => info.read_only,
         None => coffer_audit::redact::default_read_only(service, call.operation),

@@ -16,6 +16,7 @@ pub const USER_AGENT: &str = concat!("coffer-console/", env!("CARGO_PKG_VERSION"
 /// A console sign-in. It keeps the access key ID (and a role session's token) but never the
 /// secret: every call looks the key up again, so a deleted or deactivated key, or an expired
 /// role session, ends the sign-in at its next use.
+#[derive(Clone)]
 pub struct SignedIn {
     access_key_id: String,
     session_token: Option<Zeroizing<String>>,
@@ -83,6 +84,8 @@ pub enum SignInError {
     Invalid,
     /// A role session's credentials that have expired.
     Expired,
+    /// The audit trail (failing closed) could not record the sign-in.
+    Unrecorded,
 }
 
 impl std::fmt::Display for SignInError {
@@ -90,26 +93,33 @@ impl std::fmt::Display for SignInError {
         f.write_str(match self {
             Self::Invalid => "The access key ID, secret access key or session token is not valid.",
             Self::Expired => "These credentials have expired.",
+            Self::Unrecorded => "The sign-in could not be recorded in the audit trail; try again.",
         })
     }
 }
 
 /// Checks an access key pair (and a role session's token) as SigV4 verification would, with the
-/// secret compared in constant time. In `--dev`, as on the API, an unknown key signs in as its
-/// account's root.
-pub fn sign_in(
-    app: &App,
+/// secret compared in constant time, and records CloudTrail's `ConsoleLogin` event for it
+/// (success or failure; a fail-closed trail that cannot take it refuses the sign-in). In
+/// `--dev`, as on the API, an unknown key signs in as its account's root. `login_to` is the
+/// page the sign-in leads to.
+pub async fn sign_in(
+    app: &Arc<App>,
     access_key_id: &str,
     secret_access_key: &str,
     session_token: Option<&str>,
-    secure_transport: bool,
+    parts: &http::request::Parts,
+    login_to: &str,
 ) -> Result<SignedIn, SignInError> {
     let presented = Presented {
         access_key_id,
         session_token,
         region: "us-east-1".into(),
         service: "sts".into(),
-        secure_transport,
+        secure_transport: parts
+            .extensions
+            .get::<crate::server::ConnInfo>()
+            .is_some_and(|c| c.tls),
     };
     let verify = |secret: &[u8]| {
         if constant_time_eq(secret, secret_access_key.as_bytes()) {
@@ -118,7 +128,22 @@ pub fn sign_in(
             Err(AuthError::UnrecognizedClient)
         }
     };
-    let caller = resolve(app, &presented, &verify).map_err(|e| match e {
+    let resolved = resolve(app, &presented, &verify);
+    if let Some(log) = &app.audit {
+        let event = crate::audit::console_sign_in(
+            app,
+            &audited_parts(parts),
+            resolved.as_ref().ok(),
+            access_key_id,
+            login_to,
+        );
+        let written = tokio::time::timeout(log.wait_timeout(), log.submit(&event)).await;
+        if !matches!(written, Ok(Ok(()))) && resolved.is_ok() {
+            tracing::warn!("a console sign-in could not be recorded; it is refused");
+            return Err(SignInError::Unrecorded);
+        }
+    }
+    let caller = resolved.map_err(|e| match e {
         AuthError::ExpiredToken => SignInError::Expired,
         _ => SignInError::Invalid,
     })?;
@@ -130,6 +155,243 @@ pub fn sign_in(
         account_id: caller.principal.account_id,
         expires,
     })
+}
+
+/// The table of console sessions. It belongs to no service's domain (`follow::DOMAINS`): every
+/// node reads a session from the store when a browser presents its cookie, so a sign-in works
+/// through any node of a deployment, and writing one makes no node reload a service.
+pub const SESSION_TABLE: &str = "console_session";
+
+/// The version of [`SESSION_TABLE`]'s records.
+const SESSION_RECORD_VERSION: u32 = 1;
+
+/// A console session as every node of a deployment reads it, keyed by the hex SHA-256 of the
+/// cookie's random ID (the ID itself is never stored).
+pub struct StoredSession {
+    /// Who signed in.
+    pub who: SignedIn,
+    /// The token every form of the session carries.
+    pub csrf: Zeroizing<String>,
+    /// When the sign-in happened, epoch milliseconds.
+    pub started: i64,
+    /// The last request, epoch milliseconds (written at most once a minute).
+    pub last_seen: i64,
+    /// The Region last chosen.
+    pub region: String,
+}
+
+/// A stored session's times, for expiry without unwrapping anything.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTimes {
+    /// When the sign-in happened, epoch milliseconds.
+    pub started: i64,
+    /// The last request written, epoch milliseconds.
+    pub last_seen: i64,
+    /// When a role session's credentials expire, epoch milliseconds.
+    pub expires: Option<i64>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SessionRecord {
+    v: u32,
+    access_key_id: String,
+    arn: String,
+    account_id: String,
+    #[serde(default)]
+    expires: Option<i64>,
+    started: i64,
+    last_seen: i64,
+    region: String,
+    /// [`SessionSecrets`] as JSON, wrapped under the root key (hex).
+    sealed: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SessionSecrets {
+    csrf: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+impl Drop for SessionSecrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.csrf.zeroize();
+        if let Some(t) = &mut self.token {
+            t.zeroize();
+        }
+    }
+}
+
+/// Why the session store failed (logged; the browser is sent to sign in again).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionStoreError {
+    /// The store refused or failed.
+    #[error("store: {0}")]
+    Store(#[from] coffer_store::StoreError),
+    /// A record could not be encoded, decoded or unwrapped.
+    #[error("session record: {0}")]
+    Record(String),
+    /// The blocking task failed.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+fn session_aad(key: &str) -> Vec<u8> {
+    format!("coffer/console/session/v1/{key}").into_bytes()
+}
+
+fn record_err(e: impl std::fmt::Display) -> SessionStoreError {
+    SessionStoreError::Record(e.to_string())
+}
+
+fn times_of(r: &SessionRecord) -> SessionTimes {
+    SessionTimes {
+        started: r.started,
+        last_seen: r.last_seen,
+        expires: r.expires,
+    }
+}
+
+/// Writes a session (new, or with a new `last_seen` or Region).
+pub async fn save_session(
+    app: &Arc<App>,
+    key: &str,
+    s: &StoredSession,
+) -> Result<(), SessionStoreError> {
+    let secrets = SessionSecrets {
+        csrf: s.csrf.to_string(),
+        token: s.who.session_token.as_ref().map(|t| t.to_string()),
+    };
+    let plain = Zeroizing::new(serde_json::to_vec(&secrets).map_err(record_err)?);
+    let sealed = app
+        .coffer
+        .root_key()
+        .wrap(&session_aad(key), &plain)
+        .map_err(record_err)?;
+    let rec = SessionRecord {
+        v: SESSION_RECORD_VERSION,
+        access_key_id: s.who.access_key_id.clone(),
+        arn: s.who.arn.clone(),
+        account_id: s.who.account_id.clone(),
+        expires: s.who.expires,
+        started: s.started,
+        last_seen: s.last_seen,
+        region: s.region.clone(),
+        sealed: hex::encode(sealed),
+    };
+    let bytes = serde_json::to_vec(&rec).map_err(record_err)?;
+    let app = app.clone();
+    let key = key.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut tx = coffer_store::Transaction::new();
+        tx.put(SESSION_TABLE, &key, bytes);
+        app.coffer.store().commit(&tx)
+    })
+    .await??;
+    Ok(())
+}
+
+/// The session stored under `key`, if any. One that cannot be read (written by a newer
+/// version, or wrapped under a root-key generation since retired) is removed: its browser
+/// signs in again.
+pub async fn load_session(
+    app: &Arc<App>,
+    key: &str,
+) -> Result<Option<StoredSession>, SessionStoreError> {
+    let bytes = {
+        let app = app.clone();
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || app.coffer.store().get(SESSION_TABLE, &key)).await??
+    };
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    let opened = (|| {
+        let rec: SessionRecord = serde_json::from_slice(&bytes).map_err(record_err)?;
+        if rec.v != SESSION_RECORD_VERSION {
+            return Err(record_err(format!("record version {}", rec.v)));
+        }
+        let sealed = hex::decode(&rec.sealed).map_err(record_err)?;
+        let plain = app
+            .coffer
+            .root_key()
+            .unwrap(&session_aad(key), &sealed)
+            .map_err(record_err)?;
+        let mut secrets: SessionSecrets = serde_json::from_slice(&plain).map_err(record_err)?;
+        Ok::<_, SessionStoreError>(StoredSession {
+            who: SignedIn {
+                access_key_id: rec.access_key_id,
+                session_token: secrets.token.take().map(Zeroizing::new),
+                arn: rec.arn,
+                account_id: rec.account_id,
+                expires: rec.expires,
+            },
+            csrf: Zeroizing::new(std::mem::take(&mut secrets.csrf)),
+            started: rec.started,
+            last_seen: rec.last_seen,
+            region: rec.region,
+        })
+    })();
+    match opened {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            tracing::warn!(error = %e, "a console session could not be read; it is removed");
+            delete_session(app, key).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Removes the session stored under `key` (sign-out, expiry).
+pub async fn delete_session(app: &Arc<App>, key: &str) -> Result<(), SessionStoreError> {
+    let app = app.clone();
+    let key = key.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut tx = coffer_store::Transaction::new();
+        tx.delete(SESSION_TABLE, &key);
+        app.coffer.store().commit(&tx)
+    })
+    .await??;
+    Ok(())
+}
+
+/// Removes every stored session `keep` rejects, and beyond `max` the oldest of the rest; says
+/// how many were removed.
+pub async fn purge_sessions(
+    app: &Arc<App>,
+    keep: impl Fn(SessionTimes) -> bool + Send + 'static,
+    max: usize,
+) -> Result<usize, SessionStoreError> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = app.coffer.store();
+        let mut live = Vec::new();
+        let mut tx = coffer_store::Transaction::new();
+        let mut removed = 0;
+        for (key, bytes) in store.scan(SESSION_TABLE)? {
+            match serde_json::from_slice::<SessionRecord>(&bytes) {
+                Ok(r) if keep(times_of(&r)) => live.push((r.started, key)),
+                _ => {
+                    tx.delete(SESSION_TABLE, &key);
+                    removed += 1;
+                }
+            }
+        }
+        if live.len() > max {
+            live.sort();
+            let excess = live.len() - max;
+            for (_, key) in live.drain(..excess) {
+                tx.delete(SESSION_TABLE, &key);
+                removed += 1;
+            }
+        }
+        if !tx.is_empty() {
+            store.commit(&tx)?;
+        }
+        Ok(removed)
+    })
+    .await?
 }
 
 /// Runs one JSON-protocol operation (KMS, Secrets Manager, CloudTrail) in `region` as the

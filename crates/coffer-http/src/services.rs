@@ -185,6 +185,17 @@ impl Coffer {
         self.secrets.set_events(receiver);
     }
 
+    /// The store every service writes to (for records outside the services' domains, such as
+    /// the console's sessions).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The root key (to wrap what such records must not hold in plaintext).
+    pub(crate) fn root_key(&self) -> &RootKey {
+        &self.root
+    }
+
     /// The root keyring's generations (more than one: a rekey is under way).
     pub fn root_generations(&self) -> Vec<u32> {
         self.root.generations()

@@ -12,9 +12,9 @@ import urllib.request
 
 import boto3
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 endpoint, shots = sys.argv[1], sys.argv[2]
@@ -88,13 +88,26 @@ def shot(name):
         driver.save_screenshot(os.path.join(shots, name + ".png"))
 
 
+def gone(element):
+    """A wait condition: `element` has left the document (the answer to a form is a new one).
+    Chrome reports a node detached mid-check either as stale or as an inspector error ("Node
+    with given id does not belong to the document"); both mean it is gone."""
+    def detached(_):
+        try:
+            element.is_enabled()
+            return False
+        except (StaleElementReferenceException, WebDriverException):
+            return True
+    return detached
+
+
 def sign_in(ak, sk):
     driver.get(ui + "/sign-in")
     driver.find_element(By.ID, "ak").send_keys(ak)
     driver.find_element(By.ID, "sk").send_keys(sk)
     button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
     button.click()
-    WebDriverWait(driver, 30).until(EC.staleness_of(button))
+    WebDriverWait(driver, 30).until(gone(button))
     visit_done()
 
 
@@ -104,7 +117,7 @@ def submit(form_action_suffix):
     check(forms, f"no form posting to …{form_action_suffix} on {driver.current_url}")
     forms[0].find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     # The answer is a new document: wait until the old one is gone.
-    WebDriverWait(driver, 30).until(EC.staleness_of(forms[0]))
+    WebDriverWait(driver, 30).until(gone(forms[0]))
     visit_done()
 
 
@@ -179,6 +192,11 @@ try:
     check("coffer-console/" in driver.page_source, "the audit record's userAgent does not name the console")
     no_value("the audit view")
     shot("audit")
+    # The sign-in itself is CloudTrail's ConsoleLogin, recorded in us-east-1 as AWS does.
+    driver.get(f"{ui}/us-east-1/audit?attr=EventName&value=ConsoleLogin")
+    visit_done()
+    check("ConsoleLogin" in driver.page_source and "coffer-console/" in driver.page_source,
+          "the audit view lacks the console's ConsoleLogin event")
 
     # IAM, read-only: the role, its trust policy, its managed policy's document.
     driver.get(ui + "/iam")
@@ -240,7 +258,7 @@ try:
     driver.find_element(By.ID, "sk").send_keys("not-the-secret")
     button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
     button.click()
-    WebDriverWait(driver, 30).until(EC.staleness_of(button))
+    WebDriverWait(driver, 30).until(gone(button))
     visit_done(expect_refusal=True)
     check("/sign-in" in driver.current_url and "not valid" in driver.page_source, "a wrong secret signed in")
 
