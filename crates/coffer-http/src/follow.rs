@@ -312,15 +312,26 @@ impl Coffer {
         d: usize,
         changes: &[coffer_store::Change],
     ) -> Result<(), CoreError> {
-        if d == 1 {
-            let pending = |c: &coffer_store::Change| !f.store.reflects(c);
-            let applied = |seq: u64| f.store.advance(d, seq);
-            match self.secrets.apply_changes(changes, &pending, &applied) {
-                Ok(()) => return Ok(()),
-                Err(e) => tracing::warn!(error = %e, "applying changes failed; reloading"),
+        let pending = |c: &coffer_store::Change| !f.store.reflects(c);
+        let applied = |seq: u64| f.store.advance(d, seq);
+        let outcome = match d {
+            0 => self
+                .kms
+                .apply_changes(changes, &pending, &applied)
+                .map_err(CoreError::from),
+            1 => self
+                .secrets
+                .apply_changes(changes, &pending, &applied)
+                .map_err(CoreError::from),
+            _ => return self.reload_domain(f, d),
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "applying changes failed; reloading");
+                self.reload_domain(f, d)
             }
         }
-        self.reload_domain(f, d)
     }
 
     fn reload_domain(&self, f: &Follower, d: usize) -> Result<(), CoreError> {

@@ -15,6 +15,7 @@ mod asymmetric;
 mod common;
 mod crypto;
 mod custom_key_stores;
+mod follow;
 mod grants;
 mod import;
 mod key_policy;
