@@ -81,6 +81,8 @@ pub enum IdentityType {
     AssumedRole,
     /// A caller federated through a web identity provider (AssumeRoleWithWebIdentity).
     WebIdentityUser,
+    /// A federated user's session (STS GetFederationToken).
+    FederatedUser,
     /// A caller federated through SAML (AssumeRoleWithSAML).
     #[serde(rename = "SAMLUser")]
     SamlUser,
@@ -286,6 +288,49 @@ impl UserIdentity {
         }
     }
 
+    /// A federated user (STS GetFederationToken): `principalId` is `ACCOUNT:NAME`; the session
+    /// issuer is the IAM user that federated it (`None`: the account's root user).
+    pub fn federated_user(
+        account_id: &str,
+        name: &str,
+        access_key_id: &str,
+        issuer: Option<(&str, &str, &str)>,
+        issued_at: OffsetDateTime,
+    ) -> Self {
+        let session_issuer = match issuer {
+            Some((user_name, user_id, arn)) => SessionIssuer {
+                issuer_type: "IAMUser".to_owned(),
+                principal_id: user_id.to_owned(),
+                arn: arn.to_owned(),
+                account_id: account_id.to_owned(),
+                user_name: user_name.to_owned(),
+            },
+            None => SessionIssuer {
+                issuer_type: "Root".to_owned(),
+                principal_id: account_id.to_owned(),
+                arn: format!("arn:aws:iam::{account_id}:root"),
+                account_id: account_id.to_owned(),
+                user_name: String::new(),
+            },
+        };
+        Self {
+            principal_id: Some(format!("{account_id}:{name}")),
+            arn: Some(format!("arn:aws:sts::{account_id}:federated-user/{name}")),
+            account_id: Some(account_id.to_owned()),
+            access_key_id: Some(access_key_id.to_owned()),
+            session_context: Some(SessionContext {
+                session_issuer: Some(session_issuer),
+                web_id_federation_data: None,
+                attributes: SessionAttributes {
+                    creation_date: format_time(issued_at),
+                    mfa_authenticated: "false".to_owned(),
+                },
+                source_identity: None,
+            }),
+            ..Self::bare(IdentityType::FederatedUser)
+        }
+    }
+
     /// A federated caller (AssumeRoleWithWebIdentity / AssumeRoleWithSAML requests).
     pub fn federated(
         identity_type: IdentityType,
@@ -326,7 +371,7 @@ impl UserIdentity {
         }
         match self.identity_type {
             IdentityType::Root => Some("root".to_owned()),
-            IdentityType::AssumedRole => self
+            IdentityType::AssumedRole | IdentityType::FederatedUser => self
                 .arn
                 .as_deref()
                 .and_then(|a| a.rsplit('/').next())

@@ -102,6 +102,19 @@ fn identity(app: &App, caller: &Caller) -> UserIdentity {
                 ak,
             )
         }
+        (Some(fed), Some(ak)) if fed.kind == coffer_core::PrincipalKind::FederatedUser => {
+            let user = (!fed.role_name.is_empty())
+                .then(|| app.coffer.iam.user(&ctx.account_id, &fed.role_name))
+                .flatten();
+            UserIdentity::federated_user(
+                &ctx.account_id,
+                &fed.session_name,
+                ak,
+                user.as_ref()
+                    .map(|u| (u.name.as_str(), u.user_id.as_str(), u.arn.as_str())),
+                millis_to_time(caller.session_issued.unwrap_or(0)),
+            )
+        }
         (Some(role), Some(ak)) => {
             // arn:aws:iam::ACCOUNT:role/PATH/NAME
             let path = role
@@ -124,7 +137,7 @@ fn identity(app: &App, caller: &Caller) -> UserIdentity {
                 access_key_id: ak,
                 issued_at: millis_to_time(caller.session_issued.unwrap_or(0)),
                 mfa_authenticated: false,
-                source_identity: None,
+                source_identity: role.source_identity.as_deref(),
             })
         }
         _ if caller.principal.arn.ends_with(":root") => UserIdentity::root(&ctx.account_id, ak),
