@@ -3,7 +3,8 @@
 //! key policy, `sts:TagSession` in the trust policy, transitive tags in a role chain), external
 //! ID, source identity (set, shown, kept and unchangeable in a chain) and the role-chaining
 //! duration cap; GetContextKeysForCustomPolicy / GetContextKeysForPrincipalPolicy.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// `PackedPolicySize` is what Coffer answers; the SDK marks it deprecated.
+#![allow(clippy::unwrap_used, clippy::expect_used, deprecated)]
 
 mod common;
 
@@ -45,8 +46,6 @@ async fn encrypts(server: &Server, creds: &Credentials, key: &str) -> Result<(),
         })
 }
 
-use aws_sdk_kms::error::ProvideErrorMetadata as _;
-
 #[tokio::test]
 async fn session_tokens_and_federated_users() {
     let server = Server::secure();
@@ -87,7 +86,7 @@ async fn session_tokens_and_federated_users() {
     let user_policy = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": &key},
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": &secret},
-        {"Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*",
+        {"Effect": "Allow", "Action": ["sts:GetFederationToken", "sts:TagSession"], "Resource": "*",
          "Condition": {"StringLike": {"aws:username": "app"}}}]});
     iam.put_user_policy()
         .user_name("app")
@@ -291,7 +290,7 @@ async fn session_tokens_and_federated_users() {
             .sts_with(PRIMARY, fed.clone())
             .assume_role()
             .role_arn(format!("arn:aws:iam::{account}:role/any"))
-            .role_session_name("s")
+            .role_session_name("s1")
             .send()
             .await,
         "AccessDenied",
@@ -604,7 +603,7 @@ async fn assume_role_tags_external_id_and_source_identity() {
     let e = expect_err(
         sts.assume_role()
             .role_arn(&untagged)
-            .role_session_name("s")
+            .role_session_name("s1")
             .tags(tag("team", "blue"))
             .send()
             .await,
@@ -618,7 +617,7 @@ async fn assume_role_tags_external_id_and_source_identity() {
     );
     sts.assume_role()
         .role_arn(&untagged)
-        .role_session_name("s")
+        .role_session_name("s1")
         .send()
         .await
         .unwrap();
@@ -626,7 +625,7 @@ async fn assume_role_tags_external_id_and_source_identity() {
     expect_err(
         sts.assume_role()
             .role_arn(&tagged)
-            .role_session_name("s")
+            .role_session_name("s1")
             .tags(tag("team", "blue"))
             .transitive_tag_keys("project")
             .send()
@@ -636,14 +635,14 @@ async fn assume_role_tags_external_id_and_source_identity() {
     expect_err(
         sts.assume_role()
             .role_arn(&tagged)
-            .role_session_name("s")
+            .role_session_name("s1")
             .tags(tag("team", "blue"))
             .tags(tag("TEAM", "red"))
             .send()
             .await,
         "InvalidParameterValue",
     );
-    let mut too_many = sts.assume_role().role_arn(&tagged).role_session_name("s");
+    let mut too_many = sts.assume_role().role_arn(&tagged).role_session_name("s1");
     for i in 0..51 {
         too_many = too_many.tags(tag(&format!("k{i}"), "v"));
     }
@@ -651,7 +650,10 @@ async fn assume_role_tags_external_id_and_source_identity() {
 
     // ExternalId: only the right one.
     for given in [None, Some("x-0000")] {
-        let mut req = sts.assume_role().role_arn(&external).role_session_name("s");
+        let mut req = sts
+            .assume_role()
+            .role_arn(&external)
+            .role_session_name("s1");
         if let Some(g) = given {
             req = req.external_id(g);
         }
@@ -659,7 +661,7 @@ async fn assume_role_tags_external_id_and_source_identity() {
     }
     sts.assume_role()
         .role_arn(&external)
-        .role_session_name("s")
+        .role_session_name("s1")
         .external_id("x-7731")
         .send()
         .await
@@ -669,7 +671,7 @@ async fn assume_role_tags_external_id_and_source_identity() {
     let e = expect_err(
         sts.assume_role()
             .role_arn(&untagged)
-            .role_session_name("s")
+            .role_session_name("s1")
             .source_identity("alice")
             .send()
             .await,
@@ -772,7 +774,7 @@ async fn assume_role_tags_external_id_and_source_identity() {
     expect_err(
         sts.assume_role()
             .role_arn(&first)
-            .role_session_name("s")
+            .role_session_name("s1")
             .source_identity("a")
             .send()
             .await,
