@@ -781,3 +781,151 @@ async fn assume_role_tags_external_id_and_source_identity() {
         "ValidationError",
     );
 }
+
+#[tokio::test]
+async fn federated_users_and_source_identities_in_the_audit_trail() {
+    let mut server = Server::start(Options {
+        config: Some("[audit]\nfile = \"audit/trail.jsonl\"\n".into()),
+        ..Options::default()
+    });
+    let account = server.account_id().await;
+    let root = format!("arn:aws:iam::{account}:root");
+    let iam = server.iam();
+    let user = iam
+        .create_user()
+        .user_name("broker")
+        .send()
+        .await
+        .unwrap()
+        .user()
+        .unwrap()
+        .clone();
+    iam.put_user_policy()
+        .user_name("broker")
+        .policy_name("p")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": ["sts:GetFederationToken", "kms:ListKeys"], "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let k = iam
+        .create_access_key()
+        .user_name("broker")
+        .send()
+        .await
+        .unwrap()
+        .access_key()
+        .unwrap()
+        .clone();
+    let out = server
+        .sts_as(PRIMARY, k.access_key_id(), k.secret_access_key())
+        .get_federation_token()
+        .name("client-7")
+        .policy(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "kms:ListKeys", "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let mut sensitive = vec![
+        c.secret_access_key().to_string(),
+        c.session_token().to_string(),
+    ];
+    let fed = temporary(c, "federated");
+    server
+        .kms_with(PRIMARY, fed.clone())
+        .list_keys()
+        .send()
+        .await
+        .unwrap();
+
+    let first = role(
+        &server,
+        "si-first",
+        trust(&root, &["sts:AssumeRole", "sts:SetSourceIdentity"], None),
+    )
+    .await;
+    let assumed = server
+        .sts(PRIMARY)
+        .assume_role()
+        .role_arn(&first)
+        .role_session_name("admin-task")
+        .source_identity("alice")
+        .send()
+        .await
+        .unwrap();
+    let c = assumed.credentials().unwrap();
+    sensitive.push(c.secret_access_key().to_string());
+    sensitive.push(c.session_token().to_string());
+    let session_ak = c.access_key_id().to_string();
+    // The session's own calls carry the source identity (refused here: the role has no
+    // policy; recorded all the same).
+    let _ = server
+        .kms_with(PRIMARY, temporary(c, "si"))
+        .list_keys()
+        .send()
+        .await;
+    let st = server
+        .sts(PRIMARY)
+        .get_session_token()
+        .send()
+        .await
+        .unwrap();
+    sensitive.push(st.credentials().unwrap().secret_access_key().to_string());
+    sensitive.push(st.credentials().unwrap().session_token().to_string());
+
+    server.terminate().expect("the server stops");
+    let recs = common::audit::records(&server);
+    let kms_calls = common::audit::find(&recs, "kms.amazonaws.com", "ListKeys", None);
+    let by_fed = kms_calls
+        .iter()
+        .find(|r| r["userIdentity"]["type"] == "FederatedUser")
+        .unwrap_or_else(|| panic!("no FederatedUser record: {kms_calls:#?}"));
+    let who = &by_fed["userIdentity"];
+    assert_eq!(who["principalId"], format!("{account}:client-7"));
+    assert_eq!(
+        who["arn"],
+        format!("arn:aws:sts::{account}:federated-user/client-7")
+    );
+    assert_eq!(who["accessKeyId"], fed.access_key_id());
+    let issuer = &who["sessionContext"]["sessionIssuer"];
+    assert_eq!(issuer["type"], "IAMUser");
+    assert_eq!(issuer["userName"], "broker");
+    assert_eq!(issuer["principalId"], user.user_id());
+    let gft = common::audit::find(&recs, "sts.amazonaws.com", "GetFederationToken", None);
+    assert_eq!(gft.len(), 1);
+    assert_eq!(
+        gft[0]["responseElements"]["federatedUser"]["arn"],
+        format!("arn:aws:sts::{account}:federated-user/client-7")
+    );
+
+    let ar = common::audit::find(&recs, "sts.amazonaws.com", "AssumeRole", None);
+    assert_eq!(ar.len(), 1);
+    assert_eq!(ar[0]["requestParameters"]["sourceIdentity"], "alice");
+    assert_eq!(ar[0]["responseElements"]["sourceIdentity"], "alice");
+    let by_session = recs
+        .iter()
+        .find(|r| r["userIdentity"]["accessKeyId"] == session_ak.as_str())
+        .expect("a record of the session's call");
+    assert_eq!(
+        by_session["userIdentity"]["sessionContext"]["sourceIdentity"],
+        "alice"
+    );
+    // No issued secret or token is anywhere in the trail.
+    let trail: Vec<u8> = common::audit::segments(&server)
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect();
+    for s in &sensitive {
+        assert!(
+            !contains_bytes(&trail, s.as_bytes()),
+            "the trail holds a credential"
+        );
+    }
+}

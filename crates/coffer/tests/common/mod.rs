@@ -6,6 +6,7 @@
 //! `GET /_coffer/health`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod audit;
 pub mod botocore;
 pub mod pki;
 pub mod terraform;
