@@ -48,7 +48,7 @@ async fn encrypts(server: &Server, creds: &Credentials, key: &str) -> Result<(),
 
 #[tokio::test]
 async fn session_tokens_and_federated_users() {
-    let server = Server::secure();
+    let mut server = Server::secure();
     let account = server.account_id().await;
     let iam = server.iam();
     let key = server
@@ -375,6 +375,39 @@ async fn session_tokens_and_federated_users() {
         Some("The user with name nobody cannot be found.")
     );
 
+    // Sessions survive a crash: the federated user is still itself, with the intersection; the
+    // GetSessionToken session still the user, still without IAM.
+    server.crash_restart();
+    let who = server
+        .sts_with(PRIMARY, fed.clone())
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.arn(), Some(fed_arn.as_str()));
+    encrypts(&server, &fed, &key).await.unwrap();
+    expect_err(
+        server
+            .secrets_with(PRIMARY, fed.clone())
+            .list_secrets()
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    let denied = encrypts(&server, &bare, &key).await.unwrap_err();
+    assert!(denied.starts_with("AccessDeniedException"), "{denied}");
+    expect_err(
+        server.iam_with(session.clone()).list_users().send().await,
+        "InvalidClientTokenId",
+    );
+    let who = server
+        .sts_with(PRIMARY, session.clone())
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.arn(), Some(user.arn()));
+
     // The AWS CLI, as users run it.
     if !have_aws_cli() {
         eprintln!("skipping the AWS CLI part: aws is not installed");
@@ -530,7 +563,7 @@ fn trust(principal: &str, actions: &[&str], condition: Option<Value>) -> Value {
 
 #[tokio::test]
 async fn assume_role_tags_external_id_and_source_identity() {
-    let server = Server::secure();
+    let mut server = Server::secure();
     let account = server.account_id().await;
     let root = format!("arn:aws:iam::{account}:root");
     let all = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"];
@@ -780,6 +813,33 @@ async fn assume_role_tags_external_id_and_source_identity() {
             .await,
         "ValidationError",
     );
+
+    // Tags, transitive keys and the source identity survive a crash.
+    server.crash_restart();
+    encrypts(&server, &two_creds, &key).await.unwrap();
+    server
+        .kms_with(PRIMARY, two_creds.clone())
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let one_sts = server.sts_with(PRIMARY, temporary(one.credentials().unwrap(), "one"));
+    let again = one_sts
+        .assume_role()
+        .role_arn(&second)
+        .role_session_name("three")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.source_identity(), Some("alice"));
+    encrypts(
+        &server,
+        &temporary(again.credentials().unwrap(), "three"),
+        &key,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
