@@ -1055,3 +1055,88 @@ pub(crate) fn assume_role_with_web_identity(
     };
     Ok((issued.xml, issued.recorded, Some(who)))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn tags_and_lists_are_read_in_order() {
+        let p = params(&[
+            ("Tags.member.2.Key", "b"),
+            ("Tags.member.1.Value", "1"),
+            ("Tags.member.1.Key", "a"),
+            ("Tags.member.2.Value", ""),
+            ("TransitiveTagKeys.member.2", "b"),
+            ("TransitiveTagKeys.member.1", "a"),
+            ("PolicyArns.member.1.arn", "arn:aws:iam::aws:policy/X"),
+        ]);
+        assert_eq!(
+            tag_params(&p, "Tags"),
+            [("a".into(), "1".into()), ("b".into(), String::new())]
+        );
+        assert_eq!(list_params(&p, "TransitiveTagKeys"), ["a", "b"]);
+        assert_eq!(policy_arns(&p), ["arn:aws:iam::aws:policy/X"]);
+    }
+
+    #[test]
+    fn model_checks_speak_aws() {
+        let mut c = Checks::default();
+        let tags = vec![("bad key!".to_string(), "v".to_string())];
+        c.tags(&tags, None);
+        c.string(
+            &params(&[("ExternalId", "a b")]),
+            "ExternalId",
+            false,
+            (2, 1224),
+            Some(("+=,.@:/-", "[\\w+=,.@:\\/-]*")),
+        );
+        c.duration(&params(&[("DurationSeconds", "129601")]), 129_600);
+        let e = c.done().unwrap_err();
+        assert_eq!(e.code, "ValidationError");
+        assert_eq!(
+            e.message,
+            "3 validation errors detected: Value 'bad key!' at 'tags.1.member.key' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+; Value 'a b' at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*; Value '129601' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900 and less than or equal to 129600"
+        );
+        assert!(Checks::default().done().is_ok());
+    }
+
+    #[test]
+    fn tag_keys_and_packed_size() {
+        let t = |k: &str| (k.to_string(), "v".to_string());
+        assert!(check_tag_keys(&[t("team"), t("cost")]).is_ok());
+        assert_eq!(
+            check_tag_keys(&[t("team"), t("Team")]).unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            check_tag_keys(&[t("AWS:team")]).unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        assert_eq!(packed_size(None, &[]).unwrap(), None);
+        assert_eq!(packed_size(Some(&"x".repeat(1024)), &[]).unwrap(), Some(50));
+        let e = packed_size(Some(&"x".repeat(2049)), &[]).unwrap_err();
+        assert_eq!(e.code, "PackedPolicyTooLarge");
+        assert_eq!(
+            e.message,
+            "Packed policy consumes 101% of allotted space, please use smaller policy."
+        );
+    }
+
+    #[test]
+    fn root_sessions_last_an_hour() {
+        assert_eq!(token_duration(&[], false), 43_200);
+        assert_eq!(token_duration(&[], true), 3600);
+        let long = params(&[("DurationSeconds", "7200")]);
+        assert_eq!(token_duration(&long, true), 3600);
+        assert_eq!(token_duration(&long, false), 7200);
+    }
+}

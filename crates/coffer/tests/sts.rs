@@ -308,6 +308,45 @@ async fn session_tokens_and_federated_users() {
         e.message(),
         Some("Cannot call GetFederationToken with session credentials")
     );
+    // Managed session policies (PolicyArns) count like an inline one.
+    let encrypt_policy = iam
+        .create_policy()
+        .policy_name("encrypt-only")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "kms:Encrypt", "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let out = user_sts
+        .get_federation_token()
+        .name("managed")
+        .policy_arns(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn(&encrypt_policy)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let managed = temporary(out.credentials().unwrap(), "managed");
+    encrypts(&server, &managed, &key).await.unwrap();
+    expect_err(
+        server
+            .secrets_with(PRIMARY, managed.clone())
+            .get_secret_value()
+            .secret_id(&secret)
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
     // No session policy: no permissions.
     let out = user_sts
         .get_federation_token()
