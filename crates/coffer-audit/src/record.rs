@@ -331,6 +331,22 @@ impl UserIdentity {
         }
     }
 
+    /// The same identity signing with temporary credentials of its own (STS GetSessionToken):
+    /// `sessionContext.attributes` says when they were issued (no session issuer, as
+    /// CloudTrail records an IAM user's or the root user's session).
+    pub fn with_session_attributes(mut self, issued_at: OffsetDateTime) -> Self {
+        self.session_context = Some(SessionContext {
+            session_issuer: None,
+            web_id_federation_data: None,
+            attributes: SessionAttributes {
+                creation_date: format_time(issued_at),
+                mfa_authenticated: "false".to_owned(),
+            },
+            source_identity: None,
+        });
+        self
+    }
+
     /// A federated caller (AssumeRoleWithWebIdentity / AssumeRoleWithSAML requests).
     pub fn federated(
         identity_type: IdentityType,
@@ -838,6 +854,28 @@ mod tests {
         let u = UserIdentity::iam_user("1", "alice", "/dev/", "AIDA1", Some("AKIA1"));
         assert_eq!(u.arn.as_deref(), Some("arn:aws:iam::1:user/dev/alice"));
         assert_eq!(serde_json::to_value(&u).unwrap()["type"], "IAMUser");
+        let f = UserIdentity::federated_user(
+            "1",
+            "bob",
+            "ASIA2",
+            Some(("broker", "AIDA2", "arn:aws:iam::1:user/broker")),
+            t(),
+        );
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["type"], "FederatedUser");
+        assert_eq!(v["principalId"], "1:bob");
+        assert_eq!(v["arn"], "arn:aws:sts::1:federated-user/bob");
+        assert_eq!(v["sessionContext"]["sessionIssuer"]["type"], "IAMUser");
+        assert_eq!(v["sessionContext"]["sessionIssuer"]["userName"], "broker");
+        assert_eq!(f.lookup_username().as_deref(), Some("bob"));
+        let r = UserIdentity::root("1", Some("ASIA3")).with_session_attributes(t());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["type"], "Root");
+        assert!(v["sessionContext"].get("sessionIssuer").is_none());
+        assert_eq!(
+            v["sessionContext"]["attributes"]["mfaAuthenticated"],
+            "false"
+        );
         assert_eq!(
             UserIdentity::root("1", None).lookup_username().as_deref(),
             Some("root")

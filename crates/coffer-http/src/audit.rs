@@ -83,6 +83,17 @@ fn millis_to_time(millis: i64) -> time::OffsetDateTime {
 
 /// CloudTrail's `userIdentity` for an authenticated caller.
 fn identity(app: &App, caller: &Caller) -> UserIdentity {
+    let id = identity_of(app, caller);
+    match caller.origin {
+        // A user's or the root user's own session (GetSessionToken).
+        Some(coffer_iam::sts::Origin::SessionToken) => {
+            id.with_session_attributes(millis_to_time(caller.session_issued.unwrap_or(0)))
+        }
+        _ => id,
+    }
+}
+
+fn identity_of(app: &App, caller: &Caller) -> UserIdentity {
     let ctx = &caller.ctx;
     let ak = caller.access_key_id.as_deref();
     match (&ctx.role, ak) {

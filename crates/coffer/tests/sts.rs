@@ -978,6 +978,13 @@ async fn federated_users_and_source_identities_in_the_audit_trail() {
         .unwrap();
     sensitive.push(st.credentials().unwrap().secret_access_key().to_string());
     sensitive.push(st.credentials().unwrap().session_token().to_string());
+    let root_session = temporary(st.credentials().unwrap(), "root-session");
+    server
+        .kms_with(PRIMARY, root_session.clone())
+        .list_keys()
+        .send()
+        .await
+        .unwrap();
 
     server.terminate().expect("the server stops");
     let recs = common::audit::records(&server);
@@ -1015,6 +1022,16 @@ async fn federated_users_and_source_identities_in_the_audit_trail() {
     assert_eq!(
         by_session["userIdentity"]["sessionContext"]["sourceIdentity"],
         "alice"
+    );
+    // The root user's GetSessionToken session: Root, with the session's attributes.
+    let by_root_session = recs
+        .iter()
+        .find(|r| r["userIdentity"]["accessKeyId"] == root_session.access_key_id())
+        .expect("a record of the root session's call");
+    assert_eq!(by_root_session["userIdentity"]["type"], "Root");
+    assert_eq!(
+        by_root_session["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"],
+        "false"
     );
     // No issued secret or token is anywhere in the trail.
     let trail: Vec<u8> = common::audit::segments(&server)
