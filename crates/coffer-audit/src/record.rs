@@ -85,6 +85,8 @@ pub enum IdentityType {
     AssumedRole,
     /// A caller federated through a web identity provider (AssumeRoleWithWebIdentity).
     WebIdentityUser,
+    /// A federated user's session (STS GetFederationToken).
+    FederatedUser,
     /// A caller federated through SAML (AssumeRoleWithSAML).
     #[serde(rename = "SAMLUser")]
     SamlUser,
@@ -290,6 +292,65 @@ impl UserIdentity {
         }
     }
 
+    /// A federated user (STS GetFederationToken): `principalId` is `ACCOUNT:NAME`; the session
+    /// issuer is the IAM user that federated it (`None`: the account's root user).
+    pub fn federated_user(
+        account_id: &str,
+        name: &str,
+        access_key_id: &str,
+        issuer: Option<(&str, &str, &str)>,
+        issued_at: OffsetDateTime,
+    ) -> Self {
+        let session_issuer = match issuer {
+            Some((user_name, user_id, arn)) => SessionIssuer {
+                issuer_type: "IAMUser".to_owned(),
+                principal_id: user_id.to_owned(),
+                arn: arn.to_owned(),
+                account_id: account_id.to_owned(),
+                user_name: user_name.to_owned(),
+            },
+            None => SessionIssuer {
+                issuer_type: "Root".to_owned(),
+                principal_id: account_id.to_owned(),
+                arn: format!("arn:aws:iam::{account_id}:root"),
+                account_id: account_id.to_owned(),
+                user_name: String::new(),
+            },
+        };
+        Self {
+            principal_id: Some(format!("{account_id}:{name}")),
+            arn: Some(format!("arn:aws:sts::{account_id}:federated-user/{name}")),
+            account_id: Some(account_id.to_owned()),
+            access_key_id: Some(access_key_id.to_owned()),
+            session_context: Some(SessionContext {
+                session_issuer: Some(session_issuer),
+                web_id_federation_data: None,
+                attributes: SessionAttributes {
+                    creation_date: format_time(issued_at),
+                    mfa_authenticated: "false".to_owned(),
+                },
+                source_identity: None,
+            }),
+            ..Self::bare(IdentityType::FederatedUser)
+        }
+    }
+
+    /// The same identity signing with temporary credentials of its own (STS GetSessionToken):
+    /// `sessionContext.attributes` says when they were issued (no session issuer, as
+    /// CloudTrail records an IAM user's or the root user's session).
+    pub fn with_session_attributes(mut self, issued_at: OffsetDateTime) -> Self {
+        self.session_context = Some(SessionContext {
+            session_issuer: None,
+            web_id_federation_data: None,
+            attributes: SessionAttributes {
+                creation_date: format_time(issued_at),
+                mfa_authenticated: "false".to_owned(),
+            },
+            source_identity: None,
+        });
+        self
+    }
+
     /// A federated caller (AssumeRoleWithWebIdentity / AssumeRoleWithSAML requests).
     pub fn federated(
         identity_type: IdentityType,
@@ -330,7 +391,7 @@ impl UserIdentity {
         }
         match self.identity_type {
             IdentityType::Root => Some("root".to_owned()),
-            IdentityType::AssumedRole => self
+            IdentityType::AssumedRole | IdentityType::FederatedUser => self
                 .arn
                 .as_deref()
                 .and_then(|a| a.rsplit('/').next())
@@ -859,6 +920,28 @@ mod tests {
         let u = UserIdentity::iam_user("1", "alice", "/dev/", "AIDA1", Some("AKIA1"));
         assert_eq!(u.arn.as_deref(), Some("arn:aws:iam::1:user/dev/alice"));
         assert_eq!(serde_json::to_value(&u).unwrap()["type"], "IAMUser");
+        let f = UserIdentity::federated_user(
+            "1",
+            "bob",
+            "ASIA2",
+            Some(("broker", "AIDA2", "arn:aws:iam::1:user/broker")),
+            t(),
+        );
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["type"], "FederatedUser");
+        assert_eq!(v["principalId"], "1:bob");
+        assert_eq!(v["arn"], "arn:aws:sts::1:federated-user/bob");
+        assert_eq!(v["sessionContext"]["sessionIssuer"]["type"], "IAMUser");
+        assert_eq!(v["sessionContext"]["sessionIssuer"]["userName"], "broker");
+        assert_eq!(f.lookup_username().as_deref(), Some("bob"));
+        let r = UserIdentity::root("1", Some("ASIA3")).with_session_attributes(t());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["type"], "Root");
+        assert!(v["sessionContext"].get("sessionIssuer").is_none());
+        assert_eq!(
+            v["sessionContext"]["attributes"]["mfaAuthenticated"],
+            "false"
+        );
         assert_eq!(
             UserIdentity::root("1", None).lookup_username().as_deref(),
             Some("root")

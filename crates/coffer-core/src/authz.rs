@@ -29,9 +29,23 @@ pub trait PolicySource: Send + Sync + 'static {
         match caller.kind {
             PrincipalKind::AssumedRole => self.role_policy_documents(account, &caller.role_name),
             PrincipalKind::User => self.user_policy_documents(account, &caller.role_name),
+            // A federated user holds its IAM user's permissions (the session policy limits them).
+            PrincipalKind::FederatedUser if caller.role_name.is_empty() => Vec::new(),
+            PrincipalKind::FederatedUser => self.user_policy_documents(account, &caller.role_name),
         }
     }
+
+    /// The tags of the role or user behind a non-root caller (`aws:PrincipalTag/KEY`; session
+    /// tags override them). None by default.
+    fn principal_tags(&self, _account: &str, _caller: &RoleSession) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
+
+/// A federated user's identity policy when the account's root user federated it: root may do
+/// everything, so the session policy alone decides.
+const ROOT_IDENTITY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 /// Parsed documents kept for reuse; the cache is emptied when it grows past this.
 const CACHE_LIMIT: usize = 4096;
@@ -96,6 +110,9 @@ impl Authorizer {
     }
 
     fn identity(&self, ctx: &RequestContext, role: &RoleSession) -> Vec<Policy> {
+        if role.kind == PrincipalKind::FederatedUser && role.role_name.is_empty() {
+            return self.parse(ROOT_IDENTITY).into_iter().collect();
+        }
         self.iam
             .caller_policy_documents(&ctx.account_id, role)
             .iter()
@@ -123,7 +140,20 @@ impl Authorizer {
             PrincipalKind::User => c
                 .set("aws:PrincipalType", "User")
                 .set("aws:username", &role.role_name),
+            PrincipalKind::FederatedUser => c.set("aws:PrincipalType", "FederatedUser"),
         };
+        // The role's or user's tags, then the session's over them (keys are case-insensitive).
+        for (k, v) in self
+            .iam
+            .principal_tags(&ctx.account_id, role)
+            .iter()
+            .chain(role.session_tags.iter())
+        {
+            c.set(&format!("aws:PrincipalTag/{k}"), v.as_str());
+        }
+        if let Some(si) = &role.source_identity {
+            c.set("aws:SourceIdentity", si.as_str());
+        }
         c.set("aws:RequestedRegion", &ctx.region);
         c.set("aws:EpochTime", (now / 1000).to_string());
         c.set("aws:CurrentTime", iso8601(now));
@@ -184,13 +214,32 @@ impl Authorizer {
         role_arn: &str,
         trust_policy: &str,
     ) -> Result<(), Denied> {
-        let action = "sts:AssumeRole";
+        self.check_trust_action(
+            ctx,
+            "sts:AssumeRole",
+            role_arn,
+            trust_policy,
+            Context::new(),
+        )
+    }
+
+    /// [`Self::check_trust`] for `action` (`sts:AssumeRole`, `sts:TagSession`,
+    /// `sts:SetSourceIdentity`), with the request's own condition keys in `request`
+    /// (`aws:RequestTag/KEY`, `aws:TagKeys`, `sts:ExternalId`, `sts:SourceIdentity`, …).
+    pub fn check_trust_action(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        role_arn: &str,
+        trust_policy: &str,
+        request: Context,
+    ) -> Result<(), Denied> {
         let refuse = || denied(ctx, action, role_arn, Decision::ImplicitDeny, Why::Resource);
         let trust = self.parse(trust_policy).ok_or_else(refuse)?;
         let context = match &ctx.role {
-            Some(role) => self.with_principal(ctx, role, Context::new()),
+            Some(role) => self.with_principal(ctx, role, request),
             None => {
-                let mut c = Context::new();
+                let mut c = request;
                 c.set("aws:PrincipalArn", &ctx.principal_arn);
                 c.set("aws:PrincipalAccount", &ctx.account_id);
                 c.set("aws:PrincipalType", "Account");

@@ -24,9 +24,13 @@ pub enum PrincipalKind {
     /// An assumed-role session (STS AssumeRole, AssumeRoleWithWebIdentity).
     #[default]
     AssumedRole,
-    /// An IAM user signing with its own access key: `role_name` and `role_arn` are the user's
-    /// name and ARN, `session_name` is empty.
+    /// An IAM user signing with its own access key (or with its `GetSessionToken` credentials):
+    /// `role_name` and `role_arn` are the user's name and ARN, `session_name` is empty.
     User,
+    /// A federated user (STS `GetFederationToken`): `role_name` is the IAM user whose policies
+    /// (intersected with the session policy) apply, empty when the account's root user federated;
+    /// `role_arn` is `arn:aws:sts::ACCOUNT:federated-user/NAME`; `session_name` is `NAME`.
+    FederatedUser,
 }
 
 /// A caller that is not its account's root user: an assumed-role session (STS AssumeRole), or
@@ -47,6 +51,15 @@ pub struct RoleSession {
     /// `secretsmanager.eu-west-1.amazonaws.com` when Secrets Manager uses KMS: the
     /// `kms:ViaService` condition key.
     pub via_service: Option<String>,
+    /// The session's tags (`Tags` of AssumeRole / GetFederationToken, and transitive tags
+    /// inherited in a role chain), keys as given: `aws:PrincipalTag/KEY`, overriding the role's
+    /// or user's own tags of the same key.
+    pub session_tags: Vec<(String, String)>,
+    /// The keys of [`Self::session_tags`] that pass on to the next session of a role chain.
+    pub transitive_tag_keys: Vec<String>,
+    /// `SourceIdentity`, set once in a role chain and kept by every later session:
+    /// `aws:SourceIdentity`.
+    pub source_identity: Option<String>,
 }
 
 impl RoleSession {
@@ -59,6 +72,19 @@ impl RoleSession {
             session_name: String::new(),
             session_policy: None,
             via_service: None,
+            session_tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+        }
+    }
+
+    /// An assumed-role session of the role `role_name` (`role_arn`) named `session_name`, with
+    /// no session policy, tags or source identity.
+    pub fn assumed_role(role_name: &str, role_arn: &str, session_name: &str) -> Self {
+        Self {
+            kind: PrincipalKind::AssumedRole,
+            session_name: session_name.to_string(),
+            ..Self::user(role_name, role_arn)
         }
     }
 

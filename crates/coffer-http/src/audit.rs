@@ -85,6 +85,17 @@ fn millis_to_time(millis: i64) -> time::OffsetDateTime {
 
 /// CloudTrail's `userIdentity` for an authenticated caller.
 fn identity(app: &App, caller: &Caller) -> UserIdentity {
+    let id = identity_of(app, caller);
+    match caller.origin {
+        // A user's or the root user's own session (GetSessionToken).
+        Some(coffer_iam::sts::Origin::SessionToken) => {
+            id.with_session_attributes(millis_to_time(caller.session_issued.unwrap_or(0)))
+        }
+        _ => id,
+    }
+}
+
+fn identity_of(app: &App, caller: &Caller) -> UserIdentity {
     let ctx = &caller.ctx;
     let ak = caller.access_key_id.as_deref();
     match (&ctx.role, ak) {
@@ -102,6 +113,19 @@ fn identity(app: &App, caller: &Caller) -> UserIdentity {
                 path,
                 &caller.principal.user_id,
                 ak,
+            )
+        }
+        (Some(fed), Some(ak)) if fed.kind == coffer_core::PrincipalKind::FederatedUser => {
+            let user = (!fed.role_name.is_empty())
+                .then(|| app.coffer.iam.user(&ctx.account_id, &fed.role_name))
+                .flatten();
+            UserIdentity::federated_user(
+                &ctx.account_id,
+                &fed.session_name,
+                ak,
+                user.as_ref()
+                    .map(|u| (u.name.as_str(), u.user_id.as_str(), u.arn.as_str())),
+                millis_to_time(caller.session_issued.unwrap_or(0)),
             )
         }
         (Some(role), Some(ak)) => {
@@ -126,7 +150,7 @@ fn identity(app: &App, caller: &Caller) -> UserIdentity {
                 access_key_id: ak,
                 issued_at: millis_to_time(caller.session_issued.unwrap_or(0)),
                 mfa_authenticated: false,
-                source_identity: None,
+                source_identity: role.source_identity.as_deref(),
             })
         }
         _ if caller.principal.arn.ends_with(":root") => UserIdentity::root(&ctx.account_id, ak),

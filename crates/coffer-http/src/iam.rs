@@ -881,6 +881,22 @@ fn run(
             let page = iam.simulate_principal_policy(ctx, &simulate::request(p)?)?;
             simulate::results(&mut x, &page);
         }
+        O::GetContextKeysForCustomPolicy | O::GetContextKeysForPrincipalPolicy => {
+            let docs = p.list("PolicyInputList");
+            let keys = match op {
+                O::GetContextKeysForCustomPolicy => {
+                    iam.get_context_keys_for_custom_policy(ctx, docs.as_deref())?
+                }
+                _ => iam.get_context_keys_for_principal_policy(
+                    ctx,
+                    p.get("PolicySourceArn"),
+                    docs.as_deref(),
+                )?,
+            };
+            x.list("ContextKeyNames", &keys, |x, k: &String| {
+                x.0.push_str(&xml_escape(k))
+            });
+        }
         O::SimulateCustomPolicy => {
             let page = iam.simulate_custom_policy(ctx, &simulate::request(p)?)?;
             simulate::results(&mut x, &page);

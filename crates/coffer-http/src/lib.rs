@@ -211,6 +211,8 @@ pub(crate) struct Caller {
     access_key_id: Option<String>,
     /// A role session's issue time, epoch milliseconds.
     session_issued: Option<i64>,
+    /// Temporary credentials: the STS operation that issued them.
+    origin: Option<coffer_iam::sts::Origin>,
 }
 
 fn now_utc(app: &App) -> time::OffsetDateTime {
@@ -256,6 +258,7 @@ fn authenticate(
                 service: service.unwrap_or("sts").to_string(),
                 access_key_id: None,
                 session_issued: None,
+                origin: None,
             });
         }
         Err(e) => return Err(auth_error(&e, protocol)),
@@ -347,25 +350,31 @@ pub(crate) fn resolve(
         verify(&session.secret)?;
         let partition = partition_of(&region);
         let arn = session
-            .assumed_role_arn()
+            .principal_arn()
             .replacen("arn:aws:", &format!("arn:{partition}:"), 1);
+        let user_name = session
+            .role
+            .as_deref()
+            .filter(|r| r.is_user())
+            .map(|r| r.role_name.clone());
         return Ok(Caller {
             ctx: RequestContext {
                 account_id: session.account_id.clone(),
                 region,
                 principal_arn: arn.clone(),
-                role: Some(session.role.clone()),
+                role: session.role.clone(),
                 secure_transport,
             },
             principal: Principal {
                 account_id: session.account_id.clone(),
                 arn,
-                user_id: format!("{}:{}", session.role_id, session.role.session_name),
-                user_name: None,
+                user_id: session.user_id(),
+                user_name,
             },
             service: p.service.clone(),
             access_key_id: Some(ak.to_string()),
             session_issued: Some(session.issued),
+            origin: Some(session.origin),
         });
     }
     // One lookup per request. An IAM user's key is that user's everywhere, --dev included.
@@ -409,6 +418,7 @@ pub(crate) fn resolve(
         service: p.service.clone(),
         access_key_id: Some(ak.to_string()),
         session_issued: None,
+        origin: None,
     })
 }
 
@@ -1015,8 +1025,17 @@ fn query_outcome(
         }
     };
     let mut ok = None;
-    let response = match ops::from_query(&caller.service, &action) {
+    let found = ops::from_query(&caller.service, &action);
+    let restricted = found
+        .filter(|op| op.info().served)
+        .and_then(|op| sts::session_restriction(&caller, op).map(|e| (op, e)));
+    let response = match found {
         Some(op) if !op.info().served => invalid(),
+        Some(_) if restricted.is_some() => match restricted {
+            Some((Op::Iam(_), e)) => iam::error_response(e.code, e.status, &e.message, request_id),
+            Some((_, e)) => xml_error(&e, request_id),
+            None => invalid(),
+        },
         Some(Op::Sts(StsOp::GetCallerIdentity)) => xml_response(
             StatusCode::OK,
             sts::get_caller_identity(&caller, request_id),
@@ -1024,6 +1043,21 @@ fn query_outcome(
         ),
         Some(Op::Sts(StsOp::AssumeRole)) => {
             match sts::assume_role(&app.coffer, &caller, params, request_id) {
+                Ok((body, json)) => {
+                    ok = app.audit.is_some().then_some(json);
+                    xml_response(StatusCode::OK, body, request_id)
+                }
+                Err(e) => xml_error(&e, request_id),
+            }
+        }
+        Some(Op::Sts(op @ (StsOp::GetSessionToken | StsOp::GetFederationToken))) => {
+            let served = match op {
+                StsOp::GetSessionToken => {
+                    sts::get_session_token(&app.coffer, &caller, params, request_id)
+                }
+                _ => sts::get_federation_token(&app.coffer, &caller, params, request_id),
+            };
+            match served {
                 Ok((body, json)) => {
                     ok = app.audit.is_some().then_some(json);
                     xml_response(StatusCode::OK, body, request_id)

@@ -15,6 +15,7 @@
 
 mod attachments;
 mod aws_managed;
+mod context_keys;
 mod document;
 mod error;
 mod export;
@@ -23,6 +24,8 @@ mod oidc;
 mod policies;
 mod record;
 mod roles;
+#[cfg(test)]
+mod session_tests;
 mod simulate;
 #[cfg(test)]
 mod tests;
@@ -660,5 +663,42 @@ impl coffer_core::authz::PolicySource for Iam {
 
     fn user_policy_documents(&self, account: &str, user_name: &str) -> Vec<String> {
         Iam::user_policy_documents(self, account, user_name)
+    }
+
+    fn principal_tags(
+        &self,
+        account: &str,
+        caller: &coffer_core::RoleSession,
+    ) -> Vec<(String, String)> {
+        Iam::principal_tags(self, account, caller)
+    }
+}
+
+impl Iam {
+    /// The tags of the role (an assumed-role session) or IAM user (a user, its
+    /// `GetSessionToken` session, a federated user) behind a caller: its `aws:PrincipalTag/KEY`
+    /// keys before the session's own tags override them.
+    pub fn principal_tags(
+        &self,
+        account: &str,
+        caller: &coffer_core::RoleSession,
+    ) -> Vec<(String, String)> {
+        use coffer_core::PrincipalKind as K;
+        let st = self.state.read();
+        let key = entity_key(account, &caller.role_name);
+        let tags = match caller.kind {
+            K::AssumedRole => st.roles.get(&key).map(|r| &r.tags),
+            K::User | K::FederatedUser => st.users.get(&key).map(|u| &u.tags),
+        };
+        tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The default version's document of a managed policy (customer managed, or of the AWS
+    /// managed catalog), by ARN: a session's `PolicyArns`. `None` for an unknown policy.
+    pub fn managed_policy_document(&self, arn: &str) -> Option<String> {
+        let st = self.state.read();
+        let p = st.attached_policy(arn)?;
+        p.default_document().map(str::to_string)
     }
 }

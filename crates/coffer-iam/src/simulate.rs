@@ -19,8 +19,8 @@ use coffer_policy::{Decision, PolicyKind, Simulated, Simulation, Source};
 const GIVEN_POLICY_TYPE: &str = "IAM Policy";
 
 /// A policy of a simulation and how the answer names it.
-struct Input {
-    policy: coffer_policy::Policy,
+pub(crate) struct Input {
+    pub(crate) policy: coffer_policy::Policy,
     /// `SourcePolicyId`.
     id: String,
     /// `SourcePolicyType`.
@@ -30,7 +30,7 @@ struct Input {
 }
 
 /// One `PolicyExclusionList` entry, checked.
-enum Exclusion {
+pub(crate) enum Exclusion {
     /// `PolicyType`: `inline`, `aws-managed`, `user-managed` (the others name policies a
     /// Coffer role cannot have: boundaries, SCPs, RCPs).
     Type(String),
@@ -469,7 +469,7 @@ impl Iam {
 
     /// The identity policies of the role or user `arn` names (Coffer has no groups: a group is
     /// never found).
-    fn principal_policies(
+    pub(crate) fn principal_policies(
         &self,
         ctx: &RequestContext,
         arn: &str,
@@ -1018,14 +1018,7 @@ mod tests {
         let r = role(&iam, "app", None);
         let mut c = ctx();
         c.principal_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s");
-        c.role = Some(Arc::new(RoleSession {
-            kind: coffer_core::PrincipalKind::AssumedRole,
-            role_name: "app".into(),
-            role_arn: r.arn.clone(),
-            session_name: "s".into(),
-            session_policy: None,
-            via_service: None,
-        }));
+        c.role = Some(Arc::new(RoleSession::assumed_role("app", &r.arn, "s")));
         let mut q = req(&["kms:Decrypt"]);
         q.policy_source_arn = Some(r.arn.clone());
         assert_eq!(

@@ -755,14 +755,11 @@ fn role_sessions_without_iam_permissions_are_refused() {
     create_role(&iam, "app", None);
     let mut c = ctx();
     c.principal_arn = "arn:aws:sts::111122223333:assumed-role/app/s".into();
-    c.role = Some(Arc::new(RoleSession {
-        kind: coffer_core::PrincipalKind::AssumedRole,
-        role_name: "app".into(),
-        role_arn: "arn:aws:iam::111122223333:role/app".into(),
-        session_name: "s".into(),
-        session_policy: None,
-        via_service: None,
-    }));
+    c.role = Some(Arc::new(RoleSession::assumed_role(
+        "app",
+        "arn:aws:iam::111122223333:role/app",
+        "s",
+    )));
     assert_eq!(
         code(iam.get_role(&c, Some("app")).unwrap_err()),
         "AccessDenied: User: arn:aws:sts::111122223333:assumed-role/app/s is not authorized to perform: iam:GetRole on resource: arn:aws:iam::111122223333:role/app because no identity-based policy allows the iam:GetRole action"

@@ -12,6 +12,7 @@ mod common;
 
 use aws_credential_types::Credentials;
 use aws_sdk_kms::primitives::Blob;
+use common::audit::{find, records, segments};
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -54,38 +55,6 @@ fn iam(server: &Server) -> aws_sdk_iam::Client {
     )
 }
 
-/// The trail's segment files, in chain order.
-fn segments(server: &Server) -> Vec<PathBuf> {
-    let dir = server.dir().join("audit");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("trail.") && n.ends_with(".jsonl"))
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no trail segments in {}", dir.display());
-    files
-}
-
-/// Every CloudTrail record of the trail (checkpoint lines left out).
-fn records(server: &Server) -> Vec<Value> {
-    segments(server)
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .filter(|v| v.get("eventName").is_some())
-        .collect()
-}
-
 /// The one record of the request with this request ID.
 fn record_of<'a>(records: &'a [Value], request_id: &str) -> &'a Value {
     let found: Vec<&Value> = records
@@ -98,18 +67,6 @@ fn record_of<'a>(records: &'a [Value], request_id: &str) -> &'a Value {
         "records of request {request_id}: {found:#?}"
     );
     found[0]
-}
-
-/// The records with this source, name and error code (`None`: succeeded).
-fn find<'a>(records: &'a [Value], source: &str, name: &str, error: Option<&str>) -> Vec<&'a Value> {
-    records
-        .iter()
-        .filter(|r| {
-            r["eventSource"] == source
-                && r["eventName"] == name
-                && r.get("errorCode").and_then(Value::as_str) == error
-        })
-        .collect()
 }
 
 #[track_caller]

@@ -268,30 +268,6 @@ fn session_creds(
     )
 }
 
-fn have_aws_cli() -> bool {
-    std::process::Command::new("aws")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn aws_cli(server: &Server, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new("aws");
-    cmd.args(args)
-        .args(["--endpoint-url", &server.endpoint, "--output", "json"])
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("aws")
-}
-
 #[tokio::test]
 async fn a_service_account_token_reads_the_replicated_secret_and_another_is_denied() {
     let ca = pki::TestCa::new("issuer-ca");

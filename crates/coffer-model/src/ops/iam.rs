@@ -4086,11 +4086,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetContextKeysForCustomPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Any, locators: &[], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["InvalidInputException"],
@@ -4108,11 +4108,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetContextKeysForPrincipalPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Role, locators: &[Locator::Member("PolicySourceArn")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException"],

@@ -100,12 +100,8 @@ pub enum StsAction {
     GetAccessKeyInfo,
     /// `sts:GetDelegatedAccessToken`.
     GetDelegatedAccessToken,
-    /// `sts:GetFederationToken`.
-    GetFederationToken,
     /// `sts:GetScopedCredentials`.
     GetScopedCredentials,
-    /// `sts:GetSessionToken`.
-    GetSessionToken,
     /// `sts:GetWebIdentityToken`.
     GetWebIdentityToken,
 }
@@ -120,9 +116,7 @@ impl StsAction {
         StsAction::DecodeAuthorizationMessage,
         StsAction::GetAccessKeyInfo,
         StsAction::GetDelegatedAccessToken,
-        StsAction::GetFederationToken,
         StsAction::GetScopedCredentials,
-        StsAction::GetSessionToken,
         StsAction::GetWebIdentityToken,
     ];
 
@@ -136,9 +130,7 @@ impl StsAction {
             "DecodeAuthorizationMessage" => Self::DecodeAuthorizationMessage,
             "GetAccessKeyInfo" => Self::GetAccessKeyInfo,
             "GetDelegatedAccessToken" => Self::GetDelegatedAccessToken,
-            "GetFederationToken" => Self::GetFederationToken,
             "GetScopedCredentials" => Self::GetScopedCredentials,
-            "GetSessionToken" => Self::GetSessionToken,
             "GetWebIdentityToken" => Self::GetWebIdentityToken,
             _ => return None,
         })
@@ -156,7 +148,7 @@ impl StsAction {
 }
 
 /// The actions, indexed by [`StsAction`].
-pub static ACTIONS: [Action; 11] = [
+pub static ACTIONS: [Action; 9] = [
     Action {
         service: Service::Sts,
         name: "AssumeRole",
@@ -201,20 +193,8 @@ pub static ACTIONS: [Action; 11] = [
     },
     Action {
         service: Service::Sts,
-        name: "GetFederationToken",
-        iam: "sts:GetFederationToken",
-        key: None,
-    },
-    Action {
-        service: Service::Sts,
         name: "GetScopedCredentials",
         iam: "sts:GetScopedCredentials",
-        key: None,
-    },
-    Action {
-        service: Service::Sts,
-        name: "GetSessionToken",
-        iam: "sts:GetSessionToken",
         key: None,
     },
     Action {
@@ -404,14 +384,9 @@ pub static OPERATIONS: [Operation; 12] = [
         input: Some(&S_GetFederationTokenRequest),
         output: Some(&S_GetFederationTokenResponse),
         result_wrapper: Some("GetFederationTokenResult"),
-        checks: &[
-            Check {
-                action: &ACTIONS[StsAction::GetFederationToken as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
-            },
-        ],
+        checks: &[],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["MalformedPolicyDocumentException", "PackedPolicyTooLargeException", "RegionDisabledException"],
@@ -448,14 +423,9 @@ pub static OPERATIONS: [Operation; 12] = [
         input: Some(&S_GetSessionTokenRequest),
         output: Some(&S_GetSessionTokenResponse),
         result_wrapper: Some("GetSessionTokenResult"),
-        checks: &[
-            Check {
-                action: &ACTIONS[StsAction::GetSessionToken as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
-            },
-        ],
+        checks: &[],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["RegionDisabledException"],

@@ -6,6 +6,7 @@
 //! `GET /_coffer/health`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod audit;
 pub mod botocore;
 pub mod pki;
 pub mod terraform;
@@ -557,11 +558,16 @@ impl Server {
     /// An IAM client (us-east-1, IAM's signing Region) with the server's own credentials.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         let (ak, sk) = self.creds();
+        self.iam_with(Credentials::new(ak, sk, None, None, "test"))
+    }
+
+    /// An IAM client with any credentials (temporary ones with their session token).
+    pub fn iam_with(&self, creds: Credentials) -> aws_sdk_iam::Client {
         let mut b = aws_sdk_iam::Config::builder()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
             .region(aws_sdk_iam::config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+            .credentials_provider(creds)
             .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
             .timeout_config(timeouts());
         b.set_http_client(self.sdk_http());
@@ -574,12 +580,17 @@ impl Server {
     }
 
     pub fn sts_as(&self, region: &str, ak: &str, sk: &str) -> aws_sdk_sts::Client {
+        self.sts_with(region, Credentials::new(ak, sk, None, None, "test"))
+    }
+
+    /// An STS client with any credentials (temporary ones with their session token).
+    pub fn sts_with(&self, region: &str, creds: Credentials) -> aws_sdk_sts::Client {
         {
             let mut b = aws_sdk_sts::Config::builder()
                 .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
                 .region(aws_sdk_sts::config::Region::new(region.to_string()))
                 .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+                .credentials_provider(creds)
                 .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
                 .timeout_config(timeouts());
             b.set_http_client(self.sdk_http());
@@ -811,6 +822,33 @@ pub fn sigv4_headers(
         .headers()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// Whether the AWS CLI is installed (tests that drive it skip with a message otherwise).
+pub fn have_aws_cli() -> bool {
+    Command::new("aws")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs the AWS CLI against `server` with only the credentials given in `env` (no profile,
+/// no shared files, no instance metadata), JSON output.
+pub fn aws_cli(server: &Server, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new("aws");
+    cmd.args(args)
+        .args(["--endpoint-url", &server.endpoint, "--output", "json"])
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("aws")
 }
 
 fn timeouts() -> aws_sdk_kms::config::timeout::TimeoutConfig {
