@@ -313,15 +313,11 @@ impl Authorizer {
             resource: ask.resource,
             context: &context,
         };
-        let decided = coffer_policy::decide_kms(
-            &key_policy,
-            &identity,
-            session.as_ref(),
-            grant_allows,
-            &req,
-        );
+        let decided =
+            coffer_policy::decide_kms(&key_policy, &identity, session.as_ref(), grant_allows, &req);
         // A key policy or grant naming an IAM user directly is not limited by its boundary.
-        let unbounded = || role.is_user() && (grant_allows || key_policy.evaluate_resource(&req).allow);
+        let unbounded =
+            || role.is_user() && (grant_allows || key_policy.evaluate_resource(&req).allow);
         let boundary = self.boundary(ctx, role);
         match coffer_policy::apply_boundary(decided, boundary.as_ref(), unbounded, &req) {
             Bounded {

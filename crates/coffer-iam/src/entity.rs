@@ -356,13 +356,7 @@ impl Iam {
             .get(&entity_key(&ctx.account_id, name))
             .map(|e| e.arn().to_string())
             .unwrap_or_else(|| {
-                wire::arn(
-                    ctx.partition(),
-                    &ctx.account_id,
-                    E::KIND.word(),
-                    "/",
-                    name,
-                )
+                wire::arn(ctx.partition(), &ctx.account_id, E::KIND.word(), "/", name)
             })
     }
 
@@ -377,21 +371,36 @@ impl Iam {
     }
 
     /// Authorizes `action` on the entity, applies `change` to a copy of its record and stores
-    /// it; the stored record is returned. `change` may also change the rest of the state (it
-    /// runs under the write lock, before the store is written: it must leave the state as it
-    /// found it when it fails).
+    /// it; the stored record is returned. Once stored, the attachment index follows the
+    /// record's attached policies (a failed write changes nothing in memory).
     pub(crate) fn update_entity<E: Entity>(
         &self,
         ctx: &RequestContext,
         action: IamAction,
         name: &str,
-        change: impl FnOnce(&mut State, &mut E) -> Result<(), IamError>,
+        change: impl FnOnce(&State, &mut E) -> Result<(), IamError>,
     ) -> Result<E, IamError> {
         self.authorize(ctx, action, &self.entity_arn_for::<E>(ctx, name))?;
         let mut st = self.state.write();
-        let mut rec = st.entity::<E>(&ctx.account_id, name)?.clone();
-        change(&mut st, &mut rec)?;
+        let old = st.entity::<E>(&ctx.account_id, name)?.clone();
+        let mut rec = old.clone();
+        change(&st, &mut rec)?;
         self.save_entity(&mut st, rec.clone())?;
+        let key = E::KIND.key(rec.account(), rec.name());
+        for arn in old
+            .attached()
+            .iter()
+            .filter(|a| !rec.attached().contains(a))
+        {
+            st.unindex_attachment(arn, &key);
+        }
+        for arn in rec
+            .attached()
+            .iter()
+            .filter(|a| !old.attached().contains(a))
+        {
+            st.index_attachment(arn, key.clone());
+        }
         Ok(rec)
     }
 
@@ -489,9 +498,7 @@ impl Iam {
                     E::KIND.attached_quota()
                 )));
             }
-            e.attached_mut().push(policy_arn.clone());
-            let key = E::KIND.key(e.account(), e.name());
-            st.index_attachment(&policy_arn, key);
+            e.attached_mut().push(policy_arn);
             Ok(())
         })
         .map(|_| ())
@@ -521,8 +528,6 @@ impl Iam {
                 return Err(policy_not_found(arn));
             };
             e.attached_mut().remove(i);
-            let key = E::KIND.key(e.account(), e.name());
-            st.unindex_attachment(&canonical, &key);
             Ok(())
         })
         .map(|_| ())
@@ -627,7 +632,13 @@ impl Iam {
         st.inline
             .get(&E::KIND.key(e.account(), e.name()))
             .and_then(|m| m.get(&name.to_ascii_lowercase()))
-            .map(|p| (e.name().to_string(), p.policy_name.clone(), p.document.clone()))
+            .map(|p| {
+                (
+                    e.name().to_string(),
+                    p.policy_name.clone(),
+                    p.document.clone(),
+                )
+            })
             .ok_or_else(|| E::KIND.inline_not_found(name))
     }
 

@@ -204,7 +204,11 @@ impl Iam {
         check_path_prefix(&mut v, path_prefix);
         paging.check(&mut v);
         v.finish()?;
-        self.authorize(ctx, IamAction::ListGroups, &Self::wildcard_arn(ctx, "group"))?;
+        self.authorize(
+            ctx,
+            IamAction::ListGroups,
+            &Self::wildcard_arn(ctx, "group"),
+        )?;
         let prefix = path_prefix.unwrap_or("/");
         let st = self.state.read();
         let mut items: Vec<(String, Group)> = st
@@ -283,13 +287,7 @@ impl Iam {
         if old_key != new_key && st.groups.contains_key(&new_key) {
             return Err(EntityKind::Group.exists(&rec.name));
         }
-        rec.arn = wire::arn(
-            ctx.partition(),
-            &rec.account,
-            "group",
-            &rec.path,
-            &rec.name,
-        );
+        rec.arn = wire::arn(ctx.partition(), &rec.account, "group", &rec.path, &rec.name);
         let (old_ik, new_ik) = (
             EntityKind::Group.key(&old.account, &old.name),
             EntityKind::Group.key(&rec.account, &rec.name),
@@ -393,7 +391,10 @@ impl Iam {
             &self.entity_arn_for::<GroupRecord>(ctx, group),
         )?;
         let mut st = self.state.write();
-        let g = st.entity::<GroupRecord>(&ctx.account_id, group)?.name.clone();
+        let g = st
+            .entity::<GroupRecord>(&ctx.account_id, group)?
+            .name
+            .clone();
         let mut u = st.entity::<UserRecord>(&ctx.account_id, user)?.clone();
         if u.groups.iter().any(|n| n.eq_ignore_ascii_case(&g)) {
             return Ok(());
@@ -425,7 +426,10 @@ impl Iam {
             &self.entity_arn_for::<GroupRecord>(ctx, group),
         )?;
         let mut st = self.state.write();
-        let g = st.entity::<GroupRecord>(&ctx.account_id, group)?.name.clone();
+        let g = st
+            .entity::<GroupRecord>(&ctx.account_id, group)?
+            .name
+            .clone();
         let mut u = st.entity::<UserRecord>(&ctx.account_id, user)?.clone();
         let Some(i) = u.groups.iter().position(|n| n.eq_ignore_ascii_case(&g)) else {
             return Err(IamError::NoSuchEntity(format!(
@@ -481,13 +485,7 @@ impl Iam {
         name: Option<&str>,
         document: Option<&str>,
     ) -> Result<(), IamError> {
-        self.put_entity_policy::<GroupRecord>(
-            ctx,
-            IamAction::PutGroupPolicy,
-            group,
-            name,
-            document,
-        )
+        self.put_entity_policy::<GroupRecord>(ctx, IamAction::PutGroupPolicy, group, name, document)
     }
 
     /// `GetGroupPolicy`: `(GroupName, PolicyName, PolicyDocument)`.

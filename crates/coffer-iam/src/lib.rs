@@ -47,8 +47,8 @@ use base64::Engine;
 use coffer_core::{Clock, RequestContext};
 use coffer_model::iam::{
     self as wire, AttachedPolicy, CreatePolicyRequest, CreateRoleRequest, IamArn,
-    ListEntitiesForPolicyRequest, ListPoliciesRequest, Page, Paging, Policy,
-    PolicyVersion, Role, RolePolicy, Tag,
+    ListEntitiesForPolicyRequest, ListPoliciesRequest, Page, Paging, Policy, PolicyVersion, Role,
+    RolePolicy, Tag,
 };
 use coffer_model::{Timestamp, Validator};
 use coffer_store::{Store, StoreError, Transaction};
@@ -428,7 +428,10 @@ impl Iam {
         let decided = coffer_policy::decide(&identity, None, session.as_ref(), &req);
         let boundary =
             coffer_core::authz::PolicySource::boundary_document(self, &ctx.account_id, role).map(
-                |d| coffer_policy::Policy::parse(&d).unwrap_or_else(|_| coffer_policy::Policy::empty()),
+                |d| {
+                    coffer_policy::Policy::parse(&d)
+                        .unwrap_or_else(|_| coffer_policy::Policy::empty())
+                },
             );
         let bounded = coffer_policy::apply_boundary(decided, boundary.as_ref(), || false, &req);
         let why = match (bounded.decision, bounded.by_boundary) {
@@ -667,7 +670,11 @@ impl coffer_core::authz::PolicySource for Iam {
         Iam::user_policy_documents(self, account, user_name)
     }
 
-    fn boundary_document(&self, account: &str, caller: &coffer_core::RoleSession) -> Option<String> {
+    fn boundary_document(
+        &self,
+        account: &str,
+        caller: &coffer_core::RoleSession,
+    ) -> Option<String> {
         let kind = if caller.is_user() {
             entity::EntityKind::User
         } else {

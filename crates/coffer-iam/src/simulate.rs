@@ -226,6 +226,7 @@ fn resource_template(action: &str) -> &'static str {
         }
         Some(ResourceKind::Role) => "arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}",
         Some(ResourceKind::User) => "arn:${Partition}:iam::${Account}:user/${UserNameWithPath}",
+        Some(ResourceKind::Group) => "arn:${Partition}:iam::${Account}:group/${GroupNameWithPath}",
         Some(ResourceKind::OidcProvider) => {
             "arn:${Partition}:iam::${Account}:oidc-provider/${OidcProviderName}"
         }
@@ -579,7 +580,10 @@ impl Iam {
                     .and_then(PolicyRecord::default_document)
                     .and_then(|d| coffer_policy::Policy::parse(d).ok())
                     .unwrap_or_else(coffer_policy::Policy::empty),
-                id: policy.as_deref().map(|p| p.name.clone()).unwrap_or_default(),
+                id: policy
+                    .as_deref()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
                 kind: Some(if b.contains(":iam::aws:policy/") {
                     "aws-managed"
                 } else {

@@ -130,8 +130,12 @@ impl Iam {
         let Some(user) = st.users.get(&entity_key(account, user_name)) else {
             return Vec::new();
         };
-        let mut docs =
-            st.entity_documents(EntityKind::User, account, &user.name, &user.attached_policies);
+        let mut docs = st.entity_documents(
+            EntityKind::User,
+            account,
+            &user.name,
+            &user.attached_policies,
+        );
         docs.extend(Self::groups_documents(&st, user));
         docs
     }
@@ -365,7 +369,13 @@ impl Iam {
         put(&mut tx, USER_TABLE, &new_key, &rec)?;
         let inline = st.inline.get(&old_ik).cloned().unwrap_or_default();
         for p in inline.values() {
-            delete_inline(&mut tx, EntityKind::User, &old.account, &old.name, &p.policy_name);
+            delete_inline(
+                &mut tx,
+                EntityKind::User,
+                &old.account,
+                &old.name,
+                &p.policy_name,
+            );
             put_inline(&mut tx, EntityKind::User, &rec.account, &rec.name, p)?;
         }
         also(&mut tx, &before, &after)?;

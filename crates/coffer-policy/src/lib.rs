@@ -86,7 +86,6 @@ pub use error::PolicyError;
 pub use policy::{Explanation, Matched, Policy, PolicyKind, Position};
 pub use simulate::{simulate, Simulated, Simulation, Source};
 
-
 /// The request being authorized.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
