@@ -850,6 +850,60 @@ mod tests {
     }
 
     #[test]
+    fn a_users_groups_and_boundary_are_simulated() {
+        let iam = setup();
+        let c = ctx();
+        let u = iam
+            .create_user(&c, Some("carol"), None, None, None)
+            .unwrap();
+        iam.create_group(&c, Some("readers"), None).unwrap();
+        iam.add_user_to_group(&c, Some("readers"), Some("carol"))
+            .unwrap();
+        iam.put_group_policy(&c, Some("readers"), Some("get"), Some(ALLOW_GET))
+            .unwrap();
+        let mut q = req(&["secretsmanager:GetSecretValue"]);
+        q.policy_source_arn = Some(u.arn.clone());
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::Allowed);
+        let m = &page.items[0].matched_statements[0];
+        assert_eq!(m.source_policy_id, "get");
+        assert_eq!(m.source_policy_type.as_deref(), Some("group"));
+        assert_eq!(page.items[0].allowed_by_permissions_boundary, None);
+
+        // The user's own boundary applies: it allows only kms:Decrypt.
+        let b = iam
+            .create_policy(
+                &c,
+                coffer_model::iam::CreatePolicyRequest {
+                    policy_name: Some("decrypt-only".into()),
+                    policy_document: Some(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}}"#.into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        iam.put_user_permissions_boundary(&c, Some("carol"), Some(&b.arn))
+            .unwrap();
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::ImplicitDeny);
+        assert_eq!(page.items[0].allowed_by_permissions_boundary, Some(false));
+        // A boundary given in the request replaces the user's.
+        q.permissions_boundary_policy_input_list = Some(vec![ALLOW_GET.into()]);
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::Allowed);
+        assert_eq!(page.items[0].allowed_by_permissions_boundary, Some(true));
+        // The group itself can be simulated; out of the group, the user has nothing.
+        q.permissions_boundary_policy_input_list = None;
+        q.policy_source_arn = Some(format!("arn:aws:iam::{ACCOUNT}:group/readers"));
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::Allowed);
+        iam.remove_user_from_group(&c, Some("readers"), Some("carol"))
+            .unwrap();
+        q.policy_source_arn = Some(u.arn);
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::ImplicitDeny);
+    }
+
+    #[test]
     fn exclusions_take_a_roles_policies_out() {
         let iam = setup();
         let r = role(&iam, "app", None);
