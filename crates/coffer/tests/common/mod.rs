@@ -557,11 +557,21 @@ impl Server {
     /// An IAM client (us-east-1, IAM's signing Region) with the server's own credentials.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         let (ak, sk) = self.creds();
+        self.iam_as(&ak, &sk)
+    }
+
+    /// An IAM client signing with an access key (a user's).
+    pub fn iam_as(&self, ak: &str, sk: &str) -> aws_sdk_iam::Client {
+        self.iam_with(Credentials::new(ak, sk, None, None, "test"))
+    }
+
+    /// An IAM client with any credentials (temporary ones with their session token).
+    pub fn iam_with(&self, creds: Credentials) -> aws_sdk_iam::Client {
         let mut b = aws_sdk_iam::Config::builder()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
             .region(aws_sdk_iam::config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+            .credentials_provider(creds)
             .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
             .timeout_config(timeouts());
         b.set_http_client(self.sdk_http());
