@@ -1,6 +1,7 @@
-//! AWS IAM, per account: roles (trust policy, description, session duration, tags), customer
-//! managed policies with up to five versions, attachments of managed policies to roles, and
-//! inline role policies, OpenID Connect providers. State lives in memory and is written to the store before any change is
+//! AWS IAM, per account: roles (trust policy, description, session duration, tags), users and
+//! groups, customer managed policies with up to five versions, attachments of managed policies
+//! and inline policies (one implementation for the three kinds of entity, in `entity.rs`),
+//! permissions boundaries of users and roles, OpenID Connect providers. State lives in memory and is written to the store before any change is
 //! acknowledged (ADR 0004); tables and keys are in [`record`].
 //!
 //! IAM is global: ARNs carry no Region and every Region's endpoint serves the same state.
