@@ -2,7 +2,7 @@
 //! AWS SDK: a group's lifecycle and AWS's DeleteConflicts and quotas; a user allowed KMS and
 //! Secrets Manager only through its group's policies (and denied once removed from it); a
 //! permissions boundary that refuses what the identity policy allows, with AWS's message, and
-//! allows what both allow; a renamed user whose access key keeps working under its new ARN; all
+//! allows what both allow (for a user and for a role's session); a renamed user whose access key keeps working under its new ARN; all
 //! of it surviving a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -477,6 +477,56 @@ async fn group_policies_boundaries_and_a_rename_decide_what_a_user_may_do() {
             .permissions_boundary_arn(),
         Some(boundary.as_str())
     );
+    // A session of the role is held to the boundary as well.
+    iam.put_role_policy()
+        .role_name("bounded")
+        .policy_name("get")
+        .policy_document(allow(
+            &["secretsmanager:GetSecretValue", "kms:Encrypt"],
+            "*",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let session = server
+        .sts(PRIMARY)
+        .assume_role()
+        .role_arn(r.role().unwrap().arn())
+        .role_session_name("s1")
+        .send()
+        .await
+        .unwrap();
+    let c = session.credentials().unwrap();
+    let creds = aws_credential_types::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "session",
+    );
+    let e = server
+        .secrets_with(PRIMARY, creds.clone())
+        .get_secret_value()
+        .secret_id(&secret_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("AccessDeniedException"));
+    assert!(
+        e.message().unwrap().ends_with(
+            "because no permissions boundary allows the secretsmanager:GetSecretValue action"
+        ),
+        "{e:?}"
+    );
+    server
+        .kms_with(PRIMARY, creds)
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"hi".to_vec()))
+        .send()
+        .await
+        .unwrap();
+
     let e = expect_err(
         iam.create_user()
             .user_name("x")
