@@ -445,6 +445,30 @@ async fn group_policies_boundaries_and_a_rename_decide_what_a_user_may_do() {
         .await
         .unwrap();
     assert_eq!(ents.policy_users()[0].user_name(), Some("app"));
+    // The simulator sees the group's policy and the user's boundary.
+    let sim = iam
+        .simulate_principal_policy()
+        .policy_source_arn(&user_arn)
+        .action_names("secretsmanager:GetSecretValue")
+        .action_names("kms:Encrypt")
+        .send()
+        .await
+        .unwrap();
+    let results = sim.evaluation_results();
+    assert_eq!(results[0].eval_decision().as_str(), "implicitDeny");
+    assert_eq!(
+        results[0]
+            .permissions_boundary_decision_detail()
+            .map(|d| d.allowed_by_permissions_boundary()),
+        Some(false)
+    );
+    assert_eq!(results[1].eval_decision().as_str(), "allowed");
+    assert_eq!(
+        results[1].matched_statements()[0]
+            .source_policy_type()
+            .map(|t| t.as_str()),
+        Some("user-managed")
+    );
     iam.delete_user_permissions_boundary()
         .user_name("app")
         .send()
