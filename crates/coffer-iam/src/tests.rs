@@ -1018,7 +1018,7 @@ fn groups_lifecycle_members_policies_and_conflicts() {
     );
     assert_eq!(
         code(iam.delete_user(&c, Some("alice"), &|_| false).unwrap_err()),
-        "DeleteConflict: Cannot delete entity, must remove user from all groups first."
+        "DeleteConflict: Cannot delete entity, must remove users from group first."
     );
     iam.remove_user_from_group(&c, Some("devs"), Some("alice"))
         .unwrap();

@@ -300,7 +300,7 @@ impl Iam {
         }
         if !user.groups.is_empty() {
             return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must remove user from all groups first.".into(),
+                "Cannot delete entity, must remove users from group first.".into(),
             ));
         }
         Self::policies_conflict(

@@ -186,7 +186,7 @@ async fn a_group_is_made_listed_renamed_and_deleted_with_aws_conflicts_and_quota
     );
     assert_eq!(
         e.message(),
-        Some("Cannot delete entity, must remove user from all groups first.")
+        Some("Cannot delete entity, must remove users from group first.")
     );
     for u in ["alice", "bob"] {
         iam.remove_user_from_group()
