@@ -360,6 +360,28 @@ impl Iam {
             })
     }
 
+    /// The ARN an entity (`kind` `user` or `group`, now at `source`) would have with a new name
+    /// and/or path; `None` when neither is given.
+    pub(crate) fn renamed_arn(
+        ctx: &RequestContext,
+        kind: &str,
+        source: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Option<String> {
+        if new_name.is_none() && new_path.is_none() {
+            return None;
+        }
+        let a = IamArn::parse(source)?;
+        Some(wire::arn(
+            ctx.partition(),
+            &ctx.account_id,
+            kind,
+            new_path.unwrap_or(&a.path),
+            new_name.unwrap_or(&a.name),
+        ))
+    }
+
     /// Writes an entity record and, once stored, puts it in memory.
     pub(crate) fn save_entity<E: Entity>(&self, st: &mut State, rec: E) -> Result<(), IamError> {
         let key = entity_key(rec.account(), rec.name());

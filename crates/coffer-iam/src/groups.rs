@@ -266,11 +266,12 @@ impl Iam {
         check_path(&mut v, "NewPath", new_path);
         v.finish()?;
         let name = given(name);
-        self.authorize(
-            ctx,
-            IamAction::UpdateGroup,
-            &self.entity_arn_for::<GroupRecord>(ctx, name),
-        )?;
+        let source = self.entity_arn_for::<GroupRecord>(ctx, name);
+        self.authorize(ctx, IamAction::UpdateGroup, &source)?;
+        // AWS: a rename needs the permission on the target as well.
+        if let Some(target) = Self::renamed_arn(ctx, "group", &source, new_name, new_path) {
+            self.authorize(ctx, IamAction::UpdateGroup, &target)?;
+        }
         let mut st = self.state.write();
         let old = st.entity::<GroupRecord>(&ctx.account_id, name)?.clone();
         let mut rec = old.clone();

@@ -1311,3 +1311,42 @@ fn a_renamed_user_keeps_its_policies_groups_and_attachments() {
         1
     );
 }
+
+#[test]
+fn a_rename_needs_the_permission_on_the_target_too() {
+    let (_, iam) = setup();
+    let c = ctx();
+    iam.create_user(&c, Some("admin"), None, None, None)
+        .unwrap();
+    iam.create_user(&c, Some("old"), None, None, None).unwrap();
+    iam.put_user_policy(
+        &c,
+        Some("admin"),
+        Some("rename-old"),
+        Some(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iam:UpdateUser","Resource":"arn:aws:iam::{ACCOUNT}:user/old"}}]}}"#
+        )),
+    )
+    .unwrap();
+    let none = |_: &mut Transaction, _: &UserInfo, _: &UserInfo| Ok(());
+    let admin = user_ctx("admin");
+    assert_eq!(
+        code(
+            iam.update_user(&admin, Some("old"), Some("new"), None, &none)
+                .unwrap_err()
+        ),
+        format!("AccessDenied: User: arn:aws:iam::{ACCOUNT}:user/admin is not authorized to perform: iam:UpdateUser on resource: arn:aws:iam::{ACCOUNT}:user/new because no identity-based policy allows the iam:UpdateUser action")
+    );
+    iam.put_user_policy(
+        &c,
+        Some("admin"),
+        Some("rename-old"),
+        Some(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iam:UpdateUser","Resource":"arn:aws:iam::{ACCOUNT}:user/*"}}]}}"#
+        )),
+    )
+    .unwrap();
+    iam.update_user(&admin, Some("old"), Some("new"), None, &none)
+        .unwrap();
+    assert!(iam.user(ACCOUNT, "new").is_some());
+}

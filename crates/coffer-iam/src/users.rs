@@ -336,7 +336,12 @@ impl Iam {
         v.pattern("NewPath", new_path, wire::is_path, wire::PATH_PATTERN);
         v.finish()?;
         let name = given(name);
-        self.authorize(ctx, IamAction::UpdateUser, &self.user_arn_for(ctx, name))?;
+        let source = self.user_arn_for(ctx, name);
+        self.authorize(ctx, IamAction::UpdateUser, &source)?;
+        // AWS: a rename needs the permission on the target as well.
+        if let Some(target) = Self::renamed_arn(ctx, "user", &source, new_name, new_path) {
+            self.authorize(ctx, IamAction::UpdateUser, &target)?;
+        }
         let mut st = self.state.write();
         let old = st.user(&ctx.account_id, name)?.clone();
         let mut rec = old.clone();
