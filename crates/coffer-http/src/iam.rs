@@ -914,7 +914,7 @@ fn run(
         O::UpdateUser => {
             let identity = &coffer.identity;
             let account = ctx.account_id.clone();
-            let (before, after) = iam.update_user(
+            iam.update_user(
                 ctx,
                 p.get("UserName"),
                 p.get("NewUserName"),
@@ -924,8 +924,10 @@ fn run(
                         .rename_user_writes(tx, &account, &before.name, &after.name, &after.arn)
                         .map_err(|e| IamError::Internal(e.to_string()))
                 },
+                &|before, after| {
+                    identity.rename_user(&account, &before.name, &after.name, &after.arn)
+                },
             )?;
-            identity.rename_user(&ctx.account_id, &before.name, &after.name, &after.arn);
             return Ok(None);
         }
         O::PutUserPermissionsBoundary => {

@@ -1252,20 +1252,20 @@ fn a_renamed_user_keeps_its_policies_groups_and_attachments() {
     let none = |_: &mut Transaction, _: &UserInfo, _: &UserInfo| Ok(());
     assert_eq!(
         code(
-            iam.update_user(&c, Some("old"), Some("TAKEN"), None, &none)
+            iam.update_user(&c, Some("old"), Some("TAKEN"), None, &none, &|_, _| {})
                 .unwrap_err()
         ),
         "EntityAlreadyExists: User with name TAKEN already exists."
     );
     assert_eq!(
         code(
-            iam.update_user(&c, Some("gone"), Some("x"), None, &none)
+            iam.update_user(&c, Some("gone"), Some("x"), None, &none, &|_, _| {})
                 .unwrap_err()
         ),
         "NoSuchEntity: The user with name gone cannot be found."
     );
     let (before, after) = iam
-        .update_user(&c, Some("old"), Some("new"), Some("/p/"), &none)
+        .update_user(&c, Some("old"), Some("new"), Some("/p/"), &none, &|_, _| {})
         .unwrap();
     assert_eq!(before.arn, format!("arn:aws:iam::{ACCOUNT}:user/old"));
     assert_eq!(after.arn, format!("arn:aws:iam::{ACCOUNT}:user/p/new"));
@@ -1296,7 +1296,7 @@ fn a_renamed_user_keeps_its_policies_groups_and_attachments() {
     // A failed write changes nothing.
     store.fail_commits(true);
     assert!(iam
-        .update_user(&c, Some("new"), Some("newer"), None, &none)
+        .update_user(&c, Some("new"), Some("newer"), None, &none, &|_, _| {})
         .is_err());
     assert!(iam
         .attach_user_policy(&c, Some("new"), Some(SM_RW))
@@ -1332,7 +1332,7 @@ fn a_rename_needs_the_permission_on_the_target_too() {
     let admin = user_ctx("admin");
     assert_eq!(
         code(
-            iam.update_user(&admin, Some("old"), Some("new"), None, &none)
+            iam.update_user(&admin, Some("old"), Some("new"), None, &none, &|_, _| {})
                 .unwrap_err()
         ),
         format!("AccessDenied: User: arn:aws:iam::{ACCOUNT}:user/admin is not authorized to perform: iam:UpdateUser on resource: arn:aws:iam::{ACCOUNT}:user/new because no identity-based policy allows the iam:UpdateUser action")
@@ -1346,7 +1346,7 @@ fn a_rename_needs_the_permission_on_the_target_too() {
         )),
     )
     .unwrap();
-    iam.update_user(&admin, Some("old"), Some("new"), None, &none)
+    iam.update_user(&admin, Some("old"), Some("new"), None, &none, &|_, _| {})
         .unwrap();
     assert!(iam.user(ACCOUNT, "new").is_some());
 }

@@ -319,8 +319,9 @@ impl Iam {
 
     /// `UpdateUser`: a new name and/or path. The user's inline policies, attachments and group
     /// memberships follow it; `also` adds to the same transaction what lives elsewhere (its
-    /// access keys), given the user before and after. Returns both, for the caller to update
-    /// what it keeps in memory once the transaction is stored.
+    /// access keys), given the user before and after, and `stored` updates that in memory once
+    /// the transaction is stored (still under IAM's lock, so nothing sees one renamed and not
+    /// the other). Returns the user before and after.
     pub fn update_user(
         &self,
         ctx: &RequestContext,
@@ -328,6 +329,7 @@ impl Iam {
         new_name: Option<&str>,
         new_path: Option<&str>,
         also: &dyn Fn(&mut Transaction, &UserInfo, &UserInfo) -> Result<(), IamError>,
+        stored: &dyn Fn(&UserInfo, &UserInfo),
     ) -> Result<(UserInfo, UserInfo), IamError> {
         let mut v = Validator::new();
         check_user_name(&mut v, name);
@@ -385,6 +387,7 @@ impl Iam {
         }
         also(&mut tx, &before, &after)?;
         self.commit(&tx)?;
+        stored(&before, &after);
         for arn in &old.attached_policies {
             st.unindex_attachment(arn, &old_ik);
             st.index_attachment(arn, new_ik.clone());
