@@ -676,10 +676,11 @@ impl coffer_core::authz::PolicySource for Iam {
         account: &str,
         caller: &coffer_core::RoleSession,
     ) -> Option<String> {
-        let kind = if caller.is_user() {
-            entity::EntityKind::User
-        } else {
-            entity::EntityKind::Role
+        // An assumed role's boundary is its role's; any other caller's (an IAM user, or a
+        // session of one) its user's.
+        let kind = match caller.kind {
+            coffer_core::PrincipalKind::AssumedRole => entity::EntityKind::Role,
+            _ => entity::EntityKind::User,
         };
         Iam::boundary_document(self, kind, account, &caller.role_name)
     }
