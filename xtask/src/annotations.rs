@@ -117,6 +117,7 @@ pub const RESOURCE_KINDS: &[(&str, &str)] = &[
     ("policy", "Policy"),
     ("oidc-provider", "OidcProvider"),
     ("user", "User"),
+    ("group", "Group"),
 ];
 
 /// A locator, resolved: `Locator::<variant>(member)`.

@@ -4,12 +4,14 @@
 //! reach this module only for another account's resource ([`Authorizer::check_cross_account`],
 //! ADR 0017). For a role session, the role's identity policies (attached managed
 //! policies' default versions and inline policies), the session policy and the resource's own
-//! policy (a key policy, a secret's resource policy) are evaluated by `coffer-policy`.
+//! policy (a key policy, a secret's resource policy) are evaluated by `coffer-policy`; the
+//! caller's permissions boundary, when its user or role has one, limits the result
+//! ([`coffer_policy::apply_boundary`]).
 
 use crate::context::{PrincipalKind, RoleSession};
 
 use crate::{Clock, RequestContext};
-use coffer_policy::{Context, Decision, Policy, Request};
+use coffer_policy::{Bounded, Context, Decision, Policy, Request};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,12 @@ pub trait PolicySource: Send + Sync + 'static {
     /// The documents of every policy attached to or embedded in the IAM user `user_name` of
     /// `account`, and in the groups it belongs to.
     fn user_policy_documents(&self, account: &str, user_name: &str) -> Vec<String>;
+
+    /// The permissions boundary of a non-root caller (its user's or its role's), when it has one:
+    /// its document (one that allows nothing when the policy is gone).
+    fn boundary_document(&self, _account: &str, _caller: &RoleSession) -> Option<String> {
+        None
+    }
 
     /// The documents that apply to a non-root caller: its role's or its user's.
     fn caller_policy_documents(&self, account: &str, caller: &RoleSession) -> Vec<String> {
@@ -120,6 +128,13 @@ impl Authorizer {
             .collect()
     }
 
+    /// The caller's permissions boundary, parsed (one that does not parse allows nothing).
+    fn boundary(&self, ctx: &RequestContext, role: &RoleSession) -> Option<Policy> {
+        self.iam
+            .boundary_document(&ctx.account_id, role)
+            .map(|d| self.parse(&d).unwrap_or_else(allow_nothing))
+    }
+
     fn session(&self, role: &RoleSession) -> Option<Policy> {
         // A session policy that does not parse allows nothing (AWS refuses it at AssumeRole).
         role.session_policy
@@ -191,15 +206,32 @@ impl Authorizer {
             resource: ask.resource,
             context: &context,
         };
-        match coffer_policy::decide(&identity, resource.as_ref(), session.as_ref(), &req) {
-            Decision::Allow => Ok(()),
-            d => {
-                let why = if resource.is_some() {
+        let decided = coffer_policy::decide(&identity, resource.as_ref(), session.as_ref(), &req);
+        // A resource policy naming an IAM user directly is not limited by its boundary.
+        let unbounded = || {
+            role.is_user()
+                && resource
+                    .as_ref()
+                    .is_some_and(|r| r.evaluate_resource(&req).allow)
+        };
+        let boundary = self.boundary(ctx, role);
+        match coffer_policy::apply_boundary(decided, boundary.as_ref(), unbounded, &req) {
+            Bounded {
+                decision: Decision::Allow,
+                ..
+            } => Ok(()),
+            Bounded {
+                decision,
+                by_boundary,
+            } => {
+                let why = if by_boundary {
+                    Why::Boundary
+                } else if resource.is_some() {
                     Why::Either
                 } else {
                     Why::Identity
                 };
-                Err(denied(ctx, ask.action, ask.resource, d, why))
+                Err(denied(ctx, ask.action, ask.resource, decision, why))
             }
         }
     }
@@ -264,8 +296,13 @@ impl Authorizer {
             Some(role) if outcome.allow_via_account => {
                 let identity = self.identity(ctx, role);
                 let session = self.session(role);
-                match coffer_policy::decide(&identity, None, session.as_ref(), &req) {
-                    Decision::Allow => Ok(()),
+                let decided = coffer_policy::decide(&identity, None, session.as_ref(), &req);
+                let boundary = self.boundary(ctx, role);
+                match coffer_policy::apply_boundary(decided, boundary.as_ref(), || false, &req) {
+                    Bounded {
+                        decision: Decision::Allow,
+                        ..
+                    } => Ok(()),
                     _ => Err(refuse()),
                 }
             }
@@ -325,15 +362,22 @@ impl Authorizer {
             resource: ask.resource,
             context: &context,
         };
-        match coffer_policy::decide_kms(
-            &key_policy,
-            &identity,
-            session.as_ref(),
-            grant_allows,
-            &req,
-        ) {
-            Decision::Allow => Ok(()),
-            d => {
+        let decided =
+            coffer_policy::decide_kms(&key_policy, &identity, session.as_ref(), grant_allows, &req);
+        // A key policy or grant naming an IAM user directly is not limited by its boundary.
+        let unbounded =
+            || role.is_user() && (grant_allows || key_policy.evaluate_resource(&req).allow);
+        let boundary = self.boundary(ctx, role);
+        match coffer_policy::apply_boundary(decided, boundary.as_ref(), unbounded, &req) {
+            Bounded {
+                decision: Decision::Allow,
+                ..
+            } => Ok(()),
+            Bounded {
+                decision: d,
+                by_boundary: true,
+            } => Err(denied(ctx, ask.action, ask.resource, d, Why::Boundary)),
+            Bounded { decision: d, .. } => {
                 // A key policy that delegates to IAM (as the default one does) leaves the answer to
                 // the identity policies; otherwise it is the key policy that does not allow.
                 let delegated = key_policy.evaluate_resource(&req).allow_via_account;
@@ -391,9 +435,13 @@ impl Authorizer {
             }
         };
         context.set("aws:ResourceAccount", resource_account);
-        let (identity, session) = match &ctx.role {
-            Some(role) => (Some(self.identity(ctx, role)), self.session(role)),
-            None => (None, None),
+        let (identity, session, boundary) = match &ctx.role {
+            Some(role) => (
+                Some(self.identity(ctx, role)),
+                self.session(role),
+                self.boundary(ctx, role),
+            ),
+            None => (None, None, None),
         };
         let req = Request {
             principal_arn: &ctx.principal_arn,
@@ -403,15 +451,24 @@ impl Authorizer {
             resource: ask.resource,
             context: &context,
         };
-        match coffer_policy::decide_cross_account(
+        let decided = coffer_policy::decide_cross_account(
             &key_policy,
             identity.as_deref(),
             session.as_ref(),
             grant_allows,
             &req,
-        ) {
-            Decision::Allow => Ok(()),
-            d => {
+        );
+        // Across accounts the caller's own account must allow: its boundary always limits.
+        match coffer_policy::apply_boundary(decided, boundary.as_ref(), || false, &req) {
+            Bounded {
+                decision: Decision::Allow,
+                ..
+            } => Ok(()),
+            Bounded {
+                decision: d,
+                by_boundary: true,
+            } => Err(denied(ctx, ask.action, ask.resource, d, Why::Boundary)),
+            Bounded { decision: d, .. } => {
                 let key = key_policy.evaluate_resource(&req);
                 // The key's account allowed (or denied nothing): the caller's own policies did not.
                 let why = match d {
@@ -452,6 +509,8 @@ enum Why {
     Resource,
     /// Either could have.
     Either,
+    /// The caller's permissions boundary refused.
+    Boundary,
 }
 
 impl Why {
@@ -468,6 +527,12 @@ fn denied(ctx: &RequestContext, action: &str, resource: &str, d: Decision, why: 
     let why = match (d, why) {
         (Decision::ExplicitDeny, Why::Resource) => {
             "with an explicit deny in a resource-based policy".to_string()
+        }
+        (Decision::ExplicitDeny, Why::Boundary) => {
+            "with an explicit deny in a permissions boundary".to_string()
+        }
+        (_, Why::Boundary) => {
+            format!("because no permissions boundary allows the {action} action")
         }
         (Decision::ExplicitDeny, _) => {
             "with an explicit deny in an identity-based policy".to_string()

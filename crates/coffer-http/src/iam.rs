@@ -7,10 +7,10 @@ use super::{xml_escape, xml_response};
 use crate::Coffer;
 use axum::response::Response;
 use coffer_core::RequestContext;
-use coffer_iam::{IamError, User};
+use coffer_iam::{EntityKind, Group, IamError, PolicyEntity, User};
 use coffer_model::iam::{
     AttachedPolicy, CreatePolicyRequest, CreateRoleRequest, ListEntitiesForPolicyRequest,
-    ListPoliciesRequest, Page, Paging, Policy, PolicyRole, PolicyVersion, Role, Tag, XML_NAMESPACE,
+    ListPoliciesRequest, Page, Paging, Policy, PolicyVersion, Role, Tag, XML_NAMESPACE,
 };
 use coffer_model::ops::IamOp;
 use coffer_model::{Timestamp, ValidationError};
@@ -233,6 +233,7 @@ fn role_xml(x: &mut Xml, r: &Role, detail: Detail) {
     x.opt("Description", r.description.as_deref());
     x.elem("MaxSessionDuration", &r.max_session_duration.to_string());
     if detail == Detail::Full {
+        boundary_xml(x, r.permissions_boundary.as_deref());
         if !r.tags.is_empty() {
             x.tags(&r.tags);
         }
@@ -262,15 +263,72 @@ fn policy_xml(x: &mut Xml, p: &Policy, detail: Detail) {
     }
 }
 
+/// `PermissionsBoundary` (GetUser, GetRole, …; listings leave it out, as AWS's do).
+fn boundary_xml(x: &mut Xml, arn: Option<&str>) {
+    if let Some(arn) = arn {
+        x.open("PermissionsBoundary");
+        x.elem("PermissionsBoundaryType", "Policy");
+        x.elem("PermissionsBoundaryArn", arn);
+        x.close("PermissionsBoundary");
+    }
+}
+
 fn user_xml(x: &mut Xml, u: &User, detail: Detail) {
     x.elem("Path", &u.path);
     x.elem("UserName", &u.user_name);
     x.elem("UserId", &u.user_id);
     x.elem("Arn", &u.arn);
     x.elem("CreateDate", &iso8601(u.create_date));
-    if detail == Detail::Full && !u.tags.is_empty() {
-        x.tags(&u.tags);
+    if detail == Detail::Full {
+        boundary_xml(x, u.permissions_boundary.as_deref());
+        if !u.tags.is_empty() {
+            x.tags(&u.tags);
+        }
     }
+}
+
+fn group_xml(x: &mut Xml, g: &Group) {
+    x.elem("Path", &g.path);
+    x.elem("GroupName", &g.group_name);
+    x.elem("GroupId", &g.group_id);
+    x.elem("Arn", &g.arn);
+    x.elem("CreateDate", &iso8601(g.create_date));
+}
+
+fn attached_xml(x: &mut Xml, page: &Page<AttachedPolicy>) {
+    x.list("AttachedPolicies", &page.items, |x, a: &AttachedPolicy| {
+        x.elem("PolicyName", &a.policy_name);
+        x.elem("PolicyArn", &a.policy_arn);
+    });
+    x.paged(page);
+}
+
+fn names_xml(x: &mut Xml, page: &Page<String>) {
+    x.list("PolicyNames", &page.items, |x, n: &String| {
+        x.0.push_str(&xml_escape(n))
+    });
+    x.paged(page);
+}
+
+/// ListEntitiesForPolicy's three lists.
+fn entities_xml(x: &mut Xml, page: &Page<PolicyEntity>) {
+    for (list, kind) in [
+        ("PolicyGroups", EntityKind::Group),
+        ("PolicyUsers", EntityKind::User),
+        ("PolicyRoles", EntityKind::Role),
+    ] {
+        let these: Vec<&PolicyEntity> = page.items.iter().filter(|e| e.kind == kind).collect();
+        let (name, id) = match kind {
+            EntityKind::Group => ("GroupName", "GroupId"),
+            EntityKind::User => ("UserName", "UserId"),
+            EntityKind::Role => ("RoleName", "RoleId"),
+        };
+        x.list(list, &these, |x, e: &&PolicyEntity| {
+            x.elem(name, &e.name);
+            x.elem(id, &e.id);
+        });
+    }
+    x.paged(page);
 }
 
 fn version_xml(x: &mut Xml, v: &PolicyVersion) {
@@ -652,11 +710,7 @@ fn run(
                 p.get("PathPrefix"),
                 &p.paging()?,
             )?;
-            x.list("AttachedPolicies", &page.items, |x, a: &AttachedPolicy| {
-                x.elem("PolicyName", &a.policy_name);
-                x.elem("PolicyArn", &a.policy_arn);
-            });
-            x.paged(&page);
+            attached_xml(&mut x, &page);
         }
         O::ListEntitiesForPolicy => {
             let page = iam.list_entities_for_policy(
@@ -669,12 +723,7 @@ fn run(
                     paging: p.paging()?,
                 },
             )?;
-            x.0.push_str("<PolicyGroups/><PolicyUsers/>");
-            x.list("PolicyRoles", &page.items, |x, r: &PolicyRole| {
-                x.elem("RoleName", &r.role_name);
-                x.elem("RoleId", &r.role_id);
-            });
-            x.paged(&page);
+            entities_xml(&mut x, &page);
         }
         O::PutRolePolicy => {
             iam.put_role_policy(
@@ -697,10 +746,7 @@ fn run(
         }
         O::ListRolePolicies => {
             let page = iam.list_role_policies(ctx, p.get("RoleName"), &p.paging()?)?;
-            x.list("PolicyNames", &page.items, |x, n: &String| {
-                x.0.push_str(&xml_escape(n))
-            });
-            x.paged(&page);
+            names_xml(&mut x, &page);
         }
         O::CreateOpenIDConnectProvider => {
             let tags = p.tags("Tags");
@@ -834,11 +880,7 @@ fn run(
                 p.get("PathPrefix"),
                 &p.paging()?,
             )?;
-            x.list("AttachedPolicies", &page.items, |x, a: &AttachedPolicy| {
-                x.elem("PolicyName", &a.policy_name);
-                x.elem("PolicyArn", &a.policy_arn);
-            });
-            x.paged(&page);
+            attached_xml(&mut x, &page);
         }
         O::PutUserPolicy => {
             iam.put_user_policy(
@@ -862,15 +904,136 @@ fn run(
         }
         O::ListUserPolicies => {
             let page = iam.list_user_policies(ctx, p.get("UserName"), &p.paging()?)?;
-            x.list("PolicyNames", &page.items, |x, n: &String| {
-                x.0.push_str(&xml_escape(n))
-            });
-            x.paged(&page);
+            names_xml(&mut x, &page);
         }
         O::ListGroupsForUser => {
-            iam.list_groups_for_user(ctx, p.get("UserName"), &p.paging()?)?;
-            x.0.push_str("<Groups/>");
-            x.elem("IsTruncated", "false");
+            let page = iam.list_groups_for_user(ctx, p.get("UserName"), &p.paging()?)?;
+            x.list("Groups", &page.items, group_xml);
+            x.paged(&page);
+        }
+        O::UpdateUser => {
+            let identity = &coffer.identity;
+            let account = ctx.account_id.clone();
+            iam.update_user(
+                ctx,
+                p.get("UserName"),
+                p.get("NewUserName"),
+                p.get("NewPath"),
+                &|tx, before, after| {
+                    identity
+                        .rename_user_writes(tx, &account, &before.name, &after.name, &after.arn)
+                        .map_err(|e| IamError::Internal(e.to_string()))
+                },
+                &|before, after| {
+                    identity.rename_user(&account, &before.name, &after.name, &after.arn)
+                },
+            )?;
+            return Ok(None);
+        }
+        O::PutUserPermissionsBoundary => {
+            iam.put_user_permissions_boundary(
+                ctx,
+                p.get("UserName"),
+                p.get("PermissionsBoundary"),
+            )?;
+            return Ok(None);
+        }
+        O::DeleteUserPermissionsBoundary => {
+            iam.delete_user_permissions_boundary(ctx, p.get("UserName"))?;
+            return Ok(None);
+        }
+        O::PutRolePermissionsBoundary => {
+            iam.put_role_permissions_boundary(
+                ctx,
+                p.get("RoleName"),
+                p.get("PermissionsBoundary"),
+            )?;
+            return Ok(None);
+        }
+        O::DeleteRolePermissionsBoundary => {
+            iam.delete_role_permissions_boundary(ctx, p.get("RoleName"))?;
+            return Ok(None);
+        }
+        O::CreateGroup => {
+            let g = iam.create_group(ctx, p.get("GroupName"), p.get("Path"))?;
+            x.open("Group");
+            group_xml(&mut x, &g);
+            x.close("Group");
+        }
+        O::GetGroup => {
+            let (g, users) = iam.get_group(ctx, p.get("GroupName"), &p.paging()?)?;
+            x.open("Group");
+            group_xml(&mut x, &g);
+            x.close("Group");
+            x.list("Users", &users.items, |x, u| user_xml(x, u, Detail::Listed));
+            x.paged(&users);
+        }
+        O::ListGroups => {
+            let page = iam.list_groups(ctx, p.get("PathPrefix"), &p.paging()?)?;
+            x.list("Groups", &page.items, group_xml);
+            x.paged(&page);
+        }
+        O::UpdateGroup => {
+            iam.update_group(
+                ctx,
+                p.get("GroupName"),
+                p.get("NewGroupName"),
+                p.get("NewPath"),
+            )?;
+            return Ok(None);
+        }
+        O::DeleteGroup => {
+            iam.delete_group(ctx, p.get("GroupName"))?;
+            return Ok(None);
+        }
+        O::AddUserToGroup => {
+            iam.add_user_to_group(ctx, p.get("GroupName"), p.get("UserName"))?;
+            return Ok(None);
+        }
+        O::RemoveUserFromGroup => {
+            iam.remove_user_from_group(ctx, p.get("GroupName"), p.get("UserName"))?;
+            return Ok(None);
+        }
+        O::AttachGroupPolicy => {
+            iam.attach_group_policy(ctx, p.get("GroupName"), p.get("PolicyArn"))?;
+            return Ok(None);
+        }
+        O::DetachGroupPolicy => {
+            iam.detach_group_policy(ctx, p.get("GroupName"), p.get("PolicyArn"))?;
+            return Ok(None);
+        }
+        O::ListAttachedGroupPolicies => {
+            let page = iam.list_attached_group_policies(
+                ctx,
+                p.get("GroupName"),
+                p.get("PathPrefix"),
+                &p.paging()?,
+            )?;
+            attached_xml(&mut x, &page);
+        }
+        O::PutGroupPolicy => {
+            iam.put_group_policy(
+                ctx,
+                p.get("GroupName"),
+                p.get("PolicyName"),
+                p.get("PolicyDocument"),
+            )?;
+            return Ok(None);
+        }
+        O::GetGroupPolicy => {
+            let (group, name, doc) =
+                iam.get_group_policy(ctx, p.get("GroupName"), p.get("PolicyName"))?;
+            x.elem("GroupName", &group);
+            x.elem("PolicyName", &name);
+            x.elem("PolicyDocument", &encode_document(&doc));
+        }
+        O::DeleteGroupPolicy => {
+            iam.delete_group_policy(ctx, p.get("GroupName"), p.get("PolicyName"))?;
+            return Ok(None);
+        }
+        O::ListGroupPolicies => {
+            let page = iam.list_group_policies(ctx, p.get("GroupName"), &p.paging()?)?;
+            names_xml(&mut x, &page);
         }
         O::CreateAccessKey
         | O::ListAccessKeys

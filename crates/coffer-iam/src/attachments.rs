@@ -1,17 +1,31 @@
-//! Managed policies attached to roles: Attach/DetachRolePolicy, ListAttachedRolePolicies and
-//! ListEntitiesForPolicy.
+//! Managed policies attached to roles: Attach/DetachRolePolicy, ListAttachedRolePolicies
+//! (through [`crate::entity`], shared with users and groups) and ListEntitiesForPolicy.
 
 use super::*;
+use crate::entity::EntityKind;
 use coffer_model::ops::IamAction;
 
+/// A user, role or group ListEntitiesForPolicy names (`PolicyUser`, `PolicyRole`,
+/// `PolicyGroup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEntity {
+    /// Which list it belongs in.
+    pub kind: EntityKind,
+    /// `UserName`, `RoleName`, `GroupName`.
+    pub name: String,
+    /// `UserId`, `RoleId`, `GroupId`.
+    pub id: String,
+}
+
 impl Iam {
-    /// `ListEntitiesForPolicy`: the roles it is attached to (Coffer has no users or groups, and
-    /// no permissions boundaries).
+    /// `ListEntitiesForPolicy`: the users, groups and roles the policy is attached to
+    /// (`PolicyUsageFilter=PermissionsPolicy`), whose permissions boundary it is
+    /// (`PermissionsBoundary`), or either (no filter); by kind, then name.
     pub fn list_entities_for_policy(
         &self,
         ctx: &RequestContext,
         req: &ListEntitiesForPolicyRequest,
-    ) -> Result<Page<PolicyRole>, IamError> {
+    ) -> Result<Page<PolicyEntity>, IamError> {
         let mut v = Validator::new();
         check_policy_arn(&mut v, req.policy_arn.as_deref());
         v.one_of(
@@ -37,32 +51,54 @@ impl Iam {
         self.authorize(ctx, IamAction::ListEntitiesForPolicy, arn)?;
         let st = self.state.read();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
-        let account_prefix = format!("{}/", ctx.account_id);
-        let wants_roles = matches!(req.entity_filter.as_deref(), None | Some("Role"))
-            && req.policy_usage_filter.as_deref() != Some("PermissionsBoundary");
-        let prefix = req.path_prefix.as_deref().unwrap_or("/");
-        let items: Vec<(String, PolicyRole)> = if wants_roles {
-            st.attachments
-                .get(&p.arn)
-                .into_iter()
-                .flatten()
-                .filter(|k| k.starts_with(&account_prefix))
-                .filter_map(|k| st.roles.get(k).map(|r| (k, r)))
-                .filter(|(_, r)| r.path.starts_with(prefix))
-                .map(|(k, r)| {
-                    (
-                        k.clone(),
-                        PolicyRole {
-                            role_name: r.name.clone(),
-                            role_id: r.role_id.clone(),
-                        },
-                    )
-                })
-                .collect()
-        } else {
-            Vec::new()
+        let account = ctx.account_id.as_str();
+        let usage = req.policy_usage_filter.as_deref();
+        let (attached, bounded) = (
+            usage != Some("PermissionsBoundary"),
+            usage != Some("PermissionsPolicy"),
+        );
+        let wants = |kind: EntityKind| {
+            req.entity_filter
+                .as_deref()
+                .is_none_or(|f| f == kind.title())
         };
-        page(items, &req.paging)
+        let prefix = req.path_prefix.as_deref().unwrap_or("/");
+        // Keys: the kind, then the name in lower case.
+        let mut items: BTreeMap<String, PolicyEntity> = BTreeMap::new();
+        let mut add = |kind: EntityKind, path: &str, name: &str, id: &str| {
+            if wants(kind) && path.starts_with(prefix) {
+                items.insert(
+                    format!("{}/{}", kind.word(), name.to_ascii_lowercase()),
+                    PolicyEntity {
+                        kind,
+                        name: name.to_string(),
+                        id: id.to_string(),
+                    },
+                );
+            }
+        };
+        for u in st.users.values().filter(|u| u.account == account) {
+            let here = (attached && u.attached_policies.contains(&p.arn))
+                || (bounded && u.permissions_boundary.as_deref() == Some(p.arn.as_str()));
+            if here {
+                add(EntityKind::User, &u.path, &u.name, &u.user_id);
+            }
+        }
+        for r in st.roles.values().filter(|r| r.account == account) {
+            let here = (attached && r.attached_policies.contains(&p.arn))
+                || (bounded && r.permissions_boundary.as_deref() == Some(p.arn.as_str()));
+            if here {
+                add(EntityKind::Role, &r.path, &r.name, &r.role_id);
+            }
+        }
+        if attached {
+            for g in st.groups.values().filter(|g| g.account == account) {
+                if g.attached_policies.contains(&p.arn) {
+                    add(EntityKind::Group, &g.path, &g.name, &g.group_id);
+                }
+            }
+        }
+        page(items.into_iter().collect(), &req.paging)
     }
 
     /// `AttachRolePolicy` (attaching an attached policy again changes nothing).
@@ -72,36 +108,7 @@ impl Iam {
         role: Option<&str>,
         arn: Option<&str>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_role_name(&mut v, role);
-        check_policy_arn(&mut v, arn);
-        v.finish()?;
-        let (role, arn) = (given(role), given(arn));
-        self.authorize(
-            ctx,
-            IamAction::AttachRolePolicy,
-            &self.role_arn_for(ctx, role),
-        )?;
-        let mut st = self.state.write();
-        let mut r = st.role(&ctx.account_id, role)?.clone();
-        let policy_arn = Self::find_policy(&st, ctx, arn, |arn| {
-            IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
-        })?
-        .arn
-        .clone();
-        if r.attached_policies.contains(&policy_arn) {
-            return Ok(());
-        }
-        if r.attached_policies.len() >= MAX_ATTACHED_PER_ROLE {
-            return Err(IamError::LimitExceeded(format!(
-                "Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED_PER_ROLE}"
-            )));
-        }
-        r.attached_policies.push(policy_arn.clone());
-        let key = entity_key(&r.account, &r.name);
-        self.save_role(&mut st, r)?;
-        st.attachments.entry(policy_arn).or_default().insert(key);
-        Ok(())
+        self.attach_entity_policy::<RoleRecord>(ctx, IamAction::AttachRolePolicy, role, arn)
     }
 
     /// `DetachRolePolicy`.
@@ -111,37 +118,7 @@ impl Iam {
         role: Option<&str>,
         arn: Option<&str>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_role_name(&mut v, role);
-        check_policy_arn(&mut v, arn);
-        v.finish()?;
-        let (role, arn) = (given(role), given(arn));
-        self.authorize(
-            ctx,
-            IamAction::DetachRolePolicy,
-            &self.role_arn_for(ctx, role),
-        )?;
-        let mut st = self.state.write();
-        let mut r = st.role(&ctx.account_id, role)?.clone();
-        if IamArn::parse(arn).is_none_or(|a| a.kind != "policy") {
-            return Err(IamError::InvalidInput(format!("ARN {arn} is not valid.")));
-        }
-        let canonical = Self::find_policy(&st, ctx, arn, policy_not_found)
-            .map(|p| p.arn.clone())
-            .unwrap_or_else(|_| arn.to_string());
-        let Some(i) = r.attached_policies.iter().position(|a| *a == canonical) else {
-            return Err(policy_not_found(arn));
-        };
-        r.attached_policies.remove(i);
-        let key = entity_key(&r.account, &r.name);
-        self.save_role(&mut st, r)?;
-        if let Some(set) = st.attachments.get_mut(&canonical) {
-            set.remove(&key);
-            if set.is_empty() {
-                st.attachments.remove(&canonical);
-            }
-        }
-        Ok(())
+        self.detach_entity_policy::<RoleRecord>(ctx, IamAction::DetachRolePolicy, role, arn)
     }
 
     /// `ListAttachedRolePolicies`, in the order they were attached.
@@ -152,27 +129,12 @@ impl Iam {
         path_prefix: Option<&str>,
         paging: &Paging,
     ) -> Result<Page<AttachedPolicy>, IamError> {
-        let mut v = Validator::new();
-        check_role_name(&mut v, role);
-        check_policy_path(&mut v, "PathPrefix", path_prefix);
-        paging.check(&mut v);
-        v.finish()?;
-        let role = given(role);
-        self.authorize(
+        self.list_attached_entity_policies::<RoleRecord>(
             ctx,
             IamAction::ListAttachedRolePolicies,
-            &self.role_arn_for(ctx, role),
-        )?;
-        let prefix = path_prefix.unwrap_or("/");
-        let st = self.state.read();
-        let r = st.role(&ctx.account_id, role)?;
-        let attached = r.attached_policies.iter().filter_map(|arn| {
-            let p = st.attached_policy(arn)?;
-            p.path.starts_with(prefix).then(|| AttachedPolicy {
-                policy_name: p.name.clone(),
-                policy_arn: p.arn.clone(),
-            })
-        });
-        page(ordered(attached), paging)
+            role,
+            path_prefix,
+            paging,
+        )
     }
 }

@@ -68,7 +68,7 @@ impl Iam {
         v.finish()?;
         let source = source.unwrap_or_default();
         self.authorize(ctx, IamAction::GetContextKeysForPrincipalPolicy, source)?;
-        let own = self.principal_policies(ctx, source, &[])?;
+        let (own, _boundary) = self.principal_policies(ctx, source, &[])?;
         let given = parse_given(docs.unwrap_or_default())?;
         Ok(keys_of(own.iter().map(|i| &i.policy).chain(given.iter())))
     }

@@ -41,6 +41,8 @@ pub(crate) const TRUST_POLICY_SIZE: usize = 2048;
 pub(crate) const INLINE_POLICIES_SIZE: usize = 10240;
 /// Characters all inline policies of one user may hold together (white space not counted).
 pub(crate) const USER_INLINE_POLICIES_SIZE: usize = 2048;
+/// Characters all inline policies of one group may hold together (white space not counted).
+pub(crate) const GROUP_INLINE_POLICIES_SIZE: usize = 5120;
 
 /// IAM's answer to a document that does not follow the grammar.
 const SYNTAX: &str = "Syntax errors in policy.";

@@ -395,6 +395,59 @@ impl Identity {
         Ok(())
     }
 
+    fn owned_by<'a>(
+        keys: &'a HashMap<String, AccessKey>,
+        account: &'a str,
+        user_name: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a AccessKey)> + 'a {
+        keys.iter().filter(move |(_, k)| {
+            k.principal.account_id == account
+                && k.principal
+                    .user_name
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(user_name))
+        })
+    }
+
+    /// UpdateUser: puts into `tx` the records of the user `old_name`'s keys as they are once
+    /// the user is `new_name` with the ARN `new_arn` (then, once `tx` is stored,
+    /// [`Identity::rename_user`] changes memory to match).
+    pub fn rename_user_writes(
+        &self,
+        tx: &mut Transaction,
+        account: &str,
+        old_name: &str,
+        new_name: &str,
+        new_arn: &str,
+    ) -> Result<(), IdentityError> {
+        let keys = self.keys.read();
+        for (id, k) in Self::owned_by(&keys, account, old_name) {
+            let mut rec = self.record_of(id, k)?;
+            rec.user_name = Some(new_name.to_string());
+            rec.arn = new_arn.to_string();
+            tx.put(
+                ACCESS_KEY_TABLE,
+                id,
+                serde_json::to_vec(&rec).map_err(|e| IdentityError::Record(e.to_string()))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// UpdateUser, once stored: the user `old_name`'s keys are `new_name`'s, with its new ARN.
+    pub fn rename_user(&self, account: &str, old_name: &str, new_name: &str, new_arn: &str) {
+        let mut keys = self.keys.write();
+        let ids: Vec<String> = Self::owned_by(&keys, account, old_name)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            if let Some(k) = keys.get_mut(&id) {
+                k.principal.user_name = Some(new_name.to_string());
+                k.principal.arn = new_arn.to_string();
+            }
+        }
+    }
+
     /// CreateAccessKey for an IAM user (`user`: its name, ARN and `AIDA…` ID); `Ok(None)` when
     /// the user has [`MAX_KEYS_PER_USER`] keys already.
     pub fn create_user_key(

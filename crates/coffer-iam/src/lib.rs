@@ -1,6 +1,7 @@
-//! AWS IAM, per account: roles (trust policy, description, session duration, tags), customer
-//! managed policies with up to five versions, attachments of managed policies to roles, and
-//! inline role policies, OpenID Connect providers. State lives in memory and is written to the store before any change is
+//! AWS IAM, per account: roles (trust policy, description, session duration, tags), users and
+//! groups, customer managed policies with up to five versions, attachments of managed policies
+//! and inline policies (one implementation for the three kinds of entity, in `entity.rs`),
+//! permissions boundaries of users and roles, OpenID Connect providers. State lives in memory and is written to the store before any change is
 //! acknowledged (ADR 0004); tables and keys are in [`record`].
 //!
 //! IAM is global: ARNs carry no Region and every Region's endpoint serves the same state.
@@ -15,10 +16,13 @@
 
 mod attachments;
 mod aws_managed;
+mod boundary;
 mod context_keys;
 mod document;
+mod entity;
 mod error;
 mod export;
+mod groups;
 mod inline;
 mod oidc;
 mod policies;
@@ -35,8 +39,11 @@ pub mod identity;
 pub mod sts;
 pub mod web_identity;
 
+pub use attachments::PolicyEntity;
+pub use entity::EntityKind;
 pub use error::IamError;
 pub use export::{ExportedPolicy, ExportedRole};
+pub use groups::Group;
 pub use oidc::{OidcProvider, OidcProviderInfo};
 pub use users::{User, UserInfo};
 
@@ -44,16 +51,16 @@ use base64::Engine;
 use coffer_core::{Clock, RequestContext};
 use coffer_model::iam::{
     self as wire, AttachedPolicy, CreatePolicyRequest, CreateRoleRequest, IamArn,
-    ListEntitiesForPolicyRequest, ListPoliciesRequest, Page, Paging, Policy, PolicyRole,
-    PolicyVersion, Role, RolePolicy, Tag,
+    ListEntitiesForPolicyRequest, ListPoliciesRequest, Page, Paging, Policy, PolicyVersion, Role,
+    RolePolicy, Tag,
 };
 use coffer_model::{Timestamp, Validator};
 use coffer_store::{Store, StoreError, Transaction};
 use document::Kind;
 use parking_lot::RwLock;
 use record::{
-    entity_key, role_policy_key, PolicyRecord, RolePolicyRecord, RoleRecord, TagRec, VersionRec,
-    POLICY_TABLE, RECORD_VERSION, ROLE_POLICY_TABLE, ROLE_TABLE,
+    entity_key, PolicyRecord, RoleRecord, TagRec, VersionRec, POLICY_TABLE, RECORD_VERSION,
+    ROLE_POLICY_TABLE, ROLE_TABLE,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -97,20 +104,21 @@ struct State {
     roles: HashMap<String, RoleRecord>,
     /// By [`entity_key`].
     policies: HashMap<String, PolicyRecord>,
-    /// Role [`entity_key`] → lower-case policy name → inline policy.
-    inline: HashMap<String, BTreeMap<String, RolePolicyRecord>>,
-    /// Policy ARN → [`entity_key`]s of the roles it is attached to (derived from the roles).
+    /// [`EntityKind::key`] of a user, role or group → lower-case policy name → inline policy.
+    inline: HashMap<String, BTreeMap<String, entity::InlinePolicy>>,
+    /// Policy ARN → [`EntityKind::key`]s of the users, roles and groups it is attached to
+    /// (derived from their records).
     attachments: HashMap<String, BTreeSet<String>>,
     /// OpenID Connect providers, by `ACCOUNT/URL`.
     oidc: HashMap<String, oidc::OidcRecord>,
     /// IAM users, by [`entity_key`].
     users: HashMap<String, users::UserRecord>,
-    /// User [`entity_key`] → lower-case policy name → inline policy.
-    user_inline: HashMap<String, BTreeMap<String, users::UserPolicyRecord>>,
+    /// IAM groups, by [`entity_key`].
+    groups: HashMap<String, groups::GroupRecord>,
 }
 
 impl State {
-    /// Roles of `account` the policy is attached to (AWS managed policies are attached in
+    /// Users, roles and groups of `account` the policy is attached to (AWS managed policies are attached in
     /// many accounts; a customer managed policy only in its own).
     fn attachment_count(&self, arn: &str, account: &str) -> usize {
         let prefix = format!("{account}/");
@@ -286,6 +294,7 @@ fn role_view(r: &RoleRecord) -> Role {
         description: r.description.clone(),
         max_session_duration: r.max_session_duration,
         tags: tags_of(&r.tags),
+        permissions_boundary: r.permissions_boundary.clone(),
     }
 }
 
@@ -319,7 +328,7 @@ fn policy_view(st: &State, p: &PolicyRecord, account: &str) -> Policy {
         path: p.path.clone(),
         default_version_id: p.default_version.clone(),
         attachment_count: st.attachment_count(&p.arn, account),
-        permissions_boundary_usage_count: 0,
+        permissions_boundary_usage_count: st.boundary_usage_count(&p.arn, account),
         is_attachable: true,
         description: p.description.clone(),
         create_date: Timestamp::from_millis(p.create_date),
@@ -420,12 +429,27 @@ impl Iam {
             resource,
             context: &context,
         };
-        let why = match coffer_policy::decide(&identity, None, session.as_ref(), &req) {
-            coffer_policy::Decision::Allow => return Ok(()),
-            coffer_policy::Decision::ExplicitDeny => {
+        let decided = coffer_policy::decide(&identity, None, session.as_ref(), &req);
+        let boundary =
+            coffer_core::authz::PolicySource::boundary_document(self, &ctx.account_id, role).map(
+                |d| {
+                    coffer_policy::Policy::parse(&d)
+                        .unwrap_or_else(|_| coffer_policy::Policy::empty())
+                },
+            );
+        let bounded = coffer_policy::apply_boundary(decided, boundary.as_ref(), || false, &req);
+        let why = match (bounded.decision, bounded.by_boundary) {
+            (coffer_policy::Decision::Allow, _) => return Ok(()),
+            (coffer_policy::Decision::ExplicitDeny, true) => {
+                "with an explicit deny in a permissions boundary".to_string()
+            }
+            (coffer_policy::Decision::ExplicitDeny, false) => {
                 "with an explicit deny in an identity-based policy".to_string()
             }
-            coffer_policy::Decision::ImplicitDeny => {
+            (coffer_policy::Decision::ImplicitDeny, true) => {
+                format!("because no permissions boundary allows the {action} action")
+            }
+            (coffer_policy::Decision::ImplicitDeny, false) => {
                 format!("because no identity-based policy allows the {action} action")
             }
         };
@@ -443,10 +467,7 @@ impl Iam {
             check_version(ROLE_TABLE, &key, rec.v)?;
             let ek = entity_key(&rec.account, &rec.name);
             for arn in &rec.attached_policies {
-                st.attachments
-                    .entry(arn.clone())
-                    .or_default()
-                    .insert(ek.clone());
+                st.index_attachment(arn, ek.clone());
             }
             st.roles.insert(ek, rec);
         }
@@ -455,20 +476,14 @@ impl Iam {
             check_version(POLICY_TABLE, &key, rec.v)?;
             st.policies.insert(entity_key(&rec.account, &rec.name), rec);
         }
-        for (key, bytes) in store.scan(ROLE_POLICY_TABLE)? {
-            let rec: RolePolicyRecord = decode(ROLE_POLICY_TABLE, &key, &bytes)?;
-            check_version(ROLE_POLICY_TABLE, &key, rec.v)?;
-            st.inline
-                .entry(entity_key(&rec.account, &rec.role_name))
-                .or_default()
-                .insert(rec.policy_name.to_ascii_lowercase(), rec);
-        }
+        entity::load_inline(store.as_ref(), entity::EntityKind::Role, &mut st)?;
         for (key, bytes) in store.scan(oidc::OIDC_TABLE)? {
             let rec: oidc::OidcRecord = decode(oidc::OIDC_TABLE, &key, &bytes)?;
             check_version(oidc::OIDC_TABLE, &key, rec.v)?;
             st.oidc.insert(key, rec);
         }
         Iam::load_users(store.as_ref(), &mut st)?;
+        Iam::load_groups(store.as_ref(), &mut st)?;
         Ok(Self {
             store,
             clock,
@@ -541,21 +556,15 @@ impl Iam {
     /// name). Empty when the role does not exist.
     pub fn role_policy_documents(&self, account: &str, role_name: &str) -> Vec<String> {
         let st = self.state.read();
-        let key = entity_key(account, role_name);
-        let Some(role) = st.roles.get(&key) else {
+        let Some(role) = st.roles.get(&entity_key(account, role_name)) else {
             return Vec::new();
         };
-        let mut docs = Vec::new();
-        for arn in &role.attached_policies {
-            let policy = st.attached_policy(arn);
-            if let Some(d) = policy.as_deref().and_then(PolicyRecord::default_document) {
-                docs.push(d.to_string());
-            }
-        }
-        if let Some(inline) = st.inline.get(&key) {
-            docs.extend(inline.values().map(|p| p.document.clone()));
-        }
-        docs
+        st.entity_documents(
+            entity::EntityKind::Role,
+            account,
+            &role.name,
+            &role.attached_policies,
+        )
     }
 
     // -----------------------------------------------------------------------------------
@@ -671,6 +680,20 @@ impl coffer_core::authz::PolicySource for Iam {
         caller: &coffer_core::RoleSession,
     ) -> Vec<(String, String)> {
         Iam::principal_tags(self, account, caller)
+    }
+
+    fn boundary_document(
+        &self,
+        account: &str,
+        caller: &coffer_core::RoleSession,
+    ) -> Option<String> {
+        // An assumed role's boundary is its role's; any other caller's (an IAM user, or a
+        // session of one) its user's.
+        let kind = match caller.kind {
+            coffer_core::PrincipalKind::AssumedRole => entity::EntityKind::Role,
+            _ => entity::EntityKind::User,
+        };
+        Iam::boundary_document(self, kind, account, &caller.role_name)
     }
 }
 

@@ -92,7 +92,11 @@ impl Iam {
         let mut st = self.state.write();
         let p = Self::find_policy(&st, ctx, arn, policy_not_found)?;
         Self::refuse_aws_managed(ctx, IamAction::DeletePolicy, &p)?;
-        if st.attachment_count(&p.arn, &ctx.account_id) > 0 {
+        // A policy some user or role has as its boundary is refused too: deleting it would
+        // leave the boundary allowing nothing, which Coffer will not do silently.
+        if st.attachment_count(&p.arn, &ctx.account_id) > 0
+            || st.boundary_usage_count(&p.arn, &ctx.account_id) > 0
+        {
             return Err(IamError::DeleteConflict(
                 "Cannot delete a policy attached to entities.".into(),
             ));
@@ -134,18 +138,24 @@ impl Iam {
             &Self::wildcard_arn(ctx, "policy"),
         )?;
         let st = self.state.read();
-        let none = req.policy_usage_filter.as_deref() == Some("PermissionsBoundary");
+        // `PermissionsBoundary`: only policies some user or role has as its boundary (and with
+        // `OnlyAttached`, used so); `PermissionsPolicy`: every policy, all being attachable.
+        let boundaries = req.policy_usage_filter.as_deref() == Some("PermissionsBoundary");
         let scope = req.scope.as_deref().unwrap_or("All");
         let prefix = req.path_prefix.as_deref().unwrap_or("/");
         let wanted = |p: &PolicyRecord| {
-            p.path.starts_with(prefix)
-                && (!req.only_attached || st.attachment_count(&p.arn, &ctx.account_id) > 0)
+            let used = if boundaries {
+                st.boundary_usage_count(&p.arn, &ctx.account_id) > 0
+            } else {
+                !req.only_attached || st.attachment_count(&p.arn, &ctx.account_id) > 0
+            };
+            p.path.starts_with(prefix) && used
         };
         // Keys: the name in lower case, then the ARN (a customer policy may share an AWS
         // managed policy's name).
         let key = |p: &PolicyRecord| format!("{}/{}", p.name.to_ascii_lowercase(), p.arn);
         let mut items: Vec<(String, Policy)> = Vec::new();
-        if !none && scope != "AWS" {
+        if scope != "AWS" {
             items.extend(
                 st.policies
                     .values()
@@ -153,7 +163,7 @@ impl Iam {
                     .map(|p| (key(p), policy_view(&st, p, &ctx.account_id))),
             );
         }
-        if !none && scope != "Local" {
+        if scope != "Local" {
             items.extend(
                 aws_managed::CATALOG
                     .iter()

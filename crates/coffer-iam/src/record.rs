@@ -3,7 +3,10 @@
 //! * `iam_role`, key `ACCOUNT/name` (the name in lower case: IAM names are unique regardless of
 //!   case): a role, its trust policy, tags and the ARNs of the managed policies attached to it;
 //! * `iam_policy`, key `ACCOUNT/name`: a customer managed policy with all its versions;
-//! * `iam_role_policy`, key `ACCOUNT/role/policy`: an inline policy of a role.
+//! * `iam_role_policy`, key `ACCOUNT/role/policy`: an inline policy of a role (read and written
+//!   by [`crate::entity`], as users' and groups' are);
+//! * `iam_user`, `iam_user_policy`: users ([`crate::users`]); `iam_group`, `iam_group_policy`:
+//!   groups ([`crate::groups`]).
 
 use coffer_model::iam::Tag;
 use serde::{Deserialize, Serialize};
@@ -59,6 +62,9 @@ pub(crate) struct RoleRecord {
     /// ARNs of the attached managed policies, in the order they were attached.
     #[serde(default)]
     pub attached_policies: Vec<String>,
+    /// The ARN of the managed policy that is the role's permissions boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 /// One version of a managed policy.
@@ -100,26 +106,7 @@ impl PolicyRecord {
     }
 }
 
-/// An inline policy of a role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RolePolicyRecord {
-    pub v: u32,
-    pub account: String,
-    pub role_name: String,
-    pub policy_name: String,
-    pub document: String,
-}
-
 /// `ACCOUNT/name`, the name in lower case.
 pub(crate) fn entity_key(account: &str, name: &str) -> String {
     format!("{account}/{}", name.to_ascii_lowercase())
-}
-
-/// `ACCOUNT/role/policy`, names in lower case.
-pub(crate) fn role_policy_key(account: &str, role: &str, policy: &str) -> String {
-    format!(
-        "{account}/{}/{}",
-        role.to_ascii_lowercase(),
-        policy.to_ascii_lowercase()
-    )
 }

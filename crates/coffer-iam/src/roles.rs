@@ -1,7 +1,8 @@
 //! Roles: Create/Get/List/Update/DeleteRole, UpdateRoleDescription, UpdateAssumeRolePolicy, role
-//! tags and ListInstanceProfilesForRole.
+//! tags (through [`crate::entity`], shared with users) and ListInstanceProfilesForRole.
 
 use super::*;
+use crate::entity::EntityKind;
 use coffer_model::ops::IamAction;
 
 impl Iam {
@@ -44,24 +45,20 @@ impl Iam {
         let path = req.path.unwrap_or_else(|| "/".into());
         let arn = wire::arn(ctx.partition(), &ctx.account_id, "role", &path, &name);
         self.authorize(ctx, IamAction::CreateRole, &arn)?;
-        if req.permissions_boundary.is_some() {
-            // Accepting a boundary without enforcing it would grant more than the caller asked.
-            return Err(IamError::InvalidInput(
-                "Coffer does not support permissions boundaries: create the role without PermissionsBoundary."
-                    .into(),
-            ));
-        }
         let tags = req.tags.unwrap_or_default();
         check_duplicate_tags(&tags)?;
         let trust = req.assume_role_policy_document.unwrap_or_default();
         document::check(&trust, Kind::Trust)?;
 
         let mut st = self.state.write();
+        let boundary = req
+            .permissions_boundary
+            .as_deref()
+            .map(|b| Self::boundary_policy(&st, ctx, b))
+            .transpose()?;
         let key = entity_key(&ctx.account_id, &name);
         if st.roles.contains_key(&key) {
-            return Err(IamError::EntityAlreadyExists(format!(
-                "Role with name {name} already exists."
-            )));
+            return Err(EntityKind::Role.exists(&name));
         }
         if st
             .roles
@@ -79,7 +76,7 @@ impl Iam {
             account: ctx.account_id.clone(),
             name,
             path,
-            role_id: unique_id("AROA")?,
+            role_id: unique_id(EntityKind::Role.id_prefix())?,
             arn,
             create_date: self.now(),
             trust_policy: trust,
@@ -89,6 +86,7 @@ impl Iam {
                 .unwrap_or(wire::MIN_SESSION_DURATION),
             tags: tags.iter().map(TagRec::from).collect(),
             attached_policies: Vec::new(),
+            permissions_boundary: boundary,
         };
         let view = role_view(&rec);
         self.save_role(&mut st, rec)?;
@@ -146,16 +144,13 @@ impl Iam {
         let mut st = self.state.write();
         let key = entity_key(&ctx.account_id, name);
         let role = st.role(&ctx.account_id, name)?;
-        if !role.attached_policies.is_empty() {
-            return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must detach all policies first.".into(),
-            ));
-        }
-        if st.inline.get(&key).is_some_and(|p| !p.is_empty()) {
-            return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must delete policies first.".into(),
-            ));
-        }
+        Self::policies_conflict(
+            &st,
+            EntityKind::Role,
+            &role.account,
+            &role.name,
+            &role.attached_policies,
+        )?;
         let mut tx = Transaction::new();
         tx.delete(ROLE_TABLE, &key);
         self.commit(&tx)?;
@@ -172,13 +167,8 @@ impl Iam {
         name: &str,
         change: impl FnOnce(&mut RoleRecord) -> Result<(), IamError>,
     ) -> Result<Role, IamError> {
-        self.authorize(ctx, action, &self.role_arn_for(ctx, name))?;
-        let mut st = self.state.write();
-        let mut rec = st.role(&ctx.account_id, name)?.clone();
-        change(&mut rec)?;
-        let view = role_view(&rec);
-        self.save_role(&mut st, rec)?;
-        Ok(view)
+        self.update_entity::<RoleRecord>(ctx, action, name, |_, r| change(r))
+            .map(|r| role_view(&r))
     }
 
     /// `UpdateRole`: the description and the maximum session duration.
@@ -257,18 +247,7 @@ impl Iam {
         name: Option<&str>,
         tags: Option<&[Tag]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_role_name(&mut v, name);
-        v.required("Tags", &tags);
-        wire::check_tags(&mut v, "Tags", tags);
-        v.finish()?;
-        let tags = tags.unwrap_or_default();
-        check_duplicate_tags(tags)?;
-        self.update_role_with(ctx, IamAction::TagRole, given(name), |r| {
-            r.tags = merge_tags(&r.tags, tags)?;
-            Ok(())
-        })
-        .map(|_| ())
+        self.tag_entity::<RoleRecord>(ctx, IamAction::TagRole, name, tags)
     }
 
     /// `UntagRole` (keys that are not there are ignored).
@@ -278,19 +257,7 @@ impl Iam {
         name: Option<&str>,
         keys: Option<&[String]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_role_name(&mut v, name);
-        v.required("TagKeys", &keys);
-        if let Some(k) = keys {
-            wire::check_tag_keys(&mut v, "TagKeys", k);
-        }
-        v.finish()?;
-        let keys = keys.unwrap_or_default();
-        self.update_role_with(ctx, IamAction::UntagRole, given(name), |r| {
-            r.tags = remove_tags(&r.tags, keys);
-            Ok(())
-        })
-        .map(|_| ())
+        self.untag_entity::<RoleRecord>(ctx, IamAction::UntagRole, name, keys)
     }
 
     /// `ListRoleTags`, in the order the tags were added.
@@ -300,15 +267,7 @@ impl Iam {
         name: Option<&str>,
         paging: &Paging,
     ) -> Result<Page<Tag>, IamError> {
-        let mut v = Validator::new();
-        check_role_name(&mut v, name);
-        paging.check(&mut v);
-        v.finish()?;
-        let name = given(name);
-        self.authorize(ctx, IamAction::ListRoleTags, &self.role_arn_for(ctx, name))?;
-        let st = self.state.read();
-        let role = st.role(&ctx.account_id, name)?;
-        page(ordered(tags_of(&role.tags)), paging)
+        self.list_entity_tags::<RoleRecord>(ctx, IamAction::ListRoleTags, name, paging)
     }
 
     /// `ListInstanceProfilesForRole`: Coffer has no EC2, so no role is in an instance profile;

@@ -8,6 +8,7 @@
 //! one resource is `*`.
 
 use super::*;
+use crate::entity::EntityKind;
 use coffer_model::iam::simulate::{
     ContextEntry, EvalDecision, EvaluationResult, MatchedStatement, PolicyIdentifier, Position,
     ResourceSpecificResult, SimulateRequest, IDENTITY_POLICY_SOURCE, RESOURCE_POLICY_SOURCE,
@@ -114,7 +115,7 @@ impl Exclusion {
     fn removes(&self, input: &Input, principal: &str) -> bool {
         match self {
             Exclusion::Type(t) => match t.as_str() {
-                "inline" => matches!(input.kind, Some("role" | "user")),
+                "inline" => matches!(input.kind, Some("role" | "user" | "group")),
                 "aws-managed" | "user-managed" => input.kind == Some(t.as_str()),
                 _ => false,
             },
@@ -124,7 +125,7 @@ impl Exclusion {
                 kind,
                 entity,
             } => {
-                matches!(input.kind, Some("role" | "user"))
+                matches!(input.kind, Some("role" | "user" | "group"))
                     && input.kind == Some(kind.as_str())
                     && entity.eq_ignore_ascii_case(principal)
                     && policy.eq_ignore_ascii_case(&input.id)
@@ -225,6 +226,7 @@ fn resource_template(action: &str) -> &'static str {
         }
         Some(ResourceKind::Role) => "arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}",
         Some(ResourceKind::User) => "arn:${Partition}:iam::${Account}:user/${UserNameWithPath}",
+        Some(ResourceKind::Group) => "arn:${Partition}:iam::${Account}:group/${GroupNameWithPath}",
         Some(ResourceKind::OidcProvider) => {
             "arn:${Partition}:iam::${Account}:oidc-provider/${OidcProviderName}"
         }
@@ -441,7 +443,7 @@ impl Iam {
         v.finish()?;
         self.authorize(ctx, IamAction::SimulateCustomPolicy, "*")?;
         let identity = given_inputs(req.policy_input_list.as_deref(), "PolicyInputList")?;
-        self.run(ctx, req, identity, req.caller_arn.clone())
+        self.run_bounded(ctx, req, identity, req.caller_arn.clone(), None)
     }
 
     /// `SimulatePrincipalPolicy`: the policies of the role or user `PolicySourceArn` names (attached
@@ -458,90 +460,83 @@ impl Iam {
         let source = req.policy_source_arn.as_deref().unwrap_or_default();
         self.authorize(ctx, IamAction::SimulatePrincipalPolicy, source)?;
         let excluded = exclusions(req.policy_exclusion_list.as_deref())?;
-        let mut identity = self.principal_policies(ctx, source, &excluded)?;
+        let (mut identity, stored) = self.principal_policies(ctx, source, &excluded)?;
         identity.extend(given_inputs(
             req.policy_input_list.as_deref(),
             "PolicyInputList",
         )?);
         let caller = req.caller_arn.clone().or_else(|| Some(source.to_owned()));
-        self.run(ctx, req, identity, caller)
+        self.run_bounded(ctx, req, identity, caller, stored)
     }
 
-    /// The identity policies of the role or user `arn` names (Coffer has no groups: a group is
-    /// never found).
+    /// The identity policies of the user, role or group `arn` names: attached managed
+    /// policies, then inline ones, and for a user then those of each of its groups; and the
+    /// entity's permissions boundary, if it has one.
     pub(crate) fn principal_policies(
         &self,
         ctx: &RequestContext,
         arn: &str,
         excluded: &[Exclusion],
-    ) -> Result<Vec<Input>, IamError> {
+    ) -> Result<(Vec<Input>, Option<Input>), IamError> {
         let a = IamArn::parse(arn)
             .ok_or_else(|| IamError::InvalidInput(format!("Invalid Entity Arn: {arn}")))?;
-        let what: &'static str = match a.kind.as_str() {
-            "role" => "role",
-            "user" => "user",
-            "group" => "group",
+        let kind = match a.kind.as_str() {
+            "role" => EntityKind::Role,
+            "user" => EntityKind::User,
+            "group" => EntityKind::Group,
             _ => return Err(IamError::InvalidInput(format!("Invalid Entity Arn: {arn}"))),
         };
-        let not_found =
-            || IamError::NoSuchEntity(format!("The {what} with name {} cannot be found.", a.name));
+        let not_found = || kind.not_found(&a.name);
         if a.account != ctx.account_id || a.partition != ctx.partition() {
             return Err(not_found());
         }
         let st = self.state.read();
         let key = entity_key(&a.account, &a.name);
-        // The entity's attached policy ARNs, its name, and its inline policies (name, document).
-        let (attached, name, inline): (&[String], &str, Vec<(&str, &str)>) = match what {
-            "role" => {
+        // The entity's own, then (a user's) its groups': (kind, name, attached policy ARNs).
+        let mut entities: Vec<(EntityKind, &str, &[String])> = Vec::new();
+        let boundary = match kind {
+            EntityKind::Role => {
                 let r = st
                     .roles
                     .get(&key)
                     .filter(|r| r.path == a.path)
                     .ok_or_else(not_found)?;
-                let inline = st.inline.get(&key).into_iter().flat_map(|m| m.values());
-                (
-                    &r.attached_policies,
-                    &r.name,
-                    inline
-                        .map(|p| (p.policy_name.as_str(), p.document.as_str()))
-                        .collect(),
-                )
+                entities.push((kind, &r.name, &r.attached_policies));
+                r.permissions_boundary.clone()
             }
-            "user" => {
+            EntityKind::User => {
                 let u = st
                     .users
                     .get(&key)
                     .filter(|u| u.path == a.path)
                     .ok_or_else(not_found)?;
-                let inline = st
-                    .user_inline
-                    .get(&key)
-                    .into_iter()
-                    .flat_map(|m| m.values());
-                (
-                    &u.attached_policies,
-                    &u.name,
-                    inline
-                        .map(|p| (p.policy_name.as_str(), p.document.as_str()))
-                        .collect(),
-                )
+                entities.push((kind, &u.name, &u.attached_policies));
+                for g in u
+                    .groups
+                    .iter()
+                    .filter_map(|g| st.groups.get(&entity_key(&u.account, g)))
+                {
+                    entities.push((EntityKind::Group, &g.name, &g.attached_policies));
+                }
+                u.permissions_boundary.clone()
             }
-            // Coffer has no groups.
-            _ => return Err(not_found()),
+            EntityKind::Group => {
+                let g = st
+                    .groups
+                    .get(&key)
+                    .filter(|g| g.path == a.path)
+                    .ok_or_else(not_found)?;
+                entities.push((kind, &g.name, &g.attached_policies));
+                None
+            }
         };
-        let mut out = Vec::new();
-        for policy_arn in attached {
-            let Some(p) = st.attached_policy(policy_arn) else {
-                continue;
-            };
+        let managed = |policy_arn: &String| -> Option<Input> {
+            let p = st.attached_policy(policy_arn)?;
             // A stored document always parsed when it was stored.
-            let Some(policy) = p
+            let policy = p
                 .default_document()
-                .and_then(|d| coffer_policy::Policy::parse(d).ok())
-            else {
-                continue;
-            };
-            out.push(Input {
+                .and_then(|d| coffer_policy::Policy::parse(d).ok())?;
+            Some(Input {
                 policy,
                 id: p.name.clone(),
                 kind: Some(if p.account == aws_managed::ACCOUNT {
@@ -550,31 +545,65 @@ impl Iam {
                     "user-managed"
                 }),
                 arn: Some(policy_arn.clone()),
-            });
-        }
-        for (policy_name, document) in inline {
-            if let Ok(policy) = coffer_policy::Policy::parse(document) {
-                out.push(Input {
-                    policy,
-                    id: policy_name.to_owned(),
-                    // An inline policy's type is its entity's kind.
-                    kind: Some(what),
-                    arn: None,
-                });
+            })
+        };
+        let mut out = Vec::new();
+        for (kind, name, attached) in entities {
+            let mut these: Vec<Input> = attached.iter().filter_map(managed).collect();
+            let inline = st
+                .inline
+                .get(&kind.key(&a.account, name))
+                .into_iter()
+                .flat_map(|m| m.values());
+            for p in inline {
+                if let Ok(policy) = coffer_policy::Policy::parse(&p.document) {
+                    these.push(Input {
+                        policy,
+                        id: p.policy_name.clone(),
+                        // An inline policy's type is its entity's kind.
+                        kind: Some(kind.word()),
+                        arn: None,
+                    });
+                }
             }
+            out.extend(
+                these
+                    .into_iter()
+                    .filter(|i| !excluded.iter().any(|e| e.removes(i, name))),
+            );
         }
-        Ok(out
-            .into_iter()
-            .filter(|i| !excluded.iter().any(|e| e.removes(i, name)))
-            .collect())
+        let boundary = boundary.as_deref().map(|b| {
+            let policy = st.attached_policy(b);
+            Input {
+                policy: policy
+                    .as_deref()
+                    .and_then(PolicyRecord::default_document)
+                    .and_then(|d| coffer_policy::Policy::parse(d).ok())
+                    .unwrap_or_else(coffer_policy::Policy::empty),
+                id: policy
+                    .as_deref()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                kind: Some(if b.contains(":iam::aws:policy/") {
+                    "aws-managed"
+                } else {
+                    "user-managed"
+                }),
+                arn: Some(b.to_string()),
+            }
+        });
+        Ok((out, boundary))
     }
 
-    fn run(
+    /// Runs the simulation; `stored` is the principal's own permissions boundary, which a
+    /// boundary given in the request replaces.
+    fn run_bounded(
         &self,
         ctx: &RequestContext,
         req: &SimulateRequest,
         identity: Vec<Input>,
         caller: Option<String>,
+        stored: Option<Input>,
     ) -> Result<Page<EvaluationResult>, IamError> {
         for a in req.action_names.as_deref().unwrap_or_default() {
             check_action_name(a)?;
@@ -590,7 +619,8 @@ impl Iam {
         }
         let boundary = given_inputs(Some(boundaries), "PermissionsBoundaryPolicyInputList")?
             .into_iter()
-            .next();
+            .next()
+            .or(stored);
         let organizations = req
             .organization_policy_input_list
             .as_deref()
@@ -817,6 +847,60 @@ mod tests {
             message(iam.simulate_principal_policy(&ctx(), &q).unwrap_err()),
             "NoSuchEntity: The user with name alice cannot be found."
         );
+    }
+
+    #[test]
+    fn a_users_groups_and_boundary_are_simulated() {
+        let iam = setup();
+        let c = ctx();
+        let u = iam
+            .create_user(&c, Some("carol"), None, None, None)
+            .unwrap();
+        iam.create_group(&c, Some("readers"), None).unwrap();
+        iam.add_user_to_group(&c, Some("readers"), Some("carol"))
+            .unwrap();
+        iam.put_group_policy(&c, Some("readers"), Some("get"), Some(ALLOW_GET))
+            .unwrap();
+        let mut q = req(&["secretsmanager:GetSecretValue"]);
+        q.policy_source_arn = Some(u.arn.clone());
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::Allowed);
+        let m = &page.items[0].matched_statements[0];
+        assert_eq!(m.source_policy_id, "get");
+        assert_eq!(m.source_policy_type.as_deref(), Some("group"));
+        assert_eq!(page.items[0].allowed_by_permissions_boundary, None);
+
+        // The user's own boundary applies: it allows only kms:Decrypt.
+        let b = iam
+            .create_policy(
+                &c,
+                coffer_model::iam::CreatePolicyRequest {
+                    policy_name: Some("decrypt-only".into()),
+                    policy_document: Some(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}}"#.into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        iam.put_user_permissions_boundary(&c, Some("carol"), Some(&b.arn))
+            .unwrap();
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::ImplicitDeny);
+        assert_eq!(page.items[0].allowed_by_permissions_boundary, Some(false));
+        // A boundary given in the request replaces the user's.
+        q.permissions_boundary_policy_input_list = Some(vec![ALLOW_GET.into()]);
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::Allowed);
+        assert_eq!(page.items[0].allowed_by_permissions_boundary, Some(true));
+        // The group itself can be simulated; out of the group, the user has nothing.
+        q.permissions_boundary_policy_input_list = None;
+        q.policy_source_arn = Some(format!("arn:aws:iam::{ACCOUNT}:group/readers"));
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::Allowed);
+        iam.remove_user_from_group(&c, Some("readers"), Some("carol"))
+            .unwrap();
+        q.policy_source_arn = Some(u.arn);
+        let page = iam.simulate_principal_policy(&c, &q).unwrap();
+        assert_eq!(page.items[0].eval_decision, EvalDecision::ImplicitDeny);
     }
 
     #[test]

@@ -168,7 +168,10 @@ fn requests_are_validated_with_aws_wording() {
             },
         )
         .unwrap_err();
-    assert!(code(e).starts_with("InvalidInput: "));
+    assert_eq!(
+        code(e),
+        "NoSuchEntity: Scope ARN: arn:aws:iam::111122223333:policy/boundary does not exist or is not attachable."
+    );
     let e = iam
         .create_role(
             &ctx(),
@@ -450,7 +453,7 @@ fn managed_policies_versions_and_attachments() {
             },
         )
         .unwrap();
-    assert_eq!(entities.items[0].role_name, "app");
+    assert_eq!(entities.items[0].name, "app");
     let users = iam
         .list_entities_for_policy(
             &ctx(),
@@ -834,7 +837,7 @@ fn aws_managed_policies_are_read_attached_and_apply() {
             },
         )
         .unwrap();
-    assert_eq!(entities.items[0].role_name, "App");
+    assert_eq!(entities.items[0].name, "App");
     let only_attached = iam
         .list_policies(
             &ctx(),
@@ -924,4 +927,423 @@ fn aws_managed_catalog_documents_are_valid_policies() {
         document::validate(m.document, Kind::Managed).unwrap();
         coffer_policy::Policy::parse(m.document).unwrap();
     }
+}
+
+fn paging() -> Paging {
+    Paging::default()
+}
+
+fn user_ctx(name: &str) -> RequestContext {
+    let mut c = ctx();
+    c.principal_arn = format!("arn:aws:iam::{ACCOUNT}:user/{name}");
+    c.role = Some(Arc::new(RoleSession::user(name, &c.principal_arn)));
+    c
+}
+
+#[test]
+fn groups_lifecycle_members_policies_and_conflicts() {
+    let (store, iam) = setup();
+    let c = ctx();
+    let g = iam.create_group(&c, Some("Devs"), Some("/eng/")).unwrap();
+    assert!(g.group_id.starts_with("AGPA") && g.group_id.len() == 21);
+    assert_eq!(g.arn, format!("arn:aws:iam::{ACCOUNT}:group/eng/Devs"));
+    assert_eq!(
+        code(iam.create_group(&c, Some("devs"), None).unwrap_err()),
+        "EntityAlreadyExists: Group with name devs already exists."
+    );
+    assert_eq!(
+        code(iam.get_group(&c, Some("nope"), &paging()).unwrap_err()),
+        "NoSuchEntity: The group with name nope cannot be found."
+    );
+    iam.create_group(&c, Some("ops"), None).unwrap();
+    let listed = iam.list_groups(&c, Some("/eng/"), &paging()).unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(iam.list_groups(&c, None, &paging()).unwrap().items.len(), 2);
+
+    iam.create_user(&c, Some("alice"), None, None, None)
+        .unwrap();
+    iam.add_user_to_group(&c, Some("devs"), Some("alice"))
+        .unwrap();
+    iam.add_user_to_group(&c, Some("Devs"), Some("ALICE"))
+        .unwrap();
+    let (_, users) = iam.get_group(&c, Some("devs"), &paging()).unwrap();
+    assert_eq!(users.items.len(), 1);
+    assert_eq!(users.items[0].user_name, "alice");
+    let mine = iam
+        .list_groups_for_user(&c, Some("alice"), &paging())
+        .unwrap();
+    assert_eq!(mine.items[0].group_name, "Devs");
+
+    // The group's policies are the user's.
+    let p = create_policy(&iam, "decrypt", DECRYPT);
+    iam.attach_group_policy(&c, Some("devs"), Some(&p.arn))
+        .unwrap();
+    iam.put_group_policy(&c, Some("devs"), Some("read"), Some(READ))
+        .unwrap();
+    assert_eq!(iam.user_policy_documents(ACCOUNT, "alice"), [DECRYPT, READ]);
+    assert_eq!(
+        iam.get_policy(&c, Some(&p.arn)).unwrap().attachment_count,
+        1
+    );
+    let ents = iam
+        .list_entities_for_policy(
+            &c,
+            &ListEntitiesForPolicyRequest {
+                policy_arn: Some(p.arn.clone()),
+                entity_filter: Some("Group".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(ents.items.len(), 1);
+    assert_eq!(ents.items[0].kind, EntityKind::Group);
+    assert_eq!(ents.items[0].name, "Devs");
+    assert_eq!(
+        code(iam.delete_policy(&c, Some(&p.arn)).unwrap_err()),
+        "DeleteConflict: Cannot delete a policy attached to entities."
+    );
+    assert_eq!(
+        iam.get_group_policy(&c, Some("devs"), Some("READ"))
+            .unwrap(),
+        ("Devs".into(), "read".into(), READ.into())
+    );
+
+    // Deletion conflicts, in AWS's order and words.
+    assert_eq!(
+        code(iam.delete_group(&c, Some("devs")).unwrap_err()),
+        "DeleteConflict: Cannot delete entity, must remove users from group first."
+    );
+    assert_eq!(
+        code(iam.delete_user(&c, Some("alice"), &|_| false).unwrap_err()),
+        "DeleteConflict: Cannot delete entity, must remove users from group first."
+    );
+    iam.remove_user_from_group(&c, Some("devs"), Some("alice"))
+        .unwrap();
+    assert!(iam.user_policy_documents(ACCOUNT, "alice").is_empty());
+    assert!(code(
+        iam.remove_user_from_group(&c, Some("devs"), Some("alice"))
+            .unwrap_err()
+    )
+    .starts_with("NoSuchEntity: "));
+    assert_eq!(
+        code(iam.delete_group(&c, Some("devs")).unwrap_err()),
+        "DeleteConflict: Cannot delete entity, must detach all policies first."
+    );
+    iam.detach_group_policy(&c, Some("devs"), Some(&p.arn))
+        .unwrap();
+    assert_eq!(
+        code(iam.delete_group(&c, Some("devs")).unwrap_err()),
+        "DeleteConflict: Cannot delete entity, must delete policies first."
+    );
+
+    // A rename carries the members, the inline policies and survives a reload.
+    iam.add_user_to_group(&c, Some("devs"), Some("alice"))
+        .unwrap();
+    iam.update_group(&c, Some("devs"), Some("builders"), Some("/b/"))
+        .unwrap();
+    assert_eq!(
+        code(
+            iam.update_group(&c, Some("builders"), Some("OPS"), None)
+                .unwrap_err()
+        ),
+        "EntityAlreadyExists: Group with name OPS already exists."
+    );
+    let again = Iam::load(store.clone(), Arc::new(Fixed)).unwrap();
+    let (g, users) = again.get_group(&c, Some("builders"), &paging()).unwrap();
+    assert_eq!(g.arn, format!("arn:aws:iam::{ACCOUNT}:group/b/builders"));
+    assert_eq!(users.items.len(), 1);
+    assert_eq!(again.user_policy_documents(ACCOUNT, "alice"), [READ]);
+    again
+        .delete_group_policy(&c, Some("builders"), Some("read"))
+        .unwrap();
+    again
+        .remove_user_from_group(&c, Some("builders"), Some("alice"))
+        .unwrap();
+    again.delete_group(&c, Some("builders")).unwrap();
+    assert!(again.get_group(&c, Some("builders"), &paging()).is_err());
+}
+
+#[test]
+fn group_quotas() {
+    let (_, iam) = setup();
+    let c = ctx();
+    iam.create_user(&c, Some("u"), None, None, None).unwrap();
+    for i in 0..10 {
+        iam.create_group(&c, Some(&format!("g{i}")), None).unwrap();
+        iam.add_user_to_group(&c, Some(&format!("g{i}")), Some("u"))
+            .unwrap();
+    }
+    iam.create_group(&c, Some("g10"), None).unwrap();
+    assert_eq!(
+        code(
+            iam.add_user_to_group(&c, Some("g10"), Some("u"))
+                .unwrap_err()
+        ),
+        "LimitExceeded: Cannot exceed quota for GroupsPerUser: 10"
+    );
+    for i in 11..300 {
+        iam.create_group(&c, Some(&format!("g{i}")), None).unwrap();
+    }
+    assert_eq!(
+        code(iam.create_group(&c, Some("more"), None).unwrap_err()),
+        "LimitExceeded: Cannot exceed quota for GroupsPerAccount: 300"
+    );
+    // Another account has its own quota.
+    iam.create_group(&ctx_of("444455556666"), Some("more"), None)
+        .unwrap();
+    for i in 0..10 {
+        let p = create_policy(&iam, &format!("p{i}"), READ);
+        iam.attach_group_policy(&c, Some("g0"), Some(&p.arn))
+            .unwrap();
+    }
+    let p = create_policy(&iam, "p10", READ);
+    assert_eq!(
+        code(
+            iam.attach_group_policy(&c, Some("g0"), Some(&p.arn))
+                .unwrap_err()
+        ),
+        "LimitExceeded: Cannot exceed quota for PoliciesPerGroup: 10"
+    );
+    let big = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:*:*:key/{}"}}]}}"#,
+        "a".repeat(5100)
+    );
+    assert_eq!(
+        code(
+            iam.put_group_policy(&c, Some("g0"), Some("big"), Some(&big))
+                .unwrap_err()
+        ),
+        "LimitExceeded: Maximum policy size of 5120 bytes exceeded for group g0"
+    );
+}
+
+#[test]
+fn permissions_boundaries_are_kept_shown_counted_and_enforced() {
+    let (store, iam) = setup();
+    let c = ctx();
+    let boundary = create_policy(&iam, "only-decrypt", DECRYPT);
+    let both = create_policy(
+        &iam,
+        "both",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Decrypt","iam:GetUser"],"Resource":"*"}]}"#,
+    );
+    let u = iam
+        .create_user(&c, Some("bob"), None, Some(&boundary.arn), None)
+        .unwrap();
+    assert_eq!(
+        u.permissions_boundary.as_deref(),
+        Some(boundary.arn.as_str())
+    );
+    iam.attach_user_policy(&c, Some("bob"), Some(&both.arn))
+        .unwrap();
+    assert_eq!(
+        iam.get_policy(&c, Some(&boundary.arn))
+            .unwrap()
+            .permissions_boundary_usage_count,
+        1
+    );
+    let ents = iam
+        .list_entities_for_policy(
+            &c,
+            &ListEntitiesForPolicyRequest {
+                policy_arn: Some(boundary.arn.clone()),
+                policy_usage_filter: Some("PermissionsBoundary".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(ents.items.len(), 1);
+    assert_eq!(ents.items[0].kind, EntityKind::User);
+    // iam:GetUser is allowed by the identity policy and not by the boundary.
+    assert_eq!(
+        code(iam.get_user(&user_ctx("bob"), None).unwrap_err()),
+        format!("AccessDenied: User: arn:aws:iam::{ACCOUNT}:user/bob is not authorized to perform: iam:GetUser on resource: arn:aws:iam::{ACCOUNT}:user/bob because no permissions boundary allows the iam:GetUser action")
+    );
+    iam.put_user_permissions_boundary(&c, Some("bob"), Some(&both.arn))
+        .unwrap();
+    assert_eq!(
+        iam.get_user(&user_ctx("bob"), None)
+            .unwrap()
+            .permissions_boundary
+            .as_deref(),
+        Some(both.arn.as_str())
+    );
+    assert_eq!(
+        code(iam.delete_policy(&c, Some(&both.arn)).unwrap_err()),
+        "DeleteConflict: Cannot delete a policy attached to entities."
+    );
+    iam.delete_user_permissions_boundary(&c, Some("bob"))
+        .unwrap();
+    assert_eq!(
+        iam.get_user(&c, Some("bob")).unwrap().permissions_boundary,
+        None
+    );
+    assert!(code(
+        iam.put_user_permissions_boundary(
+            &c,
+            Some("bob"),
+            Some("arn:aws:iam::111122223333:policy/none")
+        )
+        .unwrap_err()
+    )
+    .starts_with("NoSuchEntity: Scope ARN: "));
+
+    // Roles too, and the boundary survives a reload.
+    iam.create_role(
+        &c,
+        CreateRoleRequest {
+            role_name: Some("app".into()),
+            assume_role_policy_document: Some(TRUST.into()),
+            permissions_boundary: Some(boundary.arn.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let again = Iam::load(store.clone(), Arc::new(Fixed)).unwrap();
+    assert_eq!(
+        again
+            .get_role(&c, Some("app"))
+            .unwrap()
+            .permissions_boundary,
+        Some(boundary.arn.clone())
+    );
+    assert_eq!(
+        again
+            .boundary_document(EntityKind::Role, ACCOUNT, "app")
+            .as_deref(),
+        Some(DECRYPT)
+    );
+    again
+        .delete_role_permissions_boundary(&c, Some("app"))
+        .unwrap();
+    assert_eq!(
+        again.boundary_document(EntityKind::Role, ACCOUNT, "app"),
+        None
+    );
+    again
+        .put_role_permissions_boundary(&c, Some("app"), Some(&both.arn))
+        .unwrap();
+    assert_eq!(
+        again
+            .get_role(&c, Some("app"))
+            .unwrap()
+            .permissions_boundary,
+        Some(both.arn)
+    );
+}
+
+#[test]
+fn a_renamed_user_keeps_its_policies_groups_and_attachments() {
+    let (store, iam) = setup();
+    let c = ctx();
+    iam.create_user(&c, Some("old"), None, None, None).unwrap();
+    iam.create_user(&c, Some("taken"), None, None, None)
+        .unwrap();
+    iam.create_group(&c, Some("g"), None).unwrap();
+    iam.add_user_to_group(&c, Some("g"), Some("old")).unwrap();
+    let p = create_policy(&iam, "decrypt", DECRYPT);
+    iam.attach_user_policy(&c, Some("old"), Some(&p.arn))
+        .unwrap();
+    iam.put_user_policy(&c, Some("old"), Some("read"), Some(READ))
+        .unwrap();
+    let none = |_: &mut Transaction, _: &UserInfo, _: &UserInfo| Ok(());
+    assert_eq!(
+        code(
+            iam.update_user(&c, Some("old"), Some("TAKEN"), None, &none, &|_, _| {})
+                .unwrap_err()
+        ),
+        "EntityAlreadyExists: User with name TAKEN already exists."
+    );
+    assert_eq!(
+        code(
+            iam.update_user(&c, Some("gone"), Some("x"), None, &none, &|_, _| {})
+                .unwrap_err()
+        ),
+        "NoSuchEntity: The user with name gone cannot be found."
+    );
+    let (before, after) = iam
+        .update_user(&c, Some("old"), Some("new"), Some("/p/"), &none, &|_, _| {})
+        .unwrap();
+    assert_eq!(before.arn, format!("arn:aws:iam::{ACCOUNT}:user/old"));
+    assert_eq!(after.arn, format!("arn:aws:iam::{ACCOUNT}:user/p/new"));
+    assert_eq!(before.user_id, after.user_id);
+    assert!(iam.user(ACCOUNT, "old").is_none());
+    let again = Iam::load(store.clone(), Arc::new(Fixed)).unwrap();
+    for i in [&iam, &again] {
+        assert_eq!(i.user_policy_documents(ACCOUNT, "new"), [DECRYPT, READ]);
+        assert_eq!(
+            i.list_groups_for_user(&c, Some("new"), &paging())
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+        let ents = i
+            .list_entities_for_policy(
+                &c,
+                &ListEntitiesForPolicyRequest {
+                    policy_arn: Some(p.arn.clone()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(ents.items[0].name, "new");
+        assert_eq!(i.get_policy(&c, Some(&p.arn)).unwrap().attachment_count, 1);
+    }
+    // A failed write changes nothing.
+    store.fail_commits(true);
+    assert!(iam
+        .update_user(&c, Some("new"), Some("newer"), None, &none, &|_, _| {})
+        .is_err());
+    assert!(iam
+        .attach_user_policy(&c, Some("new"), Some(SM_RW))
+        .is_err());
+    store.fail_commits(false);
+    assert!(iam.user(ACCOUNT, "new").is_some());
+    assert_eq!(
+        iam.list_attached_user_policies(&c, Some("new"), None, &paging())
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_rename_needs_the_permission_on_the_target_too() {
+    let (_, iam) = setup();
+    let c = ctx();
+    iam.create_user(&c, Some("admin"), None, None, None)
+        .unwrap();
+    iam.create_user(&c, Some("old"), None, None, None).unwrap();
+    iam.put_user_policy(
+        &c,
+        Some("admin"),
+        Some("rename-old"),
+        Some(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iam:UpdateUser","Resource":"arn:aws:iam::{ACCOUNT}:user/old"}}]}}"#
+        )),
+    )
+    .unwrap();
+    let none = |_: &mut Transaction, _: &UserInfo, _: &UserInfo| Ok(());
+    let admin = user_ctx("admin");
+    assert_eq!(
+        code(
+            iam.update_user(&admin, Some("old"), Some("new"), None, &none, &|_, _| {})
+                .unwrap_err()
+        ),
+        format!("AccessDenied: User: arn:aws:iam::{ACCOUNT}:user/admin is not authorized to perform: iam:UpdateUser on resource: arn:aws:iam::{ACCOUNT}:user/new because no identity-based policy allows the iam:UpdateUser action")
+    );
+    iam.put_user_policy(
+        &c,
+        Some("admin"),
+        Some("rename-old"),
+        Some(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iam:UpdateUser","Resource":"arn:aws:iam::{ACCOUNT}:user/*"}}]}}"#
+        )),
+    )
+    .unwrap();
+    iam.update_user(&admin, Some("old"), Some("new"), None, &none, &|_, _| {})
+        .unwrap();
+    assert!(iam.user(ACCOUNT, "new").is_some());
 }

@@ -1,13 +1,15 @@
-//! IAM users: Create/Get/List/DeleteUser, user tags, managed policies attached to users and
-//! inline user policies. Their access keys live with the other access keys in
+//! IAM users: Create/Get/List/Update/DeleteUser, user tags, managed policies attached to users,
+//! inline user policies (those three through [`crate::entity`], shared with roles and groups)
+//! and permissions boundaries. Their access keys live with the other access keys in
 //! [`crate::identity`] (secrets wrapped under the root key); the HTTP layer joins the two.
 //!
 //! Tables: `iam_user`, key `ACCOUNT/name` (lower case); `iam_user_policy`, key
-//! `ACCOUNT/user/policy` (lower case). A user's managed policies are listed in its record; in
-//! memory they join the roles' in `State::attachments` under [`user_key`], so that a policy's
-//! `AttachmentCount` and DeletePolicy's conflict see both.
+//! `ACCOUNT/user/policy` (lower case). A user's managed policies and groups are listed in its
+//! record; in memory its policies join the roles' in `State::attachments` under
+//! [`EntityKind::key`], so that a policy's `AttachmentCount` and DeletePolicy's conflict see both.
 
 use super::*;
+use crate::entity::{delete_inline, put_inline, EntityKind};
 use coffer_model::ops::IamAction;
 
 pub(crate) const USER_TABLE: &str = "iam_user";
@@ -32,16 +34,12 @@ pub(crate) struct UserRecord {
     /// ARNs of the attached managed policies, in the order they were attached.
     #[serde(default)]
     pub attached_policies: Vec<String>,
-}
-
-/// An inline policy of a user, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub(crate) struct UserPolicyRecord {
-    pub v: u32,
-    pub account: String,
-    pub user_name: String,
-    pub policy_name: String,
-    pub document: String,
+    /// Names of the groups the user is in, in the order it was added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The ARN of the managed policy that is the user's permissions boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 /// The `User` shape.
@@ -59,6 +57,8 @@ pub struct User {
     pub create_date: Timestamp,
     /// `Tags`.
     pub tags: Vec<Tag>,
+    /// `PermissionsBoundary.PermissionsBoundaryArn` (type `Policy`).
+    pub permissions_boundary: Option<String>,
 }
 
 /// What the HTTP layer needs to issue and check a user's access keys.
@@ -72,29 +72,11 @@ pub struct UserInfo {
     pub user_id: String,
 }
 
-/// The key of a user among `State::attachments`' entities (roles use [`entity_key`]).
-pub(crate) fn user_key(account: &str, name: &str) -> String {
-    format!("{account}/user/{}", name.to_ascii_lowercase())
-}
-
-fn user_policy_key(account: &str, user: &str, policy: &str) -> String {
-    format!(
-        "{account}/{}/{}",
-        user.to_ascii_lowercase(),
-        policy.to_ascii_lowercase()
-    )
-}
-
-pub(crate) fn no_such_user(name: &str) -> IamError {
-    IamError::NoSuchEntity(format!("The user with name {name} cannot be found."))
-}
-
 fn check_user_name(v: &mut Validator, name: Option<&str>) {
-    v.required("UserName", &name);
-    wire::check_name(v, "UserName", name, 64);
+    EntityKind::User.check_name(v, name);
 }
 
-fn user_view(u: &UserRecord) -> User {
+pub(crate) fn user_view(u: &UserRecord) -> User {
     User {
         path: u.path.clone(),
         user_name: u.name.clone(),
@@ -102,14 +84,13 @@ fn user_view(u: &UserRecord) -> User {
         arn: u.arn.clone(),
         create_date: Timestamp::from_millis(u.create_date),
         tags: tags_of(&u.tags),
+        permissions_boundary: u.permissions_boundary.clone(),
     }
 }
 
 impl State {
     fn user(&self, account: &str, name: &str) -> Result<&UserRecord, IamError> {
-        self.users
-            .get(&entity_key(account, name))
-            .ok_or_else(|| no_such_user(name))
+        self.entity::<UserRecord>(account, name)
     }
 }
 
@@ -119,24 +100,13 @@ impl Iam {
         for (key, bytes) in store.scan(USER_TABLE)? {
             let rec: UserRecord = decode(USER_TABLE, &key, &bytes)?;
             check_version(USER_TABLE, &key, rec.v)?;
-            let uk = user_key(&rec.account, &rec.name);
+            let uk = EntityKind::User.key(&rec.account, &rec.name);
             for arn in &rec.attached_policies {
-                st.attachments
-                    .entry(arn.clone())
-                    .or_default()
-                    .insert(uk.clone());
+                st.index_attachment(arn, uk.clone());
             }
             st.users.insert(entity_key(&rec.account, &rec.name), rec);
         }
-        for (key, bytes) in store.scan(USER_POLICY_TABLE)? {
-            let rec: UserPolicyRecord = decode(USER_POLICY_TABLE, &key, &bytes)?;
-            check_version(USER_POLICY_TABLE, &key, rec.v)?;
-            st.user_inline
-                .entry(entity_key(&rec.account, &rec.user_name))
-                .or_default()
-                .insert(rec.policy_name.to_ascii_lowercase(), rec);
-        }
-        Ok(())
+        entity::load_inline(store, EntityKind::User, st)
     }
 
     /// A user of `account` by name.
@@ -153,37 +123,26 @@ impl Iam {
     }
 
     /// The documents of every policy that applies to the user: attached managed policies'
-    /// default versions, then inline policies. Empty when the user does not exist.
+    /// default versions, then inline policies, then those of its groups (each group's attached,
+    /// then inline). Empty when the user does not exist.
     pub fn user_policy_documents(&self, account: &str, user_name: &str) -> Vec<String> {
         let st = self.state.read();
-        let key = entity_key(account, user_name);
-        let Some(user) = st.users.get(&key) else {
+        let Some(user) = st.users.get(&entity_key(account, user_name)) else {
             return Vec::new();
         };
-        let mut docs: Vec<String> = user
-            .attached_policies
-            .iter()
-            .filter_map(|arn| {
-                st.attached_policy(arn)
-                    .as_deref()
-                    .and_then(PolicyRecord::default_document)
-                    .map(str::to_string)
-            })
-            .collect();
-        if let Some(inline) = st.user_inline.get(&key) {
-            docs.extend(inline.values().map(|p| p.document.clone()));
-        }
+        let mut docs = st.entity_documents(
+            EntityKind::User,
+            account,
+            &user.name,
+            &user.attached_policies,
+        );
+        docs.extend(Self::groups_documents(&st, user));
         docs
     }
 
     /// The ARN the user `name` of the caller's account has or would have.
     pub fn user_arn_for(&self, ctx: &RequestContext, name: &str) -> String {
-        self.state
-            .read()
-            .users
-            .get(&entity_key(&ctx.account_id, name))
-            .map(|u| u.arn.clone())
-            .unwrap_or_else(|| wire::arn(ctx.partition(), &ctx.account_id, "user", "/", name))
+        self.entity_arn_for::<UserRecord>(ctx, name)
     }
 
     /// Authorizes `action` on the user `name` (for the HTTP layer's access-key operations).
@@ -194,29 +153,6 @@ impl Iam {
         name: &str,
     ) -> Result<(), IamError> {
         self.authorize(ctx, action, &self.user_arn_for(ctx, name))
-    }
-
-    fn save_user(&self, st: &mut State, rec: UserRecord) -> Result<(), IamError> {
-        let key = entity_key(&rec.account, &rec.name);
-        let mut tx = Transaction::new();
-        put(&mut tx, USER_TABLE, &key, &rec)?;
-        self.commit(&tx)?;
-        st.users.insert(key, rec);
-        Ok(())
-    }
-
-    fn update_user_with(
-        &self,
-        ctx: &RequestContext,
-        action: IamAction,
-        name: &str,
-        change: impl FnOnce(&mut State, &mut UserRecord) -> Result<(), IamError>,
-    ) -> Result<(), IamError> {
-        self.authorize(ctx, action, &self.user_arn_for(ctx, name))?;
-        let mut st = self.state.write();
-        let mut rec = st.user(&ctx.account_id, name)?.clone();
-        change(&mut st, &mut rec)?;
-        self.save_user(&mut st, rec)
     }
 
     /// `CreateUser`.
@@ -239,20 +175,14 @@ impl Iam {
         let path = path.unwrap_or("/").to_string();
         let arn = wire::arn(ctx.partition(), &ctx.account_id, "user", &path, &name);
         self.authorize(ctx, IamAction::CreateUser, &arn)?;
-        if permissions_boundary.is_some() {
-            // Accepting a boundary without enforcing it would grant more than the caller asked.
-            return Err(IamError::InvalidInput(
-                "Coffer does not support permissions boundaries: create the user without PermissionsBoundary."
-                    .into(),
-            ));
-        }
         let tags = tags.unwrap_or_default();
         check_duplicate_tags(tags)?;
         let mut st = self.state.write();
+        let boundary = permissions_boundary
+            .map(|b| Self::boundary_policy(&st, ctx, b))
+            .transpose()?;
         if st.users.contains_key(&entity_key(&ctx.account_id, &name)) {
-            return Err(IamError::EntityAlreadyExists(format!(
-                "User with name {name} already exists."
-            )));
+            return Err(EntityKind::User.exists(&name));
         }
         if st
             .users
@@ -270,14 +200,16 @@ impl Iam {
             account: ctx.account_id.clone(),
             name,
             path,
-            user_id: unique_id("AIDA")?,
+            user_id: unique_id(EntityKind::User.id_prefix())?,
             arn,
             create_date: self.now(),
             tags: tags.iter().map(TagRec::from).collect(),
             attached_policies: Vec::new(),
+            groups: Vec::new(),
+            permissions_boundary: boundary,
         };
         let view = user_view(&rec);
-        self.save_user(&mut st, rec)?;
+        self.save_entity(&mut st, rec)?;
         Ok(view)
     }
 
@@ -306,6 +238,7 @@ impl Iam {
                     arn: ctx.principal_arn.clone(),
                     create_date: Timestamp::from_millis(0),
                     tags: Vec::new(),
+                    permissions_boundary: None,
                 });
             }
         };
@@ -365,21 +298,106 @@ impl Iam {
                 "Cannot delete entity, must delete access keys first.".into(),
             ));
         }
-        if !user.attached_policies.is_empty() {
+        if !user.groups.is_empty() {
             return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must detach all policies first.".into(),
+                "Cannot delete entity, must remove users from group first.".into(),
             ));
         }
-        if st.user_inline.get(&key).is_some_and(|p| !p.is_empty()) {
-            return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must delete policies first.".into(),
-            ));
-        }
+        Self::policies_conflict(
+            &st,
+            EntityKind::User,
+            &user.account,
+            &user.name,
+            &user.attached_policies,
+        )?;
         let mut tx = Transaction::new();
         tx.delete(USER_TABLE, &key);
         self.commit(&tx)?;
         st.users.remove(&key);
         Ok(())
+    }
+
+    /// `UpdateUser`: a new name and/or path. The user's inline policies, attachments and group
+    /// memberships follow it; `also` adds to the same transaction what lives elsewhere (its
+    /// access keys), given the user before and after, and `stored` updates that in memory once
+    /// the transaction is stored (still under IAM's lock, so nothing sees one renamed and not
+    /// the other). Returns the user before and after.
+    pub fn update_user(
+        &self,
+        ctx: &RequestContext,
+        name: Option<&str>,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+        also: &dyn Fn(&mut Transaction, &UserInfo, &UserInfo) -> Result<(), IamError>,
+        stored: &dyn Fn(&UserInfo, &UserInfo),
+    ) -> Result<(UserInfo, UserInfo), IamError> {
+        let mut v = Validator::new();
+        check_user_name(&mut v, name);
+        wire::check_name(&mut v, "NewUserName", new_name, 64);
+        v.length("NewPath", new_path, 1, 512);
+        v.pattern("NewPath", new_path, wire::is_path, wire::PATH_PATTERN);
+        v.finish()?;
+        let name = given(name);
+        let source = self.user_arn_for(ctx, name);
+        self.authorize(ctx, IamAction::UpdateUser, &source)?;
+        // AWS: a rename needs the permission on the target as well.
+        if let Some(target) = Self::renamed_arn(ctx, "user", &source, new_name, new_path) {
+            self.authorize(ctx, IamAction::UpdateUser, &target)?;
+        }
+        let mut st = self.state.write();
+        let old = st.user(&ctx.account_id, name)?.clone();
+        let mut rec = old.clone();
+        if let Some(n) = new_name {
+            rec.name = n.to_string();
+        }
+        if let Some(p) = new_path {
+            rec.path = p.to_string();
+        }
+        let (old_key, new_key) = (
+            entity_key(&old.account, &old.name),
+            entity_key(&rec.account, &rec.name),
+        );
+        if old_key != new_key && st.users.contains_key(&new_key) {
+            return Err(EntityKind::User.exists(&rec.name));
+        }
+        rec.arn = wire::arn(ctx.partition(), &rec.account, "user", &rec.path, &rec.name);
+        let info = |u: &UserRecord| UserInfo {
+            name: u.name.clone(),
+            arn: u.arn.clone(),
+            user_id: u.user_id.clone(),
+        };
+        let (before, after) = (info(&old), info(&rec));
+        let (old_ik, new_ik) = (
+            EntityKind::User.key(&old.account, &old.name),
+            EntityKind::User.key(&rec.account, &rec.name),
+        );
+        let mut tx = Transaction::new();
+        tx.delete(USER_TABLE, &old_key);
+        put(&mut tx, USER_TABLE, &new_key, &rec)?;
+        let inline = st.inline.get(&old_ik).cloned().unwrap_or_default();
+        for p in inline.values() {
+            delete_inline(
+                &mut tx,
+                EntityKind::User,
+                &old.account,
+                &old.name,
+                &p.policy_name,
+            );
+            put_inline(&mut tx, EntityKind::User, &rec.account, &rec.name, p)?;
+        }
+        also(&mut tx, &before, &after)?;
+        self.commit(&tx)?;
+        stored(&before, &after);
+        for arn in &old.attached_policies {
+            st.unindex_attachment(arn, &old_ik);
+            st.index_attachment(arn, new_ik.clone());
+        }
+        if let Some(m) = st.inline.remove(&old_ik) {
+            st.inline.insert(new_ik, m);
+        }
+        st.users.remove(&old_key);
+        st.users.insert(new_key, rec);
+        Ok((before, after))
     }
 
     /// `TagUser`.
@@ -389,17 +407,7 @@ impl Iam {
         name: Option<&str>,
         tags: Option<&[Tag]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, name);
-        v.required("Tags", &tags);
-        wire::check_tags(&mut v, "Tags", tags);
-        v.finish()?;
-        let tags = tags.unwrap_or_default();
-        check_duplicate_tags(tags)?;
-        self.update_user_with(ctx, IamAction::TagUser, given(name), |_, u| {
-            u.tags = merge_tags(&u.tags, tags)?;
-            Ok(())
-        })
+        self.tag_entity::<UserRecord>(ctx, IamAction::TagUser, name, tags)
     }
 
     /// `UntagUser`.
@@ -409,18 +417,7 @@ impl Iam {
         name: Option<&str>,
         keys: Option<&[String]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, name);
-        v.required("TagKeys", &keys);
-        if let Some(k) = keys {
-            wire::check_tag_keys(&mut v, "TagKeys", k);
-        }
-        v.finish()?;
-        let keys = keys.unwrap_or_default();
-        self.update_user_with(ctx, IamAction::UntagUser, given(name), |_, u| {
-            u.tags = remove_tags(&u.tags, keys);
-            Ok(())
-        })
+        self.untag_entity::<UserRecord>(ctx, IamAction::UntagUser, name, keys)
     }
 
     /// `ListUserTags`.
@@ -430,17 +427,7 @@ impl Iam {
         name: Option<&str>,
         paging: &Paging,
     ) -> Result<Page<Tag>, IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, name);
-        paging.check(&mut v);
-        v.finish()?;
-        let name = given(name);
-        self.authorize(ctx, IamAction::ListUserTags, &self.user_arn_for(ctx, name))?;
-        let st = self.state.read();
-        page(
-            ordered(tags_of(&st.user(&ctx.account_id, name)?.tags)),
-            paging,
-        )
+        self.list_entity_tags::<UserRecord>(ctx, IamAction::ListUserTags, name, paging)
     }
 
     /// `AttachUserPolicy` (attaching an attached policy again changes nothing).
@@ -450,32 +437,7 @@ impl Iam {
         name: Option<&str>,
         arn: Option<&str>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, name);
-        check_policy_arn(&mut v, arn);
-        v.finish()?;
-        let arn = given(arn);
-        self.update_user_with(ctx, IamAction::AttachUserPolicy, given(name), |st, u| {
-            let policy_arn = Self::find_policy(st, ctx, arn, |arn| {
-                IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
-            })?
-            .arn
-            .clone();
-            if u.attached_policies.contains(&policy_arn) {
-                return Ok(());
-            }
-            if u.attached_policies.len() >= MAX_ATTACHED_PER_ROLE {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for PoliciesPerUser: {MAX_ATTACHED_PER_ROLE}"
-                )));
-            }
-            u.attached_policies.push(policy_arn.clone());
-            st.attachments
-                .entry(policy_arn)
-                .or_default()
-                .insert(user_key(&u.account, &u.name));
-            Ok(())
-        })
+        self.attach_entity_policy::<UserRecord>(ctx, IamAction::AttachUserPolicy, name, arn)
     }
 
     /// `DetachUserPolicy`.
@@ -485,30 +447,7 @@ impl Iam {
         name: Option<&str>,
         arn: Option<&str>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, name);
-        check_policy_arn(&mut v, arn);
-        v.finish()?;
-        let arn = given(arn);
-        if IamArn::parse(arn).is_none_or(|a| a.kind != "policy") {
-            return Err(IamError::InvalidInput(format!("ARN {arn} is not valid.")));
-        }
-        self.update_user_with(ctx, IamAction::DetachUserPolicy, given(name), |st, u| {
-            let canonical = Self::find_policy(st, ctx, arn, policy_not_found)
-                .map(|p| p.arn.clone())
-                .unwrap_or_else(|_| arn.to_string());
-            let Some(i) = u.attached_policies.iter().position(|a| *a == canonical) else {
-                return Err(policy_not_found(arn));
-            };
-            u.attached_policies.remove(i);
-            if let Some(set) = st.attachments.get_mut(&canonical) {
-                set.remove(&user_key(&u.account, &u.name));
-                if set.is_empty() {
-                    st.attachments.remove(&canonical);
-                }
-            }
-            Ok(())
-        })
+        self.detach_entity_policy::<UserRecord>(ctx, IamAction::DetachUserPolicy, name, arn)
     }
 
     /// `ListAttachedUserPolicies`, in the order they were attached.
@@ -519,48 +458,13 @@ impl Iam {
         path_prefix: Option<&str>,
         paging: &Paging,
     ) -> Result<Page<AttachedPolicy>, IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, name);
-        check_policy_path(&mut v, "PathPrefix", path_prefix);
-        paging.check(&mut v);
-        v.finish()?;
-        let name = given(name);
-        self.authorize(
+        self.list_attached_entity_policies::<UserRecord>(
             ctx,
             IamAction::ListAttachedUserPolicies,
-            &self.user_arn_for(ctx, name),
-        )?;
-        let prefix = path_prefix.unwrap_or("/");
-        let st = self.state.read();
-        let u = st.user(&ctx.account_id, name)?;
-        let attached = u.attached_policies.iter().filter_map(|arn| {
-            let p = st.attached_policy(arn)?;
-            p.path.starts_with(prefix).then(|| AttachedPolicy {
-                policy_name: p.name.clone(),
-                policy_arn: p.arn.clone(),
-            })
-        });
-        page(ordered(attached), paging)
-    }
-
-    /// `ListGroupsForUser`: the user must exist; it belongs to no group (Coffer serves none).
-    pub fn list_groups_for_user(
-        &self,
-        ctx: &RequestContext,
-        name: Option<&str>,
-        paging: &Paging,
-    ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, name);
-        paging.check(&mut v);
-        v.finish()?;
-        let name = given(name);
-        self.authorize(
-            ctx,
-            IamAction::ListGroupsForUser,
-            &self.user_arn_for(ctx, name),
-        )?;
-        self.state.read().user(&ctx.account_id, name).map(|_| ())
+            name,
+            path_prefix,
+            paging,
+        )
     }
 
     /// `PutUserPolicy`: adds or replaces an inline policy; a user's inline policies together
@@ -572,51 +476,7 @@ impl Iam {
         name: Option<&str>,
         document: Option<&str>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, user);
-        check_policy_name(&mut v, name);
-        v.required("PolicyDocument", &document);
-        wire::check_document(&mut v, "PolicyDocument", document);
-        v.finish()?;
-        let (user, name, doc) = (given(user), given(name), given(document));
-        self.authorize(ctx, IamAction::PutUserPolicy, &self.user_arn_for(ctx, user))?;
-        document::validate(doc, Kind::Inline)?;
-        let mut st = self.state.write();
-        let u = st.user(&ctx.account_id, user)?;
-        let (account, user_name) = (u.account.clone(), u.name.clone());
-        let key = entity_key(&account, &user_name);
-        let lower = name.to_ascii_lowercase();
-        let others: usize = st
-            .user_inline
-            .get(&key)
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| **k != lower)
-            .map(|(_, p)| document::size(&p.document))
-            .sum();
-        if others + document::size(doc) > document::USER_INLINE_POLICIES_SIZE {
-            return Err(IamError::LimitExceeded(format!(
-                "Maximum policy size of {} bytes exceeded for user {user_name}",
-                document::USER_INLINE_POLICIES_SIZE
-            )));
-        }
-        let rec = UserPolicyRecord {
-            v: RECORD_VERSION,
-            account,
-            user_name,
-            policy_name: name.to_string(),
-            document: doc.to_string(),
-        };
-        let mut tx = Transaction::new();
-        put(
-            &mut tx,
-            USER_POLICY_TABLE,
-            &user_policy_key(&rec.account, &rec.user_name, &rec.policy_name),
-            &rec,
-        )?;
-        self.commit(&tx)?;
-        st.user_inline.entry(key).or_default().insert(lower, rec);
-        Ok(())
+        self.put_entity_policy::<UserRecord>(ctx, IamAction::PutUserPolicy, user, name, document)
     }
 
     /// `GetUserPolicy`: `(UserName, PolicyName, PolicyDocument)`.
@@ -626,21 +486,7 @@ impl Iam {
         user: Option<&str>,
         name: Option<&str>,
     ) -> Result<(String, String, String), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, user);
-        check_policy_name(&mut v, name);
-        v.finish()?;
-        let (user, name) = (given(user), given(name));
-        self.authorize(ctx, IamAction::GetUserPolicy, &self.user_arn_for(ctx, user))?;
-        let st = self.state.read();
-        let u = st.user(&ctx.account_id, user)?;
-        st.user_inline
-            .get(&entity_key(&u.account, &u.name))
-            .and_then(|m| m.get(&name.to_ascii_lowercase()))
-            .map(|p| (u.name.clone(), p.policy_name.clone(), p.document.clone()))
-            .ok_or_else(|| {
-                IamError::NoSuchEntity(format!("The user policy with name {name} cannot be found."))
-            })
+        self.get_entity_policy::<UserRecord>(ctx, IamAction::GetUserPolicy, user, name)
     }
 
     /// `DeleteUserPolicy`.
@@ -650,38 +496,7 @@ impl Iam {
         user: Option<&str>,
         name: Option<&str>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, user);
-        check_policy_name(&mut v, name);
-        v.finish()?;
-        let (user, name) = (given(user), given(name));
-        self.authorize(
-            ctx,
-            IamAction::DeleteUserPolicy,
-            &self.user_arn_for(ctx, user),
-        )?;
-        let mut st = self.state.write();
-        let u = st.user(&ctx.account_id, user)?;
-        let key = entity_key(&u.account, &u.name);
-        let lower = name.to_ascii_lowercase();
-        let Some(old) = st.user_inline.get(&key).and_then(|m| m.get(&lower)) else {
-            return Err(IamError::NoSuchEntity(format!(
-                "The user policy with name {name} cannot be found."
-            )));
-        };
-        let mut tx = Transaction::new();
-        tx.delete(
-            USER_POLICY_TABLE,
-            &user_policy_key(&old.account, &old.user_name, &old.policy_name),
-        );
-        self.commit(&tx)?;
-        if let Some(m) = st.user_inline.get_mut(&key) {
-            m.remove(&lower);
-            if m.is_empty() {
-                st.user_inline.remove(&key);
-            }
-        }
-        Ok(())
+        self.delete_entity_policy::<UserRecord>(ctx, IamAction::DeleteUserPolicy, user, name)
     }
 
     /// `ListUserPolicies`: the names of the user's inline policies, by name.
@@ -691,25 +506,6 @@ impl Iam {
         user: Option<&str>,
         paging: &Paging,
     ) -> Result<Page<String>, IamError> {
-        let mut v = Validator::new();
-        check_user_name(&mut v, user);
-        paging.check(&mut v);
-        v.finish()?;
-        let user = given(user);
-        self.authorize(
-            ctx,
-            IamAction::ListUserPolicies,
-            &self.user_arn_for(ctx, user),
-        )?;
-        let st = self.state.read();
-        let u = st.user(&ctx.account_id, user)?;
-        let items = st
-            .user_inline
-            .get(&entity_key(&u.account, &u.name))
-            .into_iter()
-            .flatten()
-            .map(|(k, p)| (k.clone(), p.policy_name.clone()))
-            .collect();
-        page(items, paging)
+        self.list_entity_policies::<UserRecord>(ctx, IamAction::ListUserPolicies, user, paging)
     }
 }

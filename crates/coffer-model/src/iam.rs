@@ -73,6 +73,8 @@ pub struct Role {
     pub max_session_duration: i64,
     /// `Tags`.
     pub tags: Vec<Tag>,
+    /// `PermissionsBoundary.PermissionsBoundaryArn` (type `Policy`).
+    pub permissions_boundary: Option<String>,
 }
 
 /// The `Policy` shape (a customer managed policy).

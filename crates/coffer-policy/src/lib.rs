@@ -134,6 +134,53 @@ impl Decision {
     }
 }
 
+/// A decision after a permissions boundary had its say ([`apply_boundary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounded {
+    /// The decision.
+    pub decision: Decision,
+    /// Whether it is the boundary that refuses (its explicit deny, or it allows nothing of what
+    /// the other policies allowed): AWS's message then names the permissions boundary.
+    pub by_boundary: bool,
+}
+
+/// Applies the caller's permissions boundary (if any) to `decided`, the decision of the other
+/// policies, as AWS's evaluation logic does: an explicit deny in the boundary denies; an allow
+/// stands only if the boundary allows the request too, unless `unbounded` says a resource-based
+/// policy allowed it by itself in a way no boundary limits (one naming an IAM user's ARN
+/// directly). A refusal already decided is left as it is.
+pub fn apply_boundary(
+    decided: Decision,
+    boundary: Option<&Policy>,
+    unbounded: impl FnOnce() -> bool,
+    req: &Request<'_>,
+) -> Bounded {
+    let keep = Bounded {
+        decision: decided,
+        by_boundary: false,
+    };
+    let Some(boundary) = boundary else {
+        return keep;
+    };
+    if decided == Decision::ExplicitDeny {
+        return keep;
+    }
+    let b = boundary.evaluate_identity(req);
+    if b.explicit_deny {
+        return Bounded {
+            decision: Decision::ExplicitDeny,
+            by_boundary: true,
+        };
+    }
+    if decided != Decision::Allow || b.allow || unbounded() {
+        return keep;
+    }
+    Bounded {
+        decision: Decision::ImplicitDeny,
+        by_boundary: true,
+    }
+}
+
 /// Whether a session policy (if any) allows the request.
 fn session_allows(session: Option<&Outcome>) -> bool {
     session.is_none_or(|s| s.allow)

@@ -914,10 +914,10 @@ fn query_errors_have_aws_codes_statuses_and_messages() {
 
     // Operations Coffer does not serve are refused, never answered with a silent success.
     assert_error(
-        &query(&server, "CreateGroup", &[("GroupName", "ops")]),
+        &query(&server, "CreateLoginProfile", &[("UserName", "ops")]),
         400,
         "InvalidAction",
-        "Could not find operation CreateGroup for service iam: Coffer does not support it yet.",
+        "Could not find operation CreateLoginProfile for service iam: Coffer does not support it yet.",
     );
 }
 

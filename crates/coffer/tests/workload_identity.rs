@@ -929,15 +929,7 @@ async fn an_iam_user_with_its_own_access_key_reads_what_its_policies_allow() {
         "User: arn:aws:iam::{account}:user/services/app is not authorized to perform: secretsmanager:ListSecrets"
     )));
     // A user may not manage IAM without a policy that allows it.
-    let user_iam = {
-        let mut b = aws_sdk_iam::Config::builder()
-            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-            .region(aws_sdk_iam::config::Region::new("us-east-1"))
-            .endpoint_url(&server.endpoint)
-            .credentials_provider(Credentials::new(ak, sk, None, None, "user"));
-        b.set_retry_config(Some(aws_sdk_iam::config::retry::RetryConfig::disabled()));
-        aws_sdk_iam::Client::from_conf(b.build())
-    };
+    let user_iam = server.iam_as(ak, sk);
     let e = user_iam.create_access_key().send().await.unwrap_err();
     assert_eq!(e.code(), Some("AccessDenied"));
     let used = iam

@@ -2700,11 +2700,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::AddUserToGroup as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "ServiceFailureException"],
@@ -2744,11 +2744,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::AttachGroupPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "InvalidInputException", "PolicyNotAttachableException", "ServiceFailureException"],
@@ -2898,11 +2898,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::CreateGroup as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["LimitExceededException", "EntityAlreadyExistsException", "NoSuchEntityException", "ServiceFailureException"],
@@ -3250,11 +3250,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteGroup as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "DeleteConflictException", "LimitExceededException", "ServiceFailureException"],
@@ -3272,11 +3272,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteGroupPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "ServiceFailureException"],
@@ -3426,11 +3426,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteRolePermissionsBoundary as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Role, locators: &[Locator::Member("RoleName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "UnmodifiableEntityException", "ServiceFailureException"],
@@ -3624,11 +3624,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteUserPermissionsBoundary as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -3690,11 +3690,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DetachGroupPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "InvalidInputException", "ServiceFailureException"],
@@ -4174,11 +4174,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetGroup as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -4196,11 +4196,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetGroupPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -4702,11 +4702,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListAttachedGroupPolicies as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "ServiceFailureException"],
@@ -4812,11 +4812,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListGroupPolicies as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException"],
@@ -4834,11 +4834,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListGroups as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["ServiceFailureException"],
@@ -5472,11 +5472,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::PutGroupPolicy as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["LimitExceededException", "MalformedPolicyDocumentException", "NoSuchEntityException", "ServiceFailureException"],
@@ -5494,11 +5494,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::PutRolePermissionsBoundary as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Role, locators: &[Locator::Member("RoleName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "UnmodifiableEntityException", "PolicyNotAttachableException", "ServiceFailureException"],
@@ -5538,11 +5538,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::PutUserPermissionsBoundary as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "PolicyNotAttachableException", "ServiceFailureException"],
@@ -5648,11 +5648,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::RemoveUserFromGroup as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "ServiceFailureException"],
@@ -6264,11 +6264,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UpdateGroup as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Group, locators: &[Locator::Member("GroupName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "EntityAlreadyExistsException", "LimitExceededException", "ServiceFailureException"],
@@ -6506,11 +6506,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UpdateUser as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::User, locators: &[Locator::Member("UserName")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "EntityAlreadyExistsException", "EntityTemporarilyUnmodifiableException", "ConcurrentModificationException", "ServiceFailureException"],

@@ -279,6 +279,8 @@ pub enum ResourceKind {
     OidcProvider,
     /// An IAM user.
     User,
+    /// An IAM group.
+    Group,
     /// Not annotated: Coffer does not serve the operation, nobody has described its resource.
     Unknown,
 }

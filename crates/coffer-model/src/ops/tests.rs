@@ -233,10 +233,13 @@ fn checks_say_what_authorizes() {
         [Locator::Member("Name")]
     );
     assert_eq!(create.idempotency_token, Some("ClientRequestToken"));
-    let unserved = IamOp::CreateGroup.info();
+    let unserved = IamOp::CreateLoginProfile.info();
     assert!(!unserved.served);
     assert_eq!(unserved.resource().unwrap().kind, ResourceKind::Unknown);
-    assert_eq!(unserved.action().unwrap().iam, "iam:CreateGroup");
+    assert_eq!(unserved.action().unwrap().iam, "iam:CreateLoginProfile");
+    let group = IamOp::CreateGroup.info();
+    assert!(group.served);
+    assert_eq!(group.resource().unwrap().kind, ResourceKind::Group);
     assert!(StsOp::AssumeRoleWithWebIdentity.info().unsigned);
     assert_eq!(IamOp::GetRole.info().result_wrapper, Some("GetRoleResult"));
 }

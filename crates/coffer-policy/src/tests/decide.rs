@@ -178,3 +178,55 @@ fn decision_is_allowed() {
     assert!(!Decision::ExplicitDeny.is_allowed());
     assert!(!Decision::ImplicitDeny.is_allowed());
 }
+
+#[test]
+fn a_permissions_boundary_limits_what_the_other_policies_allow() {
+    use crate::{apply_boundary, Bounded};
+    let ctx = Context::new();
+    let req = role_req(GET, SECRET, &ctx);
+    let allowed = |b: Option<&Policy>, unbounded: bool| {
+        apply_boundary(Decision::Allow, b, || unbounded, &req)
+    };
+    // No boundary: the decision stands.
+    assert_eq!(
+        allowed(None, false),
+        Bounded {
+            decision: Decision::Allow,
+            by_boundary: false
+        }
+    );
+    // Both allow.
+    let b = identity("Allow", "secretsmanager:*");
+    assert_eq!(allowed(Some(&b), false).decision, Decision::Allow);
+    // The boundary does not allow: refused, by the boundary.
+    let b = identity("Allow", "kms:Decrypt");
+    assert_eq!(
+        allowed(Some(&b), false),
+        Bounded {
+            decision: Decision::ImplicitDeny,
+            by_boundary: true
+        }
+    );
+    // ... unless a resource policy allowed by itself where no boundary limits it.
+    assert_eq!(allowed(Some(&b), true).decision, Decision::Allow);
+    // An explicit deny in the boundary denies, even what a resource policy allowed.
+    let b = identity("Deny", GET);
+    assert_eq!(
+        allowed(Some(&b), true),
+        Bounded {
+            decision: Decision::ExplicitDeny,
+            by_boundary: true
+        }
+    );
+    // A boundary grants nothing by itself, and leaves other refusals as they were.
+    let b = identity("Allow", GET);
+    for d in [Decision::ImplicitDeny, Decision::ExplicitDeny] {
+        assert_eq!(
+            apply_boundary(d, Some(&b), || true, &req),
+            Bounded {
+                decision: d,
+                by_boundary: false
+            }
+        );
+    }
+}

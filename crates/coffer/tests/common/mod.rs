@@ -558,6 +558,11 @@ impl Server {
     /// An IAM client (us-east-1, IAM's signing Region) with the server's own credentials.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         let (ak, sk) = self.creds();
+        self.iam_as(&ak, &sk)
+    }
+
+    /// An IAM client signing with an access key (a user's).
+    pub fn iam_as(&self, ak: &str, sk: &str) -> aws_sdk_iam::Client {
         self.iam_with(Credentials::new(ak, sk, None, None, "test"))
     }
 
