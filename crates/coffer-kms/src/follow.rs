@@ -5,7 +5,7 @@
 use crate::error::KmsError;
 use crate::records::{
     AliasRecord, FamilyRecord, GrantRecord, ImportTokenRecord, KeyRecord, ALIAS_TABLE,
-    FAMILY_TABLE, GRANT_TABLE, IMPORT_TABLE, KEY_TABLE,
+    FAMILY_TABLE, GRANT_TABLE, IMPORT_TABLE, KEY_TABLE, LAST_USE_TABLE,
 };
 use crate::Kms;
 use coffer_store::{Change, StoreError};
@@ -38,18 +38,14 @@ impl Kms {
         let mut last = None;
         for c in changes {
             let (table, key) = (c.table.as_str(), c.key.as_str());
-            let ours = [
-                FAMILY_TABLE,
-                KEY_TABLE,
-                ALIAS_TABLE,
-                GRANT_TABLE,
-                IMPORT_TABLE,
-            ];
-            if !ours.contains(&table) || !pending(c) {
+            if !table.starts_with("kms_") || !pending(c) {
                 continue;
             }
             let value = c.record.as_ref().map(|r| r.value.as_slice());
             match (table, value) {
+                // Last-use times are each node's own; the change still counts as applied (the
+                // domain's epoch must reach it, or this node's next write would be refused).
+                (LAST_USE_TABLE, _) => {}
                 (FAMILY_TABLE, Some(v)) => {
                     let rec: FamilyRecord = serde_json::from_slice(v)?;
                     world.put_family(self.unwrap_family(rec)?);
@@ -78,13 +74,15 @@ impl Kms {
                         _ => r.grants.remove(&id).map(drop),
                     };
                 }
-                (_, Some(v)) => {
+                (IMPORT_TABLE, Some(v)) => {
                     let rec: ImportTokenRecord = serde_json::from_slice(v)?;
                     world.imports.insert(key.to_string(), rec);
                 }
-                (_, None) => {
+                (IMPORT_TABLE, None) => {
                     world.imports.remove(key);
                 }
+                // A table this version does not know (written by a newer one): reload.
+                _ => return Err(schema(table, key, "a table this version does not apply")),
             }
             last = Some(c.seq);
         }
