@@ -304,8 +304,9 @@ impl Coffer {
         }
     }
 
-    /// Brings domain `d` up to date with `changes`: Secrets Manager applies them record by
-    /// record (falling back to a reload if one does not apply); the others reload.
+    /// Brings domain `d` up to date with `changes`: KMS, Secrets Manager and STS sessions apply
+    /// them record by record (falling back to a reload if one does not apply); access keys and
+    /// IAM, written rarely, reload.
     fn apply_domain(
         &self,
         f: &Follower,
@@ -321,6 +322,10 @@ impl Coffer {
                 .map_err(CoreError::from),
             1 => self
                 .secrets
+                .apply_changes(changes, &pending, &applied)
+                .map_err(CoreError::from),
+            4 => self
+                .sts
                 .apply_changes(changes, &pending, &applied)
                 .map_err(CoreError::from),
             _ => return self.reload_domain(f, d),

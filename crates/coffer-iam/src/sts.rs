@@ -257,6 +257,40 @@ fn random_string(alphabet: &[u8], n: usize) -> Result<String, StsError> {
         .collect())
 }
 
+/// One stored session (`key` names it in errors): its access key ID and the session, its
+/// secret unwrapped under `root`.
+fn decode(root: &RootKey, key: &str, bytes: &[u8]) -> Result<(String, Session), StsError> {
+    let rec: SessionRecord = serde_json::from_slice(bytes).map_err(record_err)?;
+    if rec.v == 0 || rec.v > RECORD_VERSION {
+        return Err(StsError::Record(format!(
+            "{SESSION_TABLE}/{key}: record version {} is not one this Coffer reads",
+            rec.v
+        )));
+    }
+    let wrapped = hex::decode(&rec.wrapped_secret).map_err(record_err)?;
+    let secret = root
+        .unwrap(&aad(&rec.access_key_id), &wrapped)
+        .map_err(record_err)?;
+    let token_sha256: [u8; 32] = hex::decode(&rec.token_sha256)
+        .map_err(record_err)?
+        .try_into()
+        .map_err(|_| StsError::Record("token digest is not 32 bytes".into()))?;
+    let role = role_of(&rec)?.map(Arc::new);
+    Ok((
+        rec.access_key_id.clone(),
+        Session {
+            account_id: rec.account_id,
+            role,
+            role_id: rec.role_id,
+            origin: rec.origin,
+            secret,
+            token_sha256,
+            expires: rec.expires,
+            issued: rec.issued,
+        },
+    ))
+}
+
 impl Sts {
     /// Loads every session that has not expired.
     pub fn load(
@@ -266,35 +300,8 @@ impl Sts {
     ) -> Result<Self, StsError> {
         let mut sessions = HashMap::new();
         for (key, bytes) in store.scan(SESSION_TABLE)? {
-            let rec: SessionRecord = serde_json::from_slice(&bytes).map_err(record_err)?;
-            if rec.v == 0 || rec.v > RECORD_VERSION {
-                return Err(StsError::Record(format!(
-                    "{SESSION_TABLE}/{key}: record version {} is not one this Coffer reads",
-                    rec.v
-                )));
-            }
-            let wrapped = hex::decode(&rec.wrapped_secret).map_err(record_err)?;
-            let secret = root
-                .unwrap(&aad(&rec.access_key_id), &wrapped)
-                .map_err(record_err)?;
-            let token_sha256: [u8; 32] = hex::decode(&rec.token_sha256)
-                .map_err(record_err)?
-                .try_into()
-                .map_err(|_| StsError::Record("token digest is not 32 bytes".into()))?;
-            let role = role_of(&rec)?.map(Arc::new);
-            sessions.insert(
-                rec.access_key_id.clone(),
-                Session {
-                    account_id: rec.account_id,
-                    role,
-                    role_id: rec.role_id,
-                    origin: rec.origin,
-                    secret,
-                    token_sha256,
-                    expires: rec.expires,
-                    issued: rec.issued,
-                },
-            );
+            let (access_key_id, session) = decode(&root, &key, &bytes)?;
+            sessions.insert(access_key_id, session);
         }
         Ok(Self {
             store,
@@ -317,6 +324,39 @@ impl Sts {
         mark()?;
         let fresh = Sts::load(self.store.clone(), self.root.clone(), self.clock.clone())?;
         *sessions = std::mem::take(&mut *fresh.sessions.write());
+        Ok(())
+    }
+
+    /// Applies other nodes' commits (in log order) to memory under the write lock, record by
+    /// record: those `pending` says memory lacks; `applied` is told the sequence of the last
+    /// one. Only the sessions that changed are unwrapped. An error leaves memory partly
+    /// updated: the caller then reloads.
+    pub fn apply_changes(
+        &self,
+        changes: &[coffer_store::Change],
+        pending: &dyn Fn(&coffer_store::Change) -> bool,
+        applied: &dyn Fn(u64),
+    ) -> Result<(), StsError> {
+        let mut sessions = self.sessions.write();
+        let mut last = None;
+        for c in changes {
+            if c.table != SESSION_TABLE || !pending(c) {
+                continue;
+            }
+            match &c.record {
+                Some(r) => {
+                    let (access_key_id, session) = decode(&self.root, &c.key, &r.value)?;
+                    sessions.insert(access_key_id, session);
+                }
+                None => {
+                    sessions.remove(&c.key);
+                }
+            }
+            last = Some(c.seq);
+        }
+        if let Some(seq) = last {
+            applied(seq);
+        }
         Ok(())
     }
 
