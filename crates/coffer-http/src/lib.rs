@@ -14,6 +14,7 @@ pub mod follow;
 pub mod iam;
 pub mod metrics;
 pub mod model_check;
+mod replication;
 pub mod server;
 pub mod services;
 pub mod sigv4;
@@ -91,6 +92,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/_coffer/reset", post(reset))
         .route("/moto-api/reset", post(reset))
         .route("/_localstack/state/reset", post(reset))
+        .route(
+            replication::RECIPIENT_KEY_PATH,
+            post(replication::recipient_key),
+        )
+        .route(
+            replication::REPLICATE_KEY_PATH,
+            post(replication::replicate_key),
+        )
         .fallback(aws)
         .with_state(app)
 }
@@ -800,6 +809,18 @@ pub(crate) async fn serve_json(
     let info = op.info();
     if !info.served {
         return (Err(dispatch::unsupported(info)), Some(caller));
+    }
+    if op == Op::Kms(ops::KmsOp::ReplicateKey) {
+        if let Some(fed) = app.config.federation.as_deref() {
+            if let Some((peer, _)) = replication::peer_region(fed, body) {
+                let result =
+                    replication::replicate_to_peer(app, fed, peer, &caller.ctx, body).await;
+                if app.config.check_responses {
+                    model_check::json(info, &result);
+                }
+                return (result, Some(caller));
+            }
+        }
     }
     let run = {
         let app = app.clone();
