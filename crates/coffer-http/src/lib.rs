@@ -100,6 +100,7 @@ pub fn router(app: Arc<App>) -> Router {
             replication::REPLICATE_KEY_PATH,
             post(replication::replicate_key),
         )
+        .route(replication::SYNC_KEY_PATH, post(replication::sync_key))
         .fallback(aws)
         .with_state(app)
 }
@@ -853,6 +854,13 @@ pub(crate) async fn serve_json(
     };
     if app.config.check_responses {
         model_check::json(info, &result);
+    }
+    if let (Op::Kms(ops::KmsOp::RotateKeyOnDemand), Ok(answer), Some(fed)) =
+        (op, &result, app.config.federation.as_deref())
+    {
+        if !fed.peers.is_empty() {
+            replication::sync_after_rotation(app, fed, &caller.ctx, answer).await;
+        }
     }
     (result, Some(caller))
 }

@@ -36,6 +36,9 @@ pub const RECIPIENT_KEY_PATH: &str = "/_coffer/federation/v1/recipient-key";
 /// Where a peer takes a replica to make.
 pub const REPLICATE_KEY_PATH: &str = "/_coffer/federation/v1/replicate-key";
 
+/// Where a peer takes a replica's new shared properties (material after a rotation).
+pub const SYNC_KEY_PATH: &str = "/_coffer/federation/v1/sync-key";
+
 /// The replicate message's format version.
 const MESSAGE_VERSION: u8 = 1;
 
@@ -116,34 +119,9 @@ pub(crate) async fn replicate_to_peer(
             .await
             .map_err(|e| internal(&e))??
     };
-    let header = message_header(
-        &remote.account,
-        &remote.key_id,
-        &remote.primary_region,
-        &remote.replica_region,
-    )
-    .ok_or_else(|| internal(&"replicate message names too long"))?;
-    let exchange = async {
-        let (head, public) = fed
-            .send(peer, post(peer, RECIPIENT_KEY_PATH, Bytes::new())?)
-            .await?;
-        if head.status != StatusCode::OK {
-            return Err(PeerError::Http(format!(
-                "recipient key: HTTP {}",
-                head.status.as_u16()
-            )));
-        }
-        let sealed = hybrid::seal(&public, &header, &remote.payload)
-            .map_err(|e| PeerError::Http(format!("sealing to the peer's key: {e}")))?;
-        let mut msg = header.clone();
-        msg.extend_from_slice(&sealed);
-        fed.send(peer, post(peer, REPLICATE_KEY_PATH, Bytes::from(msg))?)
-            .await
-    };
-    let (head, answer) = match tokio::time::timeout(FORWARD_TIMEOUT, exchange).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(internal(&format!("replicating to {}: {e}", peer.url))),
-        Err(_) => return Err(internal(&format!("replicating to {}: timed out", peer.url))),
+    let (head, answer) = match deliver(fed, peer, REPLICATE_KEY_PATH, &remote).await {
+        Ok(r) => r,
+        Err(e) => return Err(internal(&format!("replicating to {}: {e}", peer.url))),
     };
     let exists = head.status == StatusCode::OK
         || (head.status == StatusCode::BAD_REQUEST
@@ -186,6 +164,98 @@ pub(crate) async fn replicate_to_peer(
         head.status.as_u16(),
         error_code(&answer)
     )))
+}
+
+/// Sends `remote` to `peer`'s `path`: a one-time recipient key fetched, the payload sealed to
+/// it, the replicate message posted; the answer (within [`FORWARD_TIMEOUT`] in all).
+async fn deliver(
+    fed: &Federation,
+    peer: &Peer,
+    path: &str,
+    remote: &coffer_kms::remote_replica::RemoteReplica,
+) -> Result<(http::response::Parts, Bytes), PeerError> {
+    let header = message_header(
+        &remote.account,
+        &remote.key_id,
+        &remote.primary_region,
+        &remote.replica_region,
+    )
+    .ok_or_else(|| PeerError::Http("replicate message names too long".into()))?;
+    let exchange = async {
+        let (head, public) = fed
+            .send(peer, post(peer, RECIPIENT_KEY_PATH, Bytes::new())?)
+            .await?;
+        if head.status != StatusCode::OK {
+            return Err(PeerError::Http(format!(
+                "recipient key: HTTP {}",
+                head.status.as_u16()
+            )));
+        }
+        let sealed = hybrid::seal(&public, &header, &remote.payload)
+            .map_err(|e| PeerError::Http(format!("sealing to the peer's key: {e}")))?;
+        let mut msg = header.clone();
+        msg.extend_from_slice(&sealed);
+        fed.send(peer, post(peer, path, Bytes::from(msg))?).await
+    };
+    tokio::time::timeout(FORWARD_TIMEOUT, exchange)
+        .await
+        .map_err(|_| PeerError::Timeout)?
+}
+
+/// After a successful `RotateKeyOnDemand` (its answer `answer`): the family's new material
+/// sent to every peer holding a replica (ADR 0021). Best effort until the outbox exists: a
+/// peer that cannot be reached is logged and counted, and the rotation's answer stands (AWS
+/// too synchronizes replicas after answering).
+pub(crate) async fn sync_after_rotation(
+    app: &Arc<App>,
+    fed: &Federation,
+    ctx: &RequestContext,
+    answer: &[u8],
+) {
+    let key_id = serde_json::from_slice::<serde_json::Value>(answer)
+        .ok()
+        .and_then(|v| {
+            let arn = v.get("KeyId")?.as_str()?;
+            Some(arn.rsplit_once("key/")?.1.to_string())
+        });
+    let Some(key_id) = key_id else {
+        return;
+    };
+    let remotes = {
+        let (app, account) = (app.clone(), ctx.account_id.clone());
+        tokio::task::spawn_blocking(move || app.coffer.kms.remote_sync(&account, &key_id)).await
+    };
+    let remotes = match remotes {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "federation: shared properties not sent");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "federation: shared properties not sent");
+            return;
+        }
+    };
+    for remote in remotes {
+        let Some(peer) = fed.peer_for(&remote.replica_region) else {
+            continue;
+        };
+        let outcome = match deliver(fed, peer, SYNC_KEY_PATH, &remote).await {
+            Ok((head, _)) if head.status == StatusCode::OK => "delivered",
+            Ok((head, answer)) => {
+                tracing::warn!(peer = %peer.url, region = %remote.replica_region,
+                    status = head.status.as_u16(), code = ?error_code(&answer),
+                    "federation: the peer refused the key's new shared properties");
+                "refused"
+            }
+            Err(e) => {
+                tracing::warn!(peer = %peer.url, region = %remote.replica_region, error = %e,
+                    "federation: the key's new shared properties did not reach the peer");
+                "failed"
+            }
+        };
+        metrics::counter!("coffer_federation_key_syncs_total", "outcome" => outcome).increment(1);
+    }
 }
 
 fn error_code(answer: &[u8]) -> Option<String> {
@@ -270,6 +340,16 @@ pub(crate) async fn recipient_key(State(app): State<Arc<App>>, req: Request) -> 
 /// `POST /_coffer/federation/v1/replicate-key`: makes the replica a primary's deployment sent,
 /// answering `ReplicateKey`'s response or a KMS error.
 pub(crate) async fn replicate_key(State(app): State<Arc<App>>, req: Request) -> Response {
+    receive(app, req, false).await
+}
+
+/// `POST /_coffer/federation/v1/sync-key`: brings a replica up to date with its primary's shared
+/// properties, answering `{}` or a KMS error.
+pub(crate) async fn sync_key(State(app): State<Arc<App>>, req: Request) -> Response {
+    receive(app, req, true).await
+}
+
+async fn receive(app: Arc<App>, req: Request, sync: bool) -> Response {
     let request_id = coffer_crypto::random::request_id();
     let Some(fed) = app.config.federation.as_deref() else {
         return refused();
@@ -277,22 +357,18 @@ pub(crate) async fn replicate_key(State(app): State<Arc<App>>, req: Request) -> 
     if !from_peer(fed, &req) {
         return refused();
     }
-    let body = match axum::body::to_bytes(req.into_body(), MAX_MESSAGE_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "SerializationException",
-                "Malformed message.",
-            )
-        }
-    };
-    let Some(msg) = parse_message(&body) else {
-        return error(
+    let malformed = || {
+        error(
             StatusCode::BAD_REQUEST,
             "SerializationException",
             "Malformed message.",
-        );
+        )
+    };
+    let Ok(body) = axum::body::to_bytes(req.into_body(), MAX_MESSAGE_BYTES).await else {
+        return malformed();
+    };
+    let Some(msg) = parse_message(&body) else {
+        return malformed();
     };
     // The one-time key is taken out: a replayed message finds none.
     let key = hybrid::key_id_of(msg.sealed).and_then(|id| {
@@ -309,15 +385,12 @@ pub(crate) async fn replicate_key(State(app): State<Arc<App>>, req: Request) -> 
             "Unknown or expired recipient key.",
         );
     };
-    let payload = match key.open(msg.header, msg.sealed) {
-        Ok(p) => p,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "InvalidCiphertextException",
-                "The message could not be authenticated.",
-            )
-        }
+    let Ok(payload) = key.open(msg.header, msg.sealed) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidCiphertextException",
+            "The message could not be authenticated.",
+        );
     };
     let [account, key_id, primary, replica] = msg.names;
     if !fed.owns(&replica) {
@@ -330,16 +403,22 @@ pub(crate) async fn replicate_key(State(app): State<Arc<App>>, req: Request) -> 
     let run = {
         let app = app.clone();
         move || {
-            app.coffer
-                .kms
-                .accept_remote_replica(&account, &key_id, &primary, &replica, &payload)
+            let kms = &app.coffer.kms;
+            if sync {
+                kms.accept_remote_sync(&account, &key_id, &primary, &replica, &payload)
+                    .map_err(ApiError::from)
+                    .and_then(|()| crate::dispatch::encode(serde_json::json!({})))
+            } else {
+                kms.accept_remote_replica(&account, &key_id, &primary, &replica, &payload)
+                    .map_err(ApiError::from)
+                    .and_then(crate::dispatch::encode)
+            }
         }
     };
     let result = match tokio::task::spawn_blocking(run).await {
-        Ok(r) => r.map_err(ApiError::from),
+        Ok(r) => r,
         Err(e) => Err(internal(&e)),
     };
-    let result = result.and_then(crate::dispatch::encode);
     match result {
         Ok(bytes) => crate::json_response(StatusCode::OK, bytes, Some(&request_id)),
         Err(e) => crate::json_error_of(Some(Service::Kms), &e, &request_id),

@@ -27,8 +27,8 @@ impl Kms {
         req: ReplicateKeyRequest,
     ) -> Result<ReplicateKeyResponse, KmsError> {
         let mut w = self.world.write();
-        let (key, fam, plan) = self.replica_plan(&w, ctx, req)?;
-        let replica = self.replica_record(&fam.rec, &key, plan);
+        let (_, fam, plan) = self.replica_plan(&w, ctx, req)?;
+        let replica = self.replica_record(&fam.rec, plan);
         let mut tx = Transaction::new();
         tx.put(
             KEY_TABLE,
@@ -62,18 +62,13 @@ impl Kms {
         }
     }
 
-    /// The new replica's regional record, from its primary and what the request asked for.
-    pub(crate) fn replica_record(
-        &self,
-        fam: &FamilyRecord,
-        primary: &KeyRecord,
-        plan: ReplicaPlan,
-    ) -> KeyRecord {
+    /// The new replica's regional record, from its family and what the request asked for.
+    pub(crate) fn replica_record(&self, fam: &FamilyRecord, plan: ReplicaPlan) -> KeyRecord {
         KeyRecord {
             v: RECORD_VERSION,
-            account: primary.account.clone(),
+            account: fam.account.clone(),
             region: plan.region,
-            key_id: primary.key_id.clone(),
+            key_id: fam.key_id.clone(),
             description: plan.description,
             policy: plan.policy,
             // A replica of a key with imported material waits for the same material.

@@ -100,7 +100,124 @@ fn take<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], KmsError> {
     Ok(part)
 }
 
+/// The payload's header and its material part, checked against what the seal was bound to.
+fn decode<'a>(
+    payload: &'a [u8],
+    account: &str,
+    key_id: &str,
+    primary_region: &str,
+    replica_region: &str,
+) -> Result<(Header, &'a [u8]), KmsError> {
+    let bad = |why: &str| KmsError::Internal(format!("replica payload: {why}"));
+    let (&version, mut rest) = payload.split_first().ok_or_else(|| bad("empty"))?;
+    if version != PAYLOAD_VERSION {
+        return Err(bad("unknown version"));
+    }
+    let h: Header = serde_json::from_slice(take(&mut rest)?)?;
+    if h.account != account
+        || h.key_id != key_id
+        || h.primary_region != primary_region
+        || h.replica_region != replica_region
+    {
+        return Err(bad("header does not match the sealed context"));
+    }
+    Ok((h, rest))
+}
+
 impl Kms {
+    /// Adds the payload's materials `fam` lacks (wrapped under this deployment's root key);
+    /// whether any was added. Consumes the whole material part.
+    fn merge_materials(
+        &self,
+        fam: &mut Family,
+        h: &Header,
+        rest: &mut &[u8],
+        spec: coffer_crypto::asymmetric::KeySpec,
+    ) -> Result<bool, KmsError> {
+        let bad = |why: &str| KmsError::Internal(format!("replica payload: {why}"));
+        let mut added = false;
+        for meta in &h.materials {
+            let raw = Zeroizing::new(take(rest)?.to_vec());
+            let mut id = [0u8; 32];
+            hex::decode_to_slice(&meta.id, &mut id).map_err(|_| bad("material id"))?;
+            if fam.material(&id).is_some() {
+                continue;
+            }
+            let key = Self::load_material(spec, &raw)?;
+            let m =
+                self.add_material_with_id(&mut fam.rec, key, meta.rotation_type.as_deref(), id)?;
+            if let Some(last) = fam.rec.materials.last_mut() {
+                last.created = meta.created;
+            }
+            fam.materials.push(Arc::new(m));
+            added = true;
+        }
+        if !rest.is_empty() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(added)
+    }
+
+    /// On the peer: brings an existing replica's family up to date with its primary's shared
+    /// properties (material versions it lacks, rotation settings) from a payload of
+    /// [`Kms::remote_sync`]. Idempotent: a payload applied twice changes nothing the second time.
+    pub fn accept_remote_sync(
+        &self,
+        account: &str,
+        key_id: &str,
+        primary_region: &str,
+        replica_region: &str,
+        payload: &[u8],
+    ) -> Result<(), KmsError> {
+        let (h, mut rest) = decode(payload, account, key_id, primary_region, replica_region)?;
+        let spec = Self::spec_of_name(&h.key_spec)?;
+        let mut w = self.world.write();
+        let arn = key_arn(
+            coffer_core::context::partition_of(replica_region),
+            replica_region,
+            account,
+            key_id,
+        );
+        let (Some(_), Some(fam)) = (
+            w.key(account, replica_region, key_id),
+            w.family(account, key_id),
+        ) else {
+            return Err(KmsError::NotFound(format!("Key '{arn}' does not exist")));
+        };
+        let mut fam = fam.clone();
+        if fam.rec.primary_region != h.primary_region || fam.rec.key_spec != h.key_spec {
+            return Err(KmsError::Internal(format!(
+                "sync of {key_id} from a primary this replica does not follow"
+            )));
+        }
+        let added = self.merge_materials(&mut fam, &h, &mut rest, spec)?;
+        let settings = (h.rotation_enabled, h.rotation_period_days, h.next_rotation);
+        let same = settings
+            == (
+                fam.rec.rotation_enabled,
+                fam.rec.rotation_period_days,
+                fam.rec.next_rotation,
+            );
+        if !added && same {
+            return Ok(());
+        }
+        (
+            fam.rec.rotation_enabled,
+            fam.rec.rotation_period_days,
+            fam.rec.next_rotation,
+        ) = settings;
+        fam.rec.v = RECORD_VERSION;
+        let mut tx = Transaction::new();
+        tx.put(
+            FAMILY_TABLE,
+            &fam.rec.store_key(),
+            serde_json::to_vec(&fam.rec)?,
+        );
+        self.commit(&tx)?;
+        w.put_family(fam);
+        Ok(())
+    }
+
     /// `ReplicateKey` to a region a peer owns, first half: the request checked as a local
     /// replica's would be (same errors), and the payload for the peer. Nothing changes here.
     pub fn remote_replica(
@@ -109,19 +226,30 @@ impl Kms {
         req: ReplicateKeyRequest,
     ) -> Result<RemoteReplica, KmsError> {
         let w = self.world.read();
-        let (key, fam, plan) = self.replica_plan(&w, ctx, req)?;
+        let (_, fam, plan) = self.replica_plan(&w, ctx, req)?;
+        Self::payload(&w, &fam, plan)
+    }
+
+    /// The payload for a replica in `plan.region` of `fam` (its other replicas: the local
+    /// regional records and the remote ones, the primary and the replica itself excluded).
+    fn payload(
+        w: &crate::state::World,
+        fam: &Family,
+        plan: crate::multi_region::ReplicaPlan,
+    ) -> Result<RemoteReplica, KmsError> {
+        let (account, key_id) = (&fam.rec.account, &fam.rec.key_id);
         let mut other_replicas: Vec<String> = w
-            .related_keys(&key.account, &key.key_id)
+            .related_keys(account, key_id)
             .iter()
             .map(|k| k.region.clone())
             .chain(fam.rec.remote_replicas.iter().cloned())
-            .filter(|r| *r != fam.rec.primary_region)
+            .filter(|r| *r != fam.rec.primary_region && *r != plan.region)
             .collect();
         other_replicas.sort();
         other_replicas.dedup();
         let header = Header {
-            account: key.account.clone(),
-            key_id: key.key_id.clone(),
+            account: account.clone(),
+            key_id: key_id.clone(),
             primary_region: fam.rec.primary_region.clone(),
             replica_region: plan.region.clone(),
             key_spec: fam.rec.key_spec.clone(),
@@ -158,12 +286,38 @@ impl Kms {
             payload.extend_from_slice(raw);
         }
         Ok(RemoteReplica {
-            account: key.account.clone(),
-            key_id: key.key_id.clone(),
+            account: account.clone(),
+            key_id: key_id.clone(),
             primary_region: fam.rec.primary_region.clone(),
             replica_region: plan.region,
             payload,
         })
+    }
+
+    /// After a change of the family's shared properties on the primary (a rotation): a payload
+    /// for each replica region peers hold, to bring them its material versions and rotation
+    /// settings (ADR 0021). Empty when no peer holds a replica.
+    pub fn remote_sync(&self, account: &str, key_id: &str) -> Result<Vec<RemoteReplica>, KmsError> {
+        let w = self.world.read();
+        let Some(fam) = w.family(account, key_id) else {
+            return Ok(Vec::new());
+        };
+        fam.rec
+            .remote_replicas
+            .iter()
+            .map(|region| {
+                Self::payload(
+                    &w,
+                    fam,
+                    crate::multi_region::ReplicaPlan {
+                        region: region.clone(),
+                        description: String::new(),
+                        policy: String::new(),
+                        tags: Vec::new(),
+                    },
+                )
+            })
+            .collect()
     }
 
     /// `ReplicateKey` to a region a peer owns, last half: the peer made the replica, so the
@@ -207,19 +361,8 @@ impl Kms {
         replica_region: &str,
         payload: &[u8],
     ) -> Result<ReplicateKeyResponse, KmsError> {
+        let (h, mut rest) = decode(payload, account, key_id, primary_region, replica_region)?;
         let bad = |why: &str| KmsError::Internal(format!("replica payload: {why}"));
-        let (&version, mut rest) = payload.split_first().ok_or_else(|| bad("empty"))?;
-        if version != PAYLOAD_VERSION {
-            return Err(bad("unknown version"));
-        }
-        let h: Header = serde_json::from_slice(take(&mut rest)?)?;
-        if h.account != account
-            || h.key_id != key_id
-            || h.primary_region != primary_region
-            || h.replica_region != replica_region
-        {
-            return Err(bad("header does not match the sealed context"));
-        }
         let spec = Self::spec_of_name(&h.key_spec)?;
         let partition = coffer_core::context::partition_of(replica_region);
         let mut w = self.world.write();
@@ -257,24 +400,7 @@ impl Kms {
         if !fam.rec.multi_region || fam.rec.key_spec != h.key_spec {
             return Err(bad("a different key of this ID is held here"));
         }
-        for meta in &h.materials {
-            let raw = Zeroizing::new(take(&mut rest)?.to_vec());
-            let mut id = [0u8; 32];
-            hex::decode_to_slice(&meta.id, &mut id).map_err(|_| bad("material id"))?;
-            if fam.material(&id).is_some() {
-                continue;
-            }
-            let key = Self::load_material(spec, &raw)?;
-            let m =
-                self.add_material_with_id(&mut fam.rec, key, meta.rotation_type.as_deref(), id)?;
-            if let Some(last) = fam.rec.materials.last_mut() {
-                last.created = meta.created;
-            }
-            fam.materials.push(Arc::new(m));
-        }
-        if !rest.is_empty() {
-            return Err(bad("trailing bytes"));
-        }
+        self.merge_materials(&mut fam, &h, &mut rest, spec)?;
         let held: Vec<String> = w
             .related_keys(account, key_id)
             .iter()
@@ -287,25 +413,8 @@ impl Kms {
         }
         fam.rec.remote_replicas.retain(|r| r != replica_region);
         fam.rec.v = RECORD_VERSION;
-        let primary = KeyRecord {
-            v: RECORD_VERSION,
-            account: account.to_string(),
-            region: h.primary_region.clone(),
-            key_id: key_id.to_string(),
-            description: String::new(),
-            policy: String::new(),
-            state: KeyState::Enabled,
-            created: self.clock.now(),
-            deletion_date: None,
-            pending_window_days: None,
-            tags: Vec::new(),
-            imported: None,
-            imported_other: Vec::new(),
-            tracking_start: None,
-        };
         let replica = self.replica_record(
             &fam.rec,
-            &primary,
             crate::multi_region::ReplicaPlan {
                 region: replica_region.to_string(),
                 description: h.description,

@@ -170,6 +170,75 @@ fn a_peer_makes_the_replica_from_the_payload_and_ciphertexts_cross() {
 }
 
 #[test]
+fn a_rotation_on_the_primary_reaches_the_peer_by_sync() {
+    let (_, a) = deployment(1);
+    let (_, b) = deployment(2);
+    let key = a
+        .create_key(
+            &ctx("eu-central-1"),
+            CreateKeyRequest {
+                multi_region: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata
+        .key_id;
+    // No peer holds a replica yet: nothing to send.
+    assert!(a.remote_sync("111122223333", &key).unwrap().is_empty());
+    let rr = a
+        .remote_replica(&ctx("eu-central-1"), replicate("eu-west-1", &key))
+        .unwrap();
+    let (acct, id, p, r) = (
+        &rr.account,
+        &rr.key_id,
+        &rr.primary_region,
+        &rr.replica_region,
+    );
+    // A sync before the replica exists is NotFound.
+    assert!(matches!(
+        b.accept_remote_sync(acct, id, p, r, &rr.payload),
+        Err(KmsError::NotFound(_))
+    ));
+    b.accept_remote_replica(acct, id, p, r, &rr.payload)
+        .unwrap();
+    a.record_remote_replica(acct, id, r).unwrap();
+    a.rotate_key_on_demand(
+        &ctx("eu-central-1"),
+        KeyIdRequest {
+            key_id: Some(key.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let blob = encrypt(&a, "eu-central-1", &key);
+    assert!(decrypt(&b, "eu-west-1", &blob).is_err());
+    let syncs = a.remote_sync("111122223333", &key).unwrap();
+    assert_eq!(syncs.len(), 1);
+    let s = &syncs[0];
+    assert_eq!(s.replica_region, "eu-west-1");
+    b.accept_remote_sync(
+        &s.account,
+        &s.key_id,
+        &s.primary_region,
+        &s.replica_region,
+        &s.payload,
+    )
+    .unwrap();
+    assert_eq!(decrypt(&b, "eu-west-1", &blob).unwrap(), b"hello");
+    // Applied again: harmless.
+    b.accept_remote_sync(
+        &s.account,
+        &s.key_id,
+        &s.primary_region,
+        &s.replica_region,
+        &s.payload,
+    )
+    .unwrap();
+    assert_eq!(decrypt(&b, "eu-west-1", &blob).unwrap(), b"hello");
+}
+
+#[test]
 fn the_payload_must_match_its_sealed_context() {
     let (_, a) = deployment(1);
     let (_, b) = deployment(2);

@@ -392,6 +392,18 @@ async fn replicate_key_to_a_peers_region_makes_the_replica_there() {
     let blob = encrypt(&b_kms, &id, b"from B").await;
     assert_eq!(decrypt(&a_kms, &blob).await, b"from B");
 
+    // A rotation on the primary reaches the replica: new material decrypts on B.
+    a_kms
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let blob = encrypt(&a_kms, &id, b"after rotation").await;
+    assert_eq!(decrypt(&b_kms, &blob).await, b"after rotation");
+    let blob = encrypt(&b_kms, &id, b"from B, rotated").await;
+    assert_eq!(decrypt(&a_kms, &blob).await, b"from B, rotated");
+
     // Again: AWS's AlreadyExistsException.
     expect_err(
         a_kms
