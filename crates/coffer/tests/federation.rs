@@ -3,7 +3,9 @@
 //! know the same root credentials (each keeps its own root key). A request signed for B's
 //! region sent to A is refused with AWS's wrong-region error, or forwarded to B over mutual TLS
 //! with `forward = true`; STS is global and served locally; a peer whose certificate is not from
-//! the federation CA fails closed; bad topologies are one-line start-up errors.
+//! the federation CA fails closed; bad topologies are one-line start-up errors. ReplicateKey to
+//! B's region made on A creates the replica at B with the family's material (ADR 0021), and
+//! RotateKeyOnDemand on A brings B the new material.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
