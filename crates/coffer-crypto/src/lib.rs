@@ -8,6 +8,7 @@ pub mod aead;
 pub mod asymmetric;
 pub mod ciphertext;
 pub mod digest;
+pub mod hybrid;
 pub mod import;
 pub mod jws;
 pub mod random;

@@ -24,7 +24,7 @@ use std::time::Duration;
 pub const FORWARDED_HEADER: &str = "x-coffer-forwarded";
 
 /// How long a forwarded request may take, connection and TLS handshake included.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long the TCP connection and TLS handshake to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,6 +93,12 @@ pub struct Federation {
     pub peers: Vec<Peer>,
     /// Trusts only the federation CA; presents this deployment's certificate (`None`: no peers).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Checks that a client certificate chains to the federation CA (`None`: no `ca_file`, so
+    /// the federation endpoints refuse everyone).
+    peer_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    /// One-time recipient keys handed out for key replication and not yet used (ADR 0021).
+    pub(crate) pending:
+        parking_lot::Mutex<Vec<(coffer_crypto::hybrid::RecipientKey, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Federation {
@@ -143,7 +149,32 @@ impl Federation {
             forward,
             peers,
             tls,
+            peer_verifier: None,
+            pending: parking_lot::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Accepts federation endpoint calls only from clients whose certificate `verifier` accepts
+    /// (one for the federation CA, [`crate::tls::peer_verifier`]).
+    #[must_use]
+    pub fn with_peer_verifier(
+        mut self,
+        verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    ) -> Self {
+        self.peer_verifier = Some(verifier);
+        self
+    }
+
+    /// Whether a client's certificate chain (`leaf`, then `rest`) chains to the federation CA.
+    pub(crate) fn verify_peer(
+        &self,
+        leaf: &rustls_pki_types::CertificateDer<'_>,
+        rest: &[rustls_pki_types::CertificateDer<'_>],
+    ) -> bool {
+        self.peer_verifier.as_ref().is_some_and(|v| {
+            v.verify_client_cert(leaf, rest, rustls_pki_types::UnixTime::now())
+                .is_ok()
+        })
     }
 
     /// Whether this deployment serves `region` itself.
@@ -181,7 +212,7 @@ impl Federation {
     }
 
     /// Sends `req` to `peer` on a new mutual-TLS connection (HTTP/1.1); the answer, its body read.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         peer: &Peer,
         req: http::Request<Body>,

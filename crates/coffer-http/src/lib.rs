@@ -14,6 +14,7 @@ pub mod follow;
 pub mod iam;
 pub mod metrics;
 pub mod model_check;
+mod replication;
 pub mod server;
 pub mod services;
 pub mod sigv4;
@@ -91,6 +92,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/_coffer/reset", post(reset))
         .route("/moto-api/reset", post(reset))
         .route("/_localstack/state/reset", post(reset))
+        .route(
+            replication::RECIPIENT_KEY_PATH,
+            post(replication::recipient_key),
+        )
+        .route(
+            replication::REPLICATE_KEY_PATH,
+            post(replication::replicate_key),
+        )
+        .route(replication::SYNC_KEY_PATH, post(replication::sync_key))
         .fallback(aws)
         .with_state(app)
 }
@@ -801,6 +811,18 @@ pub(crate) async fn serve_json(
     if !info.served {
         return (Err(dispatch::unsupported(info)), Some(caller));
     }
+    if op == Op::Kms(ops::KmsOp::ReplicateKey) {
+        if let Some(fed) = app.config.federation.as_deref() {
+            if let Some((peer, _)) = replication::peer_region(fed, body) {
+                let result =
+                    replication::replicate_to_peer(app, fed, peer, &caller.ctx, body).await;
+                if app.config.check_responses {
+                    model_check::json(info, &result);
+                }
+                return (result, Some(caller));
+            }
+        }
+    }
     let run = {
         let app = app.clone();
         let body = body.clone();
@@ -832,6 +854,13 @@ pub(crate) async fn serve_json(
     };
     if app.config.check_responses {
         model_check::json(info, &result);
+    }
+    if let (Op::Kms(ops::KmsOp::RotateKeyOnDemand), Ok(answer), Some(fed)) =
+        (op, &result, app.config.federation.as_deref())
+    {
+        if !fed.peers.is_empty() {
+            replication::sync_after_rotation(app, fed, &caller.ctx, answer).await;
+        }
     }
     (result, Some(caller))
 }

@@ -50,6 +50,12 @@ pub struct ConnInfo {
     pub cipher_suite: Option<&'static str>,
 }
 
+/// The certificate chain a TLS client presented (and the listener verified), leaf first: a
+/// request extension, present only when there was one. Federation endpoints check it against
+/// the federation CA (ADR 0021).
+#[derive(Debug, Clone)]
+pub struct ClientCertificates(pub Arc<Vec<rustls_pki_types::CertificateDer<'static>>>);
+
 /// Connection and request limits (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -689,7 +695,7 @@ impl Listener {
                     Some(tls) => conn.serve_tls(stream, &tls).await,
                     None => {
                         let _open = OpenConnection::new(false);
-                        conn.serve(TokioIo::new(stream), None).await;
+                        conn.serve(TokioIo::new(stream), None, None).await;
                     }
                 }
             });
@@ -739,7 +745,11 @@ impl Conn {
                 let suite = conn
                     .negotiated_cipher_suite()
                     .and_then(|c| c.suite().as_str());
-                self.serve(TokioIo::new(s), Some((version, suite))).await
+                let client = conn.peer_certificates().map(|c| {
+                    ClientCertificates(Arc::new(c.iter().map(|d| d.clone().into_owned()).collect()))
+                });
+                self.serve(TokioIo::new(s), Some((version, suite)), client)
+                    .await
             }
             Ok(Err(e)) => {
                 metrics::counter!("coffer_tls_handshake_failures_total").increment(1);
@@ -756,6 +766,7 @@ impl Conn {
         self,
         io: TokioIo<I>,
         tls: Option<(Option<&'static str>, Option<&'static str>)>,
+        client: Option<ClientCertificates>,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -771,6 +782,9 @@ impl Conn {
         let svc =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(info);
+                if let Some(c) = &client {
+                    req.extensions_mut().insert(c.clone());
+                }
                 // HTTP/2 carries the host as `:authority`; SigV4 signs it as `host`.
                 if !req.headers().contains_key(http::header::HOST) {
                     if let Some(host) = req

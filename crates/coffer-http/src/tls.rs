@@ -11,6 +11,7 @@
 //! leave an inotify watch on the old inode; a metadata poll of the path sees them all.
 
 use arc_swap::ArcSwap;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
@@ -29,6 +30,9 @@ pub struct TlsFiles {
     /// PEM: the CA certificates client certificates must chain to. Set, every client must
     /// present a certificate (mutual TLS).
     pub client_ca_file: Option<PathBuf>,
+    /// PEM: the federation CA (ADR 0021). Set without `client_ca_file`, a client *may* present
+    /// a certificate, which must then chain to it; clients without one are served as before.
+    pub peer_ca_file: Option<PathBuf>,
 }
 
 /// Why a certificate, key or client CA cannot be used. One line, naming the file.
@@ -156,20 +160,13 @@ pub fn load(files: &TlsFiles) -> Result<(ServerConfig, i64), TlsError> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| invalid("certificate file", &files.cert_file, e.to_string()))?;
-    let builder = match &files.client_ca_file {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for der in certificates("client CA file", ca)? {
-                check_validity("client CA file", ca, &der, now)?;
-                roots
-                    .add(der)
-                    .map_err(|e| invalid("client CA file", ca, e.to_string()))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                .build()
-                .map_err(|e| invalid("client CA file", ca, e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
+    let builder = match (&files.client_ca_file, &files.peer_ca_file) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(ca), _) => {
+            builder.with_client_cert_verifier(client_verifier("client CA file", ca, false)?)
+        }
+        (None, Some(ca)) => {
+            builder.with_client_cert_verifier(client_verifier("federation CA file", ca, true)?)
         }
     };
     let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
@@ -181,6 +178,34 @@ pub fn load(files: &TlsFiles) -> Result<(ServerConfig, i64), TlsError> {
     })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((config, not_after))
+}
+
+/// A verifier of client certificates chaining to the CA certificates in `ca`; `optional`: a
+/// client may also present none.
+fn client_verifier(
+    what: &'static str,
+    ca: &Path,
+    optional: bool,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let now = unix_now();
+    let mut roots = RootCertStore::empty();
+    for der in certificates(what, ca)? {
+        check_validity(what, ca, &der, now)?;
+        roots
+            .add(der)
+            .map_err(|e| invalid(what, ca, e.to_string()))?;
+    }
+    let mut b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    if optional {
+        b = b.allow_unauthenticated();
+    }
+    b.build().map_err(|e| invalid(what, ca, e.to_string()))
+}
+
+/// The verifier federation endpoints check a client's certificate chain with: it must chain
+/// to the federation CA in `ca_file` (ADR 0021), whatever else the listener accepts.
+pub fn peer_verifier(ca_file: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    client_verifier("federation CA file", ca_file, false)
 }
 
 /// A client configuration for mutual TLS to a peer (ADR 0019): trusts only the CA certificates
@@ -235,7 +260,7 @@ impl Stamp {
                 .and_then(|m| Some((m.modified().ok()?, m.len())))
         };
         let mut v = vec![one(&files.cert_file), one(&files.key_file)];
-        if let Some(ca) = &files.client_ca_file {
+        for ca in files.client_ca_file.iter().chain(&files.peer_ca_file) {
             v.push(one(ca));
         }
         Stamp(v)

@@ -39,10 +39,14 @@ impl Kms {
                 },
                 replica_keys: related
                     .iter()
-                    .filter(|k| k.region != primary_region)
-                    .map(|k| MultiRegionKey {
-                        arn: key_arn(partition, &k.region, &k.account, &k.key_id),
-                        region: k.region.clone(),
+                    .map(|k| k.region.as_str())
+                    .chain(fam.rec.remote_replicas.iter().map(String::as_str))
+                    .filter(|r| *r != primary_region)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .map(|r| MultiRegionKey {
+                        arn: key_arn(partition, r, &key.account, &key.key_id),
+                        region: r.to_string(),
                     })
                     .collect(),
             }
@@ -134,6 +138,7 @@ impl Kms {
             imported_material_id: None,
             rotated_imports: Vec::new(),
             pending_material: None,
+            remote_replicas: Vec::new(),
         };
         let material = match (material, fixed.material_id) {
             (Some(m), Some(id)) => Some(self.add_material_with_id(&mut fam, m, None, id)?),

@@ -23,6 +23,7 @@ mod keys;
 mod multi_region;
 pub mod provider;
 mod rekey;
+pub mod remote_replica;
 mod rotation;
 mod schedule;
 pub mod seed;
@@ -179,9 +180,13 @@ impl Kms {
 
     /// The family's key spec.
     fn spec_of(rec: &FamilyRecord) -> Result<KeySpec, KmsError> {
-        rec.key_spec
-            .parse::<KeySpec>()
-            .map_err(|_| KmsError::Internal(format!("unknown key spec {} in record", rec.key_spec)))
+        Self::spec_of_name(&rec.key_spec)
+    }
+
+    /// A key spec by name, as records hold it.
+    fn spec_of_name(name: &str) -> Result<KeySpec, KmsError> {
+        name.parse::<KeySpec>()
+            .map_err(|_| KmsError::Internal(format!("unknown key spec {name} in record")))
     }
 
     fn load_material(spec: KeySpec, raw: &[u8]) -> Result<MaterialKey, KmsError> {
@@ -231,11 +236,7 @@ impl Kms {
         id: [u8; 32],
     ) -> Result<Material, KmsError> {
         let id_hex = hex::encode(id);
-        let raw: &[u8] = match &key {
-            MaterialKey::Symmetric(k) => k.expose_bytes(),
-            MaterialKey::Pair(k) => k.private_key_der(),
-            MaterialKey::Hmac(k) => k.expose_bytes(),
-        };
+        let raw: &[u8] = key.raw_bytes();
         let wrapped = self
             .root
             .wrap(&material_aad(&rec.account, &rec.key_id, &id_hex), raw)?;

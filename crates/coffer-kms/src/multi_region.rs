@@ -3,11 +3,21 @@
 use crate::common::*;
 use crate::ops::{self};
 use crate::records::*;
+use crate::state::{Family, World};
 use crate::{key_arn, Kms, KmsError};
 use coffer_core::RequestContext;
 use coffer_model::kms::*;
 use coffer_model::{ValidationError, Validator};
 use coffer_store::Transaction;
+
+/// What a new replica gets of its own: its region, description, policy and tags.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplicaPlan {
+    pub region: String,
+    pub description: String,
+    pub policy: String,
+    pub tags: Vec<(String, String)>,
+}
 
 impl Kms {
     /// `ReplicateKey`: a replica of a multi-Region primary key in another Region.
@@ -16,6 +26,75 @@ impl Kms {
         ctx: &RequestContext,
         req: ReplicateKeyRequest,
     ) -> Result<ReplicateKeyResponse, KmsError> {
+        let mut w = self.world.write();
+        let (_, fam, plan) = self.replica_plan(&w, ctx, req)?;
+        let replica = self.replica_record(&fam.rec, plan);
+        let mut tx = Transaction::new();
+        tx.put(
+            KEY_TABLE,
+            &replica.store_key(),
+            serde_json::to_vec(&replica)?,
+        );
+        self.commit(&tx)?;
+        w.put_key(replica.clone());
+        let fam = w
+            .family(&ctx.account_id, &replica.key_id)
+            .ok_or_else(|| KmsError::Internal("family vanished".into()))?;
+        Ok(self.replicate_response(&w, ctx.partition(), &replica, fam))
+    }
+
+    /// `ReplicateKey`'s answer for a replica just made.
+    pub(crate) fn replicate_response(
+        &self,
+        w: &World,
+        partition: &str,
+        replica: &KeyRecord,
+        fam: &Family,
+    ) -> ReplicateKeyResponse {
+        let mut md = self.metadata(w, partition, replica, fam);
+        // The replica is usable as soon as this call returns; AWS reports it as still being made.
+        md.key_state = "Creating".into();
+        md.enabled = false;
+        ReplicateKeyResponse {
+            replica_key_metadata: md,
+            replica_policy: replica.policy.clone(),
+            replica_tags: wire_tags(&replica.tags),
+        }
+    }
+
+    /// The new replica's regional record, from its family and what the request asked for.
+    pub(crate) fn replica_record(&self, fam: &FamilyRecord, plan: ReplicaPlan) -> KeyRecord {
+        KeyRecord {
+            v: RECORD_VERSION,
+            account: fam.account.clone(),
+            region: plan.region,
+            key_id: fam.key_id.clone(),
+            description: plan.description,
+            policy: plan.policy,
+            // A replica of a key with imported material waits for the same material.
+            state: if fam.origin == "EXTERNAL" {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
+            created: self.clock.now(),
+            deletion_date: None,
+            pending_window_days: None,
+            tags: plan.tags,
+            imported: None,
+            imported_other: Vec::new(),
+            tracking_start: Some(self.clock.now()),
+        }
+    }
+
+    /// Validates a `ReplicateKey` request and checks it against its primary key (local or
+    /// remote replica alike): the primary, its family and what the replica gets.
+    pub(crate) fn replica_plan(
+        &self,
+        w: &World,
+        ctx: &RequestContext,
+        req: ReplicateKeyRequest,
+    ) -> Result<(KeyRecord, Family, ReplicaPlan), KmsError> {
         let mut v = Validator::new();
         require_key_id(&mut v, "KeyId", &req.key_id);
         v.required("ReplicaRegion", &req.replica_region);
@@ -31,9 +110,8 @@ impl Kms {
         validate_tags(&mut v, &req.tags);
         v.finish()?;
         let replica_region = req.replica_region.clone().unwrap_or_default();
-        let mut w = self.world.write();
         let (key, fam) = self.resolve(
-            &w,
+            w,
             ctx,
             ops::KmsAction::ReplicateKey.info(),
             req.key_id.as_deref().unwrap_or_default(),
@@ -61,6 +139,7 @@ impl Kms {
         }
         if w.key(&ctx.account_id, &replica_region, &key.key_id)
             .is_some()
+            || fam.rec.remote_replicas.contains(&replica_region)
         {
             return Err(KmsError::AlreadyExists(format!(
                 "{} already exists",
@@ -76,47 +155,13 @@ impl Kms {
         };
         let mut tags = Vec::new();
         merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
-        let replica = KeyRecord {
-            v: RECORD_VERSION,
-            account: ctx.account_id.clone(),
+        let plan = ReplicaPlan {
             region: replica_region,
-            key_id: key.key_id.clone(),
             description: req.description.unwrap_or_default(),
-            policy: policy.clone(),
-            // A replica of a key with imported material waits for the same material.
-            state: if fam.rec.origin == "EXTERNAL" {
-                KeyState::PendingImport
-            } else {
-                KeyState::Enabled
-            },
-            created: self.clock.now(),
-            deletion_date: None,
-            pending_window_days: None,
-            tags: tags.clone(),
-            imported: None,
-            imported_other: Vec::new(),
-            tracking_start: Some(self.clock.now()),
+            policy,
+            tags,
         };
-        let mut tx = Transaction::new();
-        tx.put(
-            KEY_TABLE,
-            &replica.store_key(),
-            serde_json::to_vec(&replica)?,
-        );
-        self.commit(&tx)?;
-        w.put_key(replica.clone());
-        let fam = w
-            .family(&ctx.account_id, &replica.key_id)
-            .ok_or_else(|| KmsError::Internal("family vanished".into()))?;
-        let mut md = self.metadata(&w, ctx.partition(), &replica, fam);
-        // The replica is usable as soon as this call returns; AWS reports it as still being made.
-        md.key_state = "Creating".into();
-        md.enabled = false;
-        Ok(ReplicateKeyResponse {
-            replica_key_metadata: md,
-            replica_policy: policy,
-            replica_tags: wire_tags(&tags),
-        })
+        Ok((key.clone(), fam.clone(), plan))
     }
 
     /// `UpdatePrimaryRegion`.

@@ -19,12 +19,14 @@
 //! principal); version 1 and 2 grants load unchanged.
 //! Version 4 added on-demand rotation of imported material: the family's optional
 //! `rotated_imports` and `pending_material` and the regional key's `imported_other`; earlier records load with them absent.
+//! Version 5 added the family's optional `remote_replicas` (replica regions held by federation
+//! peers, ADR 0021); earlier records load with it empty.
 
 use coffer_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The record version this code writes.
-pub const RECORD_VERSION: u32 = 4;
+pub const RECORD_VERSION: u32 = 5;
 
 /// Table of families.
 pub const FAMILY_TABLE: &str = "kms_family";
@@ -89,6 +91,10 @@ pub struct FamilyRecord {
     /// waits for `RotateKeyOnDemand` (`PENDING_ROTATION`), wrapped under the root key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_material: Option<MaterialRecord>,
+    /// Multi-Region keys: the replica regions of the family that federation peers hold
+    /// (ADR 0021), listed in `MultiRegionConfiguration.ReplicaKeys` beside the local ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_replicas: Vec<String>,
 }
 
 impl FamilyRecord {

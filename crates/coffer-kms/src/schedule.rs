@@ -140,6 +140,10 @@ impl Kms {
                 f.rec.rotation_enabled
                     && f.rec.origin != "EXTERNAL"
                     && f.rec.next_rotation.is_some_and(|d| d <= now)
+                    // A replica whose primary a federation peer holds gets its material from
+                    // the primary (ADR 0021), never rotates on its own.
+                    && w.key(&f.rec.account, &f.rec.primary_region, &f.rec.key_id)
+                        .is_some()
             })
             .cloned()
             .collect();

@@ -18,6 +18,17 @@ pub enum MaterialKey {
     Hmac(HmacKey),
 }
 
+impl MaterialKey {
+    /// The raw bytes: AES or HMAC key bytes, or the PKCS#8 private key.
+    pub fn raw_bytes(&self) -> &[u8] {
+        match self {
+            MaterialKey::Symmetric(k) => k.expose_bytes(),
+            MaterialKey::Pair(k) => k.private_key_der(),
+            MaterialKey::Hmac(k) => k.expose_bytes(),
+        }
+    }
+}
+
 /// One unwrapped version of key material.
 #[derive(Debug)]
 pub struct Material {

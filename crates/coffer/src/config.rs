@@ -290,12 +290,19 @@ impl Federation {
                     .map_err(|why| ConfigError(format!("[[federation.peers]] {}: {why}", i + 1)))?,
             );
         }
-        Ok(Some(coffer_http::federation::Federation::new(
+        let fed = coffer_http::federation::Federation::new(
             self.regions.clone(),
             self.forward,
             peers,
             tls,
-        )))
+        );
+        Ok(Some(match &self.ca_file {
+            Some(ca) => fed.with_peer_verifier(
+                coffer_http::tls::peer_verifier(ca)
+                    .map_err(|e| ConfigError(format!("[federation] {e}")))?,
+            ),
+            None => fed,
+        }))
     }
 }
 

@@ -450,6 +450,11 @@ fn tls_files(config: &Config) -> Option<TlsFiles> {
         cert_file: config.tls.cert_file.clone()?,
         key_file: config.tls.key_file.clone()?,
         client_ca_file: config.tls.client_ca_file.clone(),
+        peer_ca_file: config
+            .federation
+            .on()
+            .then(|| config.federation.ca_file.clone())
+            .flatten(),
     })
 }
 

@@ -3,7 +3,9 @@
 //! know the same root credentials (each keeps its own root key). A request signed for B's
 //! region sent to A is refused with AWS's wrong-region error, or forwarded to B over mutual TLS
 //! with `forward = true`; STS is global and served locally; a peer whose certificate is not from
-//! the federation CA fails closed; bad topologies are one-line start-up errors.
+//! the federation CA fails closed; bad topologies are one-line start-up errors. ReplicateKey to
+//! B's region made on A creates the replica at B with the family's material (ADR 0021), and
+//! RotateKeyOnDemand on A brings B the new material.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -90,18 +92,20 @@ impl FedState {
     }
 }
 
-/// B: owns eu-west-1, speaks TLS with a server certificate `server_ca` issued.
-fn start_b(state: &FedState, server_ca: &TestCa) -> Server {
+/// B: owns eu-west-1, speaks TLS with a server certificate `server_ca` issued, takes
+/// federation calls from clients with a certificate `fed_ca` issued.
+fn start_b(state: &FedState, server_ca: &TestCa, fed_ca: &TestCa) -> Server {
     let pem = server_ca.server();
     Server::start(Options {
         config: Some(
             "[tls]\ncert_file = \"server.crt\"\nkey_file = \"server.key\"\n\
-             [federation]\nregions = [\"eu-west-1\"]\n"
+             [federation]\nregions = [\"eu-west-1\"]\nca_file = \"fed-ca.pem\"\n"
                 .into(),
         ),
         files: vec![
             ("server.crt".into(), pem.cert),
             ("server.key".into(), pem.key),
+            ("fed-ca.pem".into(), fed_ca.cert_pem.clone()),
         ],
         ca_pem: Some(server_ca.cert_pem.clone()),
         setup: vec![state.import()],
@@ -194,7 +198,7 @@ async fn a_region_not_owned_is_refused_as_aws_refuses_it() {
 async fn forward_sends_a_peers_region_to_the_peer_over_mutual_tls() {
     let state = FedState::new();
     let ca = TestCa::new("coffer federation CA");
-    let b = start_b(&state, &ca);
+    let b = start_b(&state, &ca, &ca);
     let a = start_a(&state, &ca, &b, true);
     let (ak, sk) = (state.ak.as_str(), state.sk.as_str());
 
@@ -277,7 +281,7 @@ async fn a_peer_without_a_federation_certificate_fails_closed() {
     let state = FedState::new();
     let fed_ca = TestCa::new("coffer federation CA");
     let rogue = TestCa::new("some other CA");
-    let b = start_b(&state, &rogue);
+    let b = start_b(&state, &rogue, &fed_ca);
     let a = start_a(&state, &fed_ca, &b, true);
     let (ak, sk) = (state.ak.as_str(), state.sk.as_str());
     let e = a
@@ -305,6 +309,197 @@ async fn a_peer_without_a_federation_certificate_fails_closed() {
             .contains("TLS handshake failed"),
         "{peer}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicate_key_to_a_peers_region_makes_the_replica_there() {
+    let state = FedState::new();
+    let ca = TestCa::new("coffer federation CA");
+    let mut b = start_b(&state, &ca, &ca);
+    let a = start_a(&state, &ca, &b, false);
+    let (ak, sk) = (state.ak.as_str(), state.sk.as_str());
+    let (a_kms, b_kms) = (a.kms_as(PRIMARY, ak, sk), b.kms_as(REPLICA, ak, sk));
+
+    let id = a_kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    // Two material versions, both of which must travel.
+    let old_blob = encrypt(&a_kms, &id, b"before rotation").await;
+    a_kms
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+
+    let r = a_kms
+        .replicate_key()
+        .key_id(&id)
+        .replica_region(REPLICA)
+        .description("replica on B")
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("side")
+                .tag_value("west")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let md = r.replica_key_metadata().unwrap();
+    assert_eq!(
+        md.arn().unwrap(),
+        format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{id}")
+    );
+    assert_eq!(md.key_state().unwrap().as_str(), "Creating");
+    assert_eq!(r.replica_tags().len(), 1);
+    assert!(r.replica_policy().is_some());
+
+    // At B: the replica, B's own record.
+    let d = b_kms.describe_key().key_id(&id).send().await.unwrap();
+    let md = d.key_metadata().unwrap();
+    assert_eq!(md.description(), Some("replica on B"));
+    assert_eq!(md.key_state().unwrap().as_str(), "Enabled");
+    assert_eq!(md.key_manager().unwrap().as_str(), "CUSTOMER");
+    let mrc = md.multi_region_configuration().unwrap();
+    assert_eq!(mrc.multi_region_key_type().unwrap().as_str(), "REPLICA");
+    assert_eq!(mrc.primary_key().unwrap().region(), Some(PRIMARY));
+    // At A: the primary lists the replica B holds.
+    let d = a_kms.describe_key().key_id(&id).send().await.unwrap();
+    let mrc = d
+        .key_metadata()
+        .unwrap()
+        .multi_region_configuration()
+        .unwrap();
+    assert_eq!(mrc.multi_region_key_type().unwrap().as_str(), "PRIMARY");
+    let replicas: Vec<_> = mrc
+        .replica_keys()
+        .iter()
+        .filter_map(|k| k.region())
+        .collect();
+    assert_eq!(replicas, [REPLICA]);
+
+    // Ciphertexts cross both ways, old material included.
+    assert_eq!(decrypt(&b_kms, &old_blob).await, b"before rotation");
+    let blob = encrypt(&a_kms, &id, b"from A").await;
+    assert_eq!(decrypt(&b_kms, &blob).await, b"from A");
+    let blob = encrypt(&b_kms, &id, b"from B").await;
+    assert_eq!(decrypt(&a_kms, &blob).await, b"from B");
+
+    // A rotation on the primary reaches the replica: new material decrypts on B.
+    a_kms
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let blob = encrypt(&a_kms, &id, b"after rotation").await;
+    assert_eq!(decrypt(&b_kms, &blob).await, b"after rotation");
+    let blob = encrypt(&b_kms, &id, b"from B, rotated").await;
+    assert_eq!(decrypt(&a_kms, &blob).await, b"from B, rotated");
+
+    // Again: AWS's AlreadyExistsException.
+    expect_err(
+        a_kms
+            .replicate_key()
+            .key_id(&id)
+            .replica_region(REPLICA)
+            .send()
+            .await,
+        "AlreadyExistsException",
+    );
+
+    // The internal endpoint: refused without a certificate, or with one of another CA; a
+    // federation certificate gets a one-time recipient key.
+    let mut tls = pki::ClientTls::trusting(&ca.cert_pem);
+    let path = "/_coffer/federation/v1/recipient-key";
+    let r = pki::https(&b.addr, &tls, "POST", path, &[], b"").unwrap();
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    tls.client = Some(TestCa::new("some other CA").client("intruder"));
+    assert!(pki::https(&b.addr, &tls, "POST", path, &[], b"").map_or(true, |r| r.status != 200));
+    tls.client = Some(ca.client("coffer-central"));
+    let r = pki::https(&b.addr, &tls, "POST", path, &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), coffer_crypto::hybrid::PUBLIC_LEN);
+    // A replicate message to nobody's key is refused.
+    let r = pki::https(
+        &b.addr,
+        &tls,
+        "POST",
+        "/_coffer/federation/v1/replicate-key",
+        &[],
+        b"\x01",
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+
+    // The peer down: KMSInternalException, and nothing half-made at A.
+    let id2 = a_kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    b.kill9();
+    let e = a_kms
+        .replicate_key()
+        .key_id(&id2)
+        .replica_region(REPLICA)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("KMSInternalException"), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some("We encountered an internal error. Please try again.")
+    );
+    let d = a_kms.describe_key().key_id(&id2).send().await.unwrap();
+    let mrc = d
+        .key_metadata()
+        .unwrap()
+        .multi_region_configuration()
+        .unwrap();
+    assert!(mrc.replica_keys().is_empty());
+}
+
+async fn encrypt(
+    kms: &aws_sdk_kms::Client,
+    id: &str,
+    data: &[u8],
+) -> aws_sdk_kms::primitives::Blob {
+    kms.encrypt()
+        .key_id(id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(data))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone()
+}
+
+async fn decrypt(kms: &aws_sdk_kms::Client, blob: &aws_sdk_kms::primitives::Blob) -> Vec<u8> {
+    kms.decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap()
+        .plaintext()
+        .unwrap()
+        .as_ref()
+        .to_vec()
 }
 
 /// `coffer serve` and `coffer config check` refuse `toml` with one line containing `needle`.
