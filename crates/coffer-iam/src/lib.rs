@@ -29,6 +29,7 @@ mod policies;
 mod record;
 mod roles;
 mod saml;
+pub mod saml_assertion;
 #[cfg(test)]
 mod session_tests;
 mod simulate;
