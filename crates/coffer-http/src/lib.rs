@@ -1104,7 +1104,8 @@ fn query_outcome(
 }
 
 /// Serves a request the model lets be sent unsigned (`authtype: none`) when it is: STS's
-/// `AssumeRoleWithWebIdentity`, whose token is its credential. `None`: the request is signed,
+/// `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML`, whose token or assertion is their
+/// credential. `None`: the request is signed,
 /// or names another operation, and is authenticated as usual.
 fn unsigned_query(
     app: &App,

@@ -1,5 +1,6 @@
 //! STS over the Query protocol: GetCallerIdentity, AssumeRole (session tags, source
-//! identity, external ID), AssumeRoleWithWebIdentity, GetSessionToken and GetFederationToken
+//! identity, external ID), AssumeRoleWithWebIdentity, AssumeRoleWithSAML, GetSessionToken and
+//! GetFederationToken
 //! (ADR 0009, ADR 0018).
 
 use crate::error::ApiError;
