@@ -283,7 +283,10 @@ const ISSUER: &str = "https://idp.example.com/saml";
 
 #[tokio::test]
 async fn a_signed_saml_assertion_is_exchanged_for_role_credentials() {
-    let server = Server::secure();
+    let mut server = Server::start(Options {
+        config: Some("[audit]\nfile = \"audit/trail.jsonl\"\n".into()),
+        ..Options::default()
+    });
     let account = server.account_id().await;
     let iam = server.iam();
     let idp = Idp::new();
@@ -438,84 +441,101 @@ async fn a_signed_saml_assertion_is_exchanged_for_role_credentials() {
     assert_eq!(e.message(), Some("Specified provider doesn't exist"));
 
     // The AWS CLI.
-    if !have_aws_cli() {
+    if have_aws_cli() {
+        let out = aws_cli(
+            &server,
+            &[
+                "sts",
+                "assume-role-with-saml",
+                "--role-arn",
+                &role_arn,
+                "--principal-arn",
+                &provider_arn,
+                "--saml-assertion",
+                &idp.assertion("alice", &role_arn, &provider_arn, 300),
+                "--region",
+                "us-east-1",
+            ],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["Subject"], "alice");
+        assert_eq!(v["NameQualifier"], qualifier.as_str());
+        let env = [
+            (
+                "AWS_ACCESS_KEY_ID",
+                v["Credentials"]["AccessKeyId"].as_str().unwrap(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                v["Credentials"]["SecretAccessKey"].as_str().unwrap(),
+            ),
+            (
+                "AWS_SESSION_TOKEN",
+                v["Credentials"]["SessionToken"].as_str().unwrap(),
+            ),
+        ];
+        let out = aws_cli(
+            &server,
+            &[
+                "secretsmanager",
+                "get-secret-value",
+                "--secret-id",
+                &secret_arn,
+                "--region",
+                "us-east-1",
+            ],
+            &env,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["SecretString"], "s3cr3t");
+        let out = aws_cli(
+            &server,
+            &[
+                "sts",
+                "assume-role-with-saml",
+                "--role-arn",
+                &role_arn,
+                "--principal-arn",
+                &provider_arn,
+                "--saml-assertion",
+                "bm90IHNhbWw=",
+                "--region",
+                "us-east-1",
+            ],
+            &[],
+        );
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("InvalidIdentityToken"), "{stderr}");
+    } else {
         eprintln!("aws CLI not installed: skipping the CLI half of this test");
-        return;
     }
-    let out = aws_cli(
-        &server,
-        &[
-            "sts",
-            "assume-role-with-saml",
-            "--role-arn",
-            &role_arn,
-            "--principal-arn",
-            &provider_arn,
-            "--saml-assertion",
-            &idp.assertion("alice", &role_arn, &provider_arn, 300),
-            "--region",
-            "us-east-1",
-        ],
-        &[],
-    );
+
+    // The audit trail: SAMLUser callers, the assertion never recorded.
+    server.terminate().expect("the server stops");
+    let recs = common::audit::records(&server);
+    let ok = common::audit::find(&recs, "sts.amazonaws.com", "AssumeRoleWithSAML", None);
+    assert!(!ok.is_empty());
+    let id = &ok[0]["userIdentity"];
+    assert_eq!(id["type"], "SAMLUser", "{id}");
+    assert_eq!(id["principalId"], format!("{qualifier}:alice").as_str());
+    assert_eq!(id["userName"], "alice");
+    assert_eq!(id["identityProvider"], provider_arn.as_str());
+    let trail = recs.iter().map(Value::to_string).collect::<String>();
+    assert!(!trail.contains(&good), "the assertion is in the trail");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        !trail.contains("_assertion1"),
+        "the assertion is in the trail"
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["Subject"], "alice");
-    assert_eq!(v["NameQualifier"], qualifier.as_str());
-    let env = [
-        (
-            "AWS_ACCESS_KEY_ID",
-            v["Credentials"]["AccessKeyId"].as_str().unwrap(),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            v["Credentials"]["SecretAccessKey"].as_str().unwrap(),
-        ),
-        (
-            "AWS_SESSION_TOKEN",
-            v["Credentials"]["SessionToken"].as_str().unwrap(),
-        ),
-    ];
-    let out = aws_cli(
-        &server,
-        &[
-            "secretsmanager",
-            "get-secret-value",
-            "--secret-id",
-            &secret_arn,
-            "--region",
-            "us-east-1",
-        ],
-        &env,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["SecretString"], "s3cr3t");
-    let out = aws_cli(
-        &server,
-        &[
-            "sts",
-            "assume-role-with-saml",
-            "--role-arn",
-            &role_arn,
-            "--principal-arn",
-            &provider_arn,
-            "--saml-assertion",
-            "bm90IHNhbWw=",
-            "--region",
-            "us-east-1",
-        ],
-        &[],
-    );
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("InvalidIdentityToken"), "{stderr}");
 }
