@@ -572,6 +572,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_certificate_embedded_in_the_signature_is_not_trusted() {
+        // Signed by another key that names its own certificate in KeyInfo: only the
+        // provider's metadata certificates count.
+        let idp = Idp::new();
+        let attacker = Idp::new();
+        let key_info = format!(
+            "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>",
+            base64::engine::general_purpose::STANDARD.encode(&attacker.cert_der)
+        );
+        let t = signature_template("_a1").replace("</ds:Signature>", &key_info);
+        let xml = attacker.sign(&response(&assertion(
+            "admin",
+            AUDIENCES[0],
+            NOW + 300_000,
+            &t,
+        )));
+        let e = verify(&b64(&xml), &provider(&idp), NOW).unwrap_err();
+        assert_eq!(e.code(), "InvalidIdentityToken", "{e}");
+        // The same document verifies for a provider whose metadata names that certificate.
+        assert!(verify(&b64(&xml), &provider(&attacker), NOW).is_ok());
+    }
+
+    #[test]
     fn an_expired_assertion_is_refused() {
         let idp = Idp::new();
         let xml = idp.sign(&response(&assertion(
