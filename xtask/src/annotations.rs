@@ -116,6 +116,7 @@ pub const RESOURCE_KINDS: &[(&str, &str)] = &[
     ("role", "Role"),
     ("policy", "Policy"),
     ("oidc-provider", "OidcProvider"),
+    ("saml-provider", "SamlProvider"),
     ("user", "User"),
     ("group", "Group"),
 ];

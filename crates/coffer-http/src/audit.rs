@@ -27,8 +27,9 @@ pub(crate) struct Call<'a> {
     /// The authenticated caller; `None` when authentication failed or the request is one
     /// sent unsigned.
     pub caller: Option<&'a Caller>,
-    /// An unsigned `AssumeRoleWithWebIdentity`'s caller, once its token verified.
-    pub federated: Option<&'a crate::sts::WebIdentityCaller>,
+    /// An unsigned `AssumeRoleWithWebIdentity`'s or `AssumeRoleWithSAML`'s caller, once its
+    /// credential verified.
+    pub federated: Option<&'a crate::sts::FederatedCaller>,
     /// The request's head.
     pub parts: &'a http::request::Parts,
     /// The request as the service's JSON form (`None`: it could not be read).
@@ -319,12 +320,12 @@ pub(crate) fn event(app: &App, call: &Call<'_>) -> Option<Event> {
             c.ctx.account_id.clone(),
         ),
         (None, Some(f)) => (
-            UserIdentity::web_identity(&f.provider, &f.aud, &f.sub),
+            f.identity(),
             claimed_scope(call.parts)
                 .region
                 .filter(|r| coffer_core::context::is_region_name(r))
                 .unwrap_or_else(|| "us-east-1".to_string()),
-            f.account.clone(),
+            f.account().to_string(),
         ),
         (None, None) => {
             let Scope {

@@ -822,6 +822,63 @@ fn run(
             x.tags(&page.items);
             x.paged(&page);
         }
+        O::CreateSAMLProvider => {
+            let tags = p.tags("Tags");
+            let arn = iam.create_saml_provider(
+                ctx,
+                p.get("Name"),
+                p.get("SAMLMetadataDocument"),
+                tags.as_deref(),
+            )?;
+            x.elem("SAMLProviderArn", &arn);
+            if let Some(t) = tags.filter(|t| !t.is_empty()) {
+                x.tags(&t);
+            }
+        }
+        O::GetSAMLProvider => {
+            let o = iam.get_saml_provider(ctx, p.get("SAMLProviderArn"))?;
+            x.elem("SAMLMetadataDocument", &o.metadata);
+            x.elem("CreateDate", &iso8601(o.create_date));
+            if let Some(v) = o.valid_until {
+                x.elem("ValidUntil", &iso8601(v));
+            }
+            x.tags(&o.tags);
+        }
+        O::ListSAMLProviders => {
+            let list = iam.list_saml_providers(ctx)?;
+            x.list("SAMLProviderList", &list, |x, e| {
+                x.elem("Arn", &e.arn);
+                if let Some(v) = e.valid_until {
+                    x.elem("ValidUntil", &iso8601(v));
+                }
+                x.elem("CreateDate", &iso8601(e.create_date));
+            });
+        }
+        O::UpdateSAMLProvider => {
+            let arn = iam.update_saml_provider(
+                ctx,
+                p.get("SAMLProviderArn"),
+                p.get("SAMLMetadataDocument"),
+            )?;
+            x.elem("SAMLProviderArn", &arn);
+        }
+        O::DeleteSAMLProvider => {
+            iam.delete_saml_provider(ctx, p.get("SAMLProviderArn"))?;
+            return Ok(None);
+        }
+        O::TagSAMLProvider => {
+            iam.tag_saml_provider(ctx, p.get("SAMLProviderArn"), p.tags("Tags").as_deref())?;
+            return Ok(None);
+        }
+        O::UntagSAMLProvider => {
+            iam.untag_saml_provider(ctx, p.get("SAMLProviderArn"), p.list("TagKeys").as_deref())?;
+            return Ok(None);
+        }
+        O::ListSAMLProviderTags => {
+            let page = iam.list_saml_provider_tags(ctx, p.get("SAMLProviderArn"), &p.paging()?)?;
+            x.tags(&page.items);
+            x.paged(&page);
+        }
         O::CreateUser => {
             let u = iam.create_user(
                 ctx,

@@ -893,8 +893,9 @@ pub(crate) struct QueryOutcome {
     ok: Option<serde_json::Value>,
     /// An operation the model lets be sent unsigned was, and was served without a caller.
     unsigned: bool,
-    /// Its caller, once its token verified (AssumeRoleWithWebIdentity).
-    federated: Option<sts::WebIdentityCaller>,
+    /// Its caller, once its token or assertion verified (AssumeRoleWithWebIdentity,
+    /// AssumeRoleWithSAML).
+    federated: Option<sts::FederatedCaller>,
 }
 
 fn query_request(
@@ -1100,6 +1101,12 @@ fn query_outcome(
             ok = json;
             response
         }
+        Some(Op::Sts(StsOp::AssumeRoleWithSAML)) => {
+            // Signed, which it need not be: the assertion decides, not the signer.
+            let (response, json, _) = saml_response(app, params, request_id);
+            ok = json;
+            response
+        }
         Some(Op::Iam(op)) => {
             let (response, json) = iam::handle(
                 &app.coffer,
@@ -1126,7 +1133,8 @@ fn query_outcome(
 }
 
 /// Serves a request the model lets be sent unsigned (`authtype: none`) when it is: STS's
-/// `AssumeRoleWithWebIdentity`, whose token is its credential. `None`: the request is signed,
+/// `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML`, whose token or assertion is their
+/// credential. `None`: the request is signed,
 /// or names another operation, and is authenticated as usual.
 fn unsigned_query(
     app: &App,
@@ -1147,8 +1155,11 @@ fn unsigned_query(
         Op::Sts(StsOp::AssumeRoleWithWebIdentity) if op.info().served => {
             web_identity_response(app, params, request_id)
         }
+        Op::Sts(StsOp::AssumeRoleWithSAML) if op.info().served => {
+            saml_response(app, params, request_id)
+        }
         _ => {
-            // AssumeRoleWithSAML: not served yet.
+            // An unsigned operation the model has and Coffer does not serve.
             let e = ApiError::bad_request(
                 "InvalidAction",
                 format!(
@@ -1177,13 +1188,33 @@ fn web_identity_response(
 ) -> (
     Response,
     Option<serde_json::Value>,
-    Option<sts::WebIdentityCaller>,
+    Option<sts::FederatedCaller>,
 ) {
     match sts::assume_role_with_web_identity(&app.coffer, params, request_id) {
         Ok((body, json, who)) => (
             xml_response(StatusCode::OK, body, request_id),
             app.audit.is_some().then_some(json),
-            who,
+            who.map(sts::FederatedCaller::Web),
+        ),
+        Err(e) => (xml_error(&e, request_id), None, None),
+    }
+}
+
+/// AssumeRoleWithSAML's answer, its JSON form for the audit record, and who called.
+fn saml_response(
+    app: &App,
+    params: &[(String, String)],
+    request_id: &str,
+) -> (
+    Response,
+    Option<serde_json::Value>,
+    Option<sts::FederatedCaller>,
+) {
+    match sts::assume_role_with_saml(&app.coffer, params, request_id) {
+        Ok((body, json, who)) => (
+            xml_response(StatusCode::OK, body, request_id),
+            app.audit.is_some().then_some(json),
+            who.map(sts::FederatedCaller::Saml),
         ),
         Err(e) => (xml_error(&e, request_id), None, None),
     }

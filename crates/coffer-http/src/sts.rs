@@ -1,5 +1,6 @@
 //! STS over the Query protocol: GetCallerIdentity, AssumeRole (session tags, source
-//! identity, external ID), AssumeRoleWithWebIdentity, GetSessionToken and GetFederationToken
+//! identity, external ID), AssumeRoleWithWebIdentity, AssumeRoleWithSAML, GetSessionToken and
+//! GetFederationToken
 //! (ADR 0009, ADR 0018).
 
 use crate::error::ApiError;
@@ -1051,6 +1052,178 @@ pub(crate) fn assume_role_with_web_identity(
         provider: url.clone(),
         sub: verified.sub,
         aud: verified.aud,
+        account,
+    };
+    Ok((issued.xml, issued.recorded, Some(who)))
+}
+
+/// The caller of an unsigned federation call, once its credential verified.
+#[derive(Debug, Clone)]
+pub(crate) enum FederatedCaller {
+    /// AssumeRoleWithWebIdentity.
+    Web(WebIdentityCaller),
+    /// AssumeRoleWithSAML.
+    Saml(SamlCaller),
+}
+
+impl FederatedCaller {
+    /// The role's account (`recipientAccountId`).
+    pub(crate) fn account(&self) -> &str {
+        match self {
+            FederatedCaller::Web(w) => &w.account,
+            FederatedCaller::Saml(s) => &s.account,
+        }
+    }
+
+    /// CloudTrail's `userIdentity`.
+    pub(crate) fn identity(&self) -> coffer_audit::UserIdentity {
+        match self {
+            FederatedCaller::Web(w) => {
+                coffer_audit::UserIdentity::web_identity(&w.provider, &w.aud, &w.sub)
+            }
+            FederatedCaller::Saml(s) => coffer_audit::UserIdentity::federated(
+                coffer_audit::IdentityType::SamlUser,
+                &format!("{}:{}", s.name_qualifier, s.sub),
+                &s.sub,
+                &s.provider,
+            ),
+        }
+    }
+}
+
+/// What the audit record of an `AssumeRoleWithSAML` says of its caller: CloudTrail's
+/// `userIdentity` of type `SAMLUser` (`principalId` `NAMEQUALIFIER:SUB`).
+#[derive(Debug, Clone)]
+pub(crate) struct SamlCaller {
+    /// The provider's ARN (`identityProvider`).
+    pub provider: String,
+    /// The NameID (`userName`).
+    pub sub: String,
+    /// `SAML:namequalifier`.
+    pub name_qualifier: String,
+    /// The role's account (`recipientAccountId`).
+    pub account: String,
+}
+
+/// AssumeRoleWithSAML (unsigned: the assertion is the credential). The assertion is verified
+/// against the SAML provider `PrincipalArn` names ([`coffer_iam::saml_assertion`]); it must name
+/// the role and provider in its `Role` attribute, and the role's trust policy must allow
+/// `sts:AssumeRoleWithSAML` for the provider, its conditions seeing the `SAML:` keys.
+pub(crate) fn assume_role_with_saml(
+    coffer: &Coffer,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Result<(String, serde_json::Value, Option<SamlCaller>), ApiError> {
+    let op = coffer_model::ops::StsOp::AssumeRoleWithSAML;
+    let action = op.name();
+    let mut c = Checks::default();
+    for member in ["RoleArn", "PrincipalArn"] {
+        match param(params, member) {
+            None => c.fail(member, None, "Member must not be null"),
+            Some(v) if !(20..=2048).contains(&v.len()) => c.fail(
+                member,
+                Some(v),
+                "Member must have length between 20 and 2048",
+            ),
+            _ => {}
+        }
+    }
+    match param(params, "SAMLAssertion") {
+        None => c.fail("SAMLAssertion", None, "Member must not be null"),
+        // The assertion is a credential: AWS does not echo it.
+        Some(v) if !(4..=100_000).contains(&v.len()) => c.fail(
+            "SAMLAssertion",
+            None,
+            "Member must have length between 4 and 100000",
+        ),
+        _ => {}
+    }
+    c.duration(params, 43_200);
+    c.policy(params, Some(2048));
+    c.done()?;
+    let role_arn = param(params, "RoleArn").unwrap_or_default();
+    let principal_arn = param(params, "PrincipalArn").unwrap_or_default();
+    let assertion = param(params, "SAMLAssertion").unwrap_or_default();
+    let iam_action = op.info().action().map_or("", |a| a.iam);
+    let not_authorized = || access_denied(format!("Not authorized to perform {iam_action}"));
+    let role = coffer
+        .iam
+        .role_by_arn(role_arn)
+        .ok_or_else(not_authorized)?;
+    let account = role.arn.split(':').nth(4).unwrap_or_default().to_string();
+    let provider = coffer
+        .iam
+        .saml_provider_by_arn(principal_arn)
+        .filter(|p| p.account == account)
+        .ok_or_else(|| {
+            ApiError::bad_request("InvalidIdentityToken", "Specified provider doesn't exist")
+        })?;
+    let now = coffer.clock.now().millis;
+    if provider.valid_until.is_some_and(|t| now >= t) {
+        return Err(ApiError::bad_request(
+            "InvalidIdentityToken",
+            "The SAML provider's metadata has expired",
+        ));
+    }
+    let claims = coffer_iam::saml_assertion::verify(assertion, &provider, now)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    // The assertion must offer this role through this provider (either order).
+    let offered = claims.roles.iter().any(|(a, b)| {
+        (a == &role.arn && b == &provider.arn) || (b == &role.arn && a == &provider.arn)
+    });
+    if !offered {
+        return Err(not_authorized());
+    }
+    let qualifier =
+        coffer_iam::saml_assertion::name_qualifier(&claims.issuer, &account, &provider.name);
+    let mut context = coffer_policy::Context::new();
+    context
+        .set("SAML:aud", claims.audience.as_str())
+        .set("SAML:sub", claims.subject.as_str())
+        .set("SAML:sub_type", claims.subject_type.as_str())
+        .set("SAML:iss", claims.issuer.as_str())
+        .set("SAML:namequalifier", qualifier.as_str())
+        .set("SAML:doc", format!("{account}/{}", provider.name).as_str())
+        .set("aws:FederatedProvider", provider.arn.as_str())
+        .set("aws:PrincipalType", "SAMLUser");
+    let trusted = coffer.authz.check_federated_trust(
+        iam_action,
+        &provider.arn,
+        &role.arn,
+        &role.trust_policy,
+        &context,
+    );
+    if !trusted {
+        return Err(not_authorized());
+    }
+    // DurationSeconds decides when given; else the assertion's SessionDuration, else an hour.
+    let duration = if param(params, "DurationSeconds").is_some() {
+        session_duration(params, &role, false)?
+    } else {
+        claims
+            .session_duration
+            .map_or(3600, |d| d.clamp(900, 43_200))
+            .min(role.max_session_duration)
+    };
+    let policy = session_policy(coffer, params)?;
+    let ask = SessionAsk::new(&role, &claims.session_name, policy, duration);
+    let issued = issue_session(
+        coffer,
+        action,
+        ask,
+        &[
+            ("Subject", &claims.subject),
+            ("SubjectType", &claims.subject_type),
+            ("Issuer", &claims.issuer),
+            ("Audience", &claims.audience),
+            ("NameQualifier", &qualifier),
+        ],
+        request_id,
+    )?;
+    let who = SamlCaller {
+        provider: provider.arn,
+        sub: claims.subject,
+        name_qualifier: qualifier,
         account,
     };
     Ok((issued.xml, issued.recorded, Some(who)))

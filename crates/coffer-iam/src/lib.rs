@@ -28,6 +28,8 @@ mod oidc;
 mod policies;
 mod record;
 mod roles;
+mod saml;
+pub mod saml_assertion;
 #[cfg(test)]
 mod session_tests;
 mod simulate;
@@ -45,6 +47,7 @@ pub use error::IamError;
 pub use export::{ExportedPolicy, ExportedRole};
 pub use groups::Group;
 pub use oidc::{OidcProvider, OidcProviderInfo};
+pub use saml::{SamlProvider, SamlProviderEntry, SamlProviderInfo};
 pub use users::{User, UserInfo};
 
 use base64::Engine;
@@ -111,6 +114,8 @@ struct State {
     attachments: HashMap<String, BTreeSet<String>>,
     /// OpenID Connect providers, by `ACCOUNT/URL`.
     oidc: HashMap<String, oidc::OidcRecord>,
+    /// SAML providers, by `ACCOUNT/NAME`.
+    saml: HashMap<String, saml::SamlRecord>,
     /// IAM users, by [`entity_key`].
     users: HashMap<String, users::UserRecord>,
     /// IAM groups, by [`entity_key`].
@@ -481,6 +486,11 @@ impl Iam {
             let rec: oidc::OidcRecord = decode(oidc::OIDC_TABLE, &key, &bytes)?;
             check_version(oidc::OIDC_TABLE, &key, rec.v)?;
             st.oidc.insert(key, rec);
+        }
+        for (key, bytes) in store.scan(saml::SAML_TABLE)? {
+            let rec: saml::SamlRecord = decode(saml::SAML_TABLE, &key, &bytes)?;
+            check_version(saml::SAML_TABLE, &key, rec.v)?;
+            st.saml.insert(key, rec);
         }
         Iam::load_users(store.as_ref(), &mut st)?;
         Iam::load_groups(store.as_ref(), &mut st)?;

@@ -230,6 +230,9 @@ fn resource_template(action: &str) -> &'static str {
         Some(ResourceKind::OidcProvider) => {
             "arn:${Partition}:iam::${Account}:oidc-provider/${OidcProviderName}"
         }
+        Some(ResourceKind::SamlProvider) => {
+            "arn:${Partition}:iam::${Account}:saml-provider/${SamlProviderName}"
+        }
         Some(ResourceKind::Policy) => {
             "arn:${Partition}:iam::${Account}:policy/${PolicyNameWithPath}"
         }

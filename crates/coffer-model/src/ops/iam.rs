@@ -3052,11 +3052,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::CreateSAMLProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[Locator::Member("Name")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["InvalidInputException", "EntityAlreadyExistsException", "LimitExceededException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -3470,11 +3470,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::DeleteSAMLProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[Locator::Member("SAMLProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["InvalidInputException", "LimitExceededException", "NoSuchEntityException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -4482,11 +4482,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::GetSAMLProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[Locator::Member("SAMLProviderArn")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "ServiceFailureException"],
@@ -5208,11 +5208,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListSAMLProviderTags as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[Locator::Member("SAMLProviderArn")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "ServiceFailureException", "InvalidInputException"],
@@ -5230,11 +5230,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::ListSAMLProviders as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["ServiceFailureException"],
@@ -5934,11 +5934,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::TagSAMLProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[Locator::Member("SAMLProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "LimitExceededException", "InvalidInputException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -6110,11 +6110,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UntagSAMLProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[Locator::Member("SAMLProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "ConcurrentModificationException", "ServiceFailureException"],
@@ -6396,11 +6396,11 @@ pub static OPERATIONS: [Operation; 181] = [
         checks: &[
             Check {
                 action: &ACTIONS[IamAction::UpdateSAMLProvider as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::SamlProvider, locators: &[Locator::Member("SAMLProviderArn")], optional: false },
             },
         ],
         read_only: false,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["NoSuchEntityException", "InvalidInputException", "LimitExceededException", "ServiceFailureException", "ConcurrentModificationException"],

@@ -277,6 +277,8 @@ pub enum ResourceKind {
     Policy,
     /// An IAM OpenID Connect identity provider.
     OidcProvider,
+    /// An IAM SAML 2.0 identity provider.
+    SamlProvider,
     /// An IAM user.
     User,
     /// An IAM group.

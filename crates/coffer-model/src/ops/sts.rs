@@ -238,11 +238,11 @@ pub static OPERATIONS: [Operation; 12] = [
         checks: &[
             Check {
                 action: &ACTIONS[StsAction::AssumeRoleWithSAML as usize],
-                resource: Resource { kind: ResourceKind::Unknown, locators: &[], optional: false },
+                resource: Resource { kind: ResourceKind::Role, locators: &[Locator::Member("RoleArn")], optional: false },
             },
         ],
         read_only: true,
-        served: false,
+        served: true,
         hot: false,
         cross_account: false,
         errors: &["MalformedPolicyDocumentException", "PackedPolicyTooLargeException", "IDPRejectedClaimException", "InvalidIdentityTokenException", "ExpiredTokenException", "RegionDisabledException"],
