@@ -62,6 +62,8 @@ const NOT_EXPORTED: &[&str] = &[
     coffer_kms::records::IMPORT_TABLE,
     coffer_store::EPOCH_TABLE,
     crate::follow::LEASE_TABLE,
+    // Console sign-ins belong to the deployment that issued them (wrapped under its root key).
+    crate::console::SESSION_TABLE,
 ];
 
 /// One stored record, as a state file carries it.
