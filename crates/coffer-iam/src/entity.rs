@@ -434,13 +434,7 @@ impl Iam {
         name: Option<&str>,
         tags: Option<&[Tag]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        E::KIND.check_name(&mut v, name);
-        v.required("Tags", &tags);
-        wire::check_tags(&mut v, "Tags", tags);
-        v.finish()?;
-        let tags = tags.unwrap_or_default();
-        check_duplicate_tags(tags)?;
+        let tags = tags_to_add(|v| E::KIND.check_name(v, name), tags)?;
         self.update_entity::<E>(ctx, action, given(name), |_, e| {
             *e.tags_mut() = merge_tags(e.tags(), tags)?;
             Ok(())
@@ -456,14 +450,7 @@ impl Iam {
         name: Option<&str>,
         keys: Option<&[String]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        E::KIND.check_name(&mut v, name);
-        v.required("TagKeys", &keys);
-        if let Some(k) = keys {
-            wire::check_tag_keys(&mut v, "TagKeys", k);
-        }
-        v.finish()?;
-        let keys = keys.unwrap_or_default();
+        let keys = tag_keys_to_remove(|v| E::KIND.check_name(v, name), keys)?;
         self.update_entity::<E>(ctx, action, given(name), |_, e| {
             *e.tags_mut() = remove_tags(e.tags(), keys);
             Ok(())

@@ -241,6 +241,38 @@ fn merge_tags(existing: &[TagRec], new: &[Tag]) -> Result<Vec<TagRec>, IamError>
     Ok(out)
 }
 
+/// A `Tag…` request's tags: `check_id` validates the member naming the resource, then `Tags`
+/// is required, follows AWS's tag rules and holds no key twice.
+fn tags_to_add(
+    check_id: impl FnOnce(&mut Validator),
+    tags: Option<&[Tag]>,
+) -> Result<&[Tag], IamError> {
+    let mut v = Validator::new();
+    check_id(&mut v);
+    v.required("Tags", &tags);
+    wire::check_tags(&mut v, "Tags", tags);
+    v.finish()?;
+    let tags = tags.unwrap_or_default();
+    check_duplicate_tags(tags)?;
+    Ok(tags)
+}
+
+/// An `Untag…` request's keys: `check_id` validates the member naming the resource, then
+/// `TagKeys` is required and follows AWS's tag-key rules.
+fn tag_keys_to_remove(
+    check_id: impl FnOnce(&mut Validator),
+    keys: Option<&[String]>,
+) -> Result<&[String], IamError> {
+    let mut v = Validator::new();
+    check_id(&mut v);
+    v.required("TagKeys", &keys);
+    if let Some(k) = keys {
+        wire::check_tag_keys(&mut v, "TagKeys", k);
+    }
+    v.finish()?;
+    Ok(keys.unwrap_or_default())
+}
+
 fn remove_tags(existing: &[TagRec], keys: &[String]) -> Vec<TagRec> {
     let keys: BTreeSet<String> = keys.iter().map(|k| k.to_lowercase()).collect();
     existing

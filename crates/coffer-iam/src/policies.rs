@@ -339,13 +339,7 @@ impl Iam {
         arn: Option<&str>,
         tags: Option<&[Tag]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_policy_arn(&mut v, arn);
-        v.required("Tags", &tags);
-        wire::check_tags(&mut v, "Tags", tags);
-        v.finish()?;
-        let tags = tags.unwrap_or_default();
-        check_duplicate_tags(tags)?;
+        let tags = tags_to_add(|v| check_policy_arn(v, arn), tags)?;
         self.update_policy_with(ctx, IamAction::TagPolicy, given(arn), |p| {
             p.tags = merge_tags(&p.tags, tags)?;
             Ok(())
@@ -359,14 +353,7 @@ impl Iam {
         arn: Option<&str>,
         keys: Option<&[String]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_policy_arn(&mut v, arn);
-        v.required("TagKeys", &keys);
-        if let Some(k) = keys {
-            wire::check_tag_keys(&mut v, "TagKeys", k);
-        }
-        v.finish()?;
-        let keys = keys.unwrap_or_default();
+        let keys = tag_keys_to_remove(|v| check_policy_arn(v, arn), keys)?;
         self.update_policy_with(ctx, IamAction::UntagPolicy, given(arn), |p| {
             p.tags = remove_tags(&p.tags, keys);
             Ok(())

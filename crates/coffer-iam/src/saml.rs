@@ -437,13 +437,7 @@ impl Iam {
         arn: Option<&str>,
         tags: Option<&[Tag]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_provider_arn(&mut v, arn);
-        v.required("Tags", &tags);
-        wire::check_tags(&mut v, "Tags", tags);
-        v.finish()?;
-        let tags = tags.unwrap_or_default();
-        check_duplicate_tags(tags)?;
+        let tags = tags_to_add(|v| check_provider_arn(v, arn), tags)?;
         self.update_saml_with(ctx, IamAction::TagSAMLProvider, given(arn), |r| {
             r.tags = merge_tags(&r.tags, tags)?;
             Ok(())
@@ -457,14 +451,7 @@ impl Iam {
         arn: Option<&str>,
         keys: Option<&[String]>,
     ) -> Result<(), IamError> {
-        let mut v = Validator::new();
-        check_provider_arn(&mut v, arn);
-        v.required("TagKeys", &keys);
-        if let Some(k) = keys {
-            wire::check_tag_keys(&mut v, "TagKeys", k);
-        }
-        v.finish()?;
-        let keys = keys.unwrap_or_default();
+        let keys = tag_keys_to_remove(|v| check_provider_arn(v, arn), keys)?;
         self.update_saml_with(ctx, IamAction::UntagSAMLProvider, given(arn), |r| {
             r.tags = remove_tags(&r.tags, keys);
             Ok(())
